@@ -1,0 +1,78 @@
+/**
+ * The data model the codec encodes from and decodes to: a PV's value with its
+ * alarm, timestamp and metadata, independent of any wire layout.
+ */
+import type { NativeType } from './constants';
+
+/** EPICS timestamp: seconds since 1990-01-01 00:00:00 UTC, and nanoseconds. */
+export interface EpicsTimestamp {
+  secPastEpoch: number;
+  nsec: number;
+}
+
+/**
+ * Element values in the PV's native type: strings for DBR_STRING, numbers for
+ * every other type (the enum index for DBR_ENUM). Its length is the current
+ * element count.
+ */
+export type DbrValue = readonly string[] | ArrayLike<number>;
+
+/** Display, alarm and control metadata carried by the GR and CTRL types. */
+export interface DbrMetadata {
+  units: string;
+  precision: number;
+  upperDisplayLimit: number;
+  lowerDisplayLimit: number;
+  upperAlarmLimit: number;
+  upperWarningLimit: number;
+  lowerWarningLimit: number;
+  lowerAlarmLimit: number;
+  upperControlLimit: number;
+  lowerControlLimit: number;
+  /** Enum labels (at most 16); empty for non-enum PVs. */
+  enumStrings: readonly string[];
+}
+
+/** Everything any DBR type can carry about a PV at one instant. */
+export interface DbrSource {
+  nativeType: NativeType;
+  value: DbrValue;
+  status: number;
+  severity: number;
+  timestamp: EpicsTimestamp;
+  metadata: DbrMetadata;
+  /** Alarm acknowledge transient flag and acknowledge severity (DBR_STSACK_STRING). */
+  ackt: number;
+  acks: number;
+  /** Record type name, served as DBR_CLASS_NAME. */
+  className: string;
+}
+
+/** A DBR payload decoded back into its parts (fields absent from the type are undefined). */
+export interface DecodedDbr {
+  dbrType: number;
+  /** The native type of the value part. */
+  valueType: NativeType;
+  value: number[] | string[];
+  status?: number;
+  severity?: number;
+  timestamp?: EpicsTimestamp;
+  /** Present for GR and CTRL types; fields a type does not carry are left at 0 / "" / []. */
+  metadata?: DbrMetadata;
+  ackt?: number;
+  acks?: number;
+}
+
+export const EMPTY_METADATA: DbrMetadata = Object.freeze({
+  units: '',
+  precision: 0,
+  upperDisplayLimit: 0,
+  lowerDisplayLimit: 0,
+  upperAlarmLimit: 0,
+  upperWarningLimit: 0,
+  lowerWarningLimit: 0,
+  lowerAlarmLimit: 0,
+  upperControlLimit: 0,
+  lowerControlLimit: 0,
+  enumStrings: Object.freeze([]) as readonly string[],
+});
