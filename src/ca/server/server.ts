@@ -1,0 +1,214 @@
+/**
+ * The Channel Access server: a UDP search responder, TCP circuits and
+ * beacons, serving whatever a PvDirectory names. This file owns the sockets;
+ * the protocol lives in `../protocol` and in `Circuit`.
+ */
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import type { Logger } from '../../log';
+import { createLogger } from '../../log';
+import { BeaconEmitter, type Scheduler } from './beacon';
+import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit';
+import { serverConfigFromEnv, type HostPort, type ServerConfig } from './config';
+import type { ProcessVariable, PvDirectory } from './pv';
+import { answerSearchDatagram } from './search';
+
+export interface CaServerOptions {
+  directory: PvDirectory;
+  /** Defaults to the EPICS environment variables of this process. */
+  config?: ServerConfig;
+  log?: Logger;
+  circuit?: Partial<CircuitOptions>;
+  scheduler?: Scheduler;
+}
+
+/** UDP replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
+const MAX_UDP_IN_FLIGHT = 512;
+
+export class CaServer {
+  readonly config: ServerConfig;
+  private readonly log: Logger;
+  private readonly directory: PvDirectory;
+  private readonly circuitOpts: CircuitOptions;
+  private readonly tcpServers: net.Server[] = [];
+  private udp: dgram.Socket | undefined;
+  private beaconSocket: dgram.Socket | undefined;
+  private beacons: BeaconEmitter | undefined;
+  private readonly circuits = new Set<Circuit>();
+  private udpInFlight = 0;
+  private _tcpPort = 0;
+  private _udpPort = 0;
+  private started = false;
+  private readonly scheduler: Scheduler | undefined;
+  /** Counters an operator or a benchmark can read. */
+  readonly counters = { searches: 0, searchHits: 0, udpDropped: 0, circuitsOpened: 0, protocolErrors: 0 };
+
+  constructor(opts: CaServerOptions) {
+    this.directory = opts.directory;
+    this.config = opts.config ?? serverConfigFromEnv();
+    this.log = opts.log ?? createLogger('ca');
+    this.circuitOpts = { ...DEFAULT_CIRCUIT_OPTIONS, maxArrayBytes: this.config.maxArrayBytes, ...opts.circuit };
+    this.scheduler = opts.scheduler;
+  }
+
+  get tcpPort(): number {
+    return this._tcpPort;
+  }
+
+  get udpPort(): number {
+    return this._udpPort;
+  }
+
+  get circuitCount(): number {
+    return this.circuits.size;
+  }
+
+  /** Bind every socket and start beacons. Resolves once searches will be answered. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('CA server already started');
+    this.started = true;
+    const hosts = this.config.interfaces.length ? this.config.interfaces : ['0.0.0.0'];
+    await this.listenTcp(hosts);
+    await this.bindUdp(hosts[0]);
+    await this.startBeacons();
+    this.log.info('serving Channel Access', { tcpPort: this._tcpPort, udpPort: this._udpPort, interfaces: hosts.join(' ') });
+  }
+
+  /** Close every circuit and socket. */
+  async stop(): Promise<void> {
+    this.beacons?.stop();
+    for (const c of [...this.circuits]) c.close('server shutting down');
+    const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const sock of [this.udp, this.beaconSocket]) {
+      if (sock) closing.push(new Promise<void>((resolve) => sock.close(() => resolve())));
+    }
+    this.udp = undefined;
+    this.beaconSocket = undefined;
+    this.tcpServers.length = 0;
+    await Promise.all(closing);
+  }
+
+  /** Tell every client with a channel to `pv` that it is gone. */
+  disconnectPv(pv: ProcessVariable): void {
+    for (const c of this.circuits) c.disconnectPv(pv);
+  }
+
+  /** Serve a circuit over any duplex stream (used for sockets, and by tests directly). */
+  attach(stream: import('node:stream').Duplex, address: string): Circuit {
+    const circuit = new Circuit(stream, this.directory, this.log.child('circuit'), address, this.circuitOpts);
+    this.circuits.add(circuit);
+    this.counters.circuitsOpened++;
+    circuit.onClose((reason) => {
+      this.circuits.delete(circuit);
+      if (reason.startsWith('protocol error')) this.counters.protocolErrors++;
+    });
+    return circuit;
+  }
+
+  private async listenTcp(hosts: string[]): Promise<void> {
+    let port = this.config.serverPort;
+    for (const host of hosts) {
+      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      try {
+        await listen(server, port, host);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
+        // Another server has the TCP port: RSRV falls back to any free port and
+        // advertises it in search replies and beacons (caservertask.c).
+        this.log.info('TCP port in use, using an ephemeral port', { port, host });
+        await listen(server, 0, host);
+      }
+      port = (server.address() as net.AddressInfo).port;
+      this.tcpServers.push(server);
+      server.on('error', (err) => this.log.error('TCP listener error', { reason: err.message }));
+    }
+    this._tcpPort = port;
+  }
+
+  private accept(socket: net.Socket): void {
+    socket.setKeepAlive(true);
+    const address = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+    this.attach(socket, address);
+  }
+
+  private async bindUdp(host: string): Promise<void> {
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    sock.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+    sock.on('error', (err) => this.log.error('UDP socket error', { reason: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: this.config.serverPort, address: host, exclusive: false }, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    this.udp = sock;
+    this._udpPort = sock.address().port;
+  }
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.config.ignoreAddrs.includes(rinfo.address)) return;
+    const outcome = answerSearchDatagram(data, (name) => this.directory.lookup(name) !== undefined, this._tcpPort);
+    this.counters.searches += outcome.searched;
+    this.counters.searchHits += outcome.found;
+    if (outcome.error) this.log.debug('malformed search datagram', { from: `${rinfo.address}:${rinfo.port}`, reason: outcome.error });
+    for (const reply of outcome.replies) {
+      if (this.udpInFlight >= MAX_UDP_IN_FLIGHT || !this.udp) {
+        this.counters.udpDropped++;
+        continue;
+      }
+      this.udpInFlight++;
+      this.udp.send(reply, rinfo.port, rinfo.address, () => {
+        this.udpInFlight--;
+      });
+    }
+  }
+
+  private async startBeacons(): Promise<void> {
+    const destinations: HostPort[] = [...this.config.beaconAddrList];
+    if (this.config.autoBeaconAddrList) {
+      for (const host of broadcastAddresses()) destinations.push({ host, port: this.config.beaconPort });
+    }
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    sock.on('error', (err) => this.log.warn('beacon socket error', { reason: err.message }));
+    await new Promise<void>((resolve) => sock.bind(0, () => resolve()));
+    sock.setBroadcast(true);
+    this.beaconSocket = sock;
+    this.beacons = new BeaconEmitter({
+      tcpPort: this._tcpPort,
+      period: this.config.beaconPeriod,
+      destinations,
+      send: (datagram, to) => sock.send(datagram, to.port, to.host, (err) => {
+        if (err) this.log.debug('beacon not sent', { to: `${to.host}:${to.port}`, reason: err.message });
+      }),
+      scheduler: this.scheduler,
+    });
+    this.beacons.start();
+  }
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ port, host, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Broadcast addresses of every non-loopback IPv4 interface (loopback is skipped, as in RSRV). */
+export function broadcastAddresses(): string[] {
+  const out = new Set<string>();
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.family !== 'IPv4' || a.internal) continue;
+      const ip = a.address.split('.').map(Number);
+      const mask = a.netmask.split('.').map(Number);
+      out.add(ip.map((b, i) => (b | (~mask[i] & 0xff)) & 0xff).join('.'));
+    }
+  }
+  return [...out];
+}

@@ -1,0 +1,78 @@
+/**
+ * Child processes for interop tests: started with a line-oriented readiness
+ * signal, always stopped (a registry kills leftovers when the test run ends).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as readline from 'node:readline';
+
+const live = new Set<ChildProcess>();
+
+process.on('exit', () => {
+  for (const p of live) p.kill('SIGKILL');
+});
+
+export interface Managed {
+  proc: ChildProcess;
+  /** Lines printed on stdout so far. */
+  lines: string[];
+  /** Wait for a stdout line matching `re`. */
+  waitLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
+  stop(graceMs?: number): Promise<number | null>;
+  stderr(): string;
+  /** Call `cb` for every stdout line from now on. */
+  onLine(cb: (line: string) => void): void;
+}
+
+export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv): Managed {
+  const proc = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(proc);
+  const lines: string[] = [];
+  let err = '';
+  const waiters: Array<{ re: RegExp; resolve: (m: RegExpMatchArray) => void }> = [];
+  const lineListeners: Array<(line: string) => void> = [];
+  readline.createInterface({ input: proc.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const l of lineListeners) l(line);
+    for (const w of [...waiters]) {
+      const m = w.re.exec(line);
+      if (m) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+    if (err.length > 100_000) err = err.slice(-50_000);
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => {
+    live.delete(proc);
+    resolve(code);
+  }));
+  return {
+    proc,
+    lines,
+    stderr: () => err,
+    onLine: (cb) => { lineListeners.push(cb); },
+    waitLine(re, timeoutMs = 10000) {
+      for (const l of lines) {
+        const m = re.exec(l);
+        if (m) return Promise.resolve(m);
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`timed out waiting for ${re} from ${cmd}; stderr: ${err.slice(-2000)}`)), timeoutMs);
+        waiters.push({ re, resolve: (m) => { clearTimeout(t); resolve(m); } });
+        proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`${cmd} exited with ${code} before ${re}; stderr: ${err.slice(-2000)}`)); });
+      });
+    },
+    async stop(graceMs = 3000) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}

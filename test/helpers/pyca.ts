@@ -1,0 +1,95 @@
+/**
+ * Drives test/interop/py/pyca.py: one real libca client process per test
+ * suite, spoken to with JSON lines.
+ */
+import * as path from 'node:path';
+import { startProcess, type Managed } from './processes';
+import { SYSTEM_PYTHON } from './system';
+
+export const REPO_ROOT = path.resolve(__dirname, '../../..');
+
+/** The client environment for a server on loopback at `serverPort`. */
+export function clientEnv(serverPort: number, repeaterPort: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    EPICS_CA_AUTO_ADDR_LIST: 'NO',
+    EPICS_CA_ADDR_LIST: '127.0.0.1',
+    EPICS_CA_SERVER_PORT: String(serverPort),
+    EPICS_CA_REPEATER_PORT: String(repeaterPort),
+    EPICS_CA_CONN_TMO: '2',
+    PYTHONUNBUFFERED: '1',
+    ...extra,
+  };
+}
+
+/** The server environment: loopback only, beacons to the client's repeater port. */
+export function serverEnv(serverPort: number, repeaterPort: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    EPICS_CAS_SERVER_PORT: String(serverPort),
+    EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1',
+    EPICS_CAS_BEACON_ADDR_LIST: '127.0.0.1',
+    EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO',
+    EPICS_CAS_BEACON_PORT: String(repeaterPort),
+    EPICS_CAS_BEACON_PERIOD: '1',
+    SERVICE_IOC_LOG: 'warn',
+    ...extra,
+  };
+}
+
+export type Reply = Record<string, unknown>;
+
+export class PyCa {
+  private nextId = 1;
+  private readonly pending = new Map<number, (r: Reply) => void>();
+  private constructor(private readonly proc: Managed) {}
+
+  static async start(env: NodeJS.ProcessEnv, argsPrefix: string[] = []): Promise<PyCa> {
+    const cmd = argsPrefix.length ? argsPrefix[0] : SYSTEM_PYTHON;
+    const args = [...argsPrefix.slice(1), ...(argsPrefix.length ? [SYSTEM_PYTHON] : []), path.join(REPO_ROOT, 'test/interop/py/pyca.py')];
+    const proc = startProcess(cmd, args, env);
+    const client = new PyCa(proc);
+    await proc.waitLine(/"ready": true/, 20000);
+    proc.onLine((line) => {
+      let msg: Reply;
+      try {
+        msg = JSON.parse(line) as Reply;
+      } catch {
+        return;
+      }
+      const r = client.pending.get(msg.id as number);
+      if (r) {
+        client.pending.delete(msg.id as number);
+        r(msg);
+      }
+    });
+    return client;
+  }
+
+  request(op: string, args: Record<string, unknown> = {}, timeoutMs = 20000): Promise<Reply> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`pyca ${op} timed out; stderr: ${this.proc.stderr().slice(-1000)}`));
+      }, timeoutMs);
+      this.pending.set(id, (r) => {
+        clearTimeout(t);
+        if (r.exception) reject(new Error(`pyca ${op}: ${String(r.exception)}`));
+        else resolve(r);
+      });
+      this.proc.proc.stdin!.write(JSON.stringify({ id, op, ...args }) + '\n');
+    });
+  }
+
+  stderr(): string {
+    return this.proc.stderr();
+  }
+
+  async stop(): Promise<void> {
+    this.proc.proc.stdin!.end(JSON.stringify({ op: 'quit' }) + '\n');
+    await this.proc.stop(2000);
+  }
+}
