@@ -76,3 +76,8 @@ export const EMPTY_METADATA: DbrMetadata = Object.freeze({
   lowerControlLimit: 0,
   enumStrings: Object.freeze([]) as readonly string[],
 });
+
+/** A plain array copy of a value's elements (typed arrays included). */
+export function valueElements(value: DbrValue): Array<number | string> {
+  return Array.from(value as ArrayLike<number | string>);
+}
