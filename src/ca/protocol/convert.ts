@@ -1,0 +1,250 @@
+/**
+ * Conversions between the seven native DBR types, as an IOC performs them when a
+ * client asks for a type other than the field's own.
+ *
+ * Follows the behaviour of EPICS base `modules/database/src/ioc/db/dbConvert.c`
+ * and `dbFastLinkConv.c` (numeric casts, enum labels, string parsing) and
+ * `libcom/src/cvtFast/cvtFast.c` (`cvtDoubleToString`: "%.*f" or "%.*e" by
+ * magnitude). Written from the documented behaviour; no code is copied.
+ *
+ * Numbers follow C casts on a two's complement machine: truncate toward zero,
+ * then keep the low bits (what Int16Array & co. do); NaN and infinities become 0.
+ */
+import { DbrType, Eca, MAX_ENUM_STATES, type NativeType } from './constants';
+import { CaProtocolError } from './errors';
+import type { DbrValue } from './types';
+
+/** The native types whose values are numbers. */
+export type NumericType = Exclude<NativeType, DbrType.STRING>;
+
+export interface ConvertOptions {
+  /** Labels of an ENUM PV, used for ENUM <-> STRING. */
+  enumStrings?: readonly string[];
+  /**
+   * Digits after the decimal point when FLOAT/DOUBLE becomes STRING (the
+   * record's PREC). When absent (or negative / not a number) the shortest text
+   * that reads back as the same value is used instead.
+   */
+  precision?: number;
+}
+
+const NO_LABELS: readonly string[] = Object.freeze([]);
+
+/**
+ * A number cast to a numeric native type: SHORT i16, CHAR u8, ENUM u16 and
+ * LONG i32 truncate toward zero and wrap (NaN and +-Infinity give 0); FLOAT
+ * rounds to the nearest f32; DOUBLE is unchanged.
+ */
+export function toNativeNumber(v: number, to: NumericType): number {
+  switch (to) {
+    case DbrType.SHORT: return (v << 16) >> 16;
+    case DbrType.CHAR: return v & 0xff;
+    case DbrType.ENUM: return v & 0xffff;
+    case DbrType.LONG: return v | 0;
+    case DbrType.FLOAT: return Math.fround(v);
+    default: return +v;
+  }
+}
+
+const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const HEX_RE = /^([+-]?)0[xX]([0-9a-fA-F]+)$/;
+const SPECIAL_RE = /^([+-]?)(?:(inf(?:inity)?)|nan)$/i;
+
+/**
+ * Parse text as strtod/strtol would, but insisting that the whole (trimmed)
+ * text is a number: decimal integers and floats, `0x` hex integers, `inf`,
+ * `infinity` and `nan`. An empty string reads as 0.
+ * @throws CaProtocolError CA_ERR_NO_CONVERT (ECA_NOCONVERT) for anything else.
+ */
+export function parseNumber(text: string): number {
+  const s = text.trim();
+  if (s === '') return 0;
+  if (DECIMAL_RE.test(s)) return Number(s);
+  const hex = HEX_RE.exec(s);
+  if (hex !== null) {
+    const n = parseInt(hex[2], 16);
+    return hex[1] === '-' ? -n : n;
+  }
+  const special = SPECIAL_RE.exec(s);
+  if (special !== null) {
+    if (special[2] === undefined) return NaN;
+    return special[1] === '-' ? -Infinity : Infinity;
+  }
+  throw new CaProtocolError('CA_ERR_NO_CONVERT', `"${text}" is not a number`, Eca.NOCONVERT);
+}
+
+/**
+ * The enum index a string names: an exact (non-empty) label first, else a
+ * decimal integer below max(label count, 16).
+ * @throws CaProtocolError CA_ERR_NO_CONVERT (ECA_NOCONVERT) otherwise.
+ */
+export function enumIndexFromString(s: string, enumStrings: readonly string[]): number {
+  if (s !== '') {
+    const i = enumStrings.indexOf(s);
+    if (i >= 0) return i;
+  }
+  const t = s.trim();
+  if (/^\+?\d+$/.test(t)) {
+    const n = Number(t);
+    if (n < Math.max(enumStrings.length, MAX_ENUM_STATES)) return n;
+  }
+  const states = enumStrings.length === 0
+    ? 'no states are defined'
+    : enumStrings.map((l) => JSON.stringify(l)).join(', ');
+  throw new CaProtocolError(
+    'CA_ERR_NO_CONVERT', `"${s}" is not one of the states (${states}) nor an index in range`, Eca.NOCONVERT);
+}
+
+/** The label for an enum index, or its decimal text when it has no (non-empty) label. */
+export function enumIndexToString(index: number, enumStrings: readonly string[]): string {
+  const i = index & 0xffff;
+  const label = i < enumStrings.length ? enumStrings[i] : undefined;
+  return label !== undefined && label !== '' ? label : String(i);
+}
+
+/**
+ * A number of native type `type` as text. Integer types give decimal text.
+ * FLOAT/DOUBLE with `precision` in 0..17 give "%.*f" when the magnitude is 0 or
+ * within [1e-4, 1e15), else "%.*e" (two-digit exponent at least, as C prints);
+ * a precision above 17 is treated as 17 and always gives "%.*e". Without a
+ * precision (undefined, negative or NaN) they give the shortest text that
+ * parses back to the same f64 (DOUBLE) or f32 (FLOAT) value, as `String(v)`
+ * writes it. NaN, +Inf and -Inf give "NaN", "Inf", "-Inf".
+ */
+export function formatNumber(v: number, type: NativeType, precision?: number): string {
+  switch (type) {
+    case DbrType.FLOAT:
+      return formatFloating(Math.fround(v), true, precision);
+    case DbrType.DOUBLE:
+      return formatFloating(+v, false, precision);
+    case DbrType.STRING:
+      return String(v);
+    default:
+      return String(toNativeNumber(v, type));
+  }
+}
+
+function formatFloating(v: number, isFloat32: boolean, precision: number | undefined): string {
+  if (v !== v) return 'NaN';
+  if (v === Infinity) return 'Inf';
+  if (v === -Infinity) return '-Inf';
+  if (precision === undefined || !(precision >= 0)) {
+    return isFloat32 ? shortestFloat32(v) : String(v);
+  }
+  const abs = Math.abs(v);
+  const sign = v < 0 || Object.is(v, -0) ? '-' : '';
+  if (precision <= 17 && (abs === 0 || (abs >= 1e-4 && abs < 1e15))) {
+    return sign + fixedC(abs, Math.floor(precision));
+  }
+  return sign + exponentialC(abs, Math.min(Math.floor(precision), 17));
+}
+
+/** Shortest decimal text whose nearest f32 is `v` (at most 9 significant digits). */
+function shortestFloat32(v: number): string {
+  for (let digits = 1; digits < 9; digits++) {
+    const candidate = Number(v.toPrecision(digits));
+    if (Math.fround(candidate) === v) return String(candidate);
+  }
+  return String(Number(v.toPrecision(9)));
+}
+
+/*
+ * JavaScript's toFixed/toExponential round an exact tie away from zero, while
+ * C's printf (glibc) rounds it to even: 0.125 with 2 digits is "0.13" in JS but
+ * "0.12" in C. Ties are rare (the value must be exactly representable), so check
+ * for them only when the next digit is a 5.
+ */
+
+function fixedC(abs: number, digits: number): string {
+  const rounded = abs.toFixed(digits);
+  // A tie means abs * 10^digits * 2 is an odd integer. Below 2^53 that product
+  // is then exact in f64 too, so anything else there cannot be a tie.
+  const twice = abs * 10 ** digits * 2;
+  if (twice < 9007199254740992 && (twice % 2 !== 1)) return rounded;
+  const longer = abs.toFixed(digits + 1);
+  if (longer.charCodeAt(longer.length - 1) !== 0x35 /* 5 */ || !isExactDecimal(abs, longer)) return rounded;
+  let truncated = longer.slice(0, -1);
+  if (truncated.endsWith('.')) truncated = truncated.slice(0, -1);
+  return isEvenDigit(truncated.charCodeAt(truncated.length - 1)) ? truncated : rounded;
+}
+
+function exponentialC(abs: number, digits: number): string {
+  let rounded = abs.toExponential(digits);
+  const longer = abs.toExponential(digits + 1);
+  const e = longer.indexOf('e');
+  if (longer.charCodeAt(e - 1) === 0x35 /* 5 */ && isExactDecimal(abs, longer)) {
+    let mantissa = longer.slice(0, e - 1);
+    if (mantissa.endsWith('.')) mantissa = mantissa.slice(0, -1);
+    if (isEvenDigit(mantissa.charCodeAt(mantissa.length - 1))) rounded = mantissa + longer.slice(e);
+  }
+  // C prints at least two exponent digits: 1.5e+20, 1.0e-05.
+  const x = rounded.indexOf('e');
+  return rounded.length - x === 3 ? `${rounded.slice(0, x + 2)}0${rounded.slice(x + 2)}` : rounded;
+}
+
+function isEvenDigit(code: number): boolean {
+  return (code & 1) === 0; // '0' is 0x30
+}
+
+/** Whether `text` (toFixed/toExponential output of `abs`) is exactly `abs`, not just its rounding. */
+function isExactDecimal(abs: number, text: string): boolean {
+  const wanted = significantDigits(text);
+  const exact = significantDigits(abs.toPrecision(100));
+  if (!exact.startsWith(wanted)) return false;
+  for (let i = wanted.length; i < exact.length; i++) {
+    if (exact.charCodeAt(i) !== 0x30) return false;
+  }
+  return true;
+}
+
+function significantDigits(text: string): string {
+  const e = text.indexOf('e');
+  const body = e >= 0 ? text.slice(0, e) : text;
+  return body.replace('.', '').replace(/^0+/, '');
+}
+
+/** One element converted to text (`from` is the element's native type). */
+export function elementToString(
+  e: string | number, from: NativeType, enumStrings: readonly string[], precision: number | undefined,
+): string {
+  if (from === DbrType.STRING) return typeof e === 'string' ? e : String(e);
+  const v = typeof e === 'number' ? e : Number(e);
+  if (from === DbrType.ENUM) return enumIndexToString(v, enumStrings);
+  return formatNumber(v, from, precision);
+}
+
+/**
+ * One element converted to a numeric type (`from` is the element's native type).
+ * @throws CaProtocolError CA_ERR_NO_CONVERT for a string that is not a number or state.
+ */
+export function elementToNumber(
+  e: string | number, from: NativeType, to: NumericType, enumStrings: readonly string[],
+): number {
+  if (from === DbrType.STRING) {
+    const s = typeof e === 'string' ? e : String(e);
+    if (to === DbrType.ENUM) return enumIndexFromString(s, enumStrings);
+    return toNativeNumber(parseNumber(s), to);
+  }
+  const v = typeof e === 'number' ? e : Number(e);
+  return from === to ? toNativeNumber(v, to) : toNativeNumber(toNativeNumber(v, from), to);
+}
+
+/**
+ * Every element of `values` (of native type `from`) converted to `to`:
+ * strings for STRING, numbers otherwise.
+ * @throws CaProtocolError CA_ERR_NO_CONVERT when a string names no number or state.
+ */
+export function convertValue(
+  values: DbrValue, from: NativeType, to: NativeType, opts: ConvertOptions = {},
+): number[] | string[] {
+  const enumStrings = opts.enumStrings ?? NO_LABELS;
+  const n = values.length;
+  if (to === DbrType.STRING) {
+    const out = new Array<string>(n);
+    for (let i = 0; i < n; i++) out[i] = elementToString(values[i], from, enumStrings, opts.precision);
+    return out;
+  }
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = elementToNumber(values[i], from, to, enumStrings);
+  return out;
+}

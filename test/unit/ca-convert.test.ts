@@ -1,0 +1,300 @@
+/**
+ * Native type conversions, as an IOC's dbConvert/dbFastLinkConv perform them.
+ * Expected values are worked out by hand (C casts, printf formats).
+ */
+import { strict as assert } from 'node:assert';
+import fc from 'fast-check';
+import { DbrType, Eca, type NativeType } from '../../src/ca/protocol/constants';
+import {
+  convertValue, enumIndexFromString, formatNumber, parseNumber, toNativeNumber,
+} from '../../src/ca/protocol/convert';
+import { CaProtocolError } from '../../src/ca/protocol/errors';
+
+const S = DbrType.STRING, I16 = DbrType.SHORT, F32 = DbrType.FLOAT, E16 = DbrType.ENUM;
+const U8 = DbrType.CHAR, I32 = DbrType.LONG, F64 = DbrType.DOUBLE;
+const ALL: NativeType[] = [S, I16, F32, E16, U8, I32, F64];
+
+function expectNoConvert(fn: () => unknown, messagePart?: string): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof CaProtocolError, `expected CaProtocolError, got ${String(e)}`);
+    assert.equal(e.code, 'CA_ERR_NO_CONVERT');
+    assert.equal(e.eca, Eca.NOCONVERT);
+    if (messagePart !== undefined) assert.ok(e.message.includes(messagePart), e.message);
+    return true;
+  });
+}
+
+const LABELS = ['Off', 'On', ''];
+
+/** [from, to, input, expected, precision?]: at least one row for each of the 49 pairs. */
+type Row = [NativeType, NativeType, (string | number)[], (string | number)[], number?];
+const TABLE: Row[] = [
+  // SHORT ->
+  [I16, S, [-2, 7, 32767], ['-2', '7', '32767']],
+  [I16, I16, [-32768, 32767], [-32768, 32767]],
+  [I16, F32, [-2, 7], [-2, 7]],
+  [I16, E16, [-2, 7], [65534, 7]],
+  [I16, U8, [-2, 7, 300], [254, 7, 44]],
+  [I16, I32, [-32768, 7], [-32768, 7]],
+  [I16, F64, [-32768, 7], [-32768, 7]],
+  // FLOAT -> (100000.5 and 3.4028234663852886e38 = FLT_MAX are exact f32 values)
+  [F32, S, [-1.5, 100000.5, 3.4028234663852886e38], ['-1.50', '100000.50', '3.40e+38'], 2],
+  [F32, S, [0.1, -0.25, 16777216], ['0.1', '-0.25', '16777216']],
+  [F32, F32, [-1.5, 100000.5], [-1.5, 100000.5]],
+  [F32, I16, [-1.5, 100000.5, 3.4028234663852886e38], [-1, -31072, 0]],
+  [F32, E16, [-1.5, 100000.5], [65535, 34464]],
+  [F32, U8, [-1.5, 100000.5, 255.9], [255, 160, 255]],
+  [F32, I32, [-1.5, 100000.5, 3e9], [-1, 100000, -1294967296]],
+  [F32, F64, [-1.5, 0.1], [-1.5, 0.10000000149011612]],
+  // ENUM ->
+  [E16, S, [0, 1, 2, 5, 65535], ['Off', 'On', '2', '5', '65535']],
+  [E16, I16, [0, 5, 65535], [0, 5, -1]],
+  [E16, F32, [0, 65535], [0, 65535]],
+  [E16, E16, [0, 65535], [0, 65535]],
+  [E16, U8, [1, 65535, 256], [1, 255, 0]],
+  [E16, I32, [1, 65535], [1, 65535]],
+  [E16, F64, [1, 65535], [1, 65535]],
+  // CHAR ->
+  [U8, S, [0, 200, 255], ['0', '200', '255']],
+  [U8, I16, [0, 200, 255], [0, 200, 255]],
+  [U8, F32, [0, 255], [0, 255]],
+  [U8, E16, [0, 255], [0, 255]],
+  [U8, U8, [0, 255], [0, 255]],
+  [U8, I32, [0, 255], [0, 255]],
+  [U8, F64, [0, 255], [0, 255]],
+  // LONG ->
+  [I32, S, [-1, 70000, 2147483647, -2147483648], ['-1', '70000', '2147483647', '-2147483648']],
+  [I32, I16, [-1, 70000, 2147483647], [-1, 4464, -1]],
+  [I32, F32, [-1, 70000, 2147483647, 16777217], [-1, 70000, 2147483648, 16777216]],
+  [I32, E16, [-1, 70000, 2147483647], [65535, 4464, 65535]],
+  [I32, U8, [-1, 70000, 2147483647], [255, 112, 255]],
+  [I32, I32, [-2147483648, 2147483647], [-2147483648, 2147483647]],
+  [I32, F64, [-2147483648, 2147483647], [-2147483648, 2147483647]],
+  // DOUBLE ->
+  [F64, S, [3.14159, -2.5, 1e-5, 1.5e20, 0], ['3.14', '-2.50', '1.00e-05', '1.50e+20', '0.00'], 2],
+  [F64, S, [0.1, 1e21, -0, 123456789.125], ['0.1', '1e+21', '0', '123456789.125']],
+  [F64, S, [NaN, Infinity, -Infinity], ['NaN', 'Inf', '-Inf'], 3],
+  [F64, S, [NaN, Infinity, -Infinity], ['NaN', 'Inf', '-Inf']],
+  [F64, I16, [1.9, -1.9, 32767, 32768, -32769, 65541, NaN, Infinity, -Infinity], [1, -1, 32767, -32768, 32767, 5, 0, 0, 0]],
+  [F64, F32, [0.1, 1e39, -1e39, 1e-50], [0.10000000149011612, Infinity, -Infinity, 0]],
+  [F64, E16, [-1, 65536, 70000, 3.99], [65535, 0, 4464, 3]],
+  [F64, U8, [-1, 256, 255.9, 300, -0.5], [255, 0, 255, 44, 0]],
+  [F64, I32, [2147483648, -2147483649, 4294967303, 1e10, -7.9], [-2147483648, 2147483647, 7, 1410065408, -7]],
+  [F64, F64, [0.1, -0, 1e308], [0.1, -0, 1e308]],
+  // STRING ->
+  [S, S, ['', 'abc', 'x'.repeat(50)], ['', 'abc', 'x'.repeat(50)]],
+  [S, I16, ['12', ' -7 ', '0x10', '1.9', '', '1e3', '40000', '+5'], [12, -7, 16, 1, 0, 1000, -25536, 5]],
+  [S, U8, ['255', '256', '-1', '0xff'], [255, 0, 255, 255]],
+  [S, I32, ['0x7fffffff', '-0x10', '3e9', '-2147483648'], [2147483647, -16, -1294967296, -2147483648]],
+  [S, F32, ['0.1', 'inf', '-Infinity', 'NaN', '1e39'], [0.10000000149011612, Infinity, -Infinity, NaN, Infinity]],
+  [S, F64, ['0.1', '+.5', '1.', '-2.5e-3', '0X1f', '\t42\n', '1E+2'], [0.1, 0.5, 1, -0.0025, 31, 42, 100]],
+  [S, E16, ['On', 'Off', '1', '15', '0', ' 2 '], [1, 0, 1, 15, 0, 2]],
+];
+
+describe('native type conversions', () => {
+  it('has a table row for each of the 49 pairs', () => {
+    for (const from of ALL) {
+      for (const to of ALL) {
+        assert.ok(TABLE.some(([f, t]) => f === from && t === to), `${DbrType[from]} -> ${DbrType[to]}`);
+      }
+    }
+  });
+
+  for (const [from, to, input, expected, precision] of TABLE) {
+    const p = precision === undefined ? '' : ` (precision ${precision})`;
+    it(`${DbrType[from]} -> ${DbrType[to]}: ${JSON.stringify(input)}${p}`, () => {
+      const values = (from === S ? input.map(String) : input.map(Number)) as string[] | number[];
+      const out = convertValue(values, from, to, { enumStrings: LABELS, precision });
+      assert.deepStrictEqual(out, expected);
+    });
+  }
+
+  it('returns an empty array for an empty value', () => {
+    assert.deepStrictEqual(convertValue([], F64, S, {}), []);
+    assert.deepStrictEqual(convertValue([], S, I32), []);
+  });
+
+  it('accepts typed arrays as values', () => {
+    assert.deepStrictEqual(convertValue(new Float64Array([1.5, -2]), F64, I16, {}), [1, -2]);
+    assert.deepStrictEqual(convertValue(new Uint8Array([72, 105]), U8, S, {}), ['72', '105']);
+  });
+
+  describe('numbers to numbers wrap like typed arrays (C casts)', () => {
+    const oracle: [NativeType, (v: number) => number][] = [
+      [I16, (v) => Int16Array.of(v)[0]],
+      [U8, (v) => Uint8Array.of(v)[0]],
+      [E16, (v) => Uint16Array.of(v)[0]],
+      [I32, (v) => Int32Array.of(v)[0]],
+      [F32, (v) => Float32Array.of(v)[0]],
+    ];
+    for (const [to, cast] of oracle) {
+      it(`DOUBLE -> ${DbrType[to]}`, () => {
+        fc.assert(fc.property(fc.oneof(fc.double(), fc.integer({ min: -(2 ** 40), max: 2 ** 40 })), (v) => {
+          assert.ok(Object.is(convertValue([v], F64, to, {})[0], cast(v)));
+          assert.ok(Object.is(toNativeNumber(v, to as Exclude<NativeType, DbrType.STRING>), cast(v)));
+        }), { numRuns: 2000 });
+      });
+    }
+  });
+
+  describe('numbers to strings', () => {
+    it('formats "%.*f" in [1e-4, 1e15) and 0, "%.*e" outside, as C printf', () => {
+      const cases: [number, number, string][] = [
+        [3.14159, 2, '3.14'],
+        [3.14159, 0, '3'],
+        [0.0001, 2, '0.00'],
+        [0.00009999, 2, '1.00e-04'],
+        [999999999999999, 0, '999999999999999'],
+        [1e15, 1, '1.0e+15'],
+        [1e300, 2, '1.00e+300'],
+        [5e-324, 1, '4.9e-324'],
+        [-1.5e-7, 1, '-1.5e-07'],
+        [0, 0, '0'],
+        [0, 3, '0.000'],
+        [-0, 2, '-0.00'],
+        [123.456, 17, '123.45600000000000307'],
+        [1, 18, '1.00000000000000000e+00'],
+        [1.005, 2, '1.00'], // 1.005 is 1.00499999999999989... in binary
+      ];
+      for (const [v, p, text] of cases) assert.equal(formatNumber(v, F64, p), text, `${v} with precision ${p}`);
+    });
+
+    it('rounds exact ties to even, as glibc printf does', () => {
+      const cases: [number, number, string][] = [
+        [0.5, 0, '0'],
+        [1.5, 0, '2'],
+        [2.5, 0, '2'],
+        [-2.5, 0, '-2'],
+        [-0.5, 0, '-0'],
+        [0.125, 2, '0.12'],
+        [0.375, 2, '0.38'],
+        [2.5e20, 0, '2e+20'],
+        [3.5e20, 0, '4e+20'],
+        [9.5, 0, '10'],
+        [2 ** -17, 10, '7.6293945312e-06'], // 7.62939453125e-06 exactly
+      ];
+      for (const [v, p, text] of cases) assert.equal(formatNumber(v, F64, p), text, `${v} with precision ${p}`);
+    });
+
+    it('formats FLOAT from its f32 value', () => {
+      assert.equal(formatNumber(0.1, F32), '0.1');
+      assert.equal(formatNumber(Math.fround(3.14159), F32), '3.14159');
+      assert.equal(formatNumber(16777217, F32), '16777216');
+      assert.equal(formatNumber(0.1, F32, 10), '0.1000000015');
+      assert.equal(formatNumber(1e39, F32, 2), 'Inf');
+    });
+
+    it('formats integer types as decimal after the cast', () => {
+      assert.equal(formatNumber(-5, I16), '-5');
+      assert.equal(formatNumber(70000, I16), '4464');
+      assert.equal(formatNumber(-1, U8), '255');
+      assert.equal(formatNumber(3, E16), '3');
+      assert.equal(formatNumber(2 ** 31, I32), '-2147483648');
+    });
+
+    it('treats an absent or negative precision as "shortest round trip"', () => {
+      assert.equal(formatNumber(0.1 + 0.2, F64), '0.30000000000000004');
+      assert.equal(formatNumber(0.1 + 0.2, F64, -1), '0.30000000000000004');
+      fc.assert(fc.property(fc.double({ noNaN: true, noDefaultInfinity: true }), (v) => {
+        assert.equal(Number(convertValue([v], F64, S)[0]), v === 0 ? 0 : v);
+      }));
+      fc.assert(fc.property(fc.float({ noNaN: true, noDefaultInfinity: true }), (v) => {
+        const text = convertValue([v], F32, S)[0] as string;
+        assert.equal(Math.fround(Number(text)), v === 0 ? 0 : v);
+        assert.ok(text.replace(/^-|e.*$|\./g, '').replace(/^0+|0+$/g, '').length <= 9, text);
+      }));
+    });
+
+    it('stays within half a unit of the last printed digit', () => {
+      fc.assert(fc.property(
+        fc.double({ min: -1e14, max: 1e14, noNaN: true }), fc.integer({ min: 0, max: 8 }),
+        (v, p) => {
+          const text = formatNumber(v, F64, p);
+          if (Math.abs(v) !== 0 && Math.abs(v) < 1e-4) {
+            assert.match(text, /^-?\d\.\d*e[+-]\d\d+$|^-?\de[+-]\d\d+$/);
+          } else {
+            assert.match(text, p === 0 ? /^-?\d+$/ : new RegExp(`^-?\\d+\\.\\d{${p}}$`));
+          }
+          assert.ok(Math.abs(Number(text) - v) <= 0.5 * 10 ** -p * (1 + 1e-9) + Math.abs(v) * 1e-15, `${v} -> ${text}`);
+        }));
+    });
+
+    it('round-trips integers through text', () => {
+      fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), (v) => {
+        assert.deepStrictEqual(convertValue(convertValue([v], I32, S), S, I32), [v]);
+      }));
+    });
+  });
+
+  describe('strings to numbers', () => {
+    it('refuses text that is not a number', () => {
+      for (const bad of ['abc', '1.2.3', '0x', '12abc', '1e', '--1', 'in f', '0x1g', '1,5', '.', 'e5', '+']) {
+        expectNoConvert(() => convertValue([bad], S, F64), `"${bad}"`);
+        expectNoConvert(() => convertValue([bad], S, I16));
+      }
+    });
+
+    it('parses like strtod, whole text only', () => {
+      assert.equal(parseNumber(''), 0);
+      assert.equal(parseNumber('   '), 0);
+      assert.equal(parseNumber('-0x1A'), -26);
+      assert.equal(parseNumber('INF'), Infinity);
+      assert.ok(Number.isNaN(parseNumber('nan')));
+      assert.equal(parseNumber('1e400'), Infinity);
+    });
+
+    it('round-trips doubles through their shortest text', () => {
+      fc.assert(fc.property(fc.double(), (v) => {
+        const back = convertValue([String(v)], S, F64)[0];
+        assert.ok(Object.is(back, v === 0 ? 0 : v), `${v} -> ${String(back)}`); // String(-0) is "0"
+      }));
+    });
+  });
+
+  describe('enums and strings', () => {
+    it('matches a label before reading a number', () => {
+      assert.equal(enumIndexFromString('0', ['1', '0']), 1);
+      assert.equal(enumIndexFromString('1', ['1', '0']), 0);
+      assert.equal(enumIndexFromString('5', ['1', '0']), 5);
+    });
+
+    it('accepts indexes up to 15 (or the label count, if larger)', () => {
+      assert.equal(enumIndexFromString('15', []), 15);
+      expectNoConvert(() => enumIndexFromString('16', ['Off', 'On']), '"16" is not one of the states');
+      const many = Array.from({ length: 20 }, (_, i) => `s${i}`);
+      assert.equal(enumIndexFromString('19', many), 19);
+      expectNoConvert(() => enumIndexFromString('20', many));
+    });
+
+    it('refuses unknown states, case differences and non-integers', () => {
+      for (const bad of ['Maybe', 'on', 'OFF', '1.0', '-1', '0x1', '', ' ']) {
+        expectNoConvert(() => convertValue([bad], S, E16, { enumStrings: ['Off', 'On'] }), 'is not one of the states');
+      }
+    });
+
+    it('names the states in the error', () => {
+      expectNoConvert(() => enumIndexFromString('Maybe', ['Off', 'On']), '"Off", "On"');
+    });
+
+    it('does not match an empty label with an empty string', () => {
+      expectNoConvert(() => enumIndexFromString('', ['Off', '']));
+    });
+
+    it('round-trips labelled indexes through text', () => {
+      fc.assert(fc.property(
+        fc.uniqueArray(fc.string({ minLength: 1, maxLength: 25 }), { minLength: 1, maxLength: 16 }),
+        fc.nat(),
+        (labels, k) => {
+          const i = k % labels.length;
+          const text = convertValue([i], E16, S, { enumStrings: labels });
+          assert.deepStrictEqual(text, [labels[i]]);
+          assert.deepStrictEqual(convertValue(text, S, E16, { enumStrings: labels }), [i]);
+        }));
+    });
+
+    it('gives unlabelled indexes as decimal text', () => {
+      assert.deepStrictEqual(convertValue([3, 1], E16, S, { enumStrings: ['a', 'b'] }), ['3', 'b']);
+      assert.deepStrictEqual(convertValue([0], E16, S, {}), ['0']);
+    });
+  });
+});
