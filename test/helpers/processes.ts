@@ -15,8 +15,8 @@ export interface Managed {
   proc: ChildProcess;
   /** Lines printed on stdout so far. */
   lines: string[];
-  /** Wait for a stdout line matching `re`. */
-  waitLine(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Wait for a stdout line matching `re`, among lines from index `from` on (default: all). */
+  waitLine(re: RegExp, timeoutMs?: number, from?: number): Promise<RegExpMatchArray>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code. */
   stop(graceMs?: number): Promise<number | null>;
   stderr(): string;
@@ -55,8 +55,8 @@ export function startProcess(cmd: string, args: string[], env: NodeJS.ProcessEnv
     lines,
     stderr: () => err,
     onLine: (cb) => { lineListeners.push(cb); },
-    waitLine(re, timeoutMs = 10000) {
-      for (const l of lines) {
+    waitLine(re, timeoutMs = 10000, from = 0) {
+      for (const l of lines.slice(from)) {
         const m = re.exec(l);
         if (m) return Promise.resolve(m);
       }

@@ -88,6 +88,11 @@ export class Circuit {
   private drainTimer: NodeJS.Timeout | undefined;
   private nextSid = 1;
   private closed = false;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stream.uncork();
+  };
   private readonly closeListeners: Array<(reason: string) => void> = [];
 
   constructor(
@@ -517,6 +522,13 @@ export class Circuit {
 
   private send(buf: Buffer): void {
     if (this.closed) return;
+    // Everything sent within one turn of the event loop leaves in one writev: a
+    // client creating 10,000 channels gets its replies in a few segments, not 20,000.
+    if (!this.corked) {
+      this.corked = true;
+      this.stream.cork();
+      process.nextTick(this.uncork);
+    }
     const ok = this.stream.write(buf);
     // Below our own high-water mark a false from write() needs nothing: Node keeps the
     // bytes, and the length is looked at again on the next write.
