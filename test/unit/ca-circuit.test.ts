@@ -167,7 +167,7 @@ describe('Circuit (in memory)', () => {
     assert.equal((await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 1)).parameter1, Eca.NORMAL);
     assert.deepEqual(valueElements(r.pvs.en.snapshot().value), [1]);
     r.client.send(m.writeRequest(true, DbrType.STRING, 1, sid, 2, str('Maybe')));
-    assert.equal((await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 2)).parameter1, Eca.NOCONVERT);
+    assert.equal((await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 2)).parameter1, Eca.PUTFAIL);
     assert.deepEqual(valueElements(r.pvs.en.snapshot().value), [1]);
   });
 

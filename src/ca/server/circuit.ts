@@ -14,7 +14,7 @@
  */
 import type { Duplex } from 'node:stream';
 import {
-  CA_MINOR_VERSION, Command, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
+  CA_MINOR_VERSION, Command, DBE_ALARM, MAX_STRING_SIZE, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
 } from '../protocol/constants';
 import { MessageFramer } from '../protocol/framer';
 import { decodeCString, type Message } from '../protocol/header';
@@ -461,7 +461,10 @@ export class Circuit {
     try {
       run = this.prepareWrite(ch, m, notify);
     } catch (err) {
-      const eca = err instanceof WriteError || err instanceof CaProtocolError ? err.eca : Eca.PUTFAIL;
+      let eca = err instanceof WriteError || err instanceof CaProtocolError ? err.eca : Eca.PUTFAIL;
+      // A value the PV cannot take (a string that is no enum label, "abc" for a number) fails
+      // in dbPut, which RSRV reports as ECA_PUTFAIL.
+      if (eca === Eca.NOCONVERT) eca = Eca.PUTFAIL;
       reply(eca, (err as Error).message);
       return;
     }
@@ -508,7 +511,13 @@ export class Circuit {
     if (m.dataCount === 0 || m.dataCount > pv.maxCount) {
       throw new CaProtocolError('CA_ERR_BAD_COUNT', `count ${m.dataCount} outside 1..${pv.maxCount}`, Eca.BADCOUNT);
     }
-    const decoded = decodeDbr(m.dataType, m.dataCount, m.payload);
+    let payload = m.payload;
+    if (m.dataType === DbrType.STRING && m.dataCount === 1 && payload.length < MAX_STRING_SIZE) {
+      // libca sends a single string as strlen + 1 bytes, padded to 8, not 40
+      // (comQueSend::insertRequestWithPayLoad); RSRV takes it up to the NUL.
+      payload = Buffer.concat([payload, Buffer.alloc(MAX_STRING_SIZE - payload.length)]);
+    }
+    const decoded = decodeDbr(m.dataType, m.dataCount, payload);
     const snap = pv.snapshot();
     const value = convertValue(decoded.value, decoded.valueType, pv.nativeType, {
       enumStrings: snap.metadata.enumStrings,
