@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+/**
+ * service-ioc command line.
+ *   service-ioc softioc [-m MACROS] -d FILE.db ... [-s FILE.substitutions] [-a FILE.acf]
+ *   service-ioc dbl [-m MACROS] -d FILE.db ...
+ */
+import { DbLoadError } from './database/dbfile/errors';
+import { ConfigError } from './ca/server/config';
+import { createLogger } from './log';
+import { loadAll, macrosFromArg, type LoadStep } from './ioc/load';
+import { startSoftIoc } from './ioc/softioc';
+import { Database } from './database/database';
+
+const VERSION = '0.1.0';
+
+const USAGE = `usage:
+  service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf]
+      Serve the records of the .db files over Channel Access (like softIoc -d).
+      -m sets macros for the -d and -s that follow it; repeat -d to load more files.
+  service-ioc dbl [-m "A=1"] -d FILE.db [...] [-s FILE.substitutions]
+      Print the record names, one per line (like dbl).
+  service-ioc --version
+`;
+
+export class UsageError extends Error {}
+
+export interface DbArgs {
+  steps: LoadStep[];
+  acf?: string;
+}
+
+/** Parse -d/-m/-s/-a in order, as softIoc does. */
+export function parseDbArgs(args: readonly string[]): DbArgs {
+  const steps: LoadStep[] = [];
+  let macros: ReadonlyMap<string, string> = new Map();
+  let acf: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    const value = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '-d') steps.push({ kind: 'db', file: value(), macros });
+    else if (a === '-s') steps.push({ kind: 'substitutions', file: value(), macros });
+    else if (a === '-m') macros = macrosFromArg(value());
+    else if (a === '-a') acf = value();
+    else throw new UsageError(`unknown argument "${a}"`);
+  }
+  if (steps.length === 0) throw new UsageError('no database given: use -d FILE.db or -s FILE.substitutions');
+  return { steps, acf };
+}
+
+async function softioc(args: string[]): Promise<number> {
+  const log = createLogger('service-ioc');
+  const parsed = parseDbArgs(args);
+  if (parsed.acf) log.warn('access security (-a) is not applied yet; every client may read and write', { acf: parsed.acf });
+  const ioc = await startSoftIoc({ steps: parsed.steps, log });
+  process.stdout.write(`service-ioc softioc: ${ioc.database.records.size} records, CA on port ${ioc.server.tcpPort}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info('shutting down', { signal });
+      void ioc.stop().then(resolve);
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  return 0;
+}
+
+function dbl(args: string[]): number {
+  const parsed = parseDbArgs(args);
+  const db = Database.build(loadAll(parsed.steps));
+  process.stdout.write(db.recordNames().map((n) => n + '\n').join(''));
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'softioc': return await softioc(rest);
+      case 'dbl': return dbl(rest);
+      case '--version': case '-V':
+        process.stdout.write(`service-ioc ${VERSION}\n`);
+        return 0;
+      case undefined: case '-h': case '--help': case 'help':
+        process.stdout.write(USAGE);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`service-ioc: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof DbLoadError || err instanceof ConfigError) {
+      process.stderr.write(`service-ioc: ${err.message}\n`);
+      return 1;
+    }
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`service-ioc: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  }, (err: unknown) => {
+    process.stderr.write(`service-ioc: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,262 @@
+/**
+ * The record database: records built from loaded .db definitions, bound to
+ * their device support, and served as PVs (`REC`, `REC.FIELD`, `REC.FIELD$`).
+ * Also runs what iocInit would: PINI processing and periodic scans.
+ */
+import { DbrType } from '../ca/protocol/constants';
+import { parseNumber } from '../ca/protocol/convert';
+import type { ProcessVariable, PvDirectory } from '../ca/server/pv';
+import type { Logger } from '../log';
+import { createLogger } from '../log';
+import { DbLoadError, type SourcePosition } from './dbfile/errors';
+import type { FieldDefinition, LoadedDatabase, RecordDefinition } from './dbfile/parser';
+import { DeviceRegistry, SOFT_CHANNEL } from './device';
+import { ALLOW_ALL, FieldPv, type AccessPolicy } from './field-pv';
+import { nativeTypeOfDbf, SCAN_PERIODS, type FieldDef } from './fields';
+import { DbRecord } from './record';
+import { RECORD_TYPES, type FieldValue } from './recordtypes';
+
+export interface DatabaseOptions {
+  registry?: DeviceRegistry;
+  access?: AccessPolicy;
+  log?: Logger;
+}
+
+/** Build a registry holding Soft Channel plus the given supports. */
+export function defaultRegistry(): DeviceRegistry {
+  return new DeviceRegistry().register(SOFT_CHANNEL);
+}
+
+export class Database implements PvDirectory {
+  readonly records = new Map<string, DbRecord>();
+  readonly aliases = new Map<string, string>();
+  private readonly pvs = new Map<string, FieldPv>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly registry: DeviceRegistry;
+  private readonly log: Logger;
+  access: AccessPolicy;
+  /** Where each record was defined, for messages. */
+  private readonly origins = new Map<string, SourcePosition>();
+
+  constructor(opts: DatabaseOptions = {}) {
+    this.registry = opts.registry ?? defaultRegistry();
+    this.access = opts.access ?? ALLOW_ALL;
+    this.log = opts.log ?? createLogger('db');
+  }
+
+  /** Build records from loaded definitions. Throws DbLoadError naming the file, line and column. */
+  static build(loaded: LoadedDatabase, opts: DatabaseOptions = {}): Database {
+    const db = new Database(opts);
+    for (const def of loaded.records.values()) db.addRecord(def);
+    for (const [alias, target] of loaded.aliases) db.aliases.set(alias, target);
+    for (const def of loaded.records.values()) {
+      for (const a of def.aliases) db.aliases.set(a, def.name);
+    }
+    return db;
+  }
+
+  private addRecord(def: RecordDefinition): void {
+    const type = RECORD_TYPES.get(def.type);
+    if (!type) {
+      throw new DbLoadError('DB_ERR_UNKNOWN_RECORD_TYPE',
+        `unknown record type "${def.type}" for record "${def.name}"; expected one of ${[...RECORD_TYPES.keys()].join(', ')}`, def);
+    }
+    const rec = new DbRecord(type, def.name);
+    let valueGiven = false;
+    for (const [name, fd] of def.fields) {
+      const fieldDef = type.fields.get(name);
+      if (!fieldDef || name === 'RTYP') {
+        throw new DbLoadError('DB_ERR_UNKNOWN_FIELD', `record type ${type.name} has no field "${name}" (record "${def.name}")`, fd);
+      }
+      if (name === 'VAL') valueGiven = true;
+      else rec.f[name] = parseFieldText(rec, fieldDef, fd);
+    }
+    // VAL last: its size may depend on other fields (FTVL, NELM, SIZV).
+    const val = def.fields.get('VAL');
+    if (val) rec.f.VAL = parseFieldText(rec, type.fields.get('VAL')!, val);
+    if (type.name === 'waveform') {
+      if (!val) rec.f.VAL = nativeTypeOfDbf(menuType(rec)) === DbrType.STRING ? [] : new Float64Array(0);
+      rec.f.NORD = (rec.f.VAL as ArrayLike<number>).length;
+    }
+    this.bindDevice(rec, def);
+    // EPICS clears UDF for a VAL given in the database (dbLoadRecords); a constant INP too.
+    if (valueGiven) rec.f.UDF = 0;
+    this.records.set(def.name, rec);
+    this.origins.set(def.name, def);
+  }
+
+  private bindDevice(rec: DbRecord, def: RecordDefinition): void {
+    const dtypField = def.fields.get('DTYP');
+    const dtyp = dtypField ? dtypField.value : 'Soft Channel';
+    rec.f.DTYP = dtyp;
+    const support = this.registry.get(dtyp);
+    const where: SourcePosition = dtypField ?? def;
+    if (!support) {
+      throw new DbLoadError('DB_ERR_UNKNOWN_DTYP', `record "${def.name}": no device support "${dtyp}"; registered: ${this.registry.names().map((n) => `"${n}"`).join(', ')}`, where);
+    }
+    if (!support.recordTypes.includes(rec.type.name)) {
+      throw new DbLoadError('DB_ERR_UNKNOWN_DTYP', `record "${def.name}": device support "${dtyp}" does not serve ${rec.type.name} records (only ${support.recordTypes.join(', ')})`, where);
+    }
+    const linkField = rec.type.kind === 'output' ? 'OUT' : 'INP';
+    const link = String(rec.f[linkField] ?? '');
+    rec.hardware = support !== SOFT_CHANNEL;
+    if (!rec.hardware && link !== '' && rec.type.kind === 'input') {
+      // A constant INP initialises VAL (recGblInitConstantLink).
+      const vdef = rec.type.fields.get('VAL')!;
+      rec.f.VAL = parseFieldText(rec, vdef, { ...(def.fields.get(linkField) ?? def), value: link });
+      rec.f.UDF = 0;
+    }
+    try {
+      rec.binding = support.bind(rec, link);
+    } catch (err) {
+      throw new DbLoadError('DB_ERR_DEVICE', `record "${def.name}": ${(err as Error).message}`, def.fields.get(linkField) ?? where);
+    }
+  }
+
+  /**
+   * Start what iocInit starts: set every record's initial alarm state, run PINI
+   * processing, and start periodic scans.
+   */
+  start(): void {
+    for (const rec of this.records.values()) rec.process(false);
+    for (const rec of this.records.values()) {
+      if (rec.f.PINI === 1) this.processInit(rec);
+    }
+    const byPeriod = new Map<number, DbRecord[]>();
+    for (const rec of this.records.values()) {
+      const period = SCAN_PERIODS[rec.f.SCAN as number];
+      if (period === undefined) continue;
+      const list = byPeriod.get(period) ?? [];
+      list.push(rec);
+      byPeriod.set(period, list);
+    }
+    for (const [period, recs] of byPeriod) {
+      const t = setInterval(() => {
+        for (const rec of recs) this.scan(rec);
+      }, period * 1000);
+      this.timers.push(t);
+    }
+  }
+
+  private processInit(rec: DbRecord): void {
+    if (rec.kind === 'output' && rec.binding.write) {
+      const def = rec.type.fields.get('VAL')!;
+      rec.put(def, rec.f.VAL, { user: 'ioc', host: 'localhost', address: '' }).catch((err: unknown) => {
+        this.log.warn('PINI write failed', { record: rec.name, reason: (err as Error).message });
+      });
+    } else {
+      this.scan(rec);
+    }
+  }
+
+  private scan(rec: DbRecord): void {
+    try {
+      if (rec.binding.read) rec.binding.read();
+      else rec.process(false);
+    } catch (err) {
+      this.log.warn('scan failed', { record: rec.name, reason: (err as Error).message });
+    }
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    for (const rec of this.records.values()) {
+      try {
+        rec.binding.close?.();
+      } catch (err) {
+        this.log.warn('device close failed', { record: rec.name, reason: (err as Error).message });
+      }
+    }
+  }
+
+  record(name: string): DbRecord | undefined {
+    return this.records.get(name) ?? this.records.get(this.aliases.get(name) ?? '');
+  }
+
+  /** `REC`, `REC.FIELD` or `REC.FIELD$`. */
+  lookup(name: string): ProcessVariable | undefined {
+    const cached = this.pvs.get(name);
+    if (cached) return cached;
+    let base = name;
+    const longString = base.endsWith('$');
+    if (longString) base = base.slice(0, -1);
+    const dot = base.indexOf('.');
+    const recName = dot < 0 ? base : base.slice(0, dot);
+    const fieldName = dot < 0 ? 'VAL' : base.slice(dot + 1);
+    const rec = this.record(recName);
+    if (!rec) return undefined;
+    const def = rec.type.fields.get(fieldName);
+    if (!def) return undefined;
+    if (longString && nativeTypeOfDbf(def.type) !== DbrType.STRING) return undefined;
+    if (longString && def.name === 'VAL' && rec.type.name === 'waveform') return undefined;
+    const pv = new FieldPv(name, rec, def, longString, { access: this.access, deviceNames: this.registry.names() });
+    this.pvs.set(name, pv);
+    return pv;
+  }
+
+  /** Record names in definition order (`dbl`). */
+  recordNames(): string[] {
+    return [...this.records.keys()];
+  }
+}
+
+function menuType(rec: DbRecord): FieldDef['type'] {
+  return (['STRING', 'CHAR', 'UCHAR', 'SHORT', 'USHORT', 'LONG', 'ULONG', 'INT64', 'UINT64', 'FLOAT', 'DOUBLE', 'ENUM'] as const)[rec.f.FTVL as number];
+}
+
+/** Parse a field's .db text into what the field stores; errors carry the value's position. */
+export function parseFieldText(rec: DbRecord, def: FieldDef, fd: FieldDefinition | (SourcePosition & { value: string })): FieldValue {
+  const text = fd.value;
+  const fail = (what: string): never => {
+    throw new DbLoadError('DB_ERR_BAD_FIELD_VALUE', `record "${rec.name}" field ${def.name}: ${what}, found "${text}"`, fd);
+  };
+  if (def.name === 'VAL' && rec.type.name === 'waveform') return parseArray(rec, text, fail);
+  switch (def.type) {
+    case 'MENU': {
+      const i = def.menu!.indexOf(text);
+      if (i >= 0) return i;
+      // EPICS 7 also takes the choice's index.
+      if (/^\d+$/.test(text) && Number(text) < def.menu!.length) return Number(text);
+      return fail(`expected one of ${def.menu!.map((c) => `"${c}"`).join(', ')}`);
+    }
+    case 'DEVICE':
+    case 'INLINK': case 'OUTLINK': case 'FWDLINK':
+      return text;
+    case 'STRING': {
+      const size = rec.stringSize(def);
+      if (Buffer.byteLength(text) > size - 1) fail(`expected at most ${size - 1} characters`);
+      return text;
+    }
+    default: {
+      if (text.trim() === '') return 0;
+      let n: number;
+      try {
+        n = parseNumber(text);
+      } catch {
+        return fail('expected a number');
+      }
+      if (def.type !== 'DOUBLE' && def.type !== 'FLOAT' && !Number.isInteger(n)) {
+        if (rec.type.valueType(rec) === DbrType.ENUM && def.name === 'VAL') return fail('expected a state index');
+        n = Math.trunc(n);
+      }
+      return n;
+    }
+  }
+}
+
+function parseArray(rec: DbRecord, text: string, fail: (what: string) => never): FieldValue {
+  const t = text.trim();
+  if (t === '') return nativeTypeOfDbf(menuType(rec)) === DbrType.STRING ? [] : new Float64Array(0);
+  let arr: unknown;
+  try {
+    arr = JSON.parse(t.startsWith('[') ? t : `[${t}]`);
+  } catch {
+    return fail('expected a JSON array');
+  }
+  if (!Array.isArray(arr)) return fail('expected a JSON array');
+  if (arr.length > (rec.f.NELM as number)) fail(`expected at most NELM=${String(rec.f.NELM)} elements`);
+  if (nativeTypeOfDbf(menuType(rec)) === DbrType.STRING) return arr.map((x) => String(x));
+  if (!arr.every((x) => typeof x === 'number')) fail('expected numbers');
+  return Float64Array.from(arr as number[]);
+}

@@ -1,0 +1,175 @@
+/**
+ * A record field served over Channel Access: `REC.FIELD`, `REC` (= `.VAL`)
+ * and `REC.FIELD$` (a string field as a CHAR array, for strings longer than
+ * 40 characters: dbChannel's long-string modifier).
+ */
+import { DbrType, Eca, type NativeType } from '../ca/protocol/constants';
+import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from '../ca/protocol/types';
+import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/server/pv';
+import { nativeTypeOfDbf, type FieldDef } from './fields';
+import type { DbRecord } from './record';
+import type { FieldValue } from './recordtypes';
+
+/** What decides access: implemented by access security. */
+export interface AccessPolicy {
+  rights(record: DbRecord, field: FieldDef, client: ClientIdentity): AccessRights;
+  /** Fires when rights may have changed for anyone. */
+  onChange(listener: () => void): () => void;
+}
+
+export const ALLOW_ALL: AccessPolicy = {
+  rights: () => ({ read: true, write: true }),
+  onChange: () => () => undefined,
+};
+
+export interface FieldPvContext {
+  access: AccessPolicy;
+  /** Choices of the DTYP menu (registered device supports). */
+  deviceNames: readonly string[];
+}
+
+const encoder = new TextEncoder();
+
+export class FieldPv implements ProcessVariable {
+  readonly nativeType: NativeType;
+  readonly maxCount: number;
+  private readonly isVal: boolean;
+
+  constructor(
+    readonly name: string,
+    readonly record: DbRecord,
+    readonly def: FieldDef,
+    /** Served as a CHAR array (`$`). */
+    readonly longString: boolean,
+    private readonly ctx: FieldPvContext,
+  ) {
+    this.isVal = def.name === 'VAL';
+    if (longString) {
+      this.nativeType = DbrType.CHAR;
+      this.maxCount = record.stringSize(def);
+    } else if (this.isVal) {
+      this.nativeType = record.valueNativeType() as NativeType;
+      this.maxCount = record.type.valueCount(record);
+    } else {
+      this.nativeType = nativeTypeOfDbf(def.type);
+      this.maxCount = 1;
+    }
+  }
+
+  /** The field's value as CA elements. */
+  private elements(): DbrValue {
+    const v = this.record.f[this.def.name];
+    if (this.longString) {
+      const bytes = encoder.encode(String(v));
+      const n = Math.min(bytes.length, this.maxCount - 1);
+      const out = new Uint8Array(n + 1);
+      out.set(bytes.subarray(0, n));
+      return out;
+    }
+    if (typeof v === 'object') return v as DbrValue;
+    if (this.nativeType === DbrType.STRING) return [String(v)];
+    return [v as number];
+  }
+
+  private metadata(): DbrMetadata {
+    if (this.isVal && !this.longString) return this.record.type.metadata(this.record);
+    const d = this.def;
+    if (d.type === 'MENU') return { ...EMPTY_METADATA, enumStrings: d.menu ?? [] };
+    if (d.type === 'DEVICE') return { ...EMPTY_METADATA, enumStrings: this.ctx.deviceNames };
+    if (this.nativeType === DbrType.DOUBLE || this.nativeType === DbrType.FLOAT) {
+      const prec = this.record.f.PREC;
+      const egu = this.record.f.EGU;
+      return { ...EMPTY_METADATA, precision: typeof prec === 'number' ? prec : 0, units: typeof egu === 'string' ? egu : '' };
+    }
+    return EMPTY_METADATA;
+  }
+
+  snapshot(): DbrSource {
+    const r = this.record;
+    let value = this.elements();
+    if (this.def.type === 'DEVICE' && !this.longString) {
+      // DTYP is stored as its name and served as the index in the DTYP menu.
+      value = [Math.max(0, this.ctx.deviceNames.indexOf(String(r.f.DTYP)))];
+    }
+    return {
+      nativeType: this.nativeType,
+      value,
+      status: r.f.STAT as number,
+      severity: r.f.SEVR as number,
+      timestamp: r.time,
+      metadata: this.metadata(),
+      ackt: r.f.ACKT as number,
+      acks: r.f.ACKS as number,
+      className: r.type.name,
+    };
+  }
+
+  accessRights(client: ClientIdentity): AccessRights {
+    const rights = this.ctx.access.rights(this.record, this.def, client);
+    // Fields the IOC owns are never writable; neither is the VAL of an input record
+    // whose value comes from device support other than Soft Channel.
+    const fixed = this.def.readOnly || (this.isVal && this.record.kind === 'input' && this.record.hardware);
+    return fixed ? { read: rights.read, write: false } : rights;
+  }
+
+  write(request: WriteRequest): Promise<void> {
+    return this.record.put(this.def, this.toFieldValue(request.value), request.client);
+  }
+
+  /** Convert CA elements (already in this PV's native type) to what the field stores. */
+  private toFieldValue(value: DbrValue): FieldValue {
+    const d = this.def;
+    if (this.longString) {
+      const bytes = Uint8Array.from(value as ArrayLike<number>);
+      const nul = bytes.indexOf(0);
+      return this.truncate(Buffer.from(nul < 0 ? bytes : bytes.subarray(0, nul)).toString('utf8'));
+    }
+    if (this.isVal && this.record.type.name === 'waveform') {
+      if (this.nativeType === DbrType.STRING) return Array.from(value as readonly string[]).map((s) => this.truncate(s, 40));
+      return Float64Array.from(value as ArrayLike<number>);
+    }
+    const v = value[0];
+    if (this.nativeType === DbrType.STRING) return this.truncate(String(v));
+    const n = v as number;
+    if (d.type === 'MENU' && (n < 0 || n >= (d.menu?.length ?? 0))) {
+      throw new WriteError(Eca.PUTFAIL, `${this.name}: ${n} is not a choice of ${d.name} (0..${(d.menu?.length ?? 1) - 1})`);
+    }
+    if (d.type === 'USHORT') return Math.min(65535, Math.max(0, n));
+    if (d.type === 'ULONG') return Math.min(4294967295, Math.max(0, Math.trunc(n)));
+    return n;
+  }
+
+  private truncate(s: string, size = this.record.stringSize(this.def)): string {
+    const max = size - 1;
+    if (Buffer.byteLength(s) <= max) return s;
+    let out = Buffer.from(s).subarray(0, max).toString('utf8');
+    while (Buffer.byteLength(out) > max) out = out.slice(0, -1);
+    return out;
+  }
+
+  async acknowledge(request: AckRequest): Promise<void> {
+    const r = this.record;
+    if (request.field === 'ackt') {
+      r.f.ACKT = request.value ? 1 : 0;
+      r.post('ACKT', 1);
+      // Transient alarms need no acknowledgement once ACKT is off: drop ACKS to SEVR.
+      if (!r.f.ACKT && (r.f.ACKS as number) > (r.f.SEVR as number)) {
+        r.f.ACKS = r.f.SEVR;
+        r.post('ACKS', 1);
+        r.post('VAL', 4);
+      }
+    } else if (request.value >= (r.f.ACKS as number)) {
+      r.f.ACKS = 0;
+      r.post('ACKS', 1);
+      r.post('VAL', 4);
+    }
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    return this.record.subscribe(this.def.name, listener);
+  }
+
+  onRightsChanged(listener: () => void): () => void {
+    return this.ctx.access.onChange(listener);
+  }
+}
