@@ -9,9 +9,9 @@ import { ConfigError } from './ca/server/config';
 import { createLogger } from './log';
 import { loadAll, macrosFromArg, type LoadStep } from './ioc/load';
 import { startSoftIoc } from './ioc/softioc';
-import { Database } from './database/database';
+import { Database, defaultRegistry } from './database/database';
+import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
 
-const VERSION = '0.1.0';
 
 const USAGE = `usage:
   service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf]
@@ -70,7 +70,7 @@ async function softioc(args: string[]): Promise<number> {
 
 function dbl(args: string[]): number {
   const parsed = parseDbArgs(args);
-  const db = Database.build(loadAll(parsed.steps));
+  const db = Database.build(loadAll(parsed.steps), { registry: defaultRegistry().register(iocDeviceSupport()) });
   process.stdout.write(db.recordNames().map((n) => n + '\n').join(''));
   return 0;
 }

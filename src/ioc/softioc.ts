@@ -8,6 +8,7 @@ import { Database, defaultRegistry, type DatabaseOptions } from '../database/dat
 import type { DeviceRegistry } from '../database/device';
 import type { Logger } from '../log';
 import { loadAll, type LoadStep } from './load';
+import { iocDeviceSupport } from './ioc-device';
 
 export interface SoftIocOptions {
   steps: LoadStep[];
@@ -27,7 +28,7 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
   const config = serverConfigFromEnv();
   const loaded = loadAll(opts.steps);
   for (const w of loaded.warnings) opts.log.warn(w.message);
-  const database = Database.build(loaded, { registry: opts.registry ?? defaultRegistry(), log: opts.log.child('db'), access: opts.access });
+  const database = Database.build(loaded, { registry: opts.registry ?? defaultRegistry().register(iocDeviceSupport()), log: opts.log.child('db'), access: opts.access });
   database.start();
   const server = new CaServer({ directory: database, config, log: opts.log.child('ca') });
   await server.start();

@@ -4,7 +4,8 @@ Real libca through Debian's python3-pyepics. Each stdin line is a JSON request
 {"id": n, "op": ..., ...}; each gets one JSON reply line {"id": n, ...}.
 Reached only through libca: nothing here knows the server under test.
 
-Ops: connect, get, rawget, put, putack, monitor, events, unmonitor, info, quit.
+Ops: connect, get, rawget, put, rawput, putack, exceptions, monitor, rawmonitor, events,
+unmonitor, info, disconnect, wait_connected, wait_disconnected, quit.
 """
 import ctypes
 import json
@@ -62,6 +63,8 @@ RAW_CB = ctypes.CFUNCTYPE(None, dbr.event_handler_args)
 
 
 def jsonable(v):
+    if isinstance(v, ctypes.Array):  # as_numpy=False gives ctypes arrays for array PVs
+        v = list(v)
     if hasattr(v, 'tolist'):
         v = v.tolist()
     if isinstance(v, bytes):
@@ -145,11 +148,60 @@ def op_put(req):
     except Exception as exc:  # pyepics raises on access denied and on libca errors
         return {'raised': '%s: %s' % (type(exc).__name__, exc)}
     elapsed = time.time() - t0
-    if not req.get('wait', False):
-        ca.poll(0.3)  # let an ERROR reply arrive
+    if not req.get('wait', False) and req.get('poll', 0.3):
+        ca.poll(req.get('poll', 0.3))  # let an ERROR reply arrive (pass poll=0 and use the exceptions op)
     with lock:
         return {'ret': ret, 'elapsed': elapsed, 'status': put_status.get(key),
                 'exceptions': list(exceptions)}
+
+
+def op_exceptions(req):
+    """The libca exceptions since the last put; waits until at least `atleast` arrived."""
+    deadline = time.time() + req.get('timeout', 3.0)
+    want = req.get('atleast', 0)
+    while time.time() < deadline:
+        with lock:
+            if len(exceptions) >= want:
+                break
+        ca.poll(0.01)
+    with lock:
+        return {'exceptions': list(exceptions)}
+
+
+def op_rawput(req):
+    """ca_array_put(_callback) of a chosen DBR type (0..6), bypassing pyepics' own conversions.
+    With wait, returns the put-callback status."""
+    chid = chan(req['pv'])
+    ftype, values = req['ftype'], req['value']
+    if not isinstance(values, list):
+        values = [values]
+    data = (len(values) * dbr.Map[ftype])()
+    for i, v in enumerate(values):
+        if ftype == dbr.STRING:
+            data[i].value = v.encode('latin1')
+        else:
+            data[i] = v
+    with lock:
+        del exceptions[:]
+    if not req.get('wait', False):
+        ret = libca.ca_array_put(ftype, len(values), chid, data)
+        libca.ca_flush_io()
+        return {'ret': ret}
+    done = threading.Event()
+    out = {}
+
+    def cb(args):
+        out['status'] = int(args.status)
+        done.set()
+
+    c = RAW_CB(cb)
+    ret = libca.ca_array_put_callback(ftype, len(values), chid, data, c, None)
+    libca.ca_flush_io()
+    if ret != 1:
+        return {'ret': ret}
+    if not done.wait(req.get('timeout', 5.0)):
+        return {'ret': ret, 'error': 'timeout'}
+    return {'ret': ret, 'status': out['status']}
 
 
 def op_putack(req):
@@ -171,10 +223,33 @@ def op_monitor(req):
             events.append({k: jsonable(kw.get(k)) for k in
                            ('value', 'status', 'severity', 'timestamp', 'count', 'units', 'upper_disp_limit')})
 
-    form = req.get('form', 'time')
+    form = req.get('form', 'time')  # 'time', 'ctrl' or 'native'
     handle = ca.create_subscription(chid, use_time=form == 'time', use_ctrl=form == 'ctrl',
                                     mask=req.get('mask'), callback=cb, count=req.get('count', 0))
     monitors[mid]['handle'] = handle
+    return {'ok': True}
+
+
+def op_rawmonitor(req):
+    """ca_create_subscription of any DBR type (e.g. STSACK_STRING like ALH); events carry hex bytes."""
+    chid = chan(req['pv'])
+    mid, ftype, count = req['mid'], req['ftype'], req.get('count', 1)
+    events = []
+
+    def cb(args):
+        n = count if count > 0 else args.count
+        size = DBR_SIZE[ftype] + (max(n, 1) - 1) * DBR_VALUE_SIZE[ftype]
+        with lock:
+            events.append({'status': int(args.status), 'count': int(args.count),
+                           'hex': ctypes.string_at(args.raw_dbr, size).hex() if args.raw_dbr else ''})
+
+    c = RAW_CB(cb)
+    evid = ctypes.c_void_p()
+    ret = libca.ca_create_subscription(ftype, count, chid, req.get('mask', 1), c, None, ctypes.byref(evid))
+    libca.ca_flush_io()
+    if ret != 1:
+        return {'error': 'ca_create_subscription returned %d' % ret, 'ret': ret}
+    monitors[mid] = {'events': events, 'handle': (c, None, evid)}
     return {'ok': True}
 
 
