@@ -166,13 +166,15 @@ export class SimplePv implements ProcessVariable {
   }
 
   async acknowledge(request: AckRequest): Promise<void> {
+    const before = this.acks;
     if (request.field === 'ackt') {
       this.ackt = request.value ? 1 : 0;
       if (!this.ackt && this.acks > this.severity) this.acks = this.severity;
     } else if (request.value >= this.acks) {
       this.acks = 0;
     }
-    this.post(DBE_ALARM);
+    // An acknowledgement that changes nothing posts nothing (as in RSRV).
+    if (this.acks !== before) this.post(DBE_ALARM);
   }
 
   /** Replace the value (length = new current count) and post VALUE|LOG. */
