@@ -112,7 +112,7 @@ export class FieldPv implements ProcessVariable {
     return fixed ? { read: rights.read, write: false } : rights;
   }
 
-  write(request: WriteRequest): Promise<void> {
+  async write(request: WriteRequest): Promise<void> {
     return this.record.put(this.def, this.toFieldValue(request.value), request.client);
   }
 

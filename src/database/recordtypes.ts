@@ -59,7 +59,7 @@ const COMMON: FieldDef[] = [
   f('SEVR', 'MENU', { menu: sevr, readOnly: true, initial: 'INVALID' }),
   f('NSTA', 'MENU', { menu: menuAlarmStat, readOnly: true }),
   f('NSEV', 'MENU', { menu: sevr, readOnly: true }),
-  f('ACKS', 'MENU', { menu: sevr, readOnly: true, initial: 'INVALID' }),
+  f('ACKS', 'MENU', { menu: sevr, readOnly: true }),
   f('ACKT', 'MENU', { menu: menuYesNo, initial: 'YES' }),
   f('UDF', 'UCHAR', { initial: '1' }),
   f('UDFS', 'MENU', { menu: sevr, initial: 'INVALID' }),

@@ -1,0 +1,290 @@
+/**
+ * Record behaviour in memory: alarms with hysteresis, state severities,
+ * deadbands, UDF, ACKS/ACKT, device support, field PVs.
+ */
+import { strict as assert } from 'node:assert';
+import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca } from '../../src/ca/protocol/constants';
+import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { valueElements } from '../../src/ca/protocol/types';
+import { Database, defaultRegistry } from '../../src/database/database';
+import { DbLoadError } from '../../src/database/dbfile/errors';
+import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
+import type { DeviceRecord, DeviceSupport } from '../../src/database/device';
+
+const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
+
+function build(text: string, registry = defaultRegistry()): Database {
+  const loaded = createDatabase();
+  mergeInto(loaded, parseDbText(text, { file: 'test.db' }));
+  const db = Database.build(loaded, { registry });
+  db.start();
+  return db;
+}
+
+function pv(db: Database, name: string): ProcessVariable {
+  const p = db.lookup(name);
+  assert.ok(p, `${name} exists`);
+  return p;
+}
+
+async function put(db: Database, name: string, value: number | string): Promise<void> {
+  await pv(db, name).write({ value: typeof value === 'string' ? [value] : [value], client, notify: true });
+}
+
+function alarm(db: Database, name: string): [string, string] {
+  const s = pv(db, name).snapshot();
+  return [AlarmStatus[s.status], AlarmSeverity[s.severity]];
+}
+
+/** Collect event masks posted to a PV. */
+function watch(p: ProcessVariable): number[] {
+  const masks: number[] = [];
+  p.subscribe((m) => masks.push(m));
+  return masks;
+}
+
+describe('records', () => {
+  describe('ai limit alarms', () => {
+    const db = build(`
+      record(ai, "t") {
+        field(HIHI, "90") field(HHSV, "MAJOR")
+        field(HIGH, "70") field(HSV, "MINOR")
+        field(LOW, "10") field(LSV, "MINOR")
+        field(LOLO, "0") field(LLSV, "MAJOR")
+        field(HYST, "5")
+      }`);
+
+    it('is UDF/INVALID until a value is written', () => {
+      assert.deepEqual(alarm(db, 't'), ['UDF', 'INVALID']);
+      assert.equal(pv(db, 't.UDF').snapshot().value[0], 1);
+    });
+
+    it('follows writes across the limits, with hysteresis on the way back', async () => {
+      const seen: Array<[number, [string, string]]> = [];
+      for (const v of [50, 75, 95, 88, 84, 72, 66, 64, 8, 12, 16, -1, 4, 6]) {
+        await put(db, 't', v);
+        seen.push([v, alarm(db, 't')]);
+      }
+      assert.deepEqual(seen, [
+        [50, ['NO_ALARM', 'NO_ALARM']],
+        [75, ['HIGH', 'MINOR']],
+        [95, ['HIHI', 'MAJOR']],
+        [88, ['HIHI', 'MAJOR']], // within HYST of HIHI: stays
+        [84, ['HIGH', 'MINOR']], // below HIHI - HYST
+        [72, ['HIGH', 'MINOR']],
+        [66, ['HIGH', 'MINOR']], // within HYST of HIGH
+        [64, ['NO_ALARM', 'NO_ALARM']],
+        [8, ['LOW', 'MINOR']],
+        [12, ['LOW', 'MINOR']],
+        [16, ['NO_ALARM', 'NO_ALARM']],
+        [-1, ['LOLO', 'MAJOR']],
+        [4, ['LOLO', 'MAJOR']],
+        [6, ['LOW', 'MINOR']],
+      ]);
+      assert.equal(pv(db, 't.UDF').snapshot().value[0], 0);
+    });
+  });
+
+  describe('monitors and deadbands', () => {
+    it('posts VALUE beyond MDEL, LOG beyond ADEL, ALARM on a severity change', async () => {
+      const db = build('record(ai, "d") { field(MDEL, "1") field(ADEL, "5") field(HIGH, "20") field(HSV, "MINOR") field(VAL, "0") }');
+      const masks = watch(pv(db, 'd'));
+      await put(db, 'd', 0.5); // inside both deadbands
+      await put(db, 'd', 1.6); // beyond MDEL from 0
+      await put(db, 'd', 6); // beyond both
+      await put(db, 'd', 21); // beyond both, and an alarm
+      await put(db, 'd', 21); // nothing changes
+      assert.deepEqual(masks, [0, DBE_VALUE, DBE_VALUE | DBE_LOG, DBE_VALUE | DBE_LOG | DBE_ALARM].filter((m) => m !== 0));
+    });
+
+    it('posts PROPERTY on VAL when a metadata field changes', async () => {
+      const db = build('record(ao, "p") { field(EGU, "mm") }');
+      const masks = watch(pv(db, 'p'));
+      await put(db, 'p.EGU', 'um');
+      assert.deepEqual(masks, [DBE_PROPERTY]);
+      assert.equal(pv(db, 'p').snapshot().metadata.units, 'um');
+    });
+
+    it('bi posts VALUE|LOG only on a change', async () => {
+      const db = build('record(bi, "b") { field(ZNAM, "Off") field(ONAM, "On") field(VAL, "0") }');
+      const masks = watch(pv(db, 'b'));
+      await put(db, 'b', 0);
+      await put(db, 'b', 1);
+      assert.deepEqual(masks, [DBE_VALUE | DBE_LOG]);
+    });
+  });
+
+  describe('state alarms', () => {
+    it('bi/bo: ZSV, OSV and change of state COSV', async () => {
+      const db = build('record(bo, "b") { field(ZNAM, "Stopped") field(ONAM, "Running") field(ZSV, "MAJOR") field(COSV, "MINOR") field(VAL, "1") }');
+      await put(db, 'b', 1);
+      assert.deepEqual(alarm(db, 'b'), ['NO_ALARM', 'NO_ALARM']);
+      await put(db, 'b', 0);
+      assert.deepEqual(alarm(db, 'b'), ['STATE', 'MAJOR']);
+      const db2 = build('record(bo, "c") { field(COSV, "MINOR") field(VAL, "0") }');
+      await put(db2, 'c', 1);
+      assert.deepEqual(alarm(db2, 'c'), ['COS', 'MINOR']);
+      await put(db2, 'c', 1);
+      assert.deepEqual(alarm(db2, 'c'), ['NO_ALARM', 'NO_ALARM']);
+    });
+
+    it('mbbi/mbbo: the state severity, UNSV for an undefined state, labels as enum strings', async () => {
+      const db = build('record(mbbo, "m") { field(ZRST, "Idle") field(ONST, "Run") field(TWST, "Fault") field(TWSV, "MAJOR") field(UNSV, "INVALID") }');
+      assert.deepEqual(pv(db, 'm').snapshot().metadata.enumStrings, ['Idle', 'Run', 'Fault']);
+      await put(db, 'm', 2);
+      assert.deepEqual(alarm(db, 'm'), ['STATE', 'MAJOR']);
+      await put(db, 'm', 1);
+      assert.deepEqual(alarm(db, 'm'), ['NO_ALARM', 'NO_ALARM']);
+      await assert.rejects(put(db, 'm', 16), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL);
+    });
+  });
+
+  describe('outputs', () => {
+    it('ao clamps writes to DRVH/DRVL and serves them as control limits', async () => {
+      const db = build('record(ao, "o") { field(DRVH, "10") field(DRVL, "-10") field(HOPR, "20") field(LOPR, "-20") }');
+      await put(db, 'o', 55);
+      assert.equal(pv(db, 'o').snapshot().value[0], 10);
+      await put(db, 'o', -55);
+      assert.equal(pv(db, 'o').snapshot().value[0], -10);
+      const m = pv(db, 'o').snapshot().metadata;
+      assert.deepEqual([m.upperControlLimit, m.lowerControlLimit, m.upperDisplayLimit], [10, -10, 20]);
+    });
+
+    it('goes through device support; the write completes when the device has, and a failure raises WRITE/INVALID', async () => {
+      const writes: number[] = [];
+      let fail = false;
+      const support: DeviceSupport = {
+        dtyp: 'test', recordTypes: ['bo'],
+        bind: (_rec: DeviceRecord, link: string) => {
+          assert.equal(link, '@unit.service Start');
+          return {
+            write: async (v) => {
+              await new Promise((r) => setImmediate(r));
+              if (fail) throw new Error('job failed');
+              writes.push(v as number);
+            },
+          };
+        },
+      };
+      const db = build('record(bo, "start") { field(DTYP, "test") field(OUT, "@unit.service Start") }', defaultRegistry().register(support));
+      await put(db, 'start', 1);
+      assert.deepEqual(writes, [1]);
+      assert.deepEqual(alarm(db, 'start'), ['NO_ALARM', 'NO_ALARM']);
+      fail = true;
+      await assert.rejects(put(db, 'start', 1), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL && /job failed/.test(e.message));
+      assert.deepEqual(alarm(db, 'start'), ['WRITE', 'INVALID']);
+    });
+
+    it('input records with device support take values from it, and refuse CA writes to VAL', () => {
+      let dev!: DeviceRecord;
+      const support: DeviceSupport = { dtyp: 'feed', recordTypes: ['longin'], bind: (rec) => { dev = rec; return {}; } };
+      const db = build('record(longin, "n") { field(DTYP, "feed") field(INP, "@x") }', defaultRegistry().register(support));
+      dev.update(42);
+      assert.deepEqual(valueElements(pv(db, 'n').snapshot().value), [42]);
+      assert.equal(pv(db, 'n').accessRights(client).write, false);
+      dev.setDeviceAlarm({ status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID });
+      assert.deepEqual(alarm(db, 'n'), ['COMM', 'INVALID']);
+      dev.setDeviceAlarm(undefined);
+      assert.deepEqual(alarm(db, 'n'), ['NO_ALARM', 'NO_ALARM']);
+    });
+  });
+
+  describe('ACKS and ACKT', () => {
+    it('latch the highest unacknowledged severity, and release it on acknowledgement', async () => {
+      const db = build('record(ai, "a") { field(HIHI, "10") field(HHSV, "MAJOR") field(VAL, "0") }');
+      const p = pv(db, 'a');
+      const acks = (): number => p.snapshot().acks;
+      await put(db, 'a', 1);
+      assert.equal(acks(), 0);
+      await put(db, 'a', 20);
+      assert.equal(acks(), AlarmSeverity.MAJOR);
+      await put(db, 'a', 1);
+      assert.equal(acks(), AlarmSeverity.MAJOR, 'still unacknowledged after the alarm went away');
+      await p.acknowledge!({ field: 'acks', value: AlarmSeverity.MINOR, client });
+      assert.equal(acks(), AlarmSeverity.MAJOR, 'a lower acknowledgement does nothing');
+      await p.acknowledge!({ field: 'acks', value: AlarmSeverity.MAJOR, client });
+      assert.equal(acks(), 0);
+      await p.acknowledge!({ field: 'ackt', value: 0, client });
+      await put(db, 'a', 20);
+      await put(db, 'a', 1);
+      assert.equal(acks(), 0, 'with ACKT off, ACKS follows the severity down');
+    });
+  });
+
+  describe('DISA/DISV', () => {
+    it('a disabled record reports DISABLE with DISS', async () => {
+      const db = build('record(ai, "x") { field(DISS, "MINOR") field(VAL, "1") }');
+      await put(db, 'x.DISA', 1);
+      assert.deepEqual(alarm(db, 'x'), ['DISABLE', 'MINOR']);
+      await put(db, 'x.DISA', 0);
+      assert.deepEqual(alarm(db, 'x'), ['NO_ALARM', 'NO_ALARM']);
+    });
+  });
+
+  describe('field PVs', () => {
+    const db = build(`
+      record(stringin, "s") { field(DESC, "A description") field(VAL, "hi") }
+      record(waveform, "w") { field(FTVL, "LONG") field(NELM, "16") }
+      record(lsi, "l") { field(SIZV, "100") }
+      record(ai, "a") { field(SCAN, "Passive") }
+      alias("s", "s2")`);
+
+    it('REC means REC.VAL, aliases resolve, RTYP and NAME are served', () => {
+      assert.equal(pv(db, 's').snapshot().value[0], 'hi');
+      assert.equal(pv(db, 's2').snapshot().value[0], 'hi');
+      assert.equal(pv(db, 's.RTYP').snapshot().value[0], 'stringin');
+      assert.equal(pv(db, 's.NAME').snapshot().value[0], 's');
+      assert.equal(pv(db, 's.RTYP').accessRights(client).write, false);
+      assert.equal(db.lookup('s.NOPE'), undefined);
+      assert.equal(db.lookup('nope'), undefined);
+    });
+
+    it('REC.FIELD$ serves a string field as a NUL-terminated CHAR array', () => {
+      const p = pv(db, 's.DESC$');
+      assert.equal(p.nativeType, DbrType.CHAR);
+      assert.equal(p.maxCount, 41);
+      assert.equal(Buffer.from(valueElements(p.snapshot().value) as number[]).toString(), 'A description\0');
+      assert.equal(db.lookup('a.PREC$'), undefined, 'not for numeric fields');
+    });
+
+    it('lsi VAL$ holds SIZV characters', async () => {
+      const long = 'x'.repeat(80);
+      await pv(db, 'l.VAL$').write({ value: Buffer.from(long + '\0'), client, notify: true });
+      assert.equal(pv(db, 'l.VAL$').maxCount, 100);
+      assert.equal(Buffer.from(valueElements(pv(db, 'l.VAL$').snapshot().value) as number[]).toString(), long + '\0');
+      assert.equal(pv(db, 'l').snapshot().value[0], long);
+    });
+
+    it('waveform: native type from FTVL, NELM maximum, NORD follows writes', async () => {
+      const p = pv(db, 'w');
+      assert.deepEqual([p.nativeType, p.maxCount], [DbrType.LONG, 16]);
+      assert.equal(pv(db, 'w.NORD').snapshot().value[0], 0);
+      await p.write({ value: [1, 2, 3], client, notify: true });
+      assert.deepEqual(valueElements(p.snapshot().value), [1, 2, 3]);
+      assert.equal(pv(db, 'w.NORD').snapshot().value[0], 3);
+    });
+
+    it('menu fields are enums with their choices; a bad choice is refused', async () => {
+      const p = pv(db, 'a.SCAN');
+      assert.equal(p.nativeType, DbrType.ENUM);
+      assert.equal(p.snapshot().metadata.enumStrings[6], '1 second');
+      await assert.rejects(p.write({ value: [42], client, notify: true }), WriteError);
+    });
+  });
+
+  describe('load errors name the file, line and column', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['record(xyz, "a") {}', 'DB_ERR_UNKNOWN_RECORD_TYPE', /^test\.db:1:1: unknown record type "xyz"/],
+      ['record(ai, "a") {\n  field(NOPE, "1")\n}', 'DB_ERR_UNKNOWN_FIELD', /^test\.db:2:15: record type ai has no field "NOPE"/],
+      ['record(ai, "a") {\n  field(HHSV, "BAD")\n}', 'DB_ERR_BAD_FIELD_VALUE', /^test\.db:2:15: record "a" field HHSV: expected one of "NO_ALARM", "MINOR", "MAJOR", "INVALID", found "BAD"/],
+      ['record(ai, "a") { field(PREC, "two") }', 'DB_ERR_BAD_FIELD_VALUE', /expected a number, found "two"/],
+      ['record(ai, "a") { field(DESC, "' + 'x'.repeat(41) + '") }', 'DB_ERR_BAD_FIELD_VALUE', /expected at most 40 characters/],
+      ['record(ai, "a") { field(DTYP, "nothing") }', 'DB_ERR_UNKNOWN_DTYP', /no device support "nothing"; registered: "Soft Channel"/],
+    ];
+    for (const [text, code, re] of cases) {
+      it(code + ': ' + re.source.slice(0, 40), () => {
+        assert.throws(() => build(text), (e: unknown) => e instanceof DbLoadError && e.code === code && re.test(e.message));
+      });
+    }
+  });
+});
