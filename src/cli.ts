@@ -3,6 +3,8 @@
  * service-ioc command line.
  *   service-ioc softioc [-m MACROS] -d FILE.db ... [-s FILE.substitutions] [-a FILE.acf]
  *   service-ioc dbl [-m MACROS] -d FILE.db ...
+ *   service-ioc run -c FILE.toml
+ *   service-ioc check -c FILE.toml
  */
 import { DbLoadError } from './database/dbfile/errors';
 import { ConfigError } from './ca/server/config';
@@ -11,6 +13,8 @@ import { loadAll, macrosFromArg, type LoadStep } from './ioc/load';
 import { startSoftIoc } from './ioc/softioc';
 import { Database, defaultRegistry } from './database/database';
 import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
+import { ConfigFileError, loadConfig } from './ioc/config';
+import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
 
 
 const USAGE = `usage:
@@ -19,6 +23,10 @@ const USAGE = `usage:
       -m sets macros for the -d and -s that follow it; repeat -d to load more files.
   service-ioc dbl [-m "A=1"] -d FILE.db [...] [-s FILE.substitutions]
       Print the record names, one per line (like dbl).
+  service-ioc run -c FILE.toml
+      Watch and control the systemd units of the configuration, serving their PVs over CA.
+  service-ioc check -c FILE.toml
+      Validate the configuration and its databases, print the PV names, and exit.
   service-ioc --version
 `;
 
@@ -51,20 +59,47 @@ export function parseDbArgs(args: readonly string[]): DbArgs {
   return { steps, acf };
 }
 
+/** Resolve on SIGINT or SIGTERM, after `stop` has run. */
+function untilSignal(stop: () => Promise<void>, log: ReturnType<typeof createLogger>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onSignal = (signal: string): void => {
+      log.info('shutting down', { signal });
+      void stop().then(resolve);
+    };
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}
+
 async function softioc(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const parsed = parseDbArgs(args);
   if (parsed.acf) log.warn('access security (-a) is not applied yet; every client may read and write', { acf: parsed.acf });
   const ioc = await startSoftIoc({ steps: parsed.steps, log });
   process.stdout.write(`service-ioc softioc: ${ioc.database.records.size} records, CA on port ${ioc.server.tcpPort}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info('shutting down', { signal });
-      void ioc.stop().then(resolve);
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  await untilSignal(() => ioc.stop(), log);
+  return 0;
+}
+
+function configArg(args: readonly string[]): string {
+  if (args.length !== 2 || args[0] !== '-c') throw new UsageError('expected -c FILE.toml');
+  return args[1];
+}
+
+async function run(args: string[]): Promise<number> {
+  const log = createLogger('service-ioc');
+  const config = loadConfig(configArg(args));
+  const ioc = await startServiceIoc(config, log);
+  process.stdout.write(`service-ioc: ${ioc.database.records.size} PVs for ${config.units.length} units, CA on port ${ioc.server?.tcpPort}\n`);
+  await untilSignal(() => ioc.stop(), log);
+  return 0;
+}
+
+function check(args: string[]): number {
+  const config = loadConfig(configArg(args));
+  const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
+  process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
+  process.stderr.write(`${config.file}: OK, ${config.units.length} units, ${database.records.size} PVs\n`);
   return 0;
 }
 
@@ -81,6 +116,8 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'softioc': return await softioc(rest);
       case 'dbl': return dbl(rest);
+      case 'run': return await run(rest);
+      case 'check': return check(rest);
       case '--version': case '-V':
         process.stdout.write(`service-ioc ${VERSION}\n`);
         return 0;
@@ -95,7 +132,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`service-ioc: ${err.message}\n${USAGE}`);
       return 2;
     }
-    if (err instanceof DbLoadError || err instanceof ConfigError) {
+    if (err instanceof DbLoadError || err instanceof ConfigError || err instanceof ConfigFileError) {
       process.stderr.write(`service-ioc: ${err.message}\n`);
       return 1;
     }

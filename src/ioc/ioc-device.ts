@@ -5,15 +5,17 @@
  *   @uptime     ai/longin, seconds since start
  *   @version    stringin, the service-ioc version
  *   @starttime  stringin, ISO time of start
+ *   @health     bi, 1 when every watched service is as expected (see HealthAggregator)
  */
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
+import type { HealthAggregator } from './health';
 
 export const VERSION = '0.1.0';
 
-export function iocDeviceSupport(startedAt = Date.now()): DeviceSupport {
+export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregator): DeviceSupport {
   return {
     dtyp: 'ioc',
-    recordTypes: ['longin', 'ai', 'stringin'],
+    recordTypes: ['longin', 'ai', 'stringin', 'bi'],
     bind(record: DeviceRecord, link: string): DeviceBinding {
       const what = link.trim().replace(/^@/, '');
       switch (what) {
@@ -31,8 +33,12 @@ export function iocDeviceSupport(startedAt = Date.now()): DeviceSupport {
           record.update(iso);
           return { read: () => record.update(iso) };
         }
+        case 'health':
+          if (!health) throw new Error(`INP "${link}": this IOC watches no services`);
+          health.attach(record);
+          return { close: () => health.detach(record) };
         default:
-          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version or @starttime`);
+          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime or @health`);
       }
     },
   };

@@ -1,0 +1,185 @@
+/**
+ * The IOC's configuration file (TOML). Every problem stops the IOC with a
+ * message naming the file, the line and the key:
+ *
+ *   ioc.toml:9: [[unit]] #2: unknown key "expct"; expected one of name, pv, expect, control
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { isValidUnitName } from '../systemd/names';
+
+export interface UnitConfig {
+  name: string;
+  pv: string;
+  expect: 'active' | 'any';
+  control: boolean;
+  line: number;
+}
+
+export interface DatabaseConfig {
+  file: string;
+  macros: string;
+}
+
+export interface IocConfig {
+  file: string;
+  prefix: string;
+  bus: 'user' | 'system';
+  /** D-Bus call timeout, seconds. */
+  callTimeout: number;
+  /** How long a Start/Stop/Restart put waits for its job, seconds. */
+  jobTimeout: number;
+  /** Extra databases loaded after the generated ones, with P = prefix. */
+  databases: DatabaseConfig[];
+  units: UnitConfig[];
+}
+
+export class ConfigFileError extends Error {
+  constructor(readonly file: string, readonly line: number, readonly detail: string) {
+    super(`${file}${line > 0 ? `:${line}` : ''}: ${detail}`);
+    this.name = 'ConfigFileError';
+  }
+}
+
+/** Line numbers of `key =` lines per table, e.g. "ioc.prefix", "unit.1.pv", and of table headers. */
+export class LineLocator {
+  private readonly lines = new Map<string, number>();
+
+  constructor(text: string) {
+    let table = '';
+    const counts = new Map<string, number>();
+    text.split('\n').forEach((raw, i) => {
+      const line = raw.trim();
+      const arr = /^\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]/.exec(line);
+      const tab = /^\[\s*([A-Za-z0-9_.-]+)\s*\]/.exec(line);
+      if (arr) {
+        const n = counts.get(arr[1]) ?? 0;
+        counts.set(arr[1], n + 1);
+        table = `${arr[1]}.${n}`;
+        this.lines.set(table, i + 1);
+      } else if (tab) {
+        table = tab[1];
+        this.lines.set(table, i + 1);
+      } else {
+        const kv = /^("?)([A-Za-z0-9_-]+)\1\s*=/.exec(line);
+        if (kv) this.lines.set(table ? `${table}.${kv[2]}` : kv[2], i + 1);
+      }
+    });
+  }
+
+  line(key: string): number {
+    return this.lines.get(key) ?? 0;
+  }
+}
+
+const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db'] as const;
+const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
+const TOP_KEYS = ['ioc', 'unit'] as const;
+
+/** Record-name characters that a PV part may use. */
+const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
+
+export function loadConfig(file: string): IocConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigFileError(file, 0, `cannot read the configuration: ${(err as Error).message}`);
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file: string): IocConfig {
+  let doc: Record<string, unknown>;
+  try {
+    doc = parseToml(text) as Record<string, unknown>;
+  } catch (err) {
+    const e = err as { line?: number; message: string };
+    throw new ConfigFileError(file, e.line ?? 0, `not valid TOML: ${e.message.split('\n')[0]}`);
+  }
+  const loc = new LineLocator(text);
+  const fail = (key: string, detail: string): never => {
+    throw new ConfigFileError(file, loc.line(key), detail);
+  };
+  const unknownKeys = (obj: Record<string, unknown>, allowed: readonly string[], where: string, keyPrefix: string): void => {
+    for (const k of Object.keys(obj)) {
+      if (!allowed.includes(k)) fail(keyPrefix ? `${keyPrefix}.${k}` : k, `${where}unknown key "${k}"; expected one of ${allowed.join(', ')}`);
+    }
+  };
+  unknownKeys(doc, TOP_KEYS, '', '');
+
+  const iocRaw = doc.ioc;
+  if (iocRaw === undefined) fail('', 'missing the [ioc] table with the PV prefix');
+  if (typeof iocRaw !== 'object' || iocRaw === null || Array.isArray(iocRaw)) return fail('ioc', '"ioc" must be a table: [ioc]');
+  const ioc = iocRaw as Record<string, unknown>;
+  unknownKeys(ioc, IOC_KEYS, '[ioc]: ', 'ioc');
+  const str = (obj: Record<string, unknown>, key: string, where: string, lineKey: string, def?: string): string => {
+    const v = obj[key];
+    if (v === undefined) {
+      if (def !== undefined) return def;
+      return fail(where, `${where.replace(/\.(\d+)$/, ' #$1')}: missing key "${key}"`);
+    }
+    if (typeof v !== 'string') return fail(lineKey, `key "${key}" must be a string, not ${typeof v}`);
+    return v;
+  };
+  const numKey = (obj: Record<string, unknown>, key: string, lineKey: string, def: number): number => {
+    const v = obj[key];
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !(v > 0)) return fail(lineKey, `key "${key}" must be a positive number of seconds`);
+    return v;
+  };
+
+  const prefix = str(ioc, 'prefix', 'ioc', 'ioc.prefix');
+  if (!PV_PART.test(prefix)) fail('ioc.prefix', `key "prefix": "${prefix}" has characters a record name cannot hold`);
+  const bus = str(ioc, 'bus', 'ioc', 'ioc.bus', 'user');
+  if (bus !== 'user' && bus !== 'system') fail('ioc.bus', `key "bus" must be "user" or "system", not "${bus}"`);
+  const dbRaw = ioc.db ?? [];
+  if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('ioc.db', 'key "db" must be a list of .db file names');
+  const base = path.dirname(file);
+  const databases = (dbRaw as string[]).map((d) => {
+    const [f, macros = ''] = d.split(/\s+/, 2);
+    return { file: path.resolve(base, f), macros };
+  });
+
+  const unitsRaw = doc.unit ?? [];
+  if (!Array.isArray(unitsRaw)) fail('unit', 'units are given as [[unit]] tables');
+  const units: UnitConfig[] = [];
+  const pvs = new Map<string, number>();
+  const names = new Map<string, number>();
+  (unitsRaw as unknown[]).forEach((u, i) => {
+    const where = `unit.${i}`;
+    const label = `[[unit]] #${i + 1}: `;
+    if (typeof u !== 'object' || u === null) return fail(where, `${label}must be a table`);
+    const unit = u as Record<string, unknown>;
+    unknownKeys(unit, UNIT_KEYS, label, where);
+    const name = str(unit, 'name', where, `${where}.name`);
+    if (!isValidUnitName(name)) fail(`${where}.name`, `${label}key "name": "${name}" is not a unit name (e.g. redis.service, queueserver@25idc.service)`);
+    const pv = str(unit, 'pv', where, `${where}.pv`);
+    // DESC fields say "<pv> active since" and hold 40 characters.
+    if (pv.length > 26) fail(`${where}.pv`, `${label}key "pv": "${pv}" is longer than 26 characters`);
+    if (pv === '' || !PV_PART.test(pv)) fail(`${where}.pv`, `${label}key "pv": "${pv}" is empty or has characters a record name cannot hold`);
+    const expect = str(unit, 'expect', where, `${where}.expect`, 'active');
+    if (expect !== 'active' && expect !== 'any') fail(`${where}.expect`, `${label}key "expect" must be "active" or "any", not "${expect}"`);
+    const control = unit.control ?? true;
+    if (typeof control !== 'boolean') fail(`${where}.control`, `${label}key "control" must be true or false`);
+    const line = loc.line(where);
+    if (pvs.has(pv)) fail(`${where}.pv`, `${label}key "pv": "${pv}" is already used by the unit on line ${pvs.get(pv)}`);
+    if (names.has(name)) fail(`${where}.name`, `${label}key "name": ${name} is already watched (line ${names.get(name)})`);
+    pvs.set(pv, loc.line(`${where}.pv`));
+    names.set(name, loc.line(`${where}.name`));
+    const longest = `${prefix}${pv}:UnitFileState`;
+    if (Buffer.byteLength(longest) > 60) fail(`${where}.pv`, `${label}PV names such as "${longest}" would exceed 60 characters`);
+    units.push({ name, pv, expect: expect as 'active' | 'any', control: control as boolean, line });
+  });
+
+  return {
+    file,
+    prefix,
+    bus: bus as 'user' | 'system',
+    callTimeout: numKey(ioc, 'call_timeout', 'ioc.call_timeout', 5),
+    jobTimeout: numKey(ioc, 'job_timeout', 'ioc.job_timeout', 120),
+    databases,
+    units,
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * `service-ioc run -c FILE.toml`: the IOC that watches the beamline's
+ * services. It builds its records from db/ioc.db and, per unit, db/unit.db
+ * (and db/unit-control.db), binds them to the systemd bridge, and serves
+ * them over Channel Access.
+ */
+import * as path from 'node:path';
+import { CaServer } from '../ca/server/server';
+import { serverConfigFromEnv } from '../ca/server/config';
+import { Database, defaultRegistry } from '../database/database';
+import type { Logger } from '../log';
+import { SystemdBridge } from '../systemd/bridge';
+import { SystemdBus } from '../systemd/bus';
+import type { IocConfig } from './config';
+import { HealthAggregator } from './health';
+import { iocDeviceSupport } from './ioc-device';
+import { loadAll, macrosFromArg, type LoadStep } from './load';
+import { ServiceNotifier } from './notify';
+
+/** The templates shipped with service-ioc. */
+export const DB_DIR = path.resolve(__dirname, '../../db');
+
+/** The databases a configuration stands for, in load order. */
+export function configSteps(config: IocConfig): LoadStep[] {
+  const P = config.prefix;
+  const steps: LoadStep[] = [{ kind: 'db', file: path.join(DB_DIR, 'ioc.db'), macros: new Map([['P', P]]) }];
+  for (const u of config.units) {
+    const macros = new Map([['P', P], ['N', u.pv], ['UNIT', u.name], ['INACTIVE_SEVR', u.expect === 'active' ? 'MAJOR' : 'NO_ALARM']]);
+    steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit.db'), macros });
+    if (u.control) steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit-control.db'), macros });
+  }
+  for (const d of config.databases) {
+    const macros = macrosFromArg(d.macros);
+    if (!macros.has('P')) macros.set('P', P);
+    steps.push({ kind: 'db', file: d.file, macros });
+  }
+  return steps;
+}
+
+export interface ServiceIoc {
+  database: Database;
+  server: CaServer | undefined;
+  bus: SystemdBus;
+  bridge: SystemdBridge;
+  health: HealthAggregator;
+  stop(): Promise<void>;
+}
+
+/** Build the database (throws on any load error), without starting anything. */
+export function buildServiceIoc(config: IocConfig, log: Logger): Omit<ServiceIoc, 'server' | 'stop'> {
+  const health = new HealthAggregator();
+  const bus = new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
+  const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
+  for (const u of config.units) bridge.watch(u.name);
+  const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health)).register(bridge.deviceSupport());
+  const loaded = loadAll(configSteps(config));
+  for (const w of loaded.warnings) log.warn(w.message);
+  const database = Database.build(loaded, { registry, log: log.child('db') });
+  return { database, bus, bridge, health };
+}
+
+export async function startServiceIoc(config: IocConfig, log: Logger): Promise<ServiceIoc> {
+  const built = buildServiceIoc(config, log);
+  const notifier = new ServiceNotifier(log);
+  built.database.start();
+  built.bus.start();
+  const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca') });
+  await server.start();
+  notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
+  let stopped = false;
+  return {
+    ...built,
+    server,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      notifier.stopping();
+      built.bus.stop();
+      built.database.stop();
+      await server.stop();
+    },
+  };
+}

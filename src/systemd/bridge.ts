@@ -1,0 +1,403 @@
+/**
+ * The systemd bridge: follows units through systemd's own signals and
+ * serves them to records through the `systemd` device support:
+ *
+ *   field(DTYP, "systemd") field(INP, "@redis.service ActiveState")
+ *   field(DTYP, "systemd") field(OUT, "@redis.service Start")
+ *   field(DTYP, "systemd") field(INP, "@bus Connected")
+ *
+ * State is keyed by unit name. Everything is re-read after a (re)connect,
+ * after Reloading(false), after UnitFilesChanged and when systemd gets a new
+ * bus owner (re-exec): LoadState and UnitFileState are never signalled.
+ */
+import { AlarmSeverity, AlarmStatus, Eca } from '../ca/protocol/constants';
+import { WriteError } from '../ca/server/pv';
+import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
+import type { FieldValue } from '../database/recordtypes';
+import type { HealthAggregator } from '../ioc/health';
+import type { Logger } from '../log';
+import { BusError, type BusSignal, type SystemdBus } from './bus';
+import { JobTracker } from './jobs';
+import {
+  ACTIVE_STATES, BAD_LOAD_STATES, MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SERVICE_IFACE, UNIT_IFACE,
+  UNIT_PATH_PREFIX, isValidUnitName, unitPath,
+} from './names';
+
+/** What a record can show of a unit (INP "@unit Property"). */
+export const STATUS_PROPERTIES = [
+  'ActiveState', 'SubState', 'LoadState', 'UnitFileState', 'Running', 'MainPID', 'NRestarts', 'Result',
+  'ExitCode', 'ActiveSince', 'Uptime', 'JobResult', 'Busy', 'Message',
+] as const;
+/** What a record can do to a unit (OUT "@unit Action"). */
+export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable'] as const;
+
+type StatusProperty = (typeof STATUS_PROPERTIES)[number];
+type ControlAction = (typeof CONTROL_ACTIONS)[number];
+
+const JOB_METHODS: Record<'Start' | 'Stop' | 'Restart', string> = { Start: 'StartUnit', Stop: 'StopUnit', Restart: 'RestartUnit' };
+
+export interface SystemdBridgeOptions {
+  bus: SystemdBus;
+  log: Logger;
+  /** How long a put-callback waits for its job before failing. */
+  jobTimeoutMs: number;
+  health?: HealthAggregator;
+}
+
+interface Props {
+  LoadState: string;
+  ActiveState: string;
+  SubState: string;
+  UnitFileState: string;
+  MainPID: number;
+  NRestarts: number;
+  Result: string;
+  ExecMainStatus: number;
+  ActiveEnterTimestamp: number;
+}
+
+const UNKNOWN_PROPS: Props = {
+  LoadState: '', ActiveState: '', SubState: '', UnitFileState: '', MainPID: 0, NRestarts: 0, Result: '', ExecMainStatus: 0, ActiveEnterTimestamp: 0,
+};
+
+interface Published {
+  value: FieldValue;
+}
+
+class UnitEntry {
+  props: Props = { ...UNKNOWN_PROPS };
+  /** Whether a read has succeeded since the last (re)connect. */
+  known = false;
+  busy = 0;
+  jobResult = '';
+  message = '';
+  readonly status = new Map<StatusProperty, Set<DeviceRecord>>();
+  readonly controls = new Map<DeviceRecord, ControlAction>();
+  readonly last = new Map<DeviceRecord, Published>();
+  constructor(readonly name: string) {}
+  get path(): string {
+    return unitPath(this.name);
+  }
+}
+
+function variantValue(v: unknown): unknown {
+  return v !== null && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : v;
+}
+
+function num(v: unknown): number {
+  const x = variantValue(v);
+  return typeof x === 'bigint' ? Number(x) : typeof x === 'number' ? x : 0;
+}
+
+export class SystemdBridge {
+  private readonly units = new Map<string, UnitEntry>();
+  private readonly byPath = new Map<string, UnitEntry>();
+  private readonly busRecords = new Set<DeviceRecord>();
+  private readonly jobs = new JobTracker();
+  private refreshing: Promise<void> | undefined;
+  private refreshAgain = false;
+  private readonly bus: SystemdBus;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: SystemdBridgeOptions) {
+    this.bus = opts.bus;
+    this.log = opts.log;
+    this.bus.on('up', () => this.requestRefresh('connected'));
+    this.bus.on('down', (reason: string) => this.onDown(reason));
+    this.bus.on('signal', (s: BusSignal) => this.onSignal(s));
+  }
+
+  /** Watch a unit even if no record refers to it yet (configured units). */
+  watch(name: string): void {
+    this.entry(name);
+  }
+
+  unitNames(): string[] {
+    return [...this.units.keys()];
+  }
+
+  private entry(name: string): UnitEntry {
+    let e = this.units.get(name);
+    if (!e) {
+      e = new UnitEntry(name);
+      this.units.set(name, e);
+      this.byPath.set(e.path, e);
+    }
+    return e;
+  }
+
+  // ------------------------------------------------------------ device support
+
+  deviceSupport(): DeviceSupport {
+    return {
+      dtyp: 'systemd',
+      recordTypes: ['ai', 'longin', 'bi', 'mbbi', 'stringin', 'lsi', 'bo'],
+      bind: (record, link) => this.bind(record, link),
+    };
+  }
+
+  private bind(record: DeviceRecord, link: string): DeviceBinding {
+    const m = /^@(\S+)\s+(\S+)\s*$/.exec(link.trim());
+    if (!m) throw new Error(`link "${link}": expected "@UNIT PROPERTY", e.g. "@redis.service ActiveState"`);
+    const [, unit, what] = m;
+    if (unit === 'bus') {
+      if (what !== 'Connected') throw new Error(`link "${link}": the bus has only "Connected"`);
+      this.busRecords.add(record);
+      this.publishBus(record);
+      return { close: () => this.busRecords.delete(record) };
+    }
+    if (!isValidUnitName(unit)) throw new Error(`link "${link}": "${unit}" is not a unit name (NAME.service, NAME@INSTANCE.service, ...)`);
+    const e = this.entry(unit);
+    if (record.kind === 'output') {
+      if (!(CONTROL_ACTIONS as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${CONTROL_ACTIONS.join(', ')}`);
+      const action = what as ControlAction;
+      e.controls.set(record, action);
+      this.publishUnit(e);
+      return {
+        write: (value) => this.control(e, action, Number(value)),
+        close: () => e.controls.delete(record),
+      };
+    }
+    if (!(STATUS_PROPERTIES as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${STATUS_PROPERTIES.join(', ')}`);
+    const prop = what as StatusProperty;
+    let set = e.status.get(prop);
+    if (!set) e.status.set(prop, (set = new Set()));
+    set.add(record);
+    this.publishUnit(e);
+    return {
+      // Uptime advances without any signal: its record is scanned (SCAN "1 second").
+      read: () => this.publishRecord(e, record, prop),
+      close: () => set!.delete(record),
+    };
+  }
+
+  // ------------------------------------------------------------ values
+
+  private valueOf(e: UnitEntry, prop: StatusProperty): FieldValue {
+    const p = e.props;
+    switch (prop) {
+      case 'ActiveState': {
+        const i = (ACTIVE_STATES as readonly string[]).indexOf(p.ActiveState);
+        // An unknown state shows as an undefined mbbi state (UNSV).
+        return i < 0 ? 16 : i;
+      }
+      case 'SubState': return p.SubState;
+      case 'LoadState': return p.LoadState;
+      case 'UnitFileState': return p.UnitFileState;
+      case 'Running': return p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'refreshing' ? 1 : 0;
+      case 'MainPID': return p.MainPID;
+      case 'NRestarts': return p.NRestarts;
+      case 'Result': return p.Result;
+      case 'ExitCode': return p.ExecMainStatus;
+      case 'ActiveSince': return this.isUp(p) && p.ActiveEnterTimestamp > 0 ? new Date(p.ActiveEnterTimestamp / 1000).toISOString() : '';
+      case 'Uptime': return this.isUp(p) && p.ActiveEnterTimestamp > 0 ? Math.max(0, (Date.now() * 1000 - p.ActiveEnterTimestamp) / 1e6) : 0;
+      case 'JobResult': return e.jobResult;
+      case 'Busy': return e.busy;
+      case 'Message': return e.message;
+    }
+  }
+
+  private isUp(p: Props): boolean {
+    return p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'refreshing';
+  }
+
+  /** The alarm every status record of a unit carries, beyond its own. */
+  private unitAlarm(e: UnitEntry): { status: AlarmStatus; severity: AlarmSeverity } | undefined {
+    if (!this.bus.isConnected || !e.known) return { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID };
+    if (BAD_LOAD_STATES.has(e.props.LoadState)) return { status: AlarmStatus.STATE, severity: AlarmSeverity.INVALID };
+    return undefined;
+  }
+
+  private publishRecord(e: UnitEntry, record: DeviceRecord, prop: StatusProperty): void {
+    record.setDeviceAlarm(prop === 'JobResult' || prop === 'Busy' || prop === 'Message' ? undefined : this.unitAlarm(e));
+    const value = this.valueOf(e, prop);
+    const last = e.last.get(record);
+    if (last && last.value === value) return;
+    e.last.set(record, { value });
+    record.update(value);
+  }
+
+  private publishUnit(e: UnitEntry): void {
+    for (const [prop, recs] of e.status) for (const r of recs) this.publishRecord(e, r, prop);
+    for (const [r, action] of e.controls) {
+      if (action !== 'Enable') continue;
+      // Enable reads back from UnitFileState.
+      const enabled = e.props.UnitFileState.startsWith('enabled') ? 1 : 0;
+      if (r.field('VAL') !== enabled) r.update(enabled);
+    }
+    this.reportHealth(e);
+  }
+
+  /** A unit's health is the severity of its ActiveState record(s), which carry its alarm rules. */
+  private reportHealth(e: UnitEntry): void {
+    const health = this.opts.health;
+    if (!health) return;
+    const recs = e.status.get('ActiveState');
+    if (!recs || recs.size === 0) return;
+    let sev = 0;
+    for (const r of recs) sev = Math.max(sev, r.field('SEVR') as number);
+    health.set(`unit ${e.name}`, sev);
+  }
+
+  private publishBus(record: DeviceRecord): void {
+    record.update(this.bus.isConnected ? 1 : 0);
+  }
+
+  // ------------------------------------------------------------ bus events
+
+  private onDown(reason: string): void {
+    this.jobs.abandonAll(() => new Error(`lost the bus: ${reason}`));
+    for (const e of this.units.values()) {
+      e.known = false;
+      this.publishUnit(e);
+    }
+    for (const r of this.busRecords) this.publishBus(r);
+  }
+
+  private onSignal(s: BusSignal): void {
+    try {
+      if (s.iface === PROPERTIES_IFACE && s.member === 'PropertiesChanged') return this.onPropertiesChanged(s);
+      if (s.iface !== MANAGER_IFACE) return;
+      switch (s.member) {
+        case 'JobRemoved':
+          this.jobs.jobRemoved({ path: String(s.body[1]), unit: String(s.body[2]), result: String(s.body[3]) });
+          return;
+        case 'UnitNew': {
+          const e = this.units.get(String(s.body[0]));
+          if (e) void this.refreshUnit(e);
+          return;
+        }
+        case 'Reloading':
+          if (s.body[0] === false) this.requestRefresh('daemon-reload');
+          return;
+        case 'UnitFilesChanged':
+          this.requestRefresh('unit files changed');
+          return;
+        default:
+          return;
+      }
+    } catch (err) {
+      this.log.warn('could not handle a systemd signal', { member: s.member, path: s.path, reason: (err as Error).message });
+    }
+  }
+
+  private onPropertiesChanged(s: BusSignal): void {
+    if (!s.path.startsWith(UNIT_PATH_PREFIX)) return;
+    const e = this.byPath.get(s.path);
+    if (!e) return;
+    const iface = String(s.body[0]);
+    const changed = (s.body[1] ?? {}) as Record<string, unknown>;
+    const invalidated = (s.body[2] ?? []) as string[];
+    this.applyProps(e, changed);
+    if (invalidated.length > 0) void this.readInterface(e, iface).then(() => this.publishUnit(e));
+    else this.publishUnit(e);
+  }
+
+  private applyProps(e: UnitEntry, changed: Record<string, unknown>): void {
+    const p = e.props;
+    for (const [k, v] of Object.entries(changed)) {
+      switch (k) {
+        case 'LoadState': case 'ActiveState': case 'SubState': case 'UnitFileState': case 'Result':
+          p[k] = String(variantValue(v));
+          break;
+        case 'MainPID': case 'NRestarts': case 'ExecMainStatus': case 'ActiveEnterTimestamp':
+          p[k] = num(v);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // ------------------------------------------------------------ reading
+
+  private requestRefresh(why: string): void {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        this.log.debug('re-reading every unit', { why, units: this.units.size });
+        await Promise.all([...this.units.values()].map((e) => this.refreshUnit(e)));
+      } while (this.refreshAgain && this.bus.isConnected);
+      for (const r of this.busRecords) this.publishBus(r);
+    })().finally(() => {
+      this.refreshing = undefined;
+    });
+  }
+
+  private async refreshUnit(e: UnitEntry): Promise<void> {
+    if (!this.bus.isConnected) return;
+    try {
+      // LoadUnit loads the unit if needed (a not-found unit comes back with LoadState "not-found").
+      await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'LoadUnit', 's', [e.name]);
+      await this.readInterface(e, UNIT_IFACE);
+      if (e.name.endsWith('.service')) await this.readInterface(e, SERVICE_IFACE);
+      e.known = true;
+    } catch (err) {
+      if (err instanceof BusError && err.code === 'BUS_CALL_FAILED') {
+        // systemd refused the unit (e.g. an invalid name): show it as a load error.
+        e.known = true;
+        e.props = { ...UNKNOWN_PROPS, LoadState: 'error' };
+        e.message = err.message;
+      } else {
+        this.log.warn('could not read a unit', { unit: e.name, reason: (err as Error).message });
+      }
+    }
+    this.publishUnit(e);
+  }
+
+  private async readInterface(e: UnitEntry, iface: string): Promise<void> {
+    const [all] = await this.bus.call(e.path, PROPERTIES_IFACE, 'GetAll', 's', [iface]);
+    this.applyProps(e, (all ?? {}) as Record<string, unknown>);
+  }
+
+  // ------------------------------------------------------------ control
+
+  private async control(e: UnitEntry, action: ControlAction, value: number): Promise<void> {
+    if (action !== 'Enable' && value === 0) return; // "write 1" buttons: 0 does nothing
+    if (!this.bus.isConnected) {
+      e.message = `${action} ${e.name} refused: not connected to ${this.bus.describe()}`;
+      this.publishUnit(e);
+      throw new WriteError(Eca.PUTFAIL, e.message);
+    }
+    e.busy = 1;
+    e.message = '';
+    this.publishUnit(e);
+    try {
+      e.jobResult = await this.runAction(e, action, value);
+    } catch (err) {
+      e.jobResult = 'error';
+      e.message = `${action} ${e.name}: ${(err as Error).message}`;
+    } finally {
+      e.busy = 0;
+    }
+    if (e.jobResult !== 'done' && e.message === '') {
+      e.message = `${action} ${e.name}: job ended "${e.jobResult}"; see systemctl --user status ${e.name}`;
+    }
+    this.log.info('unit control', { unit: e.name, action, result: e.jobResult });
+    this.publishUnit(e);
+    if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message);
+  }
+
+  /** Returns the job result ("done" on success). */
+  private async runAction(e: UnitEntry, action: ControlAction, value: number): Promise<string> {
+    if (action === 'ResetFailed') {
+      await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'ResetFailedUnit', 's', [e.name]);
+      return 'done';
+    }
+    if (action === 'Enable') {
+      if (value) await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'EnableUnitFiles', 'asbb', [[e.name], false, true]);
+      else await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'DisableUnitFiles', 'asb', [[e.name], false]);
+      // Like systemctl enable: make the manager see the new symlinks.
+      await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'Reload', '', []);
+      return 'done';
+    }
+    const [job] = await this.bus.call(MANAGER_PATH, MANAGER_IFACE, JOB_METHODS[action], 'ss', [e.name, 'replace']);
+    const outcome = await this.jobs.wait(String(job), this.opts.jobTimeoutMs,
+      () => new Error(`the ${action.toLowerCase()} job did not end within ${Math.round(this.opts.jobTimeoutMs / 1000)} s`));
+    return outcome.result;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * The one owner of the D-Bus connection to systemd. It connects (Hello),
+ * installs its match rules, calls Subscribe(), and rebuilds all of that
+ * whenever the connection drops or systemd gets a new bus owner (re-exec).
+ * Every call has a timeout: a dependency that can hang will hang.
+ *
+ * It uses dbus-next's low-level message API only: its proxy objects leak
+ * match rules and lose signals after a re-exec (see the reference notes).
+ */
+import { EventEmitter } from 'node:events';
+import * as dbus from 'dbus-next';
+import type { Logger } from '../log';
+import { MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SYSTEMD_SERVICE, UNIT_PATH_PREFIX } from './names';
+
+export type BusKind = 'user' | 'system';
+
+export interface SystemdBusOptions {
+  kind: BusKind;
+  /** Address for the user bus; default from the environment. */
+  address?: string;
+  callTimeoutMs: number;
+  reconnectDelayMs: number;
+  log: Logger;
+}
+
+export class BusError extends Error {
+  constructor(readonly code: 'BUS_DISCONNECTED' | 'BUS_TIMEOUT' | 'BUS_CALL_FAILED', message: string, readonly dbusName?: string) {
+    super(message);
+    this.name = 'BusError';
+  }
+}
+
+/** The user bus address as libsystemd finds it. */
+export function userBusAddress(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.DBUS_SESSION_BUS_ADDRESS) return env.DBUS_SESSION_BUS_ADDRESS;
+  if (env.XDG_RUNTIME_DIR) return `unix:path=${env.XDG_RUNTIME_DIR}/bus`;
+  return undefined;
+}
+
+const MATCH_RULES = [
+  `type='signal',sender='${SYSTEMD_SERVICE}',interface='${MANAGER_IFACE}',path='${MANAGER_PATH}'`,
+  `type='signal',sender='${SYSTEMD_SERVICE}',interface='${PROPERTIES_IFACE}',member='PropertiesChanged',path_namespace='${UNIT_PATH_PREFIX.slice(0, -1)}'`,
+  `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${SYSTEMD_SERVICE}'`,
+];
+
+export interface BusSignal {
+  path: string;
+  iface: string;
+  member: string;
+  body: unknown[];
+}
+
+interface Pending {
+  reject: (err: Error) => void;
+}
+
+/**
+ * Events: 'up' (connected and subscribed; re-read everything now), 'down'
+ * (reason), 'signal' (BusSignal).
+ */
+export class SystemdBus extends EventEmitter {
+  private bus: dbus.MessageBus | undefined;
+  private connected = false;
+  private stopped = false;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly pending = new Set<Pending>();
+  private generation = 0;
+
+  constructor(private readonly opts: SystemdBusOptions) {
+    super();
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  describe(): string {
+    return this.opts.kind === 'system' ? 'the system bus' : `the user bus (${this.opts.address ?? userBusAddress() ?? 'no address'})`;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.drop('stopped');
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const generation = ++this.generation;
+    let bus: dbus.MessageBus;
+    try {
+      if (this.opts.kind === 'system') bus = dbus.systemBus();
+      else {
+        const address = this.opts.address ?? userBusAddress();
+        if (!address) throw new Error('no user bus: neither DBUS_SESSION_BUS_ADDRESS nor XDG_RUNTIME_DIR is set');
+        bus = dbus.sessionBus({ busAddress: address });
+      }
+    } catch (err) {
+      this.scheduleReconnect((err as Error).message);
+      return;
+    }
+    this.bus = bus;
+    bus.on('error', (err: Error) => {
+      if (generation === this.generation) this.lost(`bus error: ${err.message}`);
+    });
+    // dbus-next does not surface the end of its stream on the bus object.
+    const conn = (bus as unknown as { _connection?: EventEmitter })._connection;
+    conn?.on('end', () => {
+      if (generation === this.generation) this.lost('the bus closed the connection');
+    });
+    bus.on('message', (msg: dbus.Message) => this.onMessage(msg));
+    bus.on('connect', () => {
+      if (generation !== this.generation) return;
+      void this.setUp(generation);
+    });
+  }
+
+  private async setUp(generation: number): Promise<void> {
+    try {
+      for (const rule of MATCH_RULES) {
+        await this.rawCall('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'AddMatch', 's', [rule]);
+      }
+      await this.subscribe();
+      if (generation !== this.generation) return;
+      this.connected = true;
+      this.opts.log.info('connected to systemd', { bus: this.describe() });
+      this.emit('up');
+    } catch (err) {
+      if (generation === this.generation) this.lost(`setting up the connection failed: ${(err as Error).message}`);
+    }
+  }
+
+  private async subscribe(): Promise<void> {
+    try {
+      await this.rawCall(SYSTEMD_SERVICE, MANAGER_PATH, MANAGER_IFACE, 'Subscribe', '', []);
+    } catch (err) {
+      if (err instanceof BusError && err.dbusName === 'org.freedesktop.systemd1.AlreadySubscribed') return;
+      throw err;
+    }
+  }
+
+  private onMessage(msg: dbus.Message): void {
+    if (msg.type !== dbus.MessageType.SIGNAL) return;
+    const signal: BusSignal = { path: msg.path ?? '', iface: msg.interface ?? '', member: msg.member ?? '', body: msg.body as unknown[] };
+    if (signal.member === 'NameOwnerChanged' && signal.body[0] === SYSTEMD_SERVICE) {
+      const newOwner = String(signal.body[2] ?? '');
+      // systemd re-executed (or came up): its subscription list is new, subscribe again.
+      if (newOwner !== '' && this.connected) {
+        this.subscribe().then(() => this.emit('up'), (err: Error) => this.opts.log.warn('Subscribe after a new systemd owner failed', { reason: err.message }));
+      }
+      return;
+    }
+    this.emit('signal', signal);
+  }
+
+  private lost(reason: string): void {
+    const was = this.connected;
+    this.drop(reason);
+    if (was) this.opts.log.warn('lost the connection to systemd', { bus: this.describe(), reason });
+    this.scheduleReconnect(reason);
+  }
+
+  private drop(reason: string): void {
+    this.generation++;
+    const was = this.connected;
+    this.connected = false;
+    const bus = this.bus;
+    this.bus = undefined;
+    for (const p of [...this.pending]) p.reject(new BusError('BUS_DISCONNECTED', `not connected to ${this.describe()}: ${reason}`));
+    this.pending.clear();
+    try {
+      bus?.disconnect();
+    } catch {
+      // already gone
+    }
+    if (was) this.emit('down', reason);
+  }
+
+  private scheduleReconnect(reason: string): void {
+    if (this.stopped || this.retry) return;
+    this.opts.log.debug('will reconnect to the bus', { reason, delayMs: this.opts.reconnectDelayMs });
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.connect();
+    }, this.opts.reconnectDelayMs);
+    this.retry.unref();
+  }
+
+  /** Call a method of systemd's manager or a unit; rejects with BusError. */
+  call(path: string, iface: string, member: string, signature: string, body: unknown[], timeoutMs = this.opts.callTimeoutMs): Promise<unknown[]> {
+    if (!this.connected) return Promise.reject(new BusError('BUS_DISCONNECTED', `not connected to ${this.describe()}`));
+    return this.rawCall(SYSTEMD_SERVICE, path, iface, member, signature, body, timeoutMs);
+  }
+
+  private rawCall(destination: string, path: string, iface: string, member: string, signature: string, body: unknown[], timeoutMs = this.opts.callTimeoutMs): Promise<unknown[]> {
+    const bus = this.bus;
+    if (!bus) return Promise.reject(new BusError('BUS_DISCONNECTED', `not connected to ${this.describe()}`));
+    return new Promise<unknown[]>((resolve, reject) => {
+      const entry: Pending = { reject: (e) => finish(() => reject(e)) };
+      let done = false;
+      const timer = setTimeout(() => finish(() => reject(new BusError('BUS_TIMEOUT', `${member} got no answer within ${timeoutMs} ms`))), timeoutMs);
+      const finish = (f: () => void): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        this.pending.delete(entry);
+        f();
+      };
+      this.pending.add(entry);
+      const message = new dbus.Message({ destination, path, interface: iface, member, signature, body });
+      bus.call(message).then(
+        (reply) => finish(() => resolve((reply?.body ?? []) as unknown[])),
+        (err: unknown) => {
+          const e = err as { type?: string; text?: string; message?: string };
+          finish(() => reject(new BusError('BUS_CALL_FAILED', `${member}: ${e.text ?? e.message ?? String(err)}`, e.type)));
+        },
+      );
+    });
+  }
+}
