@@ -4,21 +4,25 @@
  * (and db/unit-control.db), binds them to the systemd bridge, and serves
  * them over Channel Access.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CaServer } from '../ca/server/server';
 import { serverConfigFromEnv } from '../ca/server/config';
 import { Database, defaultRegistry } from '../database/database';
 import type { Logger } from '../log';
 import { SystemdBridge } from '../systemd/bridge';
-import { SystemdBus } from '../systemd/bus';
+import { SystemdBus, type SystemdConnection } from '../systemd/bus';
 import type { IocConfig } from './config';
 import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
 import { loadAll, macrosFromArg, type LoadStep } from './load';
 import { ServiceNotifier } from './notify';
 
-/** The templates shipped with service-ioc. */
-export const DB_DIR = path.resolve(__dirname, '../../db');
+/**
+ * The templates shipped with service-ioc: `db/` at the package root, which is
+ * two levels above this file in dist/ and three in the test build.
+ */
+export const DB_DIR = ['../../db', '../../../db'].map((d) => path.resolve(__dirname, d)).find((d) => fs.existsSync(path.join(d, 'ioc.db'))) ?? path.resolve(__dirname, '../../db');
 
 /** The databases a configuration stands for, in load order. */
 export function configSteps(config: IocConfig): LoadStep[] {
@@ -37,19 +41,22 @@ export function configSteps(config: IocConfig): LoadStep[] {
   return steps;
 }
 
+/** A bus connection the IOC can start and stop (SystemdBus; a fake in tests). */
+export type ManagedConnection = SystemdConnection & { start(): void; stop(): void };
+
 export interface ServiceIoc {
   database: Database;
   server: CaServer | undefined;
-  bus: SystemdBus;
+  bus: ManagedConnection;
   bridge: SystemdBridge;
   health: HealthAggregator;
   stop(): Promise<void>;
 }
 
 /** Build the database (throws on any load error), without starting anything. */
-export function buildServiceIoc(config: IocConfig, log: Logger): Omit<ServiceIoc, 'server' | 'stop'> {
+export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'stop'> {
   const health = new HealthAggregator();
-  const bus = new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
+  const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
   const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
   for (const u of config.units) bridge.watch(u.name);
   const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health)).register(bridge.deviceSupport());
@@ -59,8 +66,8 @@ export function buildServiceIoc(config: IocConfig, log: Logger): Omit<ServiceIoc
   return { database, bus, bridge, health };
 }
 
-export async function startServiceIoc(config: IocConfig, log: Logger): Promise<ServiceIoc> {
-  const built = buildServiceIoc(config, log);
+export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
+  const built = buildServiceIoc(config, log, connection);
   const notifier = new ServiceNotifier(log);
   built.database.start();
   built.bus.start();

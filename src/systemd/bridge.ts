@@ -16,7 +16,7 @@ import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/dev
 import type { FieldValue } from '../database/recordtypes';
 import type { HealthAggregator } from '../ioc/health';
 import type { Logger } from '../log';
-import { BusError, type BusSignal, type SystemdBus } from './bus';
+import { BusError, type BusSignal, type SystemdConnection } from './bus';
 import { JobTracker } from './jobs';
 import {
   ACTIVE_STATES, BAD_LOAD_STATES, MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SERVICE_IFACE, UNIT_IFACE,
@@ -37,7 +37,7 @@ type ControlAction = (typeof CONTROL_ACTIONS)[number];
 const JOB_METHODS: Record<'Start' | 'Stop' | 'Restart', string> = { Start: 'StartUnit', Stop: 'StopUnit', Restart: 'RestartUnit' };
 
 export interface SystemdBridgeOptions {
-  bus: SystemdBus;
+  bus: SystemdConnection;
   log: Logger;
   /** How long a put-callback waits for its job before failing. */
   jobTimeoutMs: number;
@@ -96,13 +96,16 @@ export class SystemdBridge {
   private readonly jobs = new JobTracker();
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
-  private readonly bus: SystemdBus;
+  private readonly bus: SystemdConnection;
   private readonly log: Logger;
 
   constructor(private readonly opts: SystemdBridgeOptions) {
     this.bus = opts.bus;
     this.log = opts.log;
-    this.bus.on('up', () => this.requestRefresh('connected'));
+    this.bus.on('up', () => {
+      for (const r of this.busRecords) this.publishBus(r);
+      this.requestRefresh('connected');
+    });
     this.bus.on('down', (reason: string) => this.onDown(reason));
     this.bus.on('signal', (s: BusSignal) => this.onSignal(s));
   }
@@ -322,7 +325,6 @@ export class SystemdBridge {
         this.log.debug('re-reading every unit', { why, units: this.units.size });
         await Promise.all([...this.units.values()].map((e) => this.refreshUnit(e)));
       } while (this.refreshAgain && this.bus.isConnected);
-      for (const r of this.busRecords) this.publishBus(r);
     })().finally(() => {
       this.refreshing = undefined;
     });

@@ -50,6 +50,16 @@ export interface BusSignal {
   body: unknown[];
 }
 
+/** What the bridge needs of a bus connection (SystemdBus, or a fake in tests). */
+export interface SystemdConnection {
+  readonly isConnected: boolean;
+  describe(): string;
+  call(path: string, iface: string, member: string, signature: string, body: unknown[], timeoutMs?: number): Promise<unknown[]>;
+  on(event: 'up', listener: () => void): this;
+  on(event: 'down', listener: (reason: string) => void): this;
+  on(event: 'signal', listener: (signal: BusSignal) => void): this;
+}
+
 interface Pending {
   reject: (err: Error) => void;
 }
@@ -58,7 +68,7 @@ interface Pending {
  * Events: 'up' (connected and subscribed; re-read everything now), 'down'
  * (reason), 'signal' (BusSignal).
  */
-export class SystemdBus extends EventEmitter {
+export class SystemdBus extends EventEmitter implements SystemdConnection {
   private bus: dbus.MessageBus | undefined;
   private connected = false;
   private stopped = false;

@@ -1,0 +1,222 @@
+/**
+ * The systemd bridge against an in-memory systemd: unit PVs follow signals,
+ * control writes complete with their jobs, bus loss shows as INVALID/COMM.
+ */
+import { strict as assert } from 'node:assert';
+import { AlarmSeverity, AlarmStatus, Eca } from '../../src/ca/protocol/constants';
+import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { parseConfig } from '../../src/ioc/config';
+import { buildServiceIoc } from '../../src/ioc/service-ioc';
+import { escapeBusLabel, unescapeBusLabel, unitPath } from '../../src/systemd/names';
+import { JobTracker } from '../../src/systemd/jobs';
+import { memoryLogger } from '../../src/log';
+import { FakeSystemd } from '../helpers/fake-systemd';
+
+const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
+
+describe('systemd names', () => {
+  it('escapes unit names into object paths as bus-label.c does', () => {
+    assert.equal(escapeBusLabel('redis.service'), 'redis_2eservice');
+    assert.equal(escapeBusLabel('queueserver@a.service'), 'queueserver_40a_2eservice');
+    assert.equal(escapeBusLabel('1x.service'), '_31x_2eservice');
+    assert.equal(unitPath('redis.service'), '/org/freedesktop/systemd1/unit/redis_2eservice');
+    for (const n of ['redis.service', 'queueserver@25idc.service', '9-a_b:c.service']) assert.equal(unescapeBusLabel(escapeBusLabel(n)), n);
+  });
+});
+
+describe('JobTracker', () => {
+  it('matches a JobRemoved that arrives before the method reply', async () => {
+    const t = new JobTracker();
+    t.jobRemoved({ path: '/job/1', unit: 'a.service', result: 'done' });
+    const o = await t.wait('/job/1', 1000, () => new Error('timeout'));
+    assert.equal(o.result, 'done');
+  });
+
+  it('matches a JobRemoved that arrives after, and ignores other jobs', async () => {
+    const t = new JobTracker();
+    const p = t.wait('/job/2', 1000, () => new Error('timeout'));
+    t.jobRemoved({ path: '/job/3', unit: 'b.service', result: 'failed' });
+    t.jobRemoved({ path: '/job/2', unit: 'a.service', result: 'canceled' });
+    assert.equal((await p).result, 'canceled');
+  });
+
+  it('fails a job that does not end in time', async () => {
+    const t = new JobTracker();
+    await assert.rejects(t.wait('/job/4', 10, () => new Error('job too slow')), /job too slow/);
+    assert.equal(t.waiting, 0);
+  });
+});
+
+describe('configuration', () => {
+  const good = '[ioc]\nprefix = "100id:bluesky:"\n\n[[unit]]\nname = "redis.service"\npv = "redis"\n\n[[unit]]\nname = "queueserver@25idc.service"\npv = "qs"\nexpect = "any"\ncontrol = false\n';
+
+  it('reads units with their defaults', () => {
+    const c = parseConfig(good, 'ioc.toml');
+    assert.equal(c.prefix, '100id:bluesky:');
+    assert.equal(c.bus, 'user');
+    assert.deepEqual(c.units.map((u) => [u.name, u.pv, u.expect, u.control, u.line]), [
+      ['redis.service', 'redis', 'active', true, 4],
+      ['queueserver@25idc.service', 'qs', 'any', false, 8],
+    ]);
+  });
+
+  const bad: Array<[string, string, RegExp]> = [
+    ['unknown key', good.replace('pv = "qs"', 'pv = "qs"\nexpct = "any"'), /^ioc\.toml:11: \[\[unit\]\] #2: unknown key "expct"; expected one of name, pv, expect, control$/],
+    ['wrong type', good.replace('control = false', 'control = "no"'), /^ioc\.toml:12: \[\[unit\]\] #2: key "control" must be true or false$/],
+    ['duplicate pv', good.replace('pv = "qs"', 'pv = "redis"'), /^ioc\.toml:10: \[\[unit\]\] #2: key "pv": "redis" is already used by the unit on line 6$/],
+    ['bad expect', good.replace('expect = "any"', 'expect = "up"'), /^ioc\.toml:11: .*key "expect" must be "active" or "any", not "up"/],
+    ['bad unit name', good.replace('redis.service', 'redis'), /^ioc\.toml:5: \[\[unit\]\] #1: key "name": "redis" is not a unit name/],
+    ['unknown ioc key', good.replace('[ioc]\n', '[ioc]\nprefx = "a"\n'), /^ioc\.toml:2: \[ioc\]: unknown key "prefx"/],
+    ['missing prefix', '[ioc]\nbus = "user"\n', /^ioc\.toml:1: ioc: missing key "prefix"/],
+    ['not TOML', '[ioc]\nprefix = \n', /^ioc\.toml:2: not valid TOML/],
+    ['bad bus', good.replace('[ioc]\n', '[ioc]\nbus = "session"\n'), /^ioc\.toml:2: key "bus" must be "user" or "system"/],
+  ];
+  for (const [what, text, re] of bad) {
+    it(`stops on ${what}, naming the line and the key`, () => {
+      assert.throws(() => parseConfig(text, 'ioc.toml'), (e: unknown) => re.test((e as Error).message) || assert.fail((e as Error).message));
+    });
+  }
+});
+
+describe('systemd bridge (in-memory systemd)', () => {
+  let fake: FakeSystemd;
+  let ioc: ReturnType<typeof buildServiceIoc>;
+  const pv = (name: string): ProcessVariable => {
+    const p = ioc.database.lookup(`bl:${name}`);
+    assert.ok(p, name);
+    return p;
+  };
+  const value = (name: string): number | string => pv(name).snapshot().value[0] as number | string;
+  const alarm = (name: string): [string, string] => {
+    const s = pv(name).snapshot();
+    return [AlarmStatus[s.status], AlarmSeverity[s.severity]];
+  };
+  const put = (name: string, v: number): Promise<void> => pv(name).write({ value: [v], client, notify: true });
+  /** Resolve once `check` holds, re-checking on every change of the PV. */
+  const until = (name: string, check: () => boolean): Promise<void> => new Promise((resolve) => {
+    if (check()) return resolve();
+    const off = pv(name).subscribe(() => {
+      if (check()) {
+        off();
+        resolve();
+      }
+    });
+  });
+
+  beforeEach(async () => {
+    fake = new FakeSystemd();
+    fake.addUnit('redis.service', { ActiveState: 'active', SubState: 'running', MainPID: 42, UnitFileState: 'enabled', ActiveEnterTimestamp: BigInt(Date.now() - 5000) * 1000n });
+    fake.addUnit('worker.service');
+    const config = parseConfig('[ioc]\nprefix = "bl:"\n[[unit]]\nname = "redis.service"\npv = "redis"\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n[[unit]]\nname = "ghost.service"\npv = "ghost"\n', 'test.toml');
+    ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
+    ioc.database.start();
+    ioc.bus.start();
+    await until('IOC:BusConnected', () => value('IOC:BusConnected') === 1);
+    await until('ghost:LoadState', () => value('ghost:LoadState') === 'not-found');
+  });
+
+  afterEach(() => ioc.database.stop());
+
+  it('publishes each unit as read after connecting', () => {
+    assert.equal(value('redis:ActiveState'), 1);
+    assert.deepEqual(alarm('redis:ActiveState'), ['NO_ALARM', 'NO_ALARM']);
+    assert.equal(value('redis:Running'), 1);
+    assert.equal(value('redis:MainPID'), 42);
+    assert.equal(value('redis:SubState'), 'running');
+    assert.equal(value('redis:UnitFileState'), 'enabled');
+    assert.equal(value('redis:Enable'), 1, 'Enable reads back from UnitFileState');
+    assert.ok((value('redis:Uptime') as number) >= 4);
+    assert.match(String(value('redis:ActiveSince')), /^\d{4}-\d\d-\d\dT/);
+    assert.equal(value('worker:ActiveState'), 0);
+    assert.deepEqual(alarm('worker:ActiveState'), ['NO_ALARM', 'NO_ALARM'], 'inactive is fine with expect = "any"');
+  });
+
+  it('a missing unit makes every status PV of that unit INVALID', () => {
+    for (const f of ['LoadState', 'ActiveState', 'SubState', 'MainPID', 'Running']) {
+      assert.equal(alarm(`ghost:${f}`)[1], 'INVALID', f);
+    }
+    assert.deepEqual(alarm('IOC:Health'), ['STATE', 'INVALID']);
+    assert.equal(value('IOC:Health'), 0);
+  });
+
+  it('follows PropertiesChanged: a crash shows failed, MAJOR, with its Result', async () => {
+    fake.set('redis.service', { ActiveState: 'failed', SubState: 'failed', Result: 'signal', MainPID: 0, NRestarts: 1 });
+    await until('redis:ActiveState', () => value('redis:ActiveState') === 4);
+    assert.deepEqual(alarm('redis:ActiveState'), ['STATE', 'MAJOR']);
+    assert.equal(value('redis:Result'), 'signal');
+    assert.equal(value('redis:NRestarts'), 1);
+    assert.equal(value('redis:Running'), 0);
+    assert.equal(value('redis:Uptime'), 0);
+  });
+
+  it('Start completes when the job ends, going activating -> active', async () => {
+    const states: number[] = [];
+    pv('worker:ActiveState').subscribe(() => states.push(value('worker:ActiveState') as number));
+    await put('worker:Start', 1);
+    assert.equal(value('worker:ActiveState'), 1);
+    assert.deepEqual(states, [2, 1]);
+    assert.equal(value('worker:JobResult'), 'done');
+    assert.equal(value('worker:Busy'), 0);
+    assert.ok(fake.calls.includes('StartUnit("worker.service","replace")'));
+  });
+
+  it('a JobRemoved that beats the method reply still completes the put', async () => {
+    fake.jobEndsBeforeReply = true;
+    await put('worker:Start', 1);
+    assert.equal(value('worker:JobResult'), 'done');
+  });
+
+  it('Busy is 1 while the job runs', async () => {
+    fake.holdJobs = true;
+    const done = put('worker:Restart', 1);
+    await until('worker:Busy', () => value('worker:Busy') === 1);
+    await fake.jobHeld();
+    assert.equal(value('worker:Busy'), 1);
+    fake.release();
+    await done;
+    assert.equal(value('worker:Busy'), 0);
+  });
+
+  it('a failed start job fails the put with ECA_PUTFAIL and says why', async () => {
+    fake.units.get('worker.service')!.failsToStart = true;
+    await assert.rejects(put('worker:Start', 1), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL);
+    assert.equal(value('worker:JobResult'), 'failed');
+    assert.match(String(value('worker:Message')), /Start worker\.service: job ended "failed"/);
+    assert.equal(value('worker:ActiveState'), 4);
+  });
+
+  it('losing the bus makes unit PVs INVALID/COMM and BusConnected 0 (MAJOR); writes fail at once; it all comes back', async () => {
+    fake.down();
+    assert.equal(value('IOC:BusConnected'), 0);
+    assert.deepEqual(alarm('IOC:BusConnected'), ['STATE', 'MAJOR']);
+    assert.deepEqual(alarm('redis:ActiveState'), ['COMM', 'INVALID']);
+    assert.deepEqual(alarm('redis:MainPID'), ['COMM', 'INVALID']);
+    assert.equal(alarm('IOC:Health')[1], 'INVALID');
+    await assert.rejects(put('redis:Restart', 1), (e: unknown) => e instanceof WriteError && /not connected/.test(e.message));
+    assert.match(String(value('redis:Message')), /not connected to the fake bus/);
+    fake.up();
+    await until('redis:ActiveState', () => alarm('redis:ActiveState')[1] === 'NO_ALARM');
+    assert.equal(value('IOC:BusConnected'), 1);
+  });
+
+  it('Enable and disable change the unit file state, read back', async () => {
+    await put('worker:Enable', 1);
+    await until('worker:UnitFileState', () => value('worker:UnitFileState') === 'enabled');
+    assert.equal(value('worker:Enable'), 1);
+    await put('worker:Enable', 0);
+    await until('worker:UnitFileState', () => value('worker:UnitFileState') === 'disabled');
+    assert.equal(value('worker:Enable'), 0);
+  });
+
+  it('Health is 1 only when every unit is as expected, with the highest severity', async () => {
+    fake.addUnit('ghost.service', { ActiveState: 'active', SubState: 'running' });
+    fake.signal('/org/freedesktop/systemd1', 'org.freedesktop.systemd1.Manager', 'Reloading', [false]);
+    await until('IOC:Health', () => value('IOC:Health') === 1);
+    assert.deepEqual(alarm('IOC:Health'), ['NO_ALARM', 'NO_ALARM']);
+    fake.set('redis.service', { ActiveState: 'activating' });
+    await until('IOC:Health', () => value('IOC:Health') === 0);
+    assert.equal(alarm('IOC:Health')[1], 'MINOR');
+    fake.set('worker.service', { ActiveState: 'failed' });
+    await until('IOC:Health', () => alarm('IOC:Health')[1] === 'MAJOR');
+  });
+});
