@@ -14,13 +14,16 @@ import { startSoftIoc } from './ioc/softioc';
 import { Database, defaultRegistry } from './database/database';
 import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
 import { ConfigFileError, loadConfig } from './ioc/config';
+import { AcfError } from './access/acf';
 import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
 
 
 const USAGE = `usage:
   service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf]
       Serve the records of the .db files over Channel Access (like softIoc -d).
-      -m sets macros for the -d and -s that follow it; repeat -d to load more files.
+      -m sets macros for the -d, -s and -a that follow it; repeat -d to load more files.
+      -a applies access security (.acf; reloaded on SIGHUP or when the file changes) and
+      logs every write attempt to the journal.
   service-ioc dbl [-m "A=1"] -d FILE.db [...] [-s FILE.substitutions]
       Print the record names, one per line (like dbl).
   service-ioc run -c FILE.toml
@@ -34,14 +37,14 @@ export class UsageError extends Error {}
 
 export interface DbArgs {
   steps: LoadStep[];
-  acf?: string;
+  acf?: { file: string; macros: ReadonlyMap<string, string> };
 }
 
 /** Parse -d/-m/-s/-a in order, as softIoc does. */
 export function parseDbArgs(args: readonly string[]): DbArgs {
   const steps: LoadStep[] = [];
   let macros: ReadonlyMap<string, string> = new Map();
-  let acf: string | undefined;
+  let acf: DbArgs['acf'];
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -52,7 +55,7 @@ export function parseDbArgs(args: readonly string[]): DbArgs {
     if (a === '-d') steps.push({ kind: 'db', file: value(), macros });
     else if (a === '-s') steps.push({ kind: 'substitutions', file: value(), macros });
     else if (a === '-m') macros = macrosFromArg(value());
-    else if (a === '-a') acf = value();
+    else if (a === '-a') acf = { file: value(), macros };
     else throw new UsageError(`unknown argument "${a}"`);
   }
   if (steps.length === 0) throw new UsageError('no database given: use -d FILE.db or -s FILE.substitutions');
@@ -74,8 +77,7 @@ function untilSignal(stop: () => Promise<void>, log: ReturnType<typeof createLog
 async function softioc(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const parsed = parseDbArgs(args);
-  if (parsed.acf) log.warn('access security (-a) is not applied yet; every client may read and write', { acf: parsed.acf });
-  const ioc = await startSoftIoc({ steps: parsed.steps, log });
+  const ioc = await startSoftIoc({ steps: parsed.steps, log, acf: parsed.acf });
   process.stdout.write(`service-ioc softioc: ${ioc.database.records.size} records, CA on port ${ioc.server.tcpPort}\n`);
   await untilSignal(() => ioc.stop(), log);
   return 0;
@@ -132,7 +134,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`service-ioc: ${err.message}\n${USAGE}`);
       return 2;
     }
-    if (err instanceof DbLoadError || err instanceof ConfigError || err instanceof ConfigFileError) {
+    if (err instanceof DbLoadError || err instanceof ConfigError || err instanceof ConfigFileError || err instanceof AcfError) {
       process.stderr.write(`service-ioc: ${err.message}\n`);
       return 1;
     }

@@ -6,13 +6,20 @@
  *   @version    stringin, the service-ioc version
  *   @starttime  stringin, ISO time of start
  *   @health     bi, 1 when every watched service is as expected (see HealthAggregator)
+ *   @putlog     bi, 1 while the put log file takes every line
  */
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
 import type { HealthAggregator } from './health';
 
 export const VERSION = '0.1.0';
 
-export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregator): DeviceSupport {
+/** What @putlog shows. */
+export interface PutLogStatus {
+  readonly ok: boolean;
+  onStatus(listener: (ok: boolean) => void): () => void;
+}
+
+export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregator, putlog?: PutLogStatus): DeviceSupport {
   return {
     dtyp: 'ioc',
     recordTypes: ['longin', 'ai', 'stringin', 'bi'],
@@ -37,8 +44,13 @@ export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregat
           if (!health) throw new Error(`INP "${link}": this IOC watches no services`);
           health.attach(record);
           return { close: () => health.detach(record) };
+        case 'putlog': {
+          record.update(putlog ? (putlog.ok ? 1 : 0) : 1);
+          const off = putlog?.onStatus((ok) => record.update(ok ? 1 : 0));
+          return { close: () => off?.() };
+        }
         default:
-          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime or @health`);
+          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime, @health or @putlog`);
       }
     },
   };

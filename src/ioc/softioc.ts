@@ -4,8 +4,10 @@
  */
 import { CaServer } from '../ca/server/server';
 import { serverConfigFromEnv } from '../ca/server/config';
-import { Database, defaultRegistry, type DatabaseOptions } from '../database/database';
+import { Database, defaultRegistry } from '../database/database';
 import type { DeviceRegistry } from '../database/device';
+import { AccessSecurity } from '../access/access-security';
+import { PutLog } from '../access/putlog';
 import type { Logger } from '../log';
 import { loadAll, type LoadStep } from './load';
 import { iocDeviceSupport } from './ioc-device';
@@ -14,12 +16,14 @@ export interface SoftIocOptions {
   steps: LoadStep[];
   registry?: DeviceRegistry;
   log: Logger;
-  access?: DatabaseOptions['access'];
+  /** Access security file, with the macros given before it (-m ... -a FILE.acf). */
+  acf?: { file: string; macros: ReadonlyMap<string, string> };
 }
 
 export interface RunningIoc {
   database: Database;
   server: CaServer;
+  security: AccessSecurity | undefined;
   stop(): Promise<void>;
 }
 
@@ -28,17 +32,32 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
   const config = serverConfigFromEnv();
   const loaded = loadAll(opts.steps);
   for (const w of loaded.warnings) opts.log.warn(w.message);
-  const database = Database.build(loaded, { registry: opts.registry ?? defaultRegistry().register(iocDeviceSupport()), log: opts.log.child('db'), access: opts.access });
+  const database = Database.build(loaded, { registry: opts.registry ?? defaultRegistry().register(iocDeviceSupport()), log: opts.log.child('db') });
+  let security: AccessSecurity | undefined;
+  let putlog: PutLog | undefined;
+  const onHup = (): void => void security?.reload('SIGHUP');
+  if (opts.acf) {
+    security = new AccessSecurity({ file: opts.acf.file, macros: opts.acf.macros, log: opts.log.child('access'), resolveInput: (n) => database.lookup(n) });
+    await security.load();
+    database.access = security;
+    security.watchFile();
+    process.on('SIGHUP', onHup);
+    // With access security, every write attempt is logged (caPutLog-style, to the journal).
+    putlog = new PutLog({ format: 'json', log: opts.log.child('putlog') });
+  }
   database.start();
-  const server = new CaServer({ directory: database, config, log: opts.log.child('ca') });
+  const server = new CaServer({ directory: database, config, log: opts.log.child('ca'), circuit: { audit: putlog?.audit } });
   await server.start();
   let stopped = false;
   return {
     database,
     server,
+    security,
     async stop() {
       if (stopped) return;
       stopped = true;
+      process.off('SIGHUP', onHup);
+      security?.close();
       database.stop();
       await server.stop();
     },

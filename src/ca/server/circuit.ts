@@ -23,7 +23,25 @@ import { decodeDbr, encodeDbr, isValidDbrType, dbrPayloadSize, paddedSize, zeroP
 import { convertValue } from '../protocol/convert';
 import { CaProtocolError } from '../protocol/errors';
 import type { Logger } from '../../log';
+import type { DbrSource, DbrValue } from '../protocol/types';
 import { WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory } from './pv';
+
+/** One write attempt, as the put log records it. */
+export interface WriteAttempt {
+  /** The channel's PV name. */
+  pv: string;
+  client: ClientIdentity;
+  /** The PV before the write (undefined when it could not be read). */
+  old: DbrSource | undefined;
+  /** The value written, in the PV's native type (undefined when it could not be decoded). */
+  value: DbrValue | undefined;
+  outcome: 'done' | 'denied' | 'failed';
+  reason?: string;
+  /** The access rule that allowed the write asked for it to be logged (TRAPWRITE). */
+  trapWrite: boolean;
+}
+
+export type WriteAudit = (attempt: WriteAttempt) => void;
 
 export interface CircuitOptions {
   /** Largest payload accepted or sent (EPICS_CA_MAX_ARRAY_BYTES). */
@@ -34,6 +52,8 @@ export interface CircuitOptions {
   drainTimeoutMs: number;
   /** Put-callbacks queued per channel before further ones are refused. */
   maxQueuedPutsPerChannel: number;
+  /** Called once per write attempt (the put log). */
+  audit?: WriteAudit;
 }
 
 export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
@@ -298,8 +318,9 @@ export class Circuit {
   private recomputeRights(ch: Channel): void {
     if (this.closed || !this.channels.has(ch.sid)) return;
     const rights = ch.pv.accessRights(this.identity);
-    if (rights.read === ch.rights.read && rights.write === ch.rights.write) return;
+    const same = rights.read === ch.rights.read && rights.write === ch.rights.write;
     ch.rights = rights;
+    if (same) return;
     this.send(msg.accessRightsMessage(ch.cid, rights.read, rights.write));
   }
 
@@ -453,23 +474,45 @@ export class Circuit {
       if (notify) this.send(msg.writeNotifyReply(m.dataType, m.dataCount, eca, ioid));
       else if (eca !== Eca.NORMAL) this.send(msg.errorMessage(ch.cid, eca, msg.requestHeaderBytes(m), text));
     };
+    const audit = this.opts.audit;
+    const attempt = (outcome: WriteAttempt['outcome'], value: DbrValue | undefined, old: DbrSource | undefined, reason?: string): void => {
+      if (!audit) return;
+      try {
+        audit({ pv: ch.pv.name, client: { ...this.identity }, old, value, outcome, reason, trapWrite: ch.rights.trapWrite ?? true });
+      } catch (err) {
+        this.log.error('put log failed', { reason: (err as Error).message });
+      }
+    };
     if (!ch.rights.write) {
+      attempt('denied', undefined, audit ? ch.pv.snapshot() : undefined, 'no write access');
       reply(Eca.NOWTACCESS, `no write access to ${ch.pv.name}`);
       return;
     }
-    let run: () => Promise<void>;
+    let prepared: { run: () => Promise<void>; value: DbrValue | undefined };
     try {
-      run = this.prepareWrite(ch, m, notify);
+      prepared = this.prepareWrite(ch, m, notify);
     } catch (err) {
       let eca = err instanceof WriteError || err instanceof CaProtocolError ? err.eca : Eca.PUTFAIL;
       // A value the PV cannot take (a string that is no enum label, "abc" for a number) fails
       // in dbPut, which RSRV reports as ECA_PUTFAIL.
       if (eca === Eca.NOCONVERT) eca = Eca.PUTFAIL;
+      attempt('failed', undefined, audit ? ch.pv.snapshot() : undefined, (err as Error).message);
       reply(eca, (err as Error).message);
       return;
     }
+    const old = audit ? ch.pv.snapshot() : undefined;
+    const execute = async (): Promise<{ eca: Eca; text: string }> => {
+      try {
+        await prepared.run();
+        attempt('done', prepared.value, old);
+        return { eca: Eca.NORMAL, text: '' };
+      } catch (err) {
+        attempt('failed', prepared.value, old, (err as Error).message);
+        return { eca: err instanceof WriteError ? err.eca : Eca.PUTFAIL, text: (err as Error).message };
+      }
+    };
     if (!notify) {
-      run().catch((err: unknown) => reply(err instanceof WriteError ? err.eca : Eca.PUTFAIL, (err as Error).message));
+      void execute().then(({ eca, text }) => reply(eca, text));
       return;
     }
     if (ch.queuedPuts >= this.opts.maxQueuedPutsPerChannel) {
@@ -478,14 +521,7 @@ export class Circuit {
     }
     ch.queuedPuts++;
     ch.putChain = ch.putChain.then(async () => {
-      let eca = Eca.NORMAL;
-      let text = '';
-      try {
-        await run();
-      } catch (err) {
-        eca = err instanceof WriteError ? err.eca : Eca.PUTFAIL;
-        text = (err as Error).message;
-      }
+      const { eca, text } = await execute();
       ch.queuedPuts--;
       if (!this.closed && this.channels.get(ch.sid) === ch) {
         if (eca !== Eca.NORMAL) this.log.debug('put-callback failed', { pv: ch.pv.name, eca, reason: text });
@@ -495,7 +531,7 @@ export class Circuit {
   }
 
   /** Decode and convert a write now (errors are synchronous); returns the action to run. */
-  private prepareWrite(ch: Channel, m: Message, notify: boolean): () => Promise<void> {
+  private prepareWrite(ch: Channel, m: Message, notify: boolean): { run: () => Promise<void>; value: DbrValue | undefined } {
     const pv = ch.pv;
     if (m.dataType === DbrType.PUT_ACKT || m.dataType === DbrType.PUT_ACKS) {
       if (m.payload.length < 2) throw new CaProtocolError('CA_ERR_BAD_SIZE', 'acknowledge write without a value', Eca.BADCOUNT);
@@ -503,7 +539,7 @@ export class Circuit {
       const field = m.dataType === DbrType.PUT_ACKT ? 'ackt' : 'acks';
       if (!pv.acknowledge) throw new WriteError(Eca.NOCONVERT, `${pv.name} has no alarm to acknowledge`);
       const ack = pv.acknowledge.bind(pv);
-      return () => ack({ field, value, client: { ...this.identity } });
+      return { run: () => ack({ field, value, client: { ...this.identity } }), value: [value] };
     }
     if (!isValidDbrType(m.dataType) || m.dataType > DbrType.CTRL_DOUBLE) {
       throw new CaProtocolError('CA_ERR_BAD_TYPE', `cannot write DBR type ${m.dataType}`, Eca.BADTYPE);
@@ -524,7 +560,7 @@ export class Circuit {
       precision: snap.metadata.precision,
     });
     const client = { ...this.identity };
-    return () => pv.write({ value, client, notify });
+    return { run: () => pv.write({ value, client, notify }), value };
   }
 
   // ------------------------------------------------------------ output and flow control

@@ -25,6 +25,8 @@ export interface ClientIdentity {
 export interface AccessRights {
   read: boolean;
   write: boolean;
+  /** The rule granting write asks for writes to be logged (TRAPWRITE); default true. */
+  trapWrite?: boolean;
 }
 
 /** A write, converted to the PV's native type, with who made it. */
