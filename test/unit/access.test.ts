@@ -1,0 +1,231 @@
+/**
+ * Access security: .acf parsing and errors, asLib's evaluation rules, live
+ * CALC inputs, reloads, and the put log.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { AcfError, parseAcf } from '../../src/access/acf';
+import { AccessSecurity } from '../../src/access/access-security';
+import { compileCalc } from '../../src/access/calc';
+import { PutLog } from '../../src/access/putlog';
+import { Database, defaultRegistry } from '../../src/database/database';
+import { iocDeviceSupport } from '../../src/ioc/ioc-device';
+import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
+import { memoryLogger } from '../../src/log';
+import type { ClientIdentity } from '../../src/ca/server/pv';
+
+const ACF = `
+# operators and their consoles
+UAG(ops) { alice, bob }
+UAG(admins) { root }
+HAG(consoles) { OPI1, opi2 }
+ASG(DEFAULT) {
+  RULE(1, READ)
+}
+ASG(SERVICE_CONTROL) {
+  INPA("enable")
+  RULE(1, READ)
+  RULE(0, WRITE, TRAPWRITE) { UAG(ops) HAG(consoles) }
+  RULE(1, WRITE, NOTRAPWRITE) { UAG(admins) }
+  RULE(1, WRITE) { CALC("A=1") UAG(ops) }
+}
+ASG(LOCKED) {
+  RULE(1, NONE)
+}
+`;
+
+const alice = (host = 'opi1'): ClientIdentity => ({ user: 'alice', host, address: '10.0.0.5' });
+
+function tmpFile(text: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acf-'));
+  const f = path.join(dir, 'test.acf');
+  fs.writeFileSync(f, text);
+  return f;
+}
+
+function database(): Database {
+  const loaded = createDatabase();
+  mergeInto(loaded, parseDbText(`
+    record(bo, "start") { field(ASG, "SERVICE_CONTROL") }
+    record(ai, "status") { field(ASG, "NO_SUCH_GROUP") }
+    record(ai, "locked") { field(ASG, "LOCKED") }
+    record(bo, "enable") { field(VAL, "0") }`, { file: 't.db' }));
+  const db = Database.build(loaded);
+  db.start();
+  return db;
+}
+
+describe('access security', () => {
+  describe('.acf parsing', () => {
+    it('reads every construct', () => {
+      const c = parseAcf(ACF, 'test.acf');
+      assert.deepEqual([...c.uags.get('ops')!], ['alice', 'bob']);
+      assert.deepEqual([...c.hags.get('consoles')!], ['opi1', 'opi2'], 'host names lower-cased');
+      const g = c.asgs.get('SERVICE_CONTROL')!;
+      assert.equal(g.inputs[0], 'enable');
+      assert.deepEqual(g.rules.map((r) => [r.level, r.access, r.trapWrite, r.uags, r.hags, r.calc?.text]), [
+        [1, 1, false, [], [], undefined],
+        [0, 2, true, ['ops'], ['consoles'], undefined],
+        [1, 2, false, ['admins'], [], undefined],
+        [1, 2, false, ['ops'], [], 'A=1'],
+      ]);
+    });
+
+    it('creates DEFAULT with no rules when the file has none', () => {
+      const c = parseAcf('ASG(X) { RULE(1, WRITE) }', 'a.acf');
+      assert.deepEqual(c.asgs.get('DEFAULT')!.rules, []);
+    });
+
+    it('applies macros to the file', () => {
+      const c = parseAcf('ASG(X) { INPA("$(P)enable") RULE(1, READ) }', 'a.acf', new Map([['P', 'bl:']]));
+      assert.equal(c.asgs.get('X')!.inputs[0], 'bl:enable');
+    });
+
+    const errors: Array<[string, RegExp]> = [
+      ['UAG(ops) { alice bob }', /^a\.acf:1: expected "," or "}" in the UAG list, found "bob"$/],
+      ['ASG(X) {\n  RULE(2x, WRITE)\n}', /^a\.acf:2: expected a level 0 or 1, found "2x"$/],
+      ['ASG(X) {\n  RULE(1, ALL)\n}', /^a\.acf:2: expected NONE, READ or WRITE, found "ALL"$/],
+      ['ASG(X) {\n  RULE(1, WRITE, TRAP)\n}', /^a\.acf:2: expected TRAPWRITE or NOTRAPWRITE, found "TRAP"$/],
+      ['ASG(X) {\n\n  RULE(1, WRITE) { UAG(nobody) }\n}', /^a\.acf:3: RULE in ASG "X" names UAG "nobody", which is not defined$/],
+      ['ASG(X) {\n  RULE(1, WRITE) { CALC("A=") }\n}', /^a\.acf:2: CALC\("A="\): /],
+      ['ASG(X) { RULE(1, WRITE) }\nASG(X) { }', /^a\.acf:2: ASG "X" is defined twice$/],
+      ['HAG(h) { "opi1 }', /^a\.acf:1: a quoted string/],
+      ['RULE(1, READ)', /^a\.acf:1: expected UAG, HAG or ASG, found "RULE"$/],
+      ['ASG(X) {\n  RULE(1, READ)', /^a\.acf:2: expected INPA..INPL or RULE in ASG "X", found the end of the file$/],
+    ];
+    for (const [text, re] of errors) {
+      it(`error: ${re.source.slice(8, 60)}`, () => {
+        assert.throws(() => parseAcf(text, 'a.acf'), (e: unknown) => e instanceof AcfError && re.test(e.message) || assert.fail((e as Error).message));
+      });
+    }
+  });
+
+  describe('CALC', () => {
+    it('evaluates EPICS calc expressions', () => {
+      const cases: Array<[string, number[], number]> = [
+        ['A=1', [1], 1], ['A=1', [0], 0], ['A#1', [2], 1], ['A>=2&&B<3', [2, 1], 1], ['A>=2&&B<3', [2, 3], 0],
+        ['A||B', [0, 0], 0], ['!A', [0], 1], ['(A+B)*2', [1, 2], 6], ['A?B:C', [0, 5, 7], 7], ['MAX(A,B,3)', [1, 2], 3],
+        ['2^3^2', [], 512], ['-A+ABS(B)', [1, -4], 3], ['A AND B', [1, 1], 1], ['A==1', [1], 1], ['A!=1', [1], 0],
+      ];
+      for (const [text, inputs, want] of cases) assert.equal(compileCalc(text).fn(inputs), want, text);
+      assert.deepEqual(compileCalc('A+C*B').inputs, [0, 1, 2]);
+      assert.throws(() => compileCalc('A+'), /ends too early/);
+      assert.throws(() => compileCalc('Q=1'), /unknown name "Q"/);
+    });
+  });
+
+  describe('evaluation, as asLib', () => {
+    let db: Database;
+    let as: AccessSecurity;
+    const rights = (rec: string, field: string, c: ClientIdentity): string => {
+      const r = db.record(rec)!;
+      const d = as.rights(r, r.fieldDef(field)!, c);
+      return `${d.read ? 'R' : '-'}${d.write ? 'W' : '-'}${d.trapWrite ? 'T' : ''}`;
+    };
+
+    beforeEach(async () => {
+      db = database();
+      as = new AccessSecurity({ file: tmpFile(ACF), log: memoryLogger(), resolveInput: (n) => db.lookup(n) });
+      await as.load();
+      db.access = as;
+    });
+    afterEach(() => as.close());
+
+    it('takes the highest access of the matching rules', () => {
+      assert.equal(rights('start', 'VAL', alice()), 'RWT', 'ops on a console: level-0 write, trapped');
+      assert.equal(rights('start', 'VAL', alice('laptop')), 'R-', 'not from a console');
+      assert.equal(rights('start', 'VAL', { user: 'root', host: 'x', address: '' }), 'RW', 'admins: NOTRAPWRITE');
+      assert.equal(rights('start', 'VAL', { user: 'mallory', host: 'opi1', address: '' }), 'R-');
+    });
+
+    it('honours the field level: a level-0 rule does not grant level-1 fields', () => {
+      assert.equal(rights('start', 'DESC', alice()), 'R-');
+      assert.equal(rights('start', 'DESC', { user: 'root', host: 'x', address: '' }), 'RW');
+    });
+
+    it('compares host names lower-cased', () => {
+      assert.equal(rights('start', 'VAL', alice('OPI2')), 'RWT');
+    });
+
+    it('puts records with a missing or unknown ASG in DEFAULT', () => {
+      assert.equal(rights('status', 'VAL', alice()), 'R-');
+      assert.equal(rights('enable', 'VAL', alice()), 'R-');
+      assert.equal(rights('locked', 'VAL', alice()), '--');
+    });
+
+    it('re-evaluates CALC when its input PV changes, and tells listeners', async () => {
+      const laptop = alice('laptop');
+      assert.equal(rights('start', 'VAL', laptop), 'R-');
+      let told = 0;
+      as.onChange(() => told++);
+      await db.record('enable')!.put(db.record('enable')!.fieldDef('VAL')!, 1, laptop);
+      assert.ok(told > 0);
+      assert.equal(rights('start', 'VAL', laptop), 'RW', 'CALC("A=1") now holds');
+    });
+
+    it('a reload with a broken file keeps the old rules and logs why', async () => {
+      const lines: string[] = [];
+      const file = tmpFile(ACF);
+      const sec = new AccessSecurity({ file, log: memoryLogger(lines), resolveInput: (n) => db.lookup(n) });
+      await sec.load();
+      fs.writeFileSync(file, 'ASG(DEFAULT) { RULE(1, WRITE) }\nASG(oops');
+      assert.equal(await sec.reload('test'), false);
+      const r = db.record('locked')!;
+      assert.equal(sec.rights(r, r.fieldDef('VAL')!, alice()).read, false, 'old rules');
+      assert.ok(lines.some((l) => /previous rules stay in force/.test(l) && /test\.acf:2/.test(l)), lines.join('\n'));
+      fs.writeFileSync(file, 'ASG(DEFAULT) { RULE(1, WRITE) }');
+      assert.equal(await sec.reload('test'), true);
+      assert.equal(sec.rights(r, r.fieldDef('VAL')!, alice()).write, true, 'new rules');
+      sec.close();
+    });
+  });
+
+  describe('put log', () => {
+    const attempt = (outcome: 'done' | 'denied' | 'failed', trapWrite = true) => ({
+      pv: 'bl:redis:Stop', client: alice(), old: undefined, value: [1], outcome, trapWrite, reason: outcome === 'failed' ? 'job failed' : undefined,
+    });
+
+    it('writes one JSON line per attempt, with who, what, old, new and the result', () => {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'putlog-')), 'put.jsonl');
+      const log = new PutLog({ file, format: 'json', log: memoryLogger() });
+      log.audit(attempt('done'));
+      log.audit(attempt('denied'));
+      log.audit(attempt('failed'));
+      log.audit(attempt('done', false)); // NOTRAPWRITE: not logged
+      const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(lines.map((l) => [l.user, l.host, l.address, l.pv, l.new, l.result]), [
+        ['alice', 'opi1', '10.0.0.5', 'bl:redis:Stop', 1, 'done'],
+        ['alice', 'opi1', '10.0.0.5', 'bl:redis:Stop', 1, 'denied'],
+        ['alice', 'opi1', '10.0.0.5', 'bl:redis:Stop', 1, 'failed: job failed'],
+      ]);
+      assert.match(String(lines[0].date), /^\d{4}-\d\d-\d\d$/);
+      assert.match(String(lines[0].time), /^\d\d:\d\d:\d\d\.\d{3}$/);
+      log.close();
+    });
+
+    it('has caPutLog\'s text format', () => {
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'putlog-')), 'put.log');
+      const log = new PutLog({ file, format: 'text', log: memoryLogger() });
+      log.audit(attempt('done'));
+      assert.match(fs.readFileSync(file, 'utf8'), /^\d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d opi1 alice bl:redis:Stop new=1 old=null\n$/);
+      log.close();
+    });
+
+    it('a failing log path turns ok false, and the line still reaches the journal', () => {
+      const journal: string[] = [];
+      const log = new PutLog({ file: '/proc/no/such/dir/put.jsonl', format: 'json', log: memoryLogger(journal) });
+      const loaded = createDatabase();
+      mergeInto(loaded, parseDbText('record(bi, "PutLogOK") { field(DTYP, "ioc") field(INP, "@putlog") field(ZSV, "MAJOR") }', { file: 't.db' }));
+      const db = Database.build(loaded, { registry: defaultRegistry().register(iocDeviceSupport(Date.now(), undefined, log)) });
+      db.start();
+      log.audit(attempt('done'));
+      assert.equal(log.ok, false);
+      const pv = db.lookup('PutLogOK')!.snapshot();
+      assert.deepEqual([pv.value[0], pv.severity], [0, 2], 'PutLogOK = 0, MAJOR');
+      assert.ok(journal.some((l) => /bl:redis:Stop/.test(l)));
+      assert.ok(journal.some((l) => /put log file failed/.test(l)));
+    });
+  });
+});
