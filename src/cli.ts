@@ -14,7 +14,8 @@ import { startSoftIoc } from './ioc/softioc';
 import { Database, defaultRegistry } from './database/database';
 import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
 import { ConfigFileError, loadConfig } from './ioc/config';
-import { AcfError } from './access/acf';
+import * as fs from 'node:fs';
+import { AcfError, parseAcf } from './access/acf';
 import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
 
 
@@ -100,6 +101,7 @@ async function run(args: string[]): Promise<number> {
 function check(args: string[]): number {
   const config = loadConfig(configArg(args));
   const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
+  if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
   process.stderr.write(`${config.file}: OK, ${config.units.length} units, ${database.records.size} PVs\n`);
   return 0;

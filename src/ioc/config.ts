@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { isValidUnitName } from '../systemd/names';
+import { parseMacroDefinitions } from '../database/dbfile/macros';
 
 export interface UnitConfig {
   name: string;
@@ -22,8 +23,25 @@ export interface DatabaseConfig {
   macros: string;
 }
 
+export interface AccessConfig {
+  /** The .acf file. */
+  file: string;
+  /** Macros applied to it; P (the prefix) is always defined. */
+  macros: Map<string, string>;
+  /** Match HAG entries by the client's IP address instead of its host name. */
+  hostByAddress: boolean;
+}
+
+export interface PutLogConfig {
+  /** JSON-lines (or text) file; absent: the journal only. */
+  file?: string;
+  format: 'json' | 'text';
+}
+
 export interface IocConfig {
   file: string;
+  access?: AccessConfig;
+  putlog: PutLogConfig;
   prefix: string;
   bus: 'user' | 'system';
   /** D-Bus call timeout, seconds. */
@@ -75,7 +93,9 @@ export class LineLocator {
 
 const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db'] as const;
 const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
-const TOP_KEYS = ['ioc', 'unit'] as const;
+const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog'] as const;
+const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
+const PUTLOG_KEYS = ['file', 'format'] as const;
 
 /** Record-name characters that a PV part may use. */
 const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
@@ -173,8 +193,32 @@ export function parseConfig(text: string, file: string): IocConfig {
     units.push({ name, pv, expect: expect as 'active' | 'any', control: control as boolean, line });
   });
 
+  const table = (key: string): Record<string, unknown> | undefined => {
+    const v = doc[key];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(key, `"${key}" must be a table: [${key}]`);
+    return v as Record<string, unknown>;
+  };
+  let access: AccessConfig | undefined;
+  const accessRaw = table('access');
+  if (accessRaw) {
+    unknownKeys(accessRaw, ACCESS_KEYS, '[access]: ', 'access');
+    const macros = new Map(parseMacroDefinitions(str(accessRaw, 'macros', 'access', 'access.macros', '')));
+    if (!macros.has('P')) macros.set('P', prefix);
+    const byAddress = accessRaw.host_by_address ?? false;
+    if (typeof byAddress !== 'boolean') fail('access.host_by_address', 'key "host_by_address" must be true or false');
+    access = { file: path.resolve(base, str(accessRaw, 'file', 'access', 'access.file')), macros, hostByAddress: byAddress as boolean };
+  }
+  const putlogRaw = table('putlog') ?? {};
+  unknownKeys(putlogRaw, PUTLOG_KEYS, '[putlog]: ', 'putlog');
+  const putlogFile = putlogRaw.file === undefined ? undefined : path.resolve(base, str(putlogRaw, 'file', 'putlog', 'putlog.file'));
+  const format = str(putlogRaw, 'format', 'putlog', 'putlog.format', 'json');
+  if (format !== 'json' && format !== 'text') fail('putlog.format', `key "format" must be "json" or "text" (caPutLog's), not "${format}"`);
+
   return {
     file,
+    access,
+    putlog: { file: putlogFile, format: format as 'json' | 'text' },
     prefix,
     bus: bus as 'user' | 'system',
     callTimeout: numKey(ioc, 'call_timeout', 'ioc.call_timeout', 5),

@@ -17,6 +17,8 @@ import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
 import { loadAll, macrosFromArg, type LoadStep } from './load';
 import { ServiceNotifier } from './notify';
+import { AccessSecurity } from '../access/access-security';
+import { PutLog } from '../access/putlog';
 
 /**
  * The templates shipped with service-ioc: `db/` at the package root, which is
@@ -46,6 +48,8 @@ export type ManagedConnection = SystemdConnection & { start(): void; stop(): voi
 
 export interface ServiceIoc {
   database: Database;
+  putlog: PutLog;
+  security: AccessSecurity | undefined;
   server: CaServer | undefined;
   bus: ManagedConnection;
   bridge: SystemdBridge;
@@ -54,34 +58,51 @@ export interface ServiceIoc {
 }
 
 /** Build the database (throws on any load error), without starting anything. */
-export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'stop'> {
+export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'stop' | 'security'> {
   const health = new HealthAggregator();
+  const putlog = new PutLog({ file: config.putlog.file, format: config.putlog.format, log: log.child('putlog') });
   const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
   const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
   for (const u of config.units) bridge.watch(u.name);
-  const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health)).register(bridge.deviceSupport());
+  const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health, putlog)).register(bridge.deviceSupport());
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
   const database = Database.build(loaded, { registry, log: log.child('db') });
-  return { database, bus, bridge, health };
+  return { database, bus, bridge, health, putlog };
 }
 
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
   const built = buildServiceIoc(config, log, connection);
   const notifier = new ServiceNotifier(log);
+  let security: AccessSecurity | undefined;
+  const onHup = (): void => void security?.reload('SIGHUP');
+  if (config.access) {
+    security = new AccessSecurity({
+      file: config.access.file, macros: config.access.macros, hostByAddress: config.access.hostByAddress,
+      log: log.child('access'), resolveInput: (n) => built.database.lookup(n),
+    });
+    await security.load();
+    built.database.access = security;
+    security.watchFile();
+    process.on('SIGHUP', onHup);
+  }
   built.database.start();
   built.bus.start();
-  const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca') });
+  const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
   notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
   let stopped = false;
   return {
     ...built,
     server,
+    security,
     async stop() {
       if (stopped) return;
       stopped = true;
       notifier.stopping();
+      process.off('SIGHUP', onHup);
+      security?.close();
+      built.putlog.close();
       built.bus.stop();
       built.database.stop();
       await server.stop();
