@@ -26,7 +26,7 @@ import {
 /** What a record can show of a unit (INP "@unit Property"). */
 export const STATUS_PROPERTIES = [
   'ActiveState', 'SubState', 'LoadState', 'UnitFileState', 'Running', 'MainPID', 'NRestarts', 'Result',
-  'ExitCode', 'ActiveSince', 'Uptime', 'JobResult', 'Busy', 'Message',
+  'ExitCode', 'ActiveSince', 'Uptime', 'JobResult', 'Busy', 'Message', 'HookState',
 ] as const;
 /** What a record can do to a unit (OUT "@unit Action"). */
 export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable'] as const;
@@ -197,6 +197,8 @@ export class SystemdBridge {
       case 'JobResult': return e.jobResult;
       case 'Busy': return e.busy;
       case 'Message': return e.message;
+      // What the old ExecStartPost/ExecStopPost caput hooks wrote: 1 stopped, 2 running.
+      case 'HookState': return this.isUp(p) ? 2 : 1;
     }
   }
 
@@ -212,7 +214,7 @@ export class SystemdBridge {
   }
 
   private publishRecord(e: UnitEntry, record: DeviceRecord, prop: StatusProperty): void {
-    record.setDeviceAlarm(prop === 'JobResult' || prop === 'Busy' || prop === 'Message' ? undefined : this.unitAlarm(e));
+    record.setDeviceAlarm(prop === 'JobResult' || prop === 'Busy' || prop === 'Message' || prop === 'HookState' ? undefined : this.unitAlarm(e));
     const value = this.valueOf(e, prop);
     const last = e.last.get(record);
     if (last && last.value === value) return;
