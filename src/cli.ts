@@ -63,24 +63,44 @@ export function parseDbArgs(args: readonly string[]): DbArgs {
   return { steps, acf };
 }
 
-/** Resolve on SIGINT or SIGTERM, after `stop` has run. */
-function untilSignal(stop: () => Promise<void>, log: ReturnType<typeof createLogger>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const onSignal = (signal: string): void => {
-      log.info('shutting down', { signal });
-      void stop().then(resolve);
-    };
-    process.once('SIGINT', () => onSignal('SIGINT'));
-    process.once('SIGTERM', () => onSignal('SIGTERM'));
-  });
+/**
+ * Catch SIGINT and SIGTERM from now on; the promise resolves after `stop` has
+ * run for the first of them. Installed before the IOC says it is ready, so a
+ * supervisor that signals at once still gets a clean shutdown.
+ */
+function shutdownOnSignal(log: ReturnType<typeof createLogger>): { stopWith(stop: () => Promise<void>): Promise<void> } {
+  let stopFn: (() => Promise<void>) | undefined;
+  let signalled: string | undefined;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => { resolveDone = resolve; });
+  const go = (): void => {
+    if (!stopFn || !signalled) return;
+    log.info('shutting down', { signal: signalled });
+    void stopFn().then(resolveDone);
+  };
+  const onSignal = (signal: string): void => {
+    if (signalled) return;
+    signalled = signal;
+    go();
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  return {
+    stopWith(stop) {
+      stopFn = stop;
+      go();
+      return done;
+    },
+  };
 }
 
 async function softioc(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const parsed = parseDbArgs(args);
+  const shutdown = shutdownOnSignal(log);
   const ioc = await startSoftIoc({ steps: parsed.steps, log, acf: parsed.acf });
   process.stdout.write(`service-ioc softioc: ${ioc.database.records.size} records, CA on port ${ioc.server.tcpPort}\n`);
-  await untilSignal(() => ioc.stop(), log);
+  await shutdown.stopWith(() => ioc.stop());
   return 0;
 }
 
@@ -92,9 +112,10 @@ function configArg(args: readonly string[]): string {
 async function run(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const config = loadConfig(configArg(args));
+  const shutdown = shutdownOnSignal(log);
   const ioc = await startServiceIoc(config, log);
   process.stdout.write(`service-ioc: ${ioc.database.records.size} PVs for ${config.units.length} units, CA on port ${ioc.server?.tcpPort}\n`);
-  await untilSignal(() => ioc.stop(), log);
+  await shutdown.stopWith(() => ioc.stop());
   return 0;
 }
 

@@ -258,8 +258,9 @@ function analogMetadata(rec: RecordState, output: boolean, integer: boolean): Db
     units: r.EGU as string,
     precision: integer ? 0 : (r.PREC as number),
     upperDisplayLimit: hopr, lowerDisplayLimit: lopr,
-    upperAlarmLimit: r.HIHI as number, upperWarningLimit: r.HIGH as number,
-    lowerWarningLimit: r.LOW as number, lowerAlarmLimit: r.LOLO as number,
+    // A limit whose severity is NO_ALARM is no limit: served as NaN (aiRecord.c get_alarm_double).
+    upperAlarmLimit: r.HHSV ? (r.HIHI as number) : NaN, upperWarningLimit: r.HSV ? (r.HIGH as number) : NaN,
+    lowerWarningLimit: r.LSV ? (r.LOW as number) : NaN, lowerAlarmLimit: r.LLSV ? (r.LOLO as number) : NaN,
     // ao serves DRVH/DRVL as control limits when set (aoRecord.c get_control_double), else HOPR/LOPR.
     upperControlLimit: output && drvh > drvl ? drvh : hopr,
     lowerControlLimit: output && drvh > drvl ? drvl : lopr,

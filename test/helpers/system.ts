@@ -32,7 +32,8 @@ export function requireDependency(ctx: Mocha.Context, reason: string | undefined
   ctx.skip();
 }
 
-async function tcpFree(port: number): Promise<boolean> {
+/** Whether a TCP port on 127.0.0.1 can be listened on. */
+export async function tcpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.createServer();
     s.once('error', () => resolve(false));

@@ -1,0 +1,109 @@
+/**
+ * The CA server's sockets on loopback: name search over UDP (including a
+ * flood of garbage and of searches), the TCP fallback port, and shutdown.
+ */
+import { strict as assert } from 'node:assert';
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import { CaServer } from '../../src/ca/server/server';
+import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
+import { serverConfigFromEnv } from '../../src/ca/server/config';
+import { Command, DbrType } from '../../src/ca/protocol/constants';
+import { encodeMessage, type Message } from '../../src/ca/protocol/header';
+import { splitDatagram } from '../../src/ca/protocol/framer';
+import * as m from '../../src/ca/protocol/messages';
+import { memoryLogger } from '../../src/log';
+import { freeCaPorts } from '../helpers/system';
+
+function search(names: string[], seq: number): Buffer {
+  const version = encodeMessage({ command: Command.VERSION, payloadSize: 0, dataType: 0, dataCount: 13, parameter1: seq, parameter2: 0 });
+  return Buffer.concat([version, ...names.map((n, i) => m.searchRequest(n, i + 1, true))]);
+}
+
+describe('CA server sockets (loopback)', () => {
+  let server: CaServer;
+  let port: number;
+  let client: dgram.Socket;
+  const replies: Message[][] = [];
+
+  before(async () => {
+    port = (await freeCaPorts()).server;
+    const dir = new MapDirectory().add(new SimplePv({ name: 'here', type: DbrType.LONG, value: [1] }));
+    const config = { ...serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(port), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' }) };
+    server = new CaServer({ directory: dir, config, log: memoryLogger() });
+    await server.start();
+    client = dgram.createSocket('udp4');
+    client.on('message', (d) => {
+      const msgs: Message[] = [];
+      splitDatagram(d, (x) => msgs.push(x));
+      replies.push(msgs);
+    });
+    await new Promise<void>((resolve) => client.bind(0, '127.0.0.1', () => resolve()));
+  });
+
+  after(async () => {
+    client.close();
+    await server.stop();
+  });
+
+  const reply = (seq: number): Promise<Message[]> => new Promise((resolve) => {
+    const check = (): void => {
+      const r = replies.find((msgs) => msgs[0]?.parameter1 === seq);
+      if (r) resolve(r);
+      else setImmediate(check);
+    };
+    check();
+  });
+
+  it('answers a search for a served name with the TCP port', async () => {
+    client.send(search(['nothere', 'here'], 77), port, '127.0.0.1');
+    const r = await reply(77);
+    assert.equal(r[0].command, Command.VERSION);
+    assert.equal(r.length, 2);
+    assert.deepEqual([r[1].command, r[1].dataType, r[1].parameter2], [Command.SEARCH, server.tcpPort, 2]);
+  });
+
+  it('survives a flood of garbage and searches, and still answers', async () => {
+    const junk = Buffer.alloc(64, 0xff);
+    for (let i = 0; i < 3000; i++) {
+      client.send(i % 2 ? junk : search(['nothere'], 1000 + i), port, '127.0.0.1');
+    }
+    // UDP may drop datagrams under a flood; a client searches again until answered, and so do we.
+    const again = setInterval(() => client.send(search(['here'], 5), port, '127.0.0.1'), 50);
+    const r = await reply(5).finally(() => clearInterval(again));
+    assert.equal(r[1].parameter2, 1);
+    assert.ok(server.counters.searches >= 1, 'searches counted');
+    const s = net.connect(server.tcpPort, '127.0.0.1');
+    await new Promise<void>((resolve) => s.once('data', () => resolve()));
+    s.destroy();
+  });
+
+  it('falls back to an ephemeral TCP port when the port is taken, and advertises it', async () => {
+    const ports = await freeCaPorts();
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(ports.server, '127.0.0.1', () => resolve()));
+    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(ports.server), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
+    const lines: string[] = [];
+    const other = new CaServer({ directory: new MapDirectory().add(new SimplePv({ name: 'x', type: DbrType.LONG, value: [1] })), config, log: memoryLogger(lines) });
+    await other.start();
+    try {
+      assert.notEqual(other.tcpPort, ports.server);
+      assert.equal(other.udpPort, ports.server);
+      assert.ok(lines.some((l) => /ephemeral/.test(l)));
+      const sock = dgram.createSocket('udp4');
+      const got = new Promise<Message[]>((resolve) => sock.on('message', (d) => {
+        const msgs: Message[] = [];
+        splitDatagram(d, (x) => msgs.push(x));
+        resolve(msgs);
+      }));
+      await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+      sock.send(search(['x'], 9), ports.server, '127.0.0.1');
+      const r = await got;
+      assert.equal(r[1].dataType, other.tcpPort);
+      sock.close();
+    } finally {
+      await other.stop();
+      blocker.close();
+    }
+  });
+});
