@@ -168,6 +168,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // A bug must not take the IOC down with it: log and keep serving.
+  process.on('unhandledRejection', (reason: unknown) => {
+    process.stderr.write(`service-ioc: unhandled rejection (a bug; please report it): ${(reason as Error)?.stack ?? String(reason)}\n`);
+  });
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   }, (err: unknown) => {

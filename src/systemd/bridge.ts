@@ -34,6 +34,9 @@ export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enab
 type StatusProperty = (typeof STATUS_PROPERTIES)[number];
 type ControlAction = (typeof CONTROL_ACTIONS)[number];
 
+/** A UnitNew this soon after our own read of the unit was caused by that read. */
+const UNIT_NEW_QUIET_MS = 2000;
+
 const JOB_METHODS: Record<'Start' | 'Stop' | 'Restart', string> = { Start: 'StartUnit', Stop: 'StopUnit', Restart: 'RestartUnit' };
 
 export interface SystemdBridgeOptions {
@@ -69,6 +72,8 @@ class UnitEntry {
   /** Whether a read has succeeded since the last (re)connect. */
   known = false;
   busy = 0;
+  /** When the unit was last read (ms), to tell our own UnitNew from someone else's. */
+  lastRead = 0;
   jobResult = '';
   message = '';
   readonly status = new Map<StatusProperty, Set<DeviceRecord>>();
@@ -268,8 +273,10 @@ export class SystemdBridge {
           this.jobs.jobRemoved({ path: String(s.body[1]), unit: String(s.body[2]), result: String(s.body[3]) });
           return;
         case 'UnitNew': {
+          // Reading an unloaded unit loads it (UnitNew), and systemd drops an idle one
+          // again at once: re-read only units we have not just read, or we would loop.
           const e = this.units.get(String(s.body[0]));
-          if (e) void this.refreshUnit(e);
+          if (e && Date.now() - e.lastRead > UNIT_NEW_QUIET_MS) void this.refreshUnit(e);
           return;
         }
         case 'Reloading':
@@ -294,8 +301,11 @@ export class SystemdBridge {
     const changed = (s.body[1] ?? {}) as Record<string, unknown>;
     const invalidated = (s.body[2] ?? []) as string[];
     this.applyProps(e, changed);
-    if (invalidated.length > 0) void this.readInterface(e, iface).then(() => this.publishUnit(e));
-    else this.publishUnit(e);
+    if (invalidated.length === 0) return this.publishUnit(e);
+    this.readInterface(e, iface).then(
+      () => this.publishUnit(e),
+      (err: Error) => this.log.warn('could not read invalidated properties', { unit: e.name, reason: err.message }),
+    );
   }
 
   private applyProps(e: UnitEntry, changed: Record<string, unknown>): void {
@@ -334,6 +344,7 @@ export class SystemdBridge {
 
   private async refreshUnit(e: UnitEntry): Promise<void> {
     if (!this.bus.isConnected) return;
+    e.lastRead = Date.now();
     try {
       // LoadUnit loads the unit if needed (a not-found unit comes back with LoadState "not-found").
       await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'LoadUnit', 's', [e.name]);

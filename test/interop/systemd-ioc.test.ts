@@ -1,0 +1,265 @@
+/**
+ * service-ioc against a real systemd 252 user manager and real units, seen
+ * through real libca (pyepics): what an operator sees on a screen and what a
+ * caput with wait does. Outside CI a missing dependency skips; in CI it fails.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserManager, basicUnits, checkRedis, checkUserManager, fixtureUnit, freeTcpPort, redisUnits } from '../helpers/systemd-harness';
+import { startProcess, type Managed } from '../helpers/processes';
+import { clientEnv, PyCa, serverEnv, type Reply } from '../helpers/pyca';
+import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
+import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
+
+const P = 'sioc:';
+const ECA_PUTFAIL = 160;
+
+const SLOWSTART = `[Unit]
+Description=Test unit with a visible activating phase
+
+[Service]
+Type=simple
+ExecStartPre=/bin/sleep 0.3
+ExecStart=/bin/sh -c 'exec sleep infinity'
+
+[Install]
+WantedBy=default.target
+`;
+
+function config(redisPort: number): string {
+  return `[ioc]
+prefix = "${P}"
+
+[[unit]]
+name = "slowstart.service"
+pv = "slow"
+
+[[unit]]
+name = "sleeper.service"
+pv = "sleeper"
+
+[[unit]]
+name = "crasher.service"
+pv = "crasher"
+
+[[unit]]
+name = "failing.service"
+pv = "failing"
+expect = "any"
+
+[[unit]]
+name = "worker@alpha.service"
+pv = "worker"
+
+[[unit]]
+name = "missing.service"
+pv = "missing"
+expect = "any"
+
+[[unit]]
+name = "redis.service"
+pv = "redis"
+# port ${redisPort}
+`;
+}
+
+describe('service-ioc with a real systemd user manager (libca client)', function () {
+  this.timeout(60000);
+  let manager: UserManager | undefined;
+  let ioc: Managed | undefined;
+  let ca: PyCa | undefined;
+  let dir: string | undefined;
+
+  before(async function () {
+    requireDependency(this, checkUserManager() ?? checkRedis() ?? checkPyepics());
+    requireBuiltCli();
+    const redisPort = await freeTcpPort();
+    manager = await UserManager.start({ units: { ...basicUnits(), ...redisUnits(redisPort), 'slowstart.service': SLOWSTART } });
+    dir = makeTempDir('sioc-systemd-');
+    const cfg = path.join(dir, 'ioc.toml');
+    fs.writeFileSync(cfg, config(redisPort));
+    const ports = await freeCaPorts();
+    ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], { ...serverEnv(ports.server, ports.repeater), ...manager.env, SERVICE_IOC_LOG: 'info' });
+    await ioc.waitLine(/CA on port \d+/, 20000);
+    ca = await PyCa.start(clientEnv(ports.server, ports.repeater));
+    // The bridge has read every unit once BusConnected is 1 and the missing unit shows not-found.
+    await waitPv('IOC:BusConnected', (r) => r.value === 1);
+    await waitPv('missing:LoadState', (r) => r.value === 'not-found');
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && ioc) process.stderr.write(`IOC stderr:\n${ioc.stderr().slice(-3000)}\n`);
+  });
+
+  after(async () => {
+    await ca?.stop();
+    await ioc?.stop();
+    await manager?.stop();
+    removeTempDir(dir);
+  });
+
+  async function get(pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    // pyepics returns an enum's label only for an explicit count of 1.
+    const r = await ca!.request('get', { pv: P + pv, ...(extra.as_string && !pv.endsWith('$') ? { count: 1 } : {}), ...extra });
+    assert.ok(r.result, `get ${pv}: ${JSON.stringify(r)}`);
+    return r.result as Record<string, unknown>;
+  }
+
+  /** Poll a PV through libca until `check` holds (the IOC changes it on a systemd signal). */
+  async function waitPv(pv: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    let last: Record<string, unknown> = {};
+    const mid = `wait-${pv}-${Date.now()}-${Math.random()}`;
+    await ca!.request('monitor', { pv: P + pv, mid, mask: 5 });
+    try {
+      for (let seen = 1; Date.now() < deadline; seen++) {
+        const ev = await ca!.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
+        const events = ev.events as Array<Record<string, unknown>>;
+        if (events.length < seen) break;
+        last = events[events.length - 1];
+        if (check(last)) return last;
+      }
+    } finally {
+      await ca!.request('unmonitor', { mid });
+    }
+    throw new Error(`${pv} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+  }
+
+  async function put(pv: string, value: number | string): Promise<Reply> {
+    return ca!.request('put', { pv: P + pv, value, wait: true, timeout: 30, poll: 0 });
+  }
+
+  it('Start with caput wait returns after the job; activating -> active, Running=1, MainPID as systemctl shows', async () => {
+    const mid = 'slow-active';
+    await ca!.request('monitor', { pv: `${P}slow:ActiveState`, mid, mask: 1 });
+    const r = await put('slow:Start', 1);
+    assert.equal(r.status, 1, `put-callback status ${JSON.stringify(r)}`);
+    assert.ok((r.elapsed as number) >= 0.25, 'the put waited for ExecStartPre (0.3 s)');
+    // The put completed when the job did: the unit is active now.
+    const active = await get('slow:ActiveState', { as_string: true });
+    assert.equal(active.value, 'active');
+    const events = ((await ca!.request('events', { mid, atleast: 3 })).events as Array<{ value: number }>).map((e) => e.value);
+    assert.deepEqual(events.slice(-2), [2, 1], `ActiveState went activating (2) then active (1): ${events.join(',')}`);
+    await ca!.request('unmonitor', { mid });
+    assert.equal((await get('slow:Running')).value, 1);
+    const shown = await manager!.show('slowstart.service', ['MainPID']);
+    assert.equal((await get('slow:MainPID')).value, Number(shown.MainPID));
+    assert.ok(Number(shown.MainPID) > 0);
+    assert.equal((await get('slow:JobResult')).value, 'done');
+  });
+
+  it('follows a start and a stop done with systemctl outside the IOC', async () => {
+    assert.equal((await manager!.systemctl('start', 'sleeper.service')).code, 0);
+    await waitPv('sleeper:ActiveState', (r) => r.value === 1 && r.severity === 0);
+    assert.equal((await manager!.systemctl('stop', 'sleeper.service')).code, 0);
+    const r = await waitPv('sleeper:ActiveState', (x) => x.value === 0);
+    assert.equal(r.severity, 2, 'inactive is MAJOR for a unit expected active');
+    assert.equal((await get('sleeper:Running')).value, 0);
+  });
+
+  it('kill -9 of the main process: failed/MAJOR is seen, Result signal, and Restart=on-failure counts NRestarts', async () => {
+    assert.equal((await put('crasher:Start', 1)).status, 1);
+    const before = Number((await get('crasher:NRestarts')).value);
+    const pid = Number((await manager!.show('crasher.service', ['MainPID'])).MainPID);
+    assert.ok(pid > 0);
+    process.kill(pid, 'SIGKILL');
+    await waitPv('crasher:NRestarts', (r) => Number(r.value) === before + 1);
+    await waitPv('crasher:ActiveState', (r) => r.value === 1);
+    const newPid = Number((await get('crasher:MainPID')).value);
+    assert.notEqual(newPid, pid);
+    assert.equal((await get('crasher:Result')).value, 'success', 'Result is reset by the successful restart');
+  });
+
+  it('a unit whose start job fails: the put fails with ECA_PUTFAIL, JobResult and Message say why', async () => {
+    const r = await put('failing:Start', 1);
+    assert.equal(r.status, ECA_PUTFAIL, JSON.stringify(r));
+    assert.equal((await get('failing:JobResult')).value, 'failed');
+    const msg = await get('failing:Message.VAL$', { as_string: true });
+    assert.match(String(msg.value), /Start failing\.service: job ended "failed"/);
+    const st = await waitPv('failing:ActiveState', (x) => x.value === 4);
+    assert.equal(st.severity, 2, 'failed is MAJOR');
+    assert.equal((await get('failing:Result')).value, 'exit-code');
+    assert.equal((await get('failing:ExitCode')).value, 3);
+    assert.equal((await put('failing:ResetFailed', 1)).status, 1);
+    await waitPv('failing:ActiveState', (x) => x.value === 0 && x.severity === 0);
+  });
+
+  it('a missing unit: LoadState not-found, every status PV INVALID', async () => {
+    for (const f of ['LoadState', 'ActiveState', 'SubState', 'MainPID']) {
+      assert.equal((await get(`missing:${f}`, { ftype: 14 + (f === 'MainPID' ? 5 : f === 'ActiveState' ? 3 : 0) })).severity, 3, f);
+    }
+    const r = await put('missing:Start', 1);
+    assert.equal(r.status, ECA_PUTFAIL);
+  });
+
+  it('a template instance runs and is followed', async () => {
+    assert.equal((await put('worker:Start', 1)).status, 1);
+    assert.equal((await get('worker:ActiveState', { as_string: true })).value, 'active');
+    assert.equal((await get('worker:SubState')).value, 'running');
+  });
+
+  it('redis-server from Debian as a Type=notify unit: Start completes once redis is ready', async () => {
+    assert.equal((await put('redis:Start', 1)).status, 1);
+    assert.equal((await get('redis:ActiveState', { as_string: true })).value, 'active');
+    assert.equal((await get('redis:MainPID')).value, Number((await manager!.show('redis.service', ['MainPID'])).MainPID));
+  });
+
+  it('enable and disable change UnitFileState, read back by Enable', async () => {
+    assert.equal((await get('slow:UnitFileState')).value, 'disabled');
+    assert.equal((await put('slow:Enable', 1)).status, 1);
+    await waitPv('slow:UnitFileState', (r) => r.value === 'enabled');
+    assert.equal((await manager!.systemctl('is-enabled', 'slowstart.service')).stdout.trim(), 'enabled');
+    assert.equal((await get('slow:Enable')).value, 1);
+    assert.equal((await put('slow:Enable', 0)).status, 1);
+    await waitPv('slow:UnitFileState', (r) => r.value === 'disabled');
+    assert.equal((await get('slow:Enable')).value, 0);
+  });
+
+  it('Health is 0 with the highest severity among the units, 1 with none', async () => {
+    // sleeper is inactive but expected active (MAJOR); missing is INVALID.
+    const h = await get('IOC:Health', { ftype: 17 });
+    assert.equal(h.value, 0);
+    assert.equal(h.severity, 3);
+  });
+
+  it('daemon-reload and daemon-reexec keep the PVs in sync', async () => {
+    await manager!.writeUnit('sleeper.service.d/desc.conf', '[Unit]\nDescription=changed\n', false);
+    assert.equal((await manager!.systemctl('daemon-reload')).code, 0);
+    assert.equal((await manager!.systemctl('start', 'sleeper.service')).code, 0);
+    await waitPv('sleeper:ActiveState', (r) => r.value === 1);
+    assert.equal((await manager!.systemctl('daemon-reexec')).code, 0);
+    assert.equal((await manager!.systemctl('stop', 'sleeper.service')).code, 0);
+    await waitPv('sleeper:ActiveState', (r) => r.value === 0);
+    assert.equal((await get('IOC:BusConnected')).value, 1);
+  });
+
+  it('the bus going away: BusConnected 0 (MAJOR), unit PVs INVALID/COMM, writes fail at once; back within 5 s', async () => {
+    await manager!.killBus();
+    await waitPv('IOC:BusConnected', (r) => r.value === 0 && r.severity === 2);
+    const s = await get('slow:ActiveState', { ftype: 17 });
+    assert.deepEqual([s.status, s.severity], [9, 3], 'COMM / INVALID');
+    const r = await put('slow:Restart', 1);
+    assert.equal(r.status, ECA_PUTFAIL);
+    assert.ok((r.elapsed as number) < 2, 'refused at once');
+    assert.match(String((await get('slow:Message.VAL$', { as_string: true })).value), /not connected/);
+    const t0 = Date.now();
+    await manager!.startBus();
+    await waitPv('IOC:BusConnected', (x) => x.value === 1, 5000);
+    await waitPv('slow:ActiveState', (x) => x.value === 1 && x.severity === 0, 5000);
+    assert.ok(Date.now() - t0 < 5000, `recovered in ${Date.now() - t0} ms`);
+  });
+
+  it('check -c rejects a malformed configuration with the line and key', async () => {
+    const bad = path.join(dir!, 'bad.toml');
+    fs.writeFileSync(bad, `[ioc]\nprefix = "x:"\n[[unit]]\nname = "a.service"\npv = "a"\ncontrl = false\n`);
+    const p = startProcess(process.execPath, [CLI_JS, 'check', '-c', bad], { PATH: process.env.PATH });
+    const code = await new Promise<number | null>((resolve) => p.proc.on('exit', resolve));
+    assert.equal(code, 1);
+    assert.match(p.stderr(), /bad\.toml:6: \[\[unit\]\] #1: unknown key "contrl"/);
+  });
+
+  it('fixture units are the ones the harness checked', () => {
+    assert.match(fixtureUnit('crasher.service'), /Restart=on-failure/);
+  });
+});
