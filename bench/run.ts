@@ -3,10 +3,11 @@
  * targets they are measured against. Nothing here is asserted.
  */
 import { benchCa, type Figure } from './ca';
+import { benchSystemd } from './systemd';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const suites: Array<[string, () => Promise<Figure[]>]> = [['ca', benchCa]];
+  const suites: Array<[string, () => Promise<Figure[]>]> = [['ca', benchCa], ['systemd', benchSystemd]];
   for (const [name, run] of suites) {
     if (only && only !== name) continue;
     process.stdout.write(`\n== ${name}\n`);

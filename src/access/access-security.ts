@@ -33,12 +33,14 @@ export interface RightsDecision extends AccessRights {
   trapWrite: boolean;
 }
 
-/** Fields at access security level 0 (asl(ASL0) in the .dbd files); everything else is level 1. */
-const ASL0_FIELDS = new Set(['VAL', 'PROC']);
+/** Fields at access security level 0 (asl(ASL0) in the record .dbd files); everything else is level 1. */
+const ASL0_FIELDS = new Set(['VAL']);
 
 interface InputState {
   values: number[];
   valid: boolean[];
+  /** The ASG names this input (INPx). */
+  defined: boolean[];
   unsubscribe: Array<() => void>;
 }
 
@@ -137,9 +139,10 @@ export class AccessSecurity implements AccessPolicy {
   }
 
   private connectInputs(asg: Asg): InputState {
-    const state: InputState = { values: [], valid: [], unsubscribe: [] };
+    const state: InputState = { values: new Array<number>(12).fill(0), valid: [], defined: [], unsubscribe: [] };
     asg.inputs.forEach((name, i) => {
       if (!name) return;
+      state.defined[i] = true;
       const pv = this.opts.resolveInput(name);
       if (!pv) {
         this.opts.log.warn('access security input is not a PV of this IOC; rules using it never apply', { asg: asg.name, input: name });
@@ -204,8 +207,11 @@ export class AccessSecurity implements AccessPolicy {
       if (!ok) return false;
     }
     if (rule.calc) {
-      if (!inputs || rule.calc.inputs.some((i) => !inputs.valid[i])) return false;
-      const result = rule.calc.fn(inputs.values);
+      // asLib evaluates a CALC only when one of the ASG's inputs it uses changes, starting
+      // from 0: one that uses none never applies. Inputs the ASG lacks read as 0.
+      const used = rule.calc.inputs.filter((i) => inputs?.defined[i]);
+      if (!inputs || used.length === 0 || used.some((i) => !inputs.valid[i])) return false;
+      const result = rule.calc.fn(inputs.values.map((v, i) => (inputs.defined[i] ? v : 0)));
       // asLib takes a result within 0.01 of 1 as true.
       if (!(result > 0.99 && result < 1.01)) return false;
     }

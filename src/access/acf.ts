@@ -30,6 +30,8 @@ export interface Rule {
   hags: string[];
   calc?: { text: string; fn: CalcFn; inputs: number[] };
   line: number;
+  /** Line of each UAG(...)/HAG(...) reference, keyed "UAG:name", for messages. */
+  refLines: Map<string, number>;
 }
 
 export interface Asg {
@@ -78,9 +80,10 @@ function tokenize(text: string, file: string): Token[] {
     if (c === '"') {
       let s = '';
       i++;
+      // asLib_lex.l takes a quoted string as written: \" does not end it, and nothing is unescaped.
       while (i < text.length && text[i] !== '"') {
         if (text[i] === '\n') throw new AcfError(file, line, 'a quoted string must end on its line');
-        if (text[i] === '\\' && i + 1 < text.length) i++;
+        if (text[i] === '\\' && text[i + 1] === '"') s += text[i++];
         s += text[i++];
       }
       if (i >= text.length) throw new AcfError(file, line, 'a quoted string is not closed');
@@ -173,8 +176,11 @@ class AcfParser {
     this.punct('(', 'after ASG');
     const name = this.name('the ASG name');
     this.punct(')', 'after the ASG name');
-    if (this.cfg.asgs.has(name)) this.fail(`ASG "${name}" is defined twice`, at);
-    const asg: Asg = { name, inputs: [], rules: [], line: at.line };
+    // asAsgAdd: a DEFAULT given first without a body may be given again; any other repeat is an error.
+    const existing = this.cfg.asgs.get(name);
+    const emptyDefault = name === 'DEFAULT' && existing !== undefined && existing.rules.length === 0 && !existing.inputs.some(Boolean);
+    if (existing && !emptyDefault) this.fail(`ASG "${name}" is defined twice`, at);
+    const asg: Asg = existing ?? { name, inputs: [], rules: [], line: at.line };
     this.cfg.asgs.set(name, asg);
     if (!this.isPunct('{')) return;
     this.p++;
@@ -216,7 +222,7 @@ class AcfParser {
       trapWrite = trap === 'TRAPWRITE';
     }
     this.punct(')', 'to close RULE(');
-    const rule: Rule = { level, access, trapWrite, uags: [], hags: [], line: at.line };
+    const rule: Rule = { level, access, trapWrite, uags: [], hags: [], line: at.line, refLines: new Map() };
     if (!this.isPunct('{')) return rule;
     this.p++;
     while (!this.isPunct('}')) {
@@ -236,7 +242,10 @@ class AcfParser {
         }
       } else {
         for (;;) {
-          (kw === 'UAG' ? rule.uags : rule.hags).push(this.name(`a ${kw} name`));
+          const nameTok = this.tok;
+          const groupName = this.name(`a ${kw} name`);
+          (kw === 'UAG' ? rule.uags : rule.hags).push(groupName);
+          rule.refLines.set(`${kw}:${groupName}`, nameTok.line);
           if (!this.isPunct(',')) break;
           this.p++;
         }
@@ -250,10 +259,10 @@ class AcfParser {
   private checkReferences(): void {
     for (const asg of this.cfg.asgs.values()) {
       for (const r of asg.rules) {
-        for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError(this.file, r.line, `RULE in ASG "${asg.name}" names UAG "${u}", which is not defined`);
-        for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError(this.file, r.line, `RULE in ASG "${asg.name}" names HAG "${h}", which is not defined`);
-        for (const i of r.calc?.inputs ?? []) {
-          if (!asg.inputs[i]) this.cfg.warnings.push(`${this.file}:${r.line}: CALC uses ${String.fromCharCode(65 + i)} but ASG "${asg.name}" has no INP${String.fromCharCode(65 + i)}: the rule never applies`);
+        for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError(this.file, r.refLines.get(`UAG:${u}`) ?? r.line, `RULE in ASG "${asg.name}" names UAG "${u}", which is not defined`);
+        for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError(this.file, r.refLines.get(`HAG:${h}`) ?? r.line, `RULE in ASG "${asg.name}" names HAG "${h}", which is not defined`);
+        if (r.calc && !r.calc.inputs.some((i) => asg.inputs[i])) {
+          this.cfg.warnings.push(`${this.file}:${r.line}: CALC("${r.calc.text}") uses no input of ASG "${asg.name}" (INPA..INPL), so it is never evaluated and the rule never applies`);
         }
       }
     }

@@ -7,6 +7,8 @@ import { startProcess, type Managed } from './processes';
 import { SYSTEM_PYTHON } from './system';
 
 export const REPO_ROOT = path.resolve(__dirname, '../../..');
+/** The client program. */
+export const PYCA_SCRIPT = path.join(REPO_ROOT, 'test/interop/py/pyca.py');
 
 /** The client environment for a server on loopback at `serverPort`. */
 export function clientEnv(serverPort: number, repeaterPort: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
@@ -48,10 +50,23 @@ export class PyCa {
 
   static async start(env: NodeJS.ProcessEnv, argsPrefix: string[] = []): Promise<PyCa> {
     const cmd = argsPrefix.length ? argsPrefix[0] : SYSTEM_PYTHON;
-    const args = [...argsPrefix.slice(1), ...(argsPrefix.length ? [SYSTEM_PYTHON] : []), path.join(REPO_ROOT, 'test/interop/py/pyca.py')];
+    const args = [...argsPrefix.slice(1), ...(argsPrefix.length ? [SYSTEM_PYTHON] : []), PYCA_SCRIPT];
+    return PyCa.startWith(cmd, args, env);
+  }
+
+  /**
+   * Start a client from any command line that ends up running pyca.py (a copy
+   * of PYCA_SCRIPT, as another user, in another UTS namespace...).
+   */
+  static async startWith(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<PyCa> {
     const proc = startProcess(cmd, args, env);
     const client = new PyCa(proc);
-    await proc.waitLine(/"ready": true/, 20000);
+    try {
+      await proc.waitLine(/"ready": true/, 20000);
+    } catch (err) {
+      await proc.stop(1000);
+      throw err;
+    }
     proc.onLine((line) => {
       let msg: Reply;
       try {

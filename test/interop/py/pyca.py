@@ -5,7 +5,7 @@ Real libca through Debian's python3-pyepics. Each stdin line is a JSON request
 Reached only through libca: nothing here knows the server under test.
 
 Ops: connect, get, rawget, put, rawput, putack, exceptions, monitor, rawmonitor, events,
-unmonitor, info, disconnect, wait_connected, wait_disconnected, quit.
+unmonitor, info, wait_access, whoami, disconnect, wait_connected, wait_disconnected, quit.
 """
 import ctypes
 import json
@@ -277,6 +277,28 @@ def op_unmonitor(req):
 def op_info(req):
     chid = chan(req['pv'])
     return {'state': ca.state(chid), 'read': bool(ca.read_access(chid)), 'write': bool(ca.write_access(chid))}
+
+
+def op_wait_access(req):
+    """Wait until the channel's access rights are {read, write} (libca updates them on
+    ACCESS_RIGHTS from the server); returns the rights at the end and whether they matched."""
+    chid = chan(req['pv'])
+    want = (bool(req['read']), bool(req['write']))
+    t0 = time.time()
+    deadline = t0 + req.get('timeout', 5.0)
+    while True:
+        now = (bool(ca.read_access(chid)), bool(ca.write_access(chid)))
+        if now == want or time.time() >= deadline:
+            return {'matched': now == want, 'read': now[0], 'write': now[1], 'after': time.time() - t0}
+        ca.poll(0.02)
+
+
+def op_whoami(_req):
+    """The identity libca reports: CLIENT_NAME is the login name of the uid, HOST_NAME gethostname()."""
+    import os
+    import pwd
+    import socket
+    return {'uid': os.getuid(), 'user': pwd.getpwuid(os.getuid()).pw_name, 'host': socket.gethostname()}
 
 
 def op_disconnect(req):
