@@ -1,14 +1,13 @@
 # The service-ioc demo stack in a container: Debian 12, Node.js 20, systemd,
 # D-Bus and redis, running the same demo as `npm run demo` (a private
 # systemd --user manager with redis and a queueserver stand-in as units).
-FROM debian:12
+# node:20-bookworm is Debian 12 with Node.js 20.
+FROM node:20-bookworm
 
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl gnupg \
+ && apt-get install -y --no-install-recommends \
       systemd dbus-daemon util-linux redis-server redis-tools python3-pyepics \
- && curl -fsSL https://deb.nodesource.com/setup_20.x | bash - \
- && apt-get install -y --no-install-recommends nodejs \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/service-ioc
