@@ -329,6 +329,19 @@ def op_wait_disconnected(req):
     return {'disconnected': False}
 
 
+def op_wait_value(req):
+    """Poll a PV until it has `value` (the IOC may still be reading its services)."""
+    chid = chan(req['pv'], timeout=req.get('timeout', 5.0))
+    deadline = time.time() + req.get('timeout', 5.0)
+    last = None
+    while time.time() < deadline:
+        last = ca.get(chid, timeout=2.0)
+        if last == req['value']:
+            return {'ok': True, 'value': jsonable(last)}
+        ca.poll(0.05)
+    return {'ok': False, 'value': jsonable(last)}
+
+
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith('op_')}
 
 
