@@ -17,6 +17,9 @@ import { ConfigFileError, loadConfig } from './ioc/config';
 import * as fs from 'node:fs';
 import { AcfError, parseAcf } from './access/acf';
 import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
+import { screensCommand } from './ioc/screens';
+import { alarmsCommand } from './ioc/alarms';
+import { pvTableCommand } from './ioc/pv-table';
 
 
 const USAGE = `usage:
@@ -31,6 +34,15 @@ const USAGE = `usage:
       Watch and control the systemd units of the configuration, serving their PVs over CA.
   service-ioc check -c FILE.toml
       Validate the configuration and its databases, print the PV names, and exit.
+  service-ioc screens -c FILE.toml -o DIR
+      Write operator displays for the configuration: service-overview and one
+      queueserver-<pv> detail display per RE Manager, as Phoebus .bob and MEDM .adl.
+  service-ioc alarms -c FILE.toml -o DIR [--displays DIR|URL] [--name NAME]
+      Write the alarm configuration: service-alarms.xml (Phoebus alarm server) and
+      service-alarms.alhConfig (ALH). --displays: where the screens are installed
+      (default DIR); --name: the Phoebus config and ALH main group (default Services).
+  service-ioc pv-table [--readme README.md]
+      Print the PV reference generated from db/*.db, or rewrite it in the README.
   service-ioc --version
 `;
 
@@ -143,6 +155,9 @@ export async function main(argv: string[]): Promise<number> {
       case 'dbl': return dbl(rest);
       case 'run': return await run(rest);
       case 'check': return check(rest);
+      case 'screens': return screensCommand(rest, (m) => new UsageError(m));
+      case 'alarms': return alarmsCommand(rest, (m) => new UsageError(m));
+      case 'pv-table': return pvTableCommand(rest, (m) => new UsageError(m));
       case '--version': case '-V':
         process.stdout.write(`service-ioc ${VERSION}\n`);
         return 0;

@@ -1,0 +1,233 @@
+/**
+ * `service-ioc alarms`: the Phoebus alarm-server XML and the ALH
+ * configuration generated from a configuration. Golden files pin the
+ * output; the XML is held to what XmlModelReader reads (and to
+ * XmlModelWriter's element order), the .alhConfig to what ALH's
+ * alConfig.c reads; both name the same PVs, each served by the IOC.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Database } from '../../src/database/database';
+import { alarmTree, generateAlarms, renderAlhConfig, renderPhoebusAlarms } from '../../src/ioc/alarms';
+import { generateScreens, serviceSet } from '../../src/ioc/screens';
+import { parseAdl } from '../helpers/adl';
+import { alhChannels, parseAlh, AlhSyntaxError } from '../helpers/alh';
+import { makeTempDir, removeTempDir, requireBuiltCli, runCli } from '../helpers/cli';
+import { FIXTURE_CONFIG, checkGolden, fixtureConfig, serviceDatabase, servesPv } from '../helpers/golden';
+import { childText, childrenNamed, parseXml, XmlSyntaxError, type XmlNode } from '../helpers/xml';
+
+const DISPLAYS = '/opt/25idc/screens';
+
+/** A <pv>'s elements in XmlModelWriter's order (getLeafXML, then getItemXML). */
+const PV_ORDER = ['description', 'enabled', 'latching', 'annunciating', 'delay', 'count', 'filter', 'guidance', 'display', 'command', 'automated_action'];
+const COMPONENT_CHILDREN = ['guidance', 'display', 'command', 'automated_action', 'component', 'pv'];
+
+function allPvs(node: XmlNode): XmlNode[] {
+  return [...childrenNamed(node, 'pv'), ...childrenNamed(node, 'component').flatMap(allPvs)];
+}
+
+describe('alarms', () => {
+  const config = fixtureConfig();
+  const set = serviceSet(config);
+  const files = generateAlarms(set, { displays: DISPLAYS });
+  const xml = files.find((f) => f.name === 'service-alarms.xml')?.text as string;
+  const alh = files.find((f) => f.name === 'service-alarms.alhConfig')?.text as string;
+  const screens = new Set(generateScreens(set).map((f) => f.name));
+  let db: Database;
+
+  before(() => {
+    db = serviceDatabase(config);
+  });
+
+  it('matches the golden files (UPDATE_GOLDEN=1 rewrites them)', () => {
+    checkGolden('alarms', files);
+  });
+
+  describe('Phoebus alarm server XML', () => {
+    it('is well-formed, with the elements XmlModelReader reads, in XmlModelWriter\'s order', () => {
+      const root = parseXml(xml);
+      assert.equal(root.name, 'config');
+      assert.equal(root.attributes.get('name'), 'Services');
+      assert.deepEqual(root.children.map((c) => c.name).filter((n) => n !== 'component'), []);
+      const check = (component: XmlNode): void => {
+        assert.ok(component.attributes.get('name'), `line ${component.line}: component name`);
+        for (const c of component.children) assert.ok(COMPONENT_CHILDREN.includes(c.name), `line ${c.line}: <${c.name}> in a component`);
+        childrenNamed(component, 'component').forEach(check);
+        for (const pv of childrenNamed(component, 'pv')) {
+          const order = pv.children.map((c) => PV_ORDER.indexOf(c.name));
+          assert.ok(order.every((o) => o >= 0), `line ${pv.line}: unknown element in <pv>`);
+          assert.deepEqual(order, [...order].sort((a, b) => a - b), `line ${pv.line}: element order`);
+          assert.ok(childText(pv, 'description'), `line ${pv.line}: description`);
+          for (const b of ['enabled', 'latching', 'annunciating']) assert.match(childText(pv, b) ?? '', /^(true|false)$/, `line ${pv.line}: ${b}`);
+          const delay = childText(pv, 'delay');
+          if (delay !== undefined) assert.match(delay, /^\d+$/);
+          for (const td of [...childrenNamed(pv, 'guidance'), ...childrenNamed(pv, 'display')]) {
+            assert.deepEqual(td.children.map((c) => c.name), ['title', 'details'], `line ${td.line}`);
+          }
+          assert.equal(childrenNamed(pv, 'guidance').length, 1, `line ${pv.line}: guidance`);
+          assert.ok(childrenNamed(pv, 'display').length >= 1, `line ${pv.line}: display`);
+        }
+      };
+      childrenNamed(root, 'component').forEach(check);
+      const names = childrenNamed(root, 'component').map((c) => c.attributes.get('name'));
+      assert.deepEqual(names, ['IOC', 'redis.service', 'queueserver@25idc.service', 'RE Manager qs (queueserver@25idc.service)', 'RE Manager qs:sim']);
+    });
+
+    it('names each PV once, with the prefix expanded, and the IOC serves it', () => {
+      const pvs = allPvs(parseXml(xml)).map((p) => p.attributes.get('name') as string);
+      assert.equal(new Set(pvs).size, pvs.length, 'no duplicates');
+      assert.deepEqual(pvs, [
+        '25idc:svc:IOC:Health', '25idc:svc:IOC:BusConnected',
+        '25idc:svc:redis:ActiveState', '25idc:svc:qsunit:ActiveState',
+        '25idc:svc:qs:Connected', '25idc:svc:qs:EnvState', '25idc:svc:qs:LastExitStatus',
+        '25idc:svc:qs:sim:Connected', '25idc:svc:qs:sim:EnvState', '25idc:svc:qs:sim:LastExitStatus',
+      ]);
+      for (const pv of pvs) assert.ok(servesPv(db, pv), pv);
+    });
+
+    it('every alarm PV can alarm: its record has a severity for some state', () => {
+      for (const pv of allPvs(parseXml(xml)).map((p) => p.attributes.get('name') as string)) {
+        const rec = db.records.get(pv);
+        assert.ok(rec, pv);
+        const severities = Object.entries(rec.f).filter(([k, v]) => /^(ZR|ON|TW|TH|FR|FV|SX|SV|EI|NI)SV$|^[ZO]SV$/.test(k) && v !== 0 && v !== 'NO_ALARM');
+        // Health's severity comes from its device support: the highest of the services' (HealthAggregator).
+        if (pv.endsWith('IOC:Health')) continue;
+        assert.ok(severities.length > 0, `${pv} never alarms`);
+      }
+    });
+
+    it('guidance names the commands for the unit, and display links point at generated screens', () => {
+      const root = parseXml(xml);
+      const redis = allPvs(root).find((p) => p.attributes.get('name') === '25idc:svc:redis:ActiveState') as XmlNode;
+      const guidance = childText(childrenNamed(redis, 'guidance')[0], 'details') ?? '';
+      assert.match(guidance, /systemctl --user status redis\.service/);
+      assert.match(guidance, /journalctl --user -u redis\.service/);
+      assert.match(guidance, /systemctl --user restart redis\.service/);
+      for (const pv of allPvs(root)) {
+        for (const d of childrenNamed(pv, 'display')) {
+          const details = childText(d, 'details') ?? '';
+          assert.equal(path.dirname(details), DISPLAYS);
+          assert.ok(screens.has(path.basename(details)), `${details} is a generated display`);
+        }
+      }
+    });
+
+    it('a system bus gives systemctl without --user, and sudo to change things', () => {
+      const text = renderPhoebusAlarms(alarmTree({ ...set, bus: 'system' }), { displays: DISPLAYS });
+      assert.match(text, / {2}systemctl status redis\.service/);
+      assert.match(text, /sudo systemctl restart redis\.service/);
+      assert.doesNotMatch(text, /--user/);
+    });
+
+    it('--displays may be a URL', () => {
+      const text = renderPhoebusAlarms(alarmTree(set), { displays: 'https://example.org/screens/' });
+      assert.match(text, /<details>https:\/\/example\.org\/screens\/service-overview\.bob<\/details>/);
+    });
+  });
+
+  describe('ALH .alhConfig', () => {
+    it('parses: one main group, a group per service, channels with alias, guidance and a medm command', () => {
+      const main = parseAlh(alh);
+      assert.equal(main.name, 'Services');
+      assert.deepEqual(main.groups.map((g) => [g.name, g.alias]), [
+        ['IOC', 'IOC'], ['redis', 'redis.service'], ['qsunit', 'queueserver@25idc.service'],
+        ['qs', 'RE Manager qs (queueserver@25idc.service)'], ['qs:sim', 'RE Manager qs:sim'],
+      ]);
+      for (const c of alhChannels(main)) {
+        assert.ok(c.alias, `line ${c.line}: $ALIAS`);
+        assert.ok((c.guidance ?? []).length > 0, `line ${c.line}: $GUIDANCE`);
+        const m = /^medm -x -macro P=25idc:svc: (\S+)$/.exec(c.command ?? '');
+        assert.ok(m, `line ${c.line}: $COMMAND ${c.command}`);
+        assert.equal(path.dirname(m[1]), DISPLAYS);
+        assert.ok(screens.has(path.basename(m[1])), `${m[1]} is a generated display`);
+      }
+    });
+
+    it('names the same PVs as the Phoebus file', () => {
+      const fromXml = allPvs(parseXml(xml)).map((p) => p.attributes.get('name'));
+      assert.deepEqual(alhChannels(parseAlh(alh)).map((c) => c.name), fromXml);
+    });
+
+    it('has the same guidance text as the Phoebus file', () => {
+      const guidance = new Map(allPvs(parseXml(xml)).map((p) => [p.attributes.get('name'), childText(childrenNamed(p, 'guidance')[0], 'details')]));
+      // ALH drops a guidance line's leading blanks (alConfig.c).
+      const unindented = (t: string | undefined): string => (t ?? '').split('\n').map((l) => l.trimStart()).join('\n');
+      for (const c of alhChannels(parseAlh(alh))) assert.equal((c.guidance ?? []).join('\n'), unindented(guidance.get(c.name)), c.name);
+    });
+
+    it('with displays at a URL there is no medm command (medm opens files)', () => {
+      const text = renderAlhConfig(alarmTree(set), { displays: 'https://example.org/screens' });
+      assert.doesNotMatch(text, /\$COMMAND/);
+      parseAlh(text);
+    });
+
+    it('quotes a display path that the shell would split', () => {
+      const text = renderAlhConfig(alarmTree(set), { displays: '/opt/my screens' });
+      assert.match(text, /\$COMMAND medm -x -macro P=25idc:svc: '\/opt\/my screens\/service-overview\.adl'/);
+    });
+  });
+
+  it('the alarm configuration name must be one word', () => {
+    assert.throws(() => alarmTree(set, 'two words'), /one word/);
+    assert.throws(() => alarmTree(set, 'redis'), /ALH group name "redis" is used twice/);
+    assert.equal(alarmTree(set, 'Beamline-25idc').name, 'Beamline-25idc');
+  });
+
+  describe('the test parsers refuse what the tools refuse', () => {
+    it('XML: mismatched tags, a bare "&", two roots, a repeated attribute, "--" in a comment', () => {
+      for (const bad of ['<a><b></a></b>', '<a>x & y</a>', '<a/><b/>', '<a x="1" x="2"/>', '<a><!-- x -- y --></a>', '<a x=1/>', 'text<a/>', '<a>&bogus;</a>']) {
+        assert.throws(() => parseXml(bad), XmlSyntaxError, bad);
+      }
+      assert.equal(parseXml('<?xml version="1.0"?><a b="&lt;&#65;&#x42;">&amp;<![CDATA[<x>]]></a>').text, '&<x>');
+    });
+
+    it('ADL: an unclosed block, a key without a value, an unclosed string', () => {
+      for (const bad of ['a {', 'a { b= }', 'a { b="x\n" }', '{ }']) assert.throws(() => parseAdl(bad), Error, bad);
+    });
+
+    it('ALH: a missing $END, an unknown parent, a second main group, stray text', () => {
+      for (const bad of [
+        'GROUP NULL A\nCHANNEL A x\n$GUIDANCE\ntext\n',
+        'GROUP NULL A\nCHANNEL B x\n',
+        'GROUP NULL A\nGROUP NULL B\n',
+        'GROUP NULL A\nhello\n',
+        'GROUP NULL A\nGROUP A B\nGROUP A C\nCHANNEL B x\n',
+        'GROUP NULL A\nCHANNEL A x\n$GUIDANCE\n$COMMAND y\n',
+      ]) assert.throws(() => parseAlh(bad), AlhSyntaxError, bad);
+    });
+  });
+
+  describe('command line', function () {
+    this.timeout(20000);
+    let dir: string;
+    before(() => {
+      requireBuiltCli();
+      dir = makeTempDir('alarms-test-');
+    });
+    after(() => removeTempDir(dir));
+
+    it('service-ioc alarms -c FILE -o DIR --displays D writes both files', async () => {
+      const out = path.join(dir, 'alarms');
+      const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', out, '--displays', DISPLAYS], process.env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(out, 'service-alarms.xml'), 'utf8'), xml);
+      assert.equal(fs.readFileSync(path.join(out, 'service-alarms.alhConfig'), 'utf8'), alh);
+    });
+
+    it('without --displays the links point into the output directory', async () => {
+      const out = path.join(dir, 'beside');
+      const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', out, '--name', 'Svc25'], process.env);
+      assert.equal(r.code, 0, r.stderr);
+      const text = fs.readFileSync(path.join(out, 'service-alarms.xml'), 'utf8');
+      assert.match(text, /<config name="Svc25">/);
+      assert.ok(text.includes(`<details>${path.join(out, 'service-overview.bob')}</details>`));
+    });
+
+    it('a bad --name is a usage error', async () => {
+      const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', dir, '--name', 'a b'], process.env);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /--name "a b" must be one word/);
+    });
+  });
+});
