@@ -5,10 +5,11 @@
 import { benchCa, type Figure } from './ca';
 import { benchSystemd } from './systemd';
 import { benchDatabase } from './database';
+import { benchQueueserver } from './queueserver';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const suites: Array<[string, () => Promise<Figure[]>]> = [['ca', benchCa], ['database', benchDatabase], ['systemd', benchSystemd]];
+  const suites: Array<[string, () => Promise<Figure[]>]> = [['ca', benchCa], ['database', benchDatabase], ['systemd', benchSystemd], ['queueserver', benchQueueserver]];
   for (const [name, run] of suites) {
     if (only && only !== name) continue;
     process.stdout.write(`\n== ${name}\n`);

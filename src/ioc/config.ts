@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { isValidUnitName } from '../systemd/names';
 import { parseMacroDefinitions } from '../database/dbfile/macros';
+import { parseQueueservers, type QueueserverConfig } from '../queueserver/config';
 
 export interface UnitConfig {
   name: string;
@@ -51,6 +52,8 @@ export interface IocConfig {
   /** Extra databases loaded after the generated ones, with P = prefix. */
   databases: DatabaseConfig[];
   units: UnitConfig[];
+  /** RE Managers watched over 0MQ ([[queueserver]]). */
+  queueservers: QueueserverConfig[];
 }
 
 export class ConfigFileError extends Error {
@@ -93,7 +96,7 @@ export class LineLocator {
 
 const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db'] as const;
 const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
-const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog'] as const;
+const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver'] as const;
 const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
 const PUTLOG_KEYS = ['file', 'format'] as const;
 
@@ -225,5 +228,6 @@ export function parseConfig(text: string, file: string): IocConfig {
     jobTimeout: numKey(ioc, 'job_timeout', 'ioc.job_timeout', 120),
     databases,
     units,
+    queueservers: parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs }),
   };
 }

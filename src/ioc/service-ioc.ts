@@ -12,6 +12,7 @@ import { Database, defaultRegistry } from '../database/database';
 import type { Logger } from '../log';
 import { SystemdBridge } from '../systemd/bridge';
 import { SystemdBus, type SystemdConnection } from '../systemd/bus';
+import { QueueserverBridge } from '../queueserver/bridge';
 import type { IocConfig } from './config';
 import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
@@ -35,6 +36,11 @@ export function configSteps(config: IocConfig): LoadStep[] {
     steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit.db'), macros });
     if (u.control) steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit-control.db'), macros });
   }
+  for (const q of config.queueservers) {
+    const macros = new Map([['P', P], ['N', q.pv]]);
+    steps.push({ kind: 'db', file: path.join(DB_DIR, 'queueserver.db'), macros });
+    if (q.control) steps.push({ kind: 'db', file: path.join(DB_DIR, 'queueserver-control.db'), macros });
+  }
   for (const d of config.databases) {
     const macros = macrosFromArg(d.macros);
     if (!macros.has('P')) macros.set('P', P);
@@ -53,6 +59,7 @@ export interface ServiceIoc {
   server: CaServer | undefined;
   bus: ManagedConnection;
   bridge: SystemdBridge;
+  queueservers: QueueserverBridge;
   health: HealthAggregator;
   stop(): Promise<void>;
 }
@@ -64,11 +71,12 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
   const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
   for (const u of config.units) bridge.watch(u.name);
-  const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health, putlog)).register(bridge.deviceSupport());
+  const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus });
+  const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health, putlog)).register(bridge.deviceSupport()).register(queueservers.deviceSupport());
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
   const database = Database.build(loaded, { registry, log: log.child('db') });
-  return { database, bus, bridge, health, putlog };
+  return { database, bus, bridge, queueservers, health, putlog };
 }
 
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
@@ -88,6 +96,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   }
   built.database.start();
   built.bus.start();
+  built.queueservers.start();
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
   notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
@@ -104,6 +113,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
       security?.close();
       built.putlog.close();
       built.bus.stop();
+      built.queueservers.stop();
       built.database.stop();
       await server.stop();
     },

@@ -1,0 +1,177 @@
+/**
+ * The [[queueserver]] tables of the IOC's configuration, one per RE Manager:
+ *
+ *   [[queueserver]]
+ *   pv = "qs"                               # PVs are <prefix>qs:<Name>
+ *   unit = "queueserver.service"            # optional: its environment gives the address
+ *   control_addr = "tcp://localhost:60615"  # else from the unit, else this default
+ *   info_addr = "tcp://localhost:60625"     # optional QS_Console / QS_Info stream
+ *   public_key = "z85..."                   # or public_key_file: CurveZMQ
+ *   lock_key_file = "..."                   # optional; the key never reaches a PV or a log
+ *   poll_period = 1.0                       # seconds
+ *   timeout = 2.0                           # seconds
+ *   control = true
+ *
+ * Every problem names the key and its line, through the caller's `fail`.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { inspect } from 'node:util';
+import { isValidUnitName } from '../systemd/names';
+
+/** Text that must not be shown: it prints as "(secret)" in logs, JSON and util.inspect. */
+export class SecretText {
+  readonly #value: string;
+  constructor(value: string) {
+    this.#value = value;
+  }
+  reveal(): string {
+    return this.#value;
+  }
+  toString(): string {
+    return '(secret)';
+  }
+  toJSON(): string {
+    return '(secret)';
+  }
+  [inspect.custom](): string {
+    return '(secret)';
+  }
+}
+
+export interface QueueserverConfig {
+  /** PV name part: records are <prefix><pv>:<Name>. */
+  pv: string;
+  /** The manager's systemd unit, for its address when controlAddr is absent. */
+  unit?: string;
+  controlAddr?: string;
+  infoAddr?: string;
+  /** The manager's CurveZMQ public key (z85). */
+  publicKey?: string;
+  /** Added to every control request. */
+  lockKey?: SecretText;
+  /** Seconds. */
+  pollPeriod: number;
+  /** Seconds. */
+  timeout: number;
+  control: boolean;
+  line: number;
+}
+
+export interface QueueserverConfigContext {
+  /** Relative file names are relative to this directory (the configuration's). */
+  base: string;
+  prefix: string;
+  line(key: string): number;
+  fail(key: string, detail: string): never;
+  /** PV name parts used by [[unit]] tables, with their lines. */
+  unitPvs: ReadonlyMap<string, number>;
+}
+
+export const QUEUESERVER_KEYS = [
+  'pv', 'unit', 'control_addr', 'info_addr', 'public_key', 'public_key_file', 'lock_key_file', 'poll_period', 'timeout', 'control',
+] as const;
+
+/** Record-name characters that a PV part may use (as for [[unit]] pv). */
+const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
+/** The longest record name suffix in db/queueserver*.db. */
+const LONGEST_SUFFIX = ':QueueStopCancel';
+/** DESC holds 40 characters; the templates' DESCs are "$(N) " + at most 13. */
+const MAX_PV = 26;
+const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
+const ADDRESS = /^(tcp:\/\/([^\s:/*]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})|ipc:\/\/\S+|inproc:\/\/\S+)$/;
+
+export function parseQueueservers(raw: unknown, ctx: QueueserverConfigContext): QueueserverConfig[] {
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw)) return ctx.fail('queueserver', 'RE Managers are given as [[queueserver]] tables');
+  const out: QueueserverConfig[] = [];
+  const pvs = new Map<string, number>();
+  const addresses = new Map<string, number>();
+  raw.forEach((t: unknown, i) => {
+    const where = `queueserver.${i}`;
+    const label = `[[queueserver]] #${i + 1}: `;
+    const fail = (key: string, detail: string): never => ctx.fail(key ? `${where}.${key}` : where, `${label}${detail}`);
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) return fail('', 'must be a table');
+    const table = t as Record<string, unknown>;
+    for (const k of Object.keys(table)) {
+      if (!(QUEUESERVER_KEYS as readonly string[]).includes(k)) fail(k, `unknown key "${k}"; expected one of ${QUEUESERVER_KEYS.join(', ')}`);
+    }
+    const str = (key: string): string | undefined => {
+      const v = table[key];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string') return fail(key, `key "${key}" must be a string, not ${typeof v}`);
+      return v;
+    };
+    const seconds = (key: string, def: number): number => {
+      const v = table[key];
+      if (v === undefined) return def;
+      if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) return fail(key, `key "${key}" must be a positive number of seconds`);
+      return v;
+    };
+    const file = (key: string): string | undefined => {
+      const name = str(key);
+      if (name === undefined) return undefined;
+      const full = path.resolve(ctx.base, name);
+      try {
+        return fs.readFileSync(full, 'utf8');
+      } catch (err) {
+        return fail(key, `key "${key}": cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+    };
+    const address = (key: string): string | undefined => {
+      const a = str(key);
+      if (a !== undefined && !ADDRESS.test(a)) fail(key, `key "${key}": "${a}" is not a 0MQ address to connect to, e.g. "tcp://localhost:60615" or "ipc:///run/qs.sock"`);
+      const port = a === undefined ? undefined : /^tcp:.*:(\d+)$/.exec(a)?.[1];
+      if (port !== undefined && !(Number(port) >= 1 && Number(port) <= 65535)) fail(key, `key "${key}": port ${port} is outside 1..65535`);
+      return a;
+    };
+
+    const pv = str('pv') ?? fail('', 'missing key "pv"');
+    if (pv === '' || !PV_PART.test(pv)) fail('pv', `key "pv": "${pv}" is empty or has characters a record name cannot hold`);
+    if (pv.length > MAX_PV) fail('pv', `key "pv": "${pv}" is longer than ${MAX_PV} characters`);
+    if (pvs.has(pv)) fail('pv', `key "pv": "${pv}" is already used by the [[queueserver]] on line ${pvs.get(pv)}`);
+    // A unit's records and a manager's would share names (pv:Running).
+    if (ctx.unitPvs.has(pv)) fail('pv', `key "pv": "${pv}" is already used by the [[unit]] on line ${ctx.unitPvs.get(pv)}`);
+    const longest = `${ctx.prefix}${pv}${LONGEST_SUFFIX}`;
+    if (Buffer.byteLength(longest) > 60) fail('pv', `PV names such as "${longest}" would exceed 60 characters`);
+    pvs.set(pv, ctx.line(`${where}.pv`));
+
+    const unit = str('unit');
+    if (unit !== undefined && !isValidUnitName(unit)) fail('unit', `key "unit": "${unit}" is not a unit name (e.g. queueserver@25idc.service)`);
+    const controlAddr = address('control_addr');
+    if (controlAddr !== undefined) {
+      if (addresses.has(controlAddr)) fail('control_addr', `key "control_addr": ${controlAddr} is already watched (line ${addresses.get(controlAddr)})`);
+      addresses.set(controlAddr, ctx.line(`${where}.control_addr`));
+    }
+    const infoAddr = address('info_addr');
+
+    if (table.public_key !== undefined && table.public_key_file !== undefined) fail('public_key_file', 'give public_key or public_key_file, not both');
+    let publicKey = str('public_key');
+    let keyFrom = 'key "public_key"';
+    const keyText = file('public_key_file');
+    if (keyText !== undefined) {
+      // The key alone, or a zcert file (public-key = "...").
+      publicKey = /public-key\s*=\s*"([^"]*)"/.exec(keyText)?.[1] ?? keyText.trim();
+      keyFrom = `the file of key "public_key_file"`;
+    }
+    if (publicKey !== undefined && !Z85_KEY.test(publicKey)) {
+      fail(keyText !== undefined ? 'public_key_file' : 'public_key', `${keyFrom} must hold a CurveZMQ public key: 40 characters of Z85`);
+    }
+    const lockText = file('lock_key_file');
+    const lock = lockText?.trim();
+    // Never echo the key itself.
+    if (lock === '') fail('lock_key_file', 'key "lock_key_file": the file is empty');
+    const control = table.control ?? true;
+    if (typeof control !== 'boolean') fail('control', 'key "control" must be true or false');
+
+    out.push({
+      pv, unit, controlAddr, infoAddr, publicKey,
+      lockKey: lock === undefined ? undefined : new SecretText(lock),
+      pollPeriod: seconds('poll_period', 1),
+      timeout: seconds('timeout', 2),
+      control: control as boolean,
+      line: ctx.line(where),
+    });
+  });
+  return out;
+}
