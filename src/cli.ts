@@ -126,7 +126,7 @@ async function run(args: string[]): Promise<number> {
   const config = loadConfig(configArg(args));
   const shutdown = shutdownOnSignal(log);
   const ioc = await startServiceIoc(config, log);
-  process.stdout.write(`service-ioc: ${ioc.database.records.size} PVs for ${config.units.length} units, CA on port ${ioc.server?.tcpPort}\n`);
+  process.stdout.write(`service-ioc: ${ioc.database.records.size} PVs for ${config.units.length} units and ${config.queueservers.length} queueservers, CA on port ${ioc.server?.tcpPort}\n`);
   await shutdown.stopWith(() => ioc.stop());
   return 0;
 }
@@ -136,7 +136,7 @@ function check(args: string[]): number {
   const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
   if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
-  process.stderr.write(`${config.file}: OK, ${config.units.length} units, ${database.records.size} PVs\n`);
+  process.stderr.write(`${config.file}: OK, ${config.units.length} units, ${config.queueservers.length} queueservers, ${database.records.size} PVs\n`);
   return 0;
 }
 
