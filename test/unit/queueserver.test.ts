@@ -9,16 +9,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
-import { AlarmSeverity, AlarmStatus, DBE_VALUE, Eca } from '../../src/ca/protocol/constants';
-import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { DBE_VALUE, Eca } from '../../src/ca/protocol/constants';
+import { WriteError } from '../../src/ca/server/pv';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { createLogger, type Logger } from '../../src/log';
 import { PROPERTIES_IFACE, SERVICE_IFACE, unitPath } from '../../src/systemd/names';
 import { FakeReManager } from '../helpers/fake-re-manager';
 import { FakeSystemd } from '../helpers/fake-systemd';
+import { pvProbe } from '../helpers/pv-probe';
 
-const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
 const MANAGER = { initializing: 0, idle: 1, paused: 2, executing_queue: 5, disconnected: 9 } as const;
 
 /** A logger that keeps its lines and can wait for one. */
@@ -84,32 +84,7 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
   };
   const fast = (f: FakeReManager, extra = ''): string => `pv = "qs"\ncontrol_addr = "${f.controlAddr}"\npoll_period = 0.05\ntimeout = 0.3\n${extra}`;
 
-  const pv = (name: string): ProcessVariable => {
-    const p = ioc!.database.lookup(`bl:${name}`);
-    assert.ok(p, name);
-    return p;
-  };
-  const value = (name: string): number | string => pv(name).snapshot().value[0] as number | string;
-  const alarm = (name: string): [string, string] => {
-    const s = pv(name).snapshot();
-    return [AlarmStatus[s.status], AlarmSeverity[s.severity]];
-  };
-  const put = (name: string, v: number): Promise<void> => pv(name).write({ value: [v], client, notify: true });
-  /** Resolve once `check` holds, re-checking on every change of the PV; fail after `ms` saying what was seen. */
-  const until = (name: string, check: () => boolean, ms = 5000): Promise<void> => new Promise((resolve, reject) => {
-    if (check()) return resolve();
-    const timer = setTimeout(() => {
-      off();
-      reject(new Error(`${name} did not get there within ${ms} ms: value ${JSON.stringify(value(name))}, alarm ${alarm(name).join('/')}; log:\n${log.lines.slice(-30).join('\n')}`));
-    }, ms);
-    const off = pv(name).subscribe(() => {
-      if (check()) {
-        clearTimeout(timer);
-        off();
-        resolve();
-      }
-    });
-  });
+  const { pv, value, alarm, put, until } = pvProbe(() => ioc!.database, 'bl:', () => `; log:\n${log.lines.slice(-30).join('\n')}`);
   const connected = (p = 'qs'): Promise<void> => until(`${p}:Connected`, () => value(`${p}:Connected`) === 1);
   // ManagerState is published after Connected: wait on it.
   const disconnected = (p = 'qs'): Promise<void> => until(`${p}:ManagerState`, () => value(`${p}:Connected`) === 0 && alarm(`${p}:ManagerState`)[0] === 'COMM');

@@ -3,16 +3,16 @@
  * control writes complete with their jobs, bus loss shows as INVALID/COMM.
  */
 import { strict as assert } from 'node:assert';
-import { AlarmSeverity, AlarmStatus, Eca } from '../../src/ca/protocol/constants';
-import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { Eca } from '../../src/ca/protocol/constants';
+import { WriteError } from '../../src/ca/server/pv';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { escapeBusLabel, unescapeBusLabel, unitPath } from '../../src/systemd/names';
 import { JobTracker } from '../../src/systemd/jobs';
 import { memoryLogger } from '../../src/log';
 import { FakeSystemd } from '../helpers/fake-systemd';
+import { pvProbe } from '../helpers/pv-probe';
 
-const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
 
 describe('systemd names', () => {
   it('escapes unit names into object paths as bus-label.c does', () => {
@@ -81,27 +81,7 @@ describe('configuration', () => {
 describe('systemd bridge (in-memory systemd)', () => {
   let fake: FakeSystemd;
   let ioc: ReturnType<typeof buildServiceIoc>;
-  const pv = (name: string): ProcessVariable => {
-    const p = ioc.database.lookup(`bl:${name}`);
-    assert.ok(p, name);
-    return p;
-  };
-  const value = (name: string): number | string => pv(name).snapshot().value[0] as number | string;
-  const alarm = (name: string): [string, string] => {
-    const s = pv(name).snapshot();
-    return [AlarmStatus[s.status], AlarmSeverity[s.severity]];
-  };
-  const put = (name: string, v: number): Promise<void> => pv(name).write({ value: [v], client, notify: true });
-  /** Resolve once `check` holds, re-checking on every change of the PV. */
-  const until = (name: string, check: () => boolean): Promise<void> => new Promise((resolve) => {
-    if (check()) return resolve();
-    const off = pv(name).subscribe(() => {
-      if (check()) {
-        off();
-        resolve();
-      }
-    });
-  });
+  const { pv, value, alarm, put, until } = pvProbe(() => ioc!.database, 'bl:');
 
   beforeEach(async () => {
     fake = new FakeSystemd();
