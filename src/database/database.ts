@@ -35,8 +35,6 @@ export class Database implements PvDirectory {
   private readonly registry: DeviceRegistry;
   private readonly log: Logger;
   access: AccessPolicy;
-  /** Where each record was defined, for messages. */
-  private readonly origins = new Map<string, SourcePosition>();
 
   constructor(opts: DatabaseOptions = {}) {
     this.registry = opts.registry ?? defaultRegistry();
@@ -82,7 +80,6 @@ export class Database implements PvDirectory {
     // EPICS clears UDF for a VAL given in the database (dbLoadRecords); a constant INP too.
     if (valueGiven) rec.f.UDF = 0;
     this.records.set(def.name, rec);
-    this.origins.set(def.name, def);
   }
 
   private bindDevice(rec: DbRecord, def: RecordDefinition): void {

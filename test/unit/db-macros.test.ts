@@ -130,7 +130,10 @@ describe('db macros: expandSource', function () {
   it('maps every expanded character to the source line and column', function () {
     const src = expandSource('a $(X) b\n$(Y)c', parseMacroDefinitions('X=123,Y=z'), 'f.db');
     assert.equal(src.text, 'a 123 b\nzc');
-    const at = (i: number) => `${src.lines[i]}:${src.columns[i]}`;
+    const at = (i: number) => {
+      const pos = src.positionAt(i);
+      return `${pos.line}:${pos.column}`;
+    };
     assert.deepEqual([0, 2, 3, 4, 5, 6, 7, 8, 9].map(at), ['1:1', '1:3', '1:3', '1:3', '1:7', '1:8', '1:9', '2:1', '2:5']);
     assert.deepEqual(src.problems, []);
   });

@@ -473,6 +473,73 @@ describe('db loader: merging records', function () {
   });
 });
 
+describe('db loader: loading into a database', function () {
+  const files: Record<string, string> = {};
+  const readFile = (p: string): string => {
+    const text = files[p];
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${p}`), { code: 'ENOENT' });
+    return text;
+  };
+  const load = (name: string, text: string, into = createDatabase()) => {
+    files[`/v/${name}`] = text;
+    return loadDbFile(`/v/${name}`, { into, readFile });
+  };
+  const snapshot = (db: ReturnType<typeof createDatabase>) =>
+    JSON.stringify([[...db.records].map(([k, r]) => [k, [...r.fields], [...r.info], r.aliases]), [...db.aliases], db.warnings]);
+
+  it('gives the order loading straight into the database would give', function () {
+    const db = load('base.db', 'record(ai, a)\nrecord(ai, b) { field(A, 1) alias(b1) }\nrecord(ai, c)\nalias(c, c1)\n');
+    load('more.db', 'record("#", a)\nrecord(ai, d)\nrecord(ai, a)\nrecord("*", b) { field(B, 2) field(A, 3) alias(b2) }\n' +
+      'alias(c, c2)\n', db);
+    assert.deepEqual([...db.records.keys()], ['b', 'c', 'd', 'a']);
+    assert.deepEqual([...db.aliases], [['b1', 'b'], ['c1', 'c'], ['b2', 'b'], ['c2', 'c']]);
+    const b = db.records.get('b')!;
+    assert.deepEqual([...b.fields].map(([k, v]) => [k, v.value, `${v.file}:${v.line}:${v.column}`]), [
+      ['A', '3', '/v/more.db:4:39'], ['B', '2', '/v/more.db:4:27'],
+    ]);
+    assert.deepEqual(b.aliases, ['b1', 'b2']);
+  });
+
+  it('a failed load changes none of the records it touched', function () {
+    const db = load('base.db', 'record(ai, a) { field(A, 1) info(i, 1) }\nrecord(ai, b) { alias(b1) }\n');
+    const before = snapshot(db);
+    expectError(() => load('bad.db', 'record("*", a) { field(A, 2) field(B, 3) info(i, 2) alias(a1) }\nrecord("#", b)\n' +
+      'record(ai, c)\nrecord(bo, a)\n', db), 'DB_ERR_RECORD_TYPE_CHANGE',
+      "/v/bad.db:4:8: record \"a\" already exists as type 'ai' (/v/base.db:1:1), can't load it as type 'bo'");
+    assert.equal(snapshot(db), before);
+  });
+
+  it('a failed first load leaves the database empty', function () {
+    const db = createDatabase();
+    expectError(() => load('bad.db', 'record(ai, a) { alias(a1) }\nrecord(bo, a)\n', db), 'DB_ERR_RECORD_TYPE_CHANGE',
+      "/v/bad.db:2:8: record \"a\" already exists as type 'ai' (/v/bad.db:1:1), can't load it as type 'bo'");
+    assert.equal(snapshot(db), snapshot(createDatabase()));
+  });
+
+  it('a syntax error wins over a merge error before it, as if the whole file were parsed first', function () {
+    expectError(() => load('bad.db', 'alias(x, w)\nrecord(ai, y)\nrecord(\n'), 'DB_ERR_SYNTAX',
+      '/v/bad.db:4:1: expected record type, found end of file');
+  });
+
+  it("a file's parse warnings come before the warnings of merging it", function () {
+    const db = load('w.db', 'record("#", gone)\n# $(U)\nrecord(ai, "-x")\n');
+    assert.deepEqual(db.warnings.map((w) => [w.code, `${w.line}:${w.column}`]), [
+      ['DB_WARN_MACRO_IN_COMMENT', '2:3'], ['DB_WARN_DELETE_MISSING', '1:13'], ['DB_WARN_RECORD_NAME', '3:12'],
+    ]);
+  });
+
+  it('fields read as a Map: in order of first setting, the last value winning', function () {
+    const db = load('f.db', 'record(ai, x) { field(A, 1) field(B, 2) }\nrecord(ai, x) { field(A, 3) }\n');
+    const fields = db.records.get('x')!.fields;
+    assert.deepEqual([fields.size, fields.has('A'), fields.has('C'), fields.get('C')], [2, true, false, undefined]);
+    assert.deepEqual([...fields.keys()], ['A', 'B']);
+    assert.deepEqual([...fields.values()].map((f) => [f.value, f.line, f.column]), [['3', 2, 26], ['2', 1, 38]]);
+    const seen: string[] = [];
+    fields.forEach((f, name) => seen.push(`${name}=${f.value}`));
+    assert.deepEqual(seen, ['A=3', 'B=2']);
+  });
+});
+
 describe('db loader: files and includes', function () {
   let dir: string;
 

@@ -197,7 +197,7 @@ export function expandMacros(
   defs: ReadonlyMap<string, string>,
   where: MacroLocation,
 ): string {
-  const out = new ExpansionOutput(false);
+  const out = new ExpansionOutput();
   const expander = new MacroExpander(defs, 'strict', out);
   expander.expandTopLevel(text, out, (offset) => positionInText(text, offset, where));
   return out.text;
@@ -250,57 +250,228 @@ export interface MacroProblem {
   readonly offset: number;
 }
 
-/**
- * A source file after per-line macro expansion, with the source position of
- * every character of the expanded text.
- */
+/** A source file after per-line macro expansion. */
 export interface ExpandedSource {
   readonly file: string;
   readonly text: string;
-  /** 1-based source line of each character of `text`. */
-  readonly lines: Int32Array;
-  /** 1-based source column of each character of `text`. */
-  readonly columns: Int32Array;
   /** Undefined/recursive/bad references, in order of `offset`. */
   readonly problems: readonly MacroProblem[];
+  /**
+   * The source line and column of the character at `offset` of `text`. Text
+   * produced by a macro maps to the position of its `$`. At or past the end
+   * of `text`: the position just after its last character.
+   */
+  positionAt(offset: number): SourcePosition;
+}
+
+/** A growable Int32Array. */
+class IntBuffer {
+  private data: Int32Array;
+  length = 0;
+
+  constructor(capacity = 64) {
+    this.data = new Int32Array(capacity);
+  }
+
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Int32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = v;
+  }
+
+  at(i: number): number {
+    return this.data[i];
+  }
+
+  set(i: number, v: number): void {
+    this.data[i] = v;
+  }
+
+  /** The contents, trimmed to their length. */
+  toArray(): Int32Array {
+    return this.data.length === this.length ? this.data : this.data.slice(0, this.length);
+  }
+}
+
+/**
+ * Maps offsets in expanded text back to source positions, compactly: one
+ * number per source line (where it starts in the expanded text), plus, for
+ * the few lines that macro expansion changed, a list of segments. A line
+ * that expansion left alone maps 1:1, so most files need no segments.
+ *
+ * A segment is a run of expanded text starting at `out` that maps either to
+ * consecutive source columns from `column` on (step 1: text copied from the
+ * source) or entirely to `column` (step 0: text produced by the macro whose
+ * `$` is there).
+ */
+class SourceMap {
+  /** Expanded-text offset where source line i+1 starts. */
+  private lineStarts: Int32Array = new Int32Array(0);
+  private readonly lineStartsBuf = new IntBuffer(1024);
+  /** Segments, four numbers each: out, line, column, step. */
+  private readonly segs = new IntBuffer();
+  private segCount = 0;
+  /** Where the last lookup found its line, for in-order lookups. */
+  private cursor = 0;
+
+  constructor(private readonly file: string) {}
+
+  /** The next source line (they come in order) starts at expanded offset `out`. */
+  startLine(out: number): void {
+    this.lineStartsBuf.push(out);
+  }
+
+  /** No more lines. */
+  finish(): void {
+    this.lineStarts = this.lineStartsBuf.toArray();
+  }
+
+  /**
+   * `length` characters written at expanded offset `out` from source `line`:
+   * with step 0 all from `column` (a macro's output), with step 1 from
+   * consecutive columns starting there (copied). A single character fits
+   * either kind of segment.
+   */
+  add(out: number, line: number, column: number, length: number, step: 0 | 1): void {
+    if (length === 0) return;
+    const segs = this.segs;
+    const n = this.segCount;
+    if (n > 0) {
+      const b = (n - 1) * 4;
+      const lastOut = segs.at(b), lastColumn = segs.at(b + 2), lastStep = segs.at(b + 3);
+      // A segment of one character can still become either kind.
+      const run = out - lastOut;
+      if (segs.at(b + 1) === line) {
+        if ((step === 0 || length === 1) && (lastStep === 0 || run === 1) && column === lastColumn) {
+          segs.set(b + 3, 0);
+          return;
+        }
+        if ((step === 1 || length === 1) && (lastStep === 1 || run === 1) && column === lastColumn + run) {
+          segs.set(b + 3, 1);
+          return;
+        }
+      }
+    }
+    segs.push(out);
+    segs.push(line);
+    segs.push(column);
+    segs.push(length === 1 ? 1 : step);
+    this.segCount++;
+  }
+
+  /** 0-based index of the line holding expanded offset `offset`. */
+  private lineIndex(offset: number): number {
+    const starts = this.lineStarts;
+    let i = this.cursor;
+    // Lookups mostly move forward a little: try that first.
+    if (offset >= starts[i]) {
+      for (let k = 0; k < 8 && i + 1 < starts.length && starts[i + 1] <= offset; k++) i++;
+    }
+    if (!(offset >= starts[i] && (i + 1 >= starts.length || starts[i + 1] > offset))) {
+      let lo = 0, hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid] <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      i = lo;
+    }
+    this.cursor = i;
+    return i;
+  }
+
+  /** The line and column of expanded offset `offset` (inside the text). */
+  position(offset: number): SourcePosition {
+    const index = this.lineIndex(offset);
+    const line = index + 1;
+    if (this.segCount > 0) {
+      // The last segment starting at or before offset, if it is on this line.
+      const segs = this.segs;
+      let lo = 0, hi = this.segCount - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (segs.at(mid * 4) <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      const b = lo * 4;
+      if (segs.at(b) <= offset && segs.at(b + 1) === line) {
+        const step = segs.at(b + 3);
+        return { file: this.file, line, column: segs.at(b + 2) + step * (offset - segs.at(b)) };
+      }
+    }
+    return { file: this.file, line, column: offset - this.lineStarts[index] + 1 };
+  }
+}
+
+class ExpandedText implements ExpandedSource {
+  constructor(
+    readonly file: string,
+    readonly text: string,
+    readonly problems: readonly MacroProblem[],
+    private readonly map: SourceMap,
+  ) {}
+
+  positionAt(offset: number): SourcePosition {
+    const { text, file } = this;
+    if (offset < text.length) return this.map.position(offset);
+    if (text.length === 0) return { file, line: 1, column: 1 };
+    const last = this.map.position(text.length - 1);
+    if (text.charCodeAt(text.length - 1) === 10) return { file, line: last.line + 1, column: 1 };
+    return { file, line: last.line, column: last.column + 1 };
+  }
 }
 
 /**
  * Expand every line of `text` separately, as dbLoadRecords does (it reads
  * with fgets and calls macExpandString per line). Problems are not thrown
  * here: an undefined macro inside a `#` comment is harmless, and only the
- * lexer knows what is a comment. Text produced by a macro maps to the
- * position of its `$`.
+ * lexer knows what is a comment. Lines without a `$` are copied as they are
+ * (level 0 leaves text without references unchanged), in one piece up to
+ * the next line that has one.
  */
 export function expandSource(text: string, defs: ReadonlyMap<string, string>, file: string): ExpandedSource {
-  const out = new ExpansionOutput(true);
+  const map = new SourceMap(file);
+  const out = new ExpansionOutput(map);
   const expander = new MacroExpander(defs, 'collect', out);
+  const pieces: string[] = [];
+  /** Source text up to here is in `pieces` or expanded. */
+  let copied = 0;
+  /** Expanded length minus source length, so far. */
+  let delta = 0;
+  let nextDollar = text.indexOf('$');
   let lineNo = 1;
   let lineStart = 0;
-  while (lineStart <= text.length) {
+  for (;;) {
     let nl = text.indexOf('\n', lineStart);
     if (nl < 0) nl = text.length;
-    const line = text.slice(lineStart, nl);
-    const thisLine = lineNo;
-    out.setLine(thisLine);
-    if (line.includes('$')) {
+    map.startLine(lineStart + delta);
+    if (nextDollar >= 0 && nextDollar < nl) {
+      pieces.push(text.slice(copied, lineStart));
+      const line = text.slice(lineStart, nl);
+      const thisLine = lineNo;
+      out.startLine(thisLine, lineStart + delta);
       expander.expandTopLevel(line, out, (offset) => ({ file, line: thisLine, column: offset + 1 }));
-    } else {
-      out.pushVerbatim(line); // level 0 copies text without references unchanged
+      pieces.push(out.text);
+      delta += out.text.length - line.length;
+      // The newline, copied with the lines that follow, is still this line's.
+      if (nl < text.length) map.add(nl + delta, thisLine, line.length + 1, 1, 1);
+      copied = nl;
+      nextDollar = text.indexOf('$', nl);
     }
-    if (nl < text.length) {
-      out.push('\n', line.length);
-    }
+    if (nl >= text.length) break;
     lineStart = nl + 1;
     lineNo++;
   }
-  return {
-    file,
-    text: out.text,
-    lines: out.lineOf?.toArray() ?? new Int32Array(0),
-    columns: out.columnOf?.toArray() ?? new Int32Array(0),
-    problems: expander.problems,
-  };
+  map.finish();
+  let expanded = text;
+  if (pieces.length > 0) {
+    pieces.push(text.slice(copied));
+    expanded = pieces.join('');
+  }
+  return new ExpandedText(file, expanded, expander.problems, map);
 }
 
 // ---------------------------------------------------------------------------
@@ -319,62 +490,61 @@ interface MacroEntry {
   readonly raw: string;
 }
 
-/** A growable Int32Array (a plain number[] per character costs a lot of GC). */
-class IntBuffer {
-  private data = new Int32Array(1024);
-  length = 0;
-
-  push(v: number): void {
-    if (this.length === this.data.length) {
-      const bigger = new Int32Array(this.data.length * 2);
-      bigger.set(this.data);
-      this.data = bigger;
-    }
-    this.data[this.length++] = v;
-  }
-
-  toArray(): Int32Array {
-    return this.data.slice(0, this.length);
+/**
+ * Whether trans() must look at a character on its own: quotes, `$`,
+ * backslash, and the characters that may end a part of a reference.
+ */
+function isSpecial(code: number): boolean {
+  switch (code) {
+    case 0x22: // "
+    case 0x27: // '
+    case 0x24: // $
+    case 0x5c: // backslash
+    case 0x3d: // =
+    case 0x2c: // ,
+    case 0x29: // )
+    case 0x7d: // }
+      return true;
+    default:
+      return false;
   }
 }
 
-/** Expanded text plus, when tracking, the source column of every character. */
+/**
+ * Expanded text; for a whole file also where each piece came from. One
+ * ExpansionOutput holds one line at a time there.
+ */
 class ExpansionOutput {
   text = '';
-  /** Source line and column of each character; only when tracking. */
-  readonly lineOf: IntBuffer | null;
-  readonly columnOf: IntBuffer | null;
+  /** Source line being expanded (tracking only). */
   private line = 1;
+  /** Offset of text[0] in the whole expanded file (tracking only). */
+  private base = 0;
 
-  constructor(track: boolean) {
-    this.lineOf = track ? new IntBuffer() : null;
-    this.columnOf = track ? new IntBuffer() : null;
-  }
+  constructor(private readonly map: SourceMap | null = null) {}
 
-  setLine(line: number): void {
+  /** Start on source line `line`, whose expansion starts at `base`. */
+  startLine(line: number, base: number): void {
+    this.text = '';
     this.line = line;
+    this.base = base;
   }
 
-  /** Append `s`, copied unchanged from the start of the current line. */
-  pushVerbatim(s: string): void {
-    this.text += s;
-    if (this.lineOf && this.columnOf) {
-      for (let i = 0; i < s.length; i++) {
-        this.lineOf.push(this.line);
-        this.columnOf.push(i + 1);
-      }
-    }
+  /** Offset in the whole expanded file where the next character goes. */
+  get offset(): number {
+    return this.base + this.text.length;
   }
 
   /** Append `s`, every character of which came from source column offset+1. */
   push(s: string, offset: number): void {
+    this.map?.add(this.offset, this.line, offset + 1, s.length, 0);
     this.text += s;
-    if (this.lineOf && this.columnOf) {
-      for (let i = 0; i < s.length; i++) {
-        this.lineOf.push(this.line);
-        this.columnOf.push(offset + 1);
-      }
-    }
+  }
+
+  /** Append `s`, copied from the source from column offset+1 on. */
+  copy(s: string, offset: number): void {
+    this.map?.add(this.offset, this.line, offset + 1, s.length, 1);
+    this.text += s;
   }
 }
 
@@ -445,8 +615,20 @@ class MacroExpander {
     const emit = (s: string, offset: number): void => {
       if (sink.out) sink.out.push(s, sink.anchor >= 0 ? sink.anchor : offset);
     };
-    for (; r < src.length && !term.includes(src[r]); r++) {
+    for (; r < src.length; r++) {
+      // Characters that need no thought are copied a run at a time.
+      let end = r;
+      while (end < src.length && !isSpecial(src.charCodeAt(end))) end++;
+      if (end > r) {
+        if (sink.out) {
+          if (sink.anchor >= 0) sink.out.push(src.slice(r, end), sink.anchor);
+          else sink.out.copy(src.slice(r, end), r);
+        }
+        r = end - 1;
+        continue;
+      }
       const c = src[r];
+      if (term.includes(c)) break;
       if (quote) {
         if (c === quote) {
           quote = '';
@@ -489,7 +671,7 @@ class MacroExpander {
     const defaultScan: Sink = { out: null, anchor, zeroCapacity: true };
 
     // The name, which may itself contain references.
-    const nameOut = new ExpansionOutput(false);
+    const nameOut = new ExpansionOutput();
     let r = this.trans(src, dollar + 2, level + 1, nameTerm, evaluating ? { out: nameOut, anchor } : scanOnly, ctx);
     const name = nameOut.text;
 
@@ -510,10 +692,10 @@ class MacroExpander {
     const scopedCtx: RefContext = { ...ctx, mode: 'suppress' };
     try {
       while (src[r] === ',') {
-        const subName = new ExpansionOutput(false);
+        const subName = new ExpansionOutput();
         r = this.trans(src, r + 1, level + 1, nameTerm, evaluating ? { out: subName, anchor } : scanOnly, scopedCtx);
         if (src[r] === '=') {
-          const subValue = new ExpansionOutput(false);
+          const subValue = new ExpansionOutput();
           r = this.trans(src, r + 1, level + 1, valueTerm, evaluating ? { out: subValue, anchor } : scanOnly, scopedCtx);
           if (scope) {
             scope.set(subName.text, { name: subName.text, raw: subValue.text });
@@ -570,7 +752,7 @@ class MacroExpander {
     if (ctx.mode === 'strict') throw new DbLoadError(code, detail, pos);
     if (!sink.out) return;
     if (ctx.mode === 'collect') {
-      this.problems.push({ code, detail, pos, offset: this.main.text.length });
+      this.problems.push({ code, detail, pos, offset: this.main.offset });
     }
     sink.out.push(replacement, anchor);
   }

@@ -36,7 +36,9 @@ import {
   makeWarning,
   quoteForMessage,
 } from './errors';
-import { ExpandedSource, MacroProblem, expandSource } from './macros';
+import { DbLexer, LexMode, Token, charForMessage, describeToken } from './lexer';
+import { expandSource } from './macros';
+import { EditableRecord, StagedDatabase } from './staging';
 
 // ---------------------------------------------------------------------------
 // AST
@@ -144,268 +146,9 @@ export interface ParseDbOptions {
   onWarning?: (warning: DbLoadWarning) => void;
 }
 
-// ---------------------------------------------------------------------------
-// Lexer
-
-const KEYWORDS = new Set([
-  'include', 'path', 'addpath', 'menu', 'choice', 'recordtype', 'field', 'device',
-  'driver', 'link', 'breaktable', 'record', 'grecord', 'alias', 'info', 'registrar',
-  'function', 'variable',
-]);
-
 const DBD_KEYWORDS = new Set<string>([
   'menu', 'recordtype', 'device', 'driver', 'link', 'registrar', 'function', 'variable', 'breaktable',
 ]);
-
-const BAREWORD = /[a-zA-Z0-9_\-+:.[\]<>;]/;
-const JSON_BARECHAR = /[a-zA-Z0-9_\-+.]/;
-const JSON_PUNCT = ':,[]{}()';
-const PUNCT = '{}(),';
-const WHITESPACE = ' \t\r\n';
-
-// dbLex.l's {number}: JSON numbers plus 1., .5, NaN, Infinity and hex.
-const JSON_NUMBER = new RegExp(
-  '^(?:' +
-    [
-      '[+-]?(?:[0-9]|[1-9][0-9]+)(?:\\.[0-9]+)?(?:[eE][+-]?[0-9]+)?',
-      '[+-]?(?:[0-9]|[1-9][0-9]+)\\.(?:[eE][+-]?[0-9]+)?',
-      '[+-]?\\.[0-9]+(?:[eE][+-]?[0-9]+)?',
-      'NaN',
-      '[+-]?Infinity',
-      '[+-]?0[xX][0-9a-fA-F]+',
-    ].join('|') +
-    ')$',
-);
-
-type LexMode = 'initial' | 'json';
-
-type TokenKind =
-  | 'keyword'   // reserved word (initial mode)
-  | 'string'    // bareword or "quoted" (initial mode)
-  | 'punct'     // { } ( ) , and in json mode : [ ]
-  | 'cdef'      // %... line (recordtype bodies only)
-  | 'jliteral'  // null true false
-  | 'jnumber'
-  | 'jstring'   // "..." or '...' in json mode; text is the raw content
-  | 'jbare'
-  | 'eof';
-
-interface Token {
-  readonly kind: TokenKind;
-  /** Word, punctuation character, or raw string content. */
-  readonly text: string;
-  readonly quoted: boolean;
-  readonly start: number;
-  readonly end: number;
-  readonly pos: SourcePosition;
-}
-
-function isPrintable(c: string): boolean {
-  const code = c.charCodeAt(0);
-  return code >= 0x20 && code !== 0x7f;
-}
-
-function charForMessage(c: string): string {
-  if (!isPrintable(c)) return `0x${c.charCodeAt(0).toString(16).padStart(2, '0')}`;
-  return c === "'" ? '"\'"' : `'${c}'`;
-}
-
-function describeToken(t: Token): string {
-  switch (t.kind) {
-    case 'eof': return 'end of file';
-    case 'punct': return `'${t.text}'`;
-    case 'keyword': return `keyword '${t.text}'`;
-    case 'string': return t.quoted ? `string ${quoteForMessage(t.text)}` : `'${t.text}'`;
-    case 'jstring': return `string ${quoteForMessage(t.text)}`;
-    case 'cdef': return `'%${t.text.slice(0, 20)}'`;
-    default: return `'${t.text}'`;
-  }
-}
-
-class DbLexer {
-  private offset = 0;
-  private problemIndex = 0;
-  private peeked: { mode: LexMode; token: Token } | null = null;
-
-  constructor(
-    private readonly src: ExpandedSource,
-    private readonly onWarning: ((w: DbLoadWarning) => void) | undefined,
-  ) {}
-
-  get file(): string {
-    return this.src.file;
-  }
-
-  posAt(offset: number): SourcePosition {
-    const { text, lines, columns, file } = this.src;
-    if (offset < text.length) return { file, line: lines[offset], column: columns[offset] };
-    if (text.length === 0) return { file, line: 1, column: 1 };
-    const last = text.length - 1;
-    if (text[last] === '\n') return { file, line: lines[last] + 1, column: 1 };
-    return { file, line: lines[last], column: columns[last] + 1 };
-  }
-
-  error(code: DbLoadErrorCode, detail: string, offset: number): DbLoadError {
-    // A macro that failed to expand explains the damage better than the
-    // damage itself (e.g. "invalid character '$'").
-    this.throwProblemsBefore(offset + 1);
-    return new DbLoadError(code, detail, this.posAt(offset));
-  }
-
-  peek(mode: LexMode): Token {
-    if (this.peeked && this.peeked.mode === mode) return this.peeked.token;
-    if (this.peeked) throw new Error('DbLexer: peeked token in another mode');
-    const token = this.scan(mode);
-    this.peeked = { mode, token };
-    return token;
-  }
-
-  next(mode: LexMode): Token {
-    const token = this.peek(mode);
-    this.peeked = null;
-    return token;
-  }
-
-  private throwProblemsBefore(end: number): void {
-    const problems = this.src.problems;
-    if (this.problemIndex < problems.length && problems[this.problemIndex].offset < end) {
-      const p: MacroProblem = problems[this.problemIndex];
-      throw new DbLoadError(p.code, p.detail, p.pos);
-    }
-  }
-
-  /** Macro problems inside a comment are harmless: warn and forget them. */
-  private forgiveProblemsIn(start: number, end: number): void {
-    const problems = this.src.problems;
-    while (this.problemIndex < problems.length && problems[this.problemIndex].offset < end) {
-      const p = problems[this.problemIndex];
-      if (p.offset < start) return; // not in this comment: let the next token report it
-      this.onWarning?.(makeWarning('DB_WARN_MACRO_IN_COMMENT', `${p.detail} (in a comment)`, p.pos));
-      this.problemIndex++;
-    }
-  }
-
-  private skipTrivia(): void {
-    const text = this.src.text;
-    while (this.offset < text.length) {
-      const c = text[this.offset];
-      if (WHITESPACE.includes(c)) {
-        this.offset++;
-      } else if (c === '#') {
-        let end = text.indexOf('\n', this.offset);
-        if (end < 0) end = text.length;
-        this.forgiveProblemsIn(this.offset, end);
-        this.offset = end;
-      } else {
-        return;
-      }
-    }
-  }
-
-  private make(kind: TokenKind, text: string, start: number, end: number, quoted = false): Token {
-    this.throwProblemsBefore(end);
-    this.offset = end;
-    return { kind, text, quoted, start, end, pos: this.posAt(start) };
-  }
-
-  private scan(mode: LexMode): Token {
-    this.skipTrivia();
-    const text = this.src.text;
-    const start = this.offset;
-    if (start >= text.length) {
-      this.throwProblemsBefore(Infinity);
-      return { kind: 'eof', text: '', quoted: false, start, end: start, pos: this.posAt(start) };
-    }
-    return mode === 'initial' ? this.scanInitial(start) : this.scanJson(start);
-  }
-
-  private scanInitial(start: number): Token {
-    const text = this.src.text;
-    const c = text[start];
-    if (BAREWORD.test(c)) {
-      let end = start + 1;
-      while (end < text.length && BAREWORD.test(text[end])) end++;
-      const word = text.slice(start, end);
-      return this.make(KEYWORDS.has(word) ? 'keyword' : 'string', word, start, end);
-    }
-    if (c === '"') {
-      const end = this.scanQuoted(start, '"', false);
-      return this.make('string', text.slice(start + 1, end - 1), start, end, true);
-    }
-    if (c === '%') {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      return this.make('cdef', text.slice(start + 1, end), start, end);
-    }
-    if (PUNCT.includes(c)) return this.make('punct', c, start, start + 1);
-    throw this.error('DB_ERR_SYNTAX', `invalid character ${charForMessage(c)}`, start);
-  }
-
-  private scanJson(start: number): Token {
-    const text = this.src.text;
-    const c = text[start];
-    if (JSON_BARECHAR.test(c)) {
-      let end = start + 1;
-      while (end < text.length && JSON_BARECHAR.test(text[end])) end++;
-      const word = text.slice(start, end);
-      let kind: TokenKind = 'jbare';
-      if (word === 'null' || word === 'true' || word === 'false') kind = 'jliteral';
-      else if (JSON_NUMBER.test(word)) kind = 'jnumber';
-      return this.make(kind, word, start, end);
-    }
-    if (c === '"' || c === "'") {
-      const end = this.scanQuoted(start, c, true);
-      return this.make('jstring', text.slice(start + 1, end - 1), start, end, true);
-    }
-    if (JSON_PUNCT.includes(c)) return this.make('punct', c, start, start + 1);
-    throw this.error('DB_ERR_SYNTAX', `invalid character ${charForMessage(c)}`, start);
-  }
-
-  /**
-   * Find the end (index after the closing quote) of a quoted string. JSON
-   * strings (dbLex.l's jsonstr) are stricter: no control characters, and
-   * only \xHH, \uHHHH and single-character escapes other than \1..\9.
-   */
-  private scanQuoted(start: number, quote: string, json: boolean): number {
-    const text = this.src.text;
-    let i = start + 1;
-    for (;;) {
-      if (i >= text.length || text[i] === '\n') {
-        throw this.error('DB_ERR_BAD_STRING',
-          i >= text.length ? 'closing quote missing at end of file' : 'newline in string, closing quote missing',
-          start);
-      }
-      const c = text[i];
-      if (c === quote) return i + 1;
-      if (c === '\\') {
-        const n = text[i + 1];
-        if (n === undefined || n === '\n') {
-          throw this.error('DB_ERR_BAD_STRING', 'newline in string, closing quote missing', start);
-        }
-        if (json) {
-          const width = n === 'x' ? 2 : n === 'u' ? 4 : 0;
-          for (let k = 0; k < width; k++) {
-            if (!/[0-9a-fA-F]/.test(text[i + 2 + k] ?? '')) {
-              throw this.error('DB_ERR_BAD_STRING',
-                `bad escape '\\${n}' in JSON string: needs ${width} hex digits`, i);
-            }
-          }
-          if (n >= '1' && n <= '9') {
-            throw this.error('DB_ERR_BAD_STRING', `bad escape '\\${n}' in JSON string`, i);
-          }
-          i += 2 + width;
-        } else {
-          i += 2;
-        }
-        continue;
-      }
-      if (json && c.charCodeAt(0) < 0x20) {
-        throw this.error('DB_ERR_BAD_STRING', `bad character ${charForMessage(c)} in JSON string`, i);
-      }
-      i++;
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------
 // Escapes
@@ -420,6 +163,7 @@ function hexValue(s: string): number {
  * We also decode \uHHHH, which the lexer admits in JSON strings.
  */
 export function translateEscapes(s: string): string {
+  if (!s.includes('\\')) return s;
   let out = '';
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
@@ -472,56 +216,76 @@ function stringFieldValue(raw: string): string {
 
 const MAX_JSON_DEPTH = 64;
 
+/** Texts up to this long are shared (see DbParser.share). */
+const MAX_SHARED_LENGTH = 16;
+
 class DbParser {
   /** Offset just after the last scalar value token, for error hints. */
   private lastValueEnd = -1;
+  /** One string for each short text seen, see share(). */
+  private readonly shared = new Map<string, string>();
 
   constructor(private readonly lex: DbLexer) {}
 
+  /** Where a token starts in the source. */
+  private pos(t: Token): SourcePosition {
+    return this.lex.posAt(t.start);
+  }
+
   private fail(t: Token, expected: string, code: DbLoadErrorCode = 'DB_ERR_SYNTAX', hint = ''): never {
-    throw new DbLoadError(code, `${expected}, found ${describeToken(t)}${hint ? ` (${hint})` : ''}`, t.pos);
+    throw new DbLoadError(code, `${expected}, found ${describeToken(t)}${hint ? ` (${hint})` : ''}`, this.pos(t));
   }
 
-  private expectPunct(ch: string, expected: string, mode: LexMode = 'initial'): Token {
-    const t = this.lex.next(mode);
-    if (t.kind !== 'punct' || t.text !== ch) this.fail(t, expected);
-    return t;
+  private expectPunct(ch: string, expected: string, mode: LexMode = 'initial'): void {
+    if (!this.lex.takePunct(ch, mode)) this.fail(this.lex.next(mode), expected);
   }
 
-  private expectString(expected: string): DbToken {
+  /**
+   * The same text as `s`, as one string object for all its occurrences.
+   * Record types, field names and many values repeat from record to record,
+   * and a loaded database (and the records built from it) keeps them all.
+   */
+  private share(s: string): string {
+    if (s.length > MAX_SHARED_LENGTH) return s;
+    const known = this.shared.get(s);
+    if (known !== undefined) return known;
+    this.shared.set(s, s);
+    return s;
+  }
+
+  /** A string token; `shared` for texts that repeat (see share()). */
+  private expectString(expected: string, shared = false): DbToken {
     const t = this.lex.next('initial');
     if (t.kind !== 'string') this.fail(t, expected);
-    return { value: t.text, quoted: t.quoted, pos: t.pos };
+    return { value: shared ? this.share(t.text) : t.text, quoted: t.quoted, pos: this.pos(t) };
   }
 
-  parseDatabase(): DbStatement[] {
-    const statements: DbStatement[] = [];
+  /** Parse the statements of a file, handing each to `take` as soon as it is complete. */
+  parseDatabase(take: (s: DbStatement) => void): void {
     for (;;) {
       const t = this.lex.next('initial');
-      if (t.kind === 'eof') return statements;
+      if (t.kind === 'eof') return;
       if (t.kind === 'keyword') {
         switch (t.text) {
           case 'record':
           case 'grecord':
-            statements.push(this.parseRecord(t));
+            take(this.parseRecord(t));
             continue;
           case 'alias':
-            statements.push(this.parseAlias(t));
+            take(this.parseAlias(t));
             continue;
           case 'include':
-            statements.push(this.parseInclude(t));
+            take(this.parseInclude(t));
             continue;
           case 'path':
-          case 'addpath':
-            statements.push({
-              kind: t.text,
-              path: this.expectString(`expected directory list after '${t.text}'`),
-              pos: t.pos,
-            });
+          case 'addpath': {
+            const pos = this.pos(t);
+            take({ kind: t.text, path: this.expectString(`expected directory list after '${t.text}'`), pos });
             continue;
+          }
           default:
             if (DBD_KEYWORDS.has(t.text)) {
-              statements.push(this.parseDbd(t));
+              take(this.parseDbd(t));
               continue;
             }
         }
@@ -543,19 +307,20 @@ class DbParser {
   }
 
   private parseInclude(t: Token): DbIncludeStatement {
-    return { kind: 'include', file: this.expectString("expected file name after 'include'"), pos: t.pos };
+    return { kind: 'include', file: this.expectString("expected file name after 'include'"), pos: this.pos(t) };
   }
 
   private parseRecord(t: Token): DbRecordStatement {
+    const pos = this.pos(t);
     const keyword = t.text === 'grecord' ? 'grecord' : 'record';
     this.expectPunct('(', `expected '(' after '${keyword}'`);
-    const type = this.expectString('expected record type');
+    const type = this.expectString('expected record type', true);
     this.expectPunct(',', 'expected \',\' after record type');
     const name = this.expectString('expected record name');
     this.expectPunct(')', 'expected \')\' after record name');
     const open = this.lex.peek('initial');
     if (open.kind !== 'punct' || open.text !== '{') {
-      return { kind: 'record', keyword, type, name, hasBody: false, items: [], pos: t.pos };
+      return { kind: 'record', keyword, type, name, hasBody: false, items: [], pos };
     }
     this.lex.next('initial');
     const items: DbRecordItem[] = [];
@@ -564,13 +329,13 @@ class DbParser {
       if (it.kind === 'punct' && it.text === '}') break;
       if (it.kind === 'eof') {
         this.fail(it, `expected '}' to close the body of record ${quoteForMessage(name.value)} ` +
-          `opened at line ${open.pos.line}`);
+          `opened at line ${this.pos(open).line}`);
       }
       const item = this.parseRecordItem(it);
       if (!item) this.fail(it, "expected field, info, alias, include or '}' in record body");
       items.push(item);
     }
-    return { kind: 'record', keyword, type, name, hasBody: true, items, pos: t.pos };
+    return { kind: 'record', keyword, type, name, hasBody: true, items, pos };
   }
 
   private parseRecordItem(t: Token): DbRecordItem | null {
@@ -579,8 +344,9 @@ class DbParser {
       case 'field':
       case 'info': {
         const what = t.text;
+        const pos = this.pos(t);
         this.expectPunct('(', `expected '(' after '${what}'`);
-        const name = this.expectString(`expected ${what} name`);
+        const name = this.expectString(`expected ${what} name`, true);
         this.expectPunct(',', `expected ',' after ${what} name`);
         const value = this.parseValue(`expected ${what} value`);
         const close = this.lex.next('initial');
@@ -592,15 +358,13 @@ class DbParser {
           this.fail(close, `expected ')' after ${what} value`, 'DB_ERR_SYNTAX',
             glued ? 'an unquoted value may only contain letters, digits and _ - + .' : '');
         }
-        return what === 'field'
-          ? { kind: 'field', name, value, pos: t.pos }
-          : { kind: 'info', name, value, pos: t.pos };
+        return what === 'field' ? { kind: 'field', name, value, pos } : { kind: 'info', name, value, pos };
       }
       case 'alias': {
         this.expectPunct('(', "expected '(' after 'alias'");
         const alias = this.expectString('expected alias name');
         this.expectPunct(')', "expected ')' after alias name");
-        return { kind: 'alias', alias, pos: t.pos };
+        return { kind: 'alias', alias, pos: this.pos(t) };
       }
       case 'include':
         return this.parseInclude(t);
@@ -615,7 +379,7 @@ class DbParser {
     this.expectPunct(',', "expected ',' after record name");
     const alias = this.expectString('expected alias name');
     this.expectPunct(')', "expected ')' after alias name");
-    return { kind: 'alias', record, alias, pos: t.pos };
+    return { kind: 'alias', record, alias, pos: this.pos(t) };
   }
 
   // -- values (read in the lexer's JSON mode, as dbYacc.y's json_value)
@@ -625,16 +389,16 @@ class DbParser {
     this.lastValueEnd = t.end;
     switch (t.kind) {
       case 'jliteral':
-        return { kind: 'literal', value: t.text, pos: t.pos };
+        return { kind: 'literal', value: t.text, pos: this.pos(t) };
       case 'jnumber':
-        return { kind: 'number', value: t.text, pos: t.pos };
+        return { kind: 'number', value: this.share(t.text), pos: this.pos(t) };
       case 'jbare':
-        return { kind: 'bare', value: t.text, pos: t.pos };
+        return { kind: 'bare', value: this.share(t.text), pos: this.pos(t) };
       case 'jstring':
-        return { kind: 'string', value: stringFieldValue(t.text), pos: t.pos };
+        return { kind: 'string', value: this.share(stringFieldValue(t.text)), pos: this.pos(t) };
       case 'punct':
-        if (t.text === '{') return { kind: 'object', value: this.parseJsonObject(t, 1), pos: t.pos };
-        if (t.text === '[') return { kind: 'array', value: this.parseJsonArray(t, 1), pos: t.pos };
+        if (t.text === '{') return { kind: 'object', value: this.parseJsonObject(t, 1), pos: this.pos(t) };
+        if (t.text === '[') return { kind: 'array', value: this.parseJsonArray(t, 1), pos: this.pos(t) };
         break;
       default:
         break;
@@ -708,7 +472,7 @@ class DbParser {
 
   private checkDepth(open: Token, depth: number): void {
     if (depth > MAX_JSON_DEPTH) {
-      throw new DbLoadError('DB_ERR_BAD_JSON', `JSON value nested more than ${MAX_JSON_DEPTH} levels deep`, open.pos);
+      throw new DbLoadError('DB_ERR_BAD_JSON', `JSON value nested more than ${MAX_JSON_DEPTH} levels deep`, this.pos(open));
     }
   }
 
@@ -752,7 +516,7 @@ class DbParser {
         this.parseBreaktableBody();
         break;
     }
-    return { kind: 'dbd', keyword, args, pos: t.pos };
+    return { kind: 'dbd', keyword, args, pos: this.pos(t) };
   }
 
   private parseMenuBody(): void {
@@ -841,7 +605,14 @@ function makeLexer(text: string, opts: ParseDbOptions): DbLexer {
  * loadDbFile / mergeInto do that.
  */
 export function parseDbText(text: string, opts: ParseDbOptions): DbStatement[] {
-  return new DbParser(makeLexer(text, opts)).parseDatabase();
+  const statements: DbStatement[] = [];
+  parseDbStatements(text, opts, (s) => statements.push(s));
+  return statements;
+}
+
+/** Parse the text of a .db file, handing each statement to `take` as soon as it is complete. */
+function parseDbStatements(text: string, opts: ParseDbOptions, take: (s: DbStatement) => void): void {
+  new DbParser(makeLexer(text, opts)).parseDatabase(take);
 }
 
 /** Parse a file included inside a record body: a list of record items. */
@@ -864,10 +635,10 @@ export interface RecordDefinition {
   readonly name: string;
   readonly type: string;
   /** Field name (as written; EPICS field names are case-sensitive) to value. */
-  readonly fields: Map<string, FieldDefinition>;
-  readonly info: Map<string, string>;
+  readonly fields: ReadonlyMap<string, FieldDefinition>;
+  readonly info: ReadonlyMap<string, string>;
   /** Alias names, in the order they were defined. */
-  readonly aliases: string[];
+  readonly aliases: readonly string[];
   /** Where the record was first defined (its `record` keyword). */
   readonly file: string;
   readonly line: number;
@@ -931,25 +702,19 @@ function splitPathList(list: string, baseDir: string): string[] {
   });
 }
 
-function cloneDatabase(db: LoadedDatabase): LoadedDatabase {
-  const records = new Map<string, RecordDefinition>();
-  for (const [name, rec] of db.records) {
-    records.set(name, {
-      ...rec,
-      fields: new Map(rec.fields),
-      info: new Map(rec.info),
-      aliases: [...rec.aliases],
-    });
+/**
+ * Whether a record name is printable ASCII without any character that
+ * validateName has to warn about or refuse (most names are).
+ */
+function isPlainName(name: string): boolean {
+  const first = name.charCodeAt(0);
+  if (first === 0x2d || first === 0x2b || first === 0x5b || first === 0x7b) return false; // - + [ {
+  for (let i = 0; i < name.length; i++) {
+    const code = name.charCodeAt(i);
+    if (code <= 0x20 || code >= 0x7f) return false;
+    if (code === 0x22 || code === 0x27 || code === 0x2e || code === 0x24) return false; // " ' . $
   }
-  return { records, aliases: new Map(db.aliases), warnings: [] };
-}
-
-function commit(into: LoadedDatabase, staged: LoadedDatabase): void {
-  into.records.clear();
-  for (const [k, v] of staged.records) into.records.set(k, v);
-  into.aliases.clear();
-  for (const [k, v] of staged.aliases) into.aliases.set(k, v);
-  into.warnings.push(...staged.warnings);
+  return true;
 }
 
 /** Applies statements to a (staged) database, following includes. */
@@ -958,14 +723,17 @@ class DatabaseMerger {
   private readonly readFile: (p: string) => string;
   /** Resolved paths of the files being read, outermost first. */
   private readonly includeStack: string[] = [];
+  /** Where warnings go now (see mergeText). */
+  private warnings: DbLoadWarning[];
 
-  constructor(private readonly db: LoadedDatabase, private readonly opts: MergeOptions) {
+  constructor(private readonly db: StagedDatabase, private readonly opts: MergeOptions) {
     this.searchPath = (opts.includePath ?? []).map((d) => nodePath.resolve(d));
     this.readFile = opts.readFile ?? defaultReadFile;
+    this.warnings = db.warnings;
   }
 
   private warn(w: DbLoadWarning): void {
-    this.db.warnings.push(w);
+    this.warnings.push(w);
   }
 
   private parseOptions(file: string): ParseDbOptions {
@@ -981,13 +749,48 @@ class DatabaseMerger {
     }
   }
 
+  /**
+   * Parse and merge a file. Each statement is merged as soon as it is
+   * parsed, so that a big file is never held as statements, but the outcome
+   * is that of parsing the whole file first and then merging: an error in
+   * the file's syntax wins over a merge error before it, and the file's
+   * parse warnings come before the warnings of merging it.
+   */
+  mergeText(file: string, text: string): void {
+    const outer = this.warnings;
+    const parseWarnings: DbLoadWarning[] = [];
+    const mergeWarnings: DbLoadWarning[] = [];
+    let failed = false;
+    let failure: unknown;
+    this.warnings = mergeWarnings;
+    this.includeStack.push(nodePath.resolve(file));
+    try {
+      const opts: ParseDbOptions = { file, macros: this.opts.macros, onWarning: (w) => parseWarnings.push(w) };
+      parseDbStatements(text, opts, (s) => {
+        if (failed) return;
+        try {
+          this.apply(s);
+        } catch (err) {
+          failed = true;
+          failure = err;
+        }
+      });
+    } finally {
+      this.includeStack.pop();
+      this.warnings = outer;
+    }
+    if (failed) throw failure;
+    for (const w of parseWarnings) outer.push(w);
+    for (const w of mergeWarnings) outer.push(w);
+  }
+
   private apply(s: DbStatement): void {
     switch (s.kind) {
       case 'record': this.applyRecord(s); break;
       case 'alias': this.applyAlias(s); break;
       case 'include': {
         const inc = this.readInclude(s);
-        this.mergeFile(inc.path, parseDbText(inc.text, this.parseOptions(inc.path)));
+        this.mergeText(inc.path, inc.text);
         break;
       }
       case 'path':
@@ -1007,10 +810,10 @@ class DatabaseMerger {
 
   /** The real record for a record or alias name. */
   private find(name: string): RecordDefinition | undefined {
-    const direct = this.db.records.get(name);
+    const direct = this.db.record(name);
     if (direct) return direct;
-    const target = this.db.aliases.get(name);
-    return target === undefined ? undefined : this.db.records.get(target);
+    const target = this.db.aliasTarget(name);
+    return target === undefined ? undefined : this.db.record(target);
   }
 
   /** dbRecordNameValidate plus dbCreateRecord's length limit (NAME is 61 bytes). */
@@ -1019,7 +822,8 @@ class DatabaseMerger {
     if (name === '') {
       throw new DbLoadError('DB_ERR_BAD_RECORD_NAME', `${what} name can't be empty`, tok.pos);
     }
-    for (let i = 0; i < name.length; i++) {
+    const plain = isPlainName(name);
+    for (let i = 0; i < name.length && !plain; i++) {
       const c = name[i];
       if (i === 0 && '-+[{'.includes(c)) {
         this.warn(makeWarning('DB_WARN_RECORD_NAME',
@@ -1036,7 +840,7 @@ class DatabaseMerger {
           `bad character ${charForMessage(c)} in ${what} name ${quoteForMessage(name)}`, tok.pos);
       }
     }
-    const bytes = Buffer.byteLength(name, 'utf8');
+    const bytes = plain ? name.length : Buffer.byteLength(name, 'utf8');
     if (bytes > 60) {
       throw new DbLoadError('DB_ERR_BAD_RECORD_NAME',
         `${what} name ${quoteForMessage(name)} is ${bytes} bytes long; at most 60 are allowed`, tok.pos);
@@ -1058,7 +862,7 @@ class DatabaseMerger {
         throw new DbLoadError('DB_ERR_RECORD_NOT_FOUND',
           `record ${quoteForMessage(name)} not found; record("*", ...) can only add to an existing record`, s.name.pos);
       }
-      this.applyItems(rec, s.items);
+      this.applyItems(this.db.editable(rec), s.items);
       return;
     }
 
@@ -1066,8 +870,7 @@ class DatabaseMerger {
     if (type === '#') {
       const rec = this.find(name);
       if (rec) {
-        this.db.records.delete(rec.name);
-        for (const a of rec.aliases) this.db.aliases.delete(a);
+        this.db.deleteRecord(rec);
       } else {
         this.warn(makeWarning('DB_WARN_DELETE_MISSING', `record ${quoteForMessage(name)} not found, can't delete`, s.name.pos));
       }
@@ -1077,35 +880,27 @@ class DatabaseMerger {
     // Defining a record again with the same type adds to it; a different
     // type is an error (dbRecordHead). A name that is an alias refers to
     // the aliased record, as dbFindRecord resolves it.
-    let rec = this.find(name);
-    if (rec) {
-      if (rec.type !== type) {
+    const found = this.find(name);
+    let rec: EditableRecord;
+    if (found) {
+      if (found.type !== type) {
         throw new DbLoadError('DB_ERR_RECORD_TYPE_CHANGE',
-          `record ${quoteForMessage(name)} already exists as type '${rec.type}' ` +
-          `(${rec.file}:${rec.line}:${rec.column}), can't load it as type '${type}'`, s.type.pos);
+          `record ${quoteForMessage(name)} already exists as type '${found.type}' ` +
+          `(${found.file}:${found.line}:${found.column}), can't load it as type '${type}'`, s.type.pos);
       }
       if (this.opts.recordsOnceOnly) {
         throw new DbLoadError('DB_ERR_DUPLICATE_RECORD',
-          `record ${quoteForMessage(name)} is already defined (${rec.file}:${rec.line}:${rec.column}) ` +
+          `record ${quoteForMessage(name)} is already defined (${found.file}:${found.line}:${found.column}) ` +
           'and records may be defined only once', s.name.pos);
       }
+      rec = this.db.editable(found);
     } else {
-      rec = {
-        name,
-        type,
-        fields: new Map(),
-        info: new Map(),
-        aliases: [],
-        file: s.pos.file,
-        line: s.pos.line,
-        column: s.pos.column,
-      };
-      this.db.records.set(name, rec);
+      rec = this.db.createRecord(name, type, s.pos, s.items.length);
     }
     this.applyItems(rec, s.items);
   }
 
-  private applyItems(rec: RecordDefinition, items: readonly DbRecordItem[]): void {
+  private applyItems(rec: EditableRecord, items: readonly DbRecordItem[]): void {
     for (const item of items) {
       switch (item.kind) {
         case 'field': {
@@ -1116,19 +911,14 @@ class DatabaseMerger {
           if (field === 'NAME') {
             throw new DbLoadError('DB_ERR_BAD_FIELD', `can't set the NAME field of record ${quoteForMessage(rec.name)}`, item.name.pos);
           }
-          rec.fields.set(field, {
-            value: item.value.value,
-            file: item.value.pos.file,
-            line: item.value.pos.line,
-            column: item.value.pos.column,
-          });
+          this.db.setField(rec, field, item.value.value, item.value.pos);
           break;
         }
         case 'info':
           if (item.name.value === '') {
             throw new DbLoadError('DB_ERR_BAD_INFO', `info item name can't be empty (record ${quoteForMessage(rec.name)})`, item.name.pos);
           }
-          rec.info.set(item.name.value, item.value.value);
+          this.db.setInfo(rec, item.name.value, item.value.value);
           break;
         case 'alias':
           this.validateName(item.alias, 'alias');
@@ -1151,11 +941,11 @@ class DatabaseMerger {
   /** createAlias() in dbLexRoutines.c. */
   private createAlias(rec: RecordDefinition, tok: DbToken): void {
     const alias = tok.value;
-    if (this.db.records.has(alias)) {
+    if (this.db.record(alias)) {
       throw new DbLoadError('DB_ERR_ALIAS_CONFLICT',
         `alias ${quoteForMessage(alias)} for record ${quoteForMessage(rec.name)} is already a record name`, tok.pos);
     }
-    const target = this.db.aliases.get(alias);
+    const target = this.db.aliasTarget(alias);
     if (target !== undefined) {
       if (target !== rec.name) {
         throw new DbLoadError('DB_ERR_ALIAS_CONFLICT',
@@ -1167,8 +957,7 @@ class DatabaseMerger {
       }
       return;
     }
-    this.db.aliases.set(alias, rec.name);
-    rec.aliases.push(alias);
+    this.db.addAlias(alias, this.db.editable(rec));
   }
 
   private applyAlias(s: DbAliasStatement): void {
@@ -1230,10 +1019,15 @@ class DatabaseMerger {
  * as it was.
  */
 export function mergeInto(db: LoadedDatabase, statements: readonly DbStatement[], opts: MergeOptions = {}): void {
-  const staged = cloneDatabase(db);
+  const staged = new StagedDatabase(db);
   const file = statements.length > 0 ? statements[0].pos.file : '<none>';
-  new DatabaseMerger(staged, opts).mergeFile(file, statements);
-  commit(db, staged);
+  try {
+    new DatabaseMerger(staged, opts).mergeFile(file, statements);
+  } catch (err) {
+    staged.abandon();
+    throw err;
+  }
+  staged.commit();
 }
 
 /**
@@ -1266,14 +1060,13 @@ export function loadDbFile(path: string, opts: LoadDbOptions = {}): LoadedDataba
   }
 
   const db = opts.into ?? createDatabase();
-  const staged = cloneDatabase(db);
-  const merger = new DatabaseMerger(staged, { ...opts, readFile });
-  const statements = parseDbText(found.text, {
-    file: found.path,
-    macros: opts.macros,
-    onWarning: (w) => staged.warnings.push(w),
-  });
-  merger.mergeFile(found.path, statements);
-  commit(db, staged);
+  const staged = new StagedDatabase(db);
+  try {
+    new DatabaseMerger(staged, { ...opts, readFile }).mergeText(found.path, found.text);
+  } catch (err) {
+    staged.abandon();
+    throw err;
+  }
+  staged.commit();
   return db;
 }
