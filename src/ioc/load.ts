@@ -17,13 +17,19 @@ export type LoadStep =
 export interface LoadOptions {
   /** Directories searched for relative .db names (EPICS_DB_INCLUDE_PATH style). */
   includePath?: string[];
+  /**
+   * A second definition of a record is an error unless its type is "*" (the
+   * default here; EPICS base merges same-type redefinitions unless
+   * dbRecordsOnceOnly is set, which hides typos such as a copied record name).
+   */
+  allowRedefinition?: boolean;
 }
 
 export function loadAll(steps: readonly LoadStep[], opts: LoadOptions = {}): LoadedDatabase {
   const db = createDatabase();
   for (const step of steps) {
     if (step.kind === 'db') {
-      loadDbFile(step.file, { into: db, macros: step.macros, includePath: opts.includePath });
+      loadDbFile(step.file, { into: db, macros: step.macros, includePath: opts.includePath, recordsOnceOnly: !opts.allowRedefinition });
       continue;
     }
     let text: string;
@@ -35,7 +41,7 @@ export function loadAll(steps: readonly LoadStep[], opts: LoadOptions = {}): Loa
     const dir = path.dirname(step.file);
     for (const set of parseSubstitutions(text, step.file, { macros: step.macros })) {
       // Template names are looked up in the include path, then beside the substitution file.
-      loadDbFile(set.file, { into: db, macros: set.macros, includePath: [...(opts.includePath ?? []), dir] });
+      loadDbFile(set.file, { into: db, macros: set.macros, includePath: [...(opts.includePath ?? []), dir], recordsOnceOnly: !opts.allowRedefinition });
     }
   }
   return db;

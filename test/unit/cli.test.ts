@@ -240,3 +240,24 @@ describe('cli', function () {
 function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+describe('service-ioc: a record defined twice', () => {
+  it('is an error unless the second definition has type "*"', async () => {
+    requireBuiltCli();
+    const dir = makeTempDir('sioc-dup-');
+    try {
+      const dup = path.join(dir, 'dup.db');
+      fs.writeFileSync(dup, 'record(ai, "a") { field(DESC, "one") }\nrecord(ai, "a") { field(EGU, "mm") }\n');
+      const bad = await runCli(['dbl', '-d', dup], { PATH: process.env.PATH });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /dup\.db:2:12: record "a" is already defined \(.*dup\.db:1:1\)/);
+      const star = path.join(dir, 'star.db');
+      fs.writeFileSync(star, 'record(ai, "a") { field(DESC, "one") }\nrecord("*", "a") { field(EGU, "mm") }\n');
+      const ok = await runCli(['dbl', '-d', star], { PATH: process.env.PATH });
+      assert.equal(ok.code, 0);
+      assert.equal(ok.stdout, 'a\n');
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+});

@@ -381,7 +381,7 @@ describe('db loader: merging records', function () {
 
   it('with recordsOnceOnly a second definition is an error', function () {
     expectError(() => loadText('record(ai, x)\nrecord(ai, x)', '', { recordsOnceOnly: true }), 'DB_ERR_DUPLICATE_RECORD',
-      't.db:2:12: record "x" is already defined (t.db:1:1) and records may be defined only once');
+      't.db:2:12: record "x" is already defined (t.db:1:1) and records may be defined only once: use record("*", NAME) to add fields to it');
   });
 
   it('record("*", NAME) adds to an existing record and fails for a missing one', function () {

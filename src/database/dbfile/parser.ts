@@ -891,7 +891,7 @@ class DatabaseMerger {
       if (this.opts.recordsOnceOnly) {
         throw new DbLoadError('DB_ERR_DUPLICATE_RECORD',
           `record ${quoteForMessage(name)} is already defined (${found.file}:${found.line}:${found.column}) ` +
-          'and records may be defined only once', s.name.pos);
+          'and records may be defined only once: use record("*", NAME) to add fields to it', s.name.pos);
       }
       rec = this.db.editable(found);
     } else {
