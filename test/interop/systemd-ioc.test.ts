@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserManager, basicUnits, checkRedis, checkUserManager, fixtureUnit, freeTcpPort, redisUnits } from '../helpers/systemd-harness';
 import { startProcess, type Managed } from '../helpers/processes';
-import { clientEnv, PyCa, serverEnv, type Reply } from '../helpers/pyca';
+import { clientEnv, PyCa, REPO_ROOT, serverEnv, type Reply } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
 import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
 
@@ -257,6 +257,43 @@ describe('service-ioc with a real systemd user manager (libca client)', function
     const code = await new Promise<number | null>((resolve) => p.proc.on('exit', resolve));
     assert.equal(code, 1);
     assert.match(p.stderr(), /bad\.toml:6: \[\[unit\]\] #1: unknown key "contrl"/);
+  });
+
+  it('runs as the shipped Type=notify unit: ready once serving, kept alive by watchdog pings, stops cleanly', async () => {
+    const ports = await freeCaPorts();
+    const cfg = path.join(dir!, 'as-unit.toml');
+    fs.writeFileSync(cfg, '[ioc]\nprefix = "asunit:"\n\n[[unit]]\nname = "sleeper.service"\npv = "sleeper"\n');
+    // ioc/service-ioc.service as shipped, with this build as ExecStart and a short watchdog.
+    const shipped = fs.readFileSync(path.join(REPO_ROOT, 'ioc/service-ioc.service'), 'utf8');
+    const unit = shipped
+      .replace(/^ExecStart=.*$/m, `ExecStart=${process.execPath} ${CLI_JS} run -c ${cfg}`)
+      .replace(/^WatchdogSec=.*$/m, 'WatchdogSec=2')
+      .replace(/^Environment=EPICS_CAS_SERVER_PORT=.*$/m,
+        `Environment=EPICS_CAS_SERVER_PORT=${ports.server} EPICS_CAS_INTF_ADDR_LIST=127.0.0.1 EPICS_CAS_AUTO_BEACON_ADDR_LIST=NO EPICS_CAS_BEACON_ADDR_LIST=127.0.0.1 EPICS_CAS_BEACON_PORT=${ports.repeater}`);
+    assert.match(unit, /^Type=notify$/m);
+    await manager!.writeUnit('service-ioc.service', unit);
+    // Type=notify: `systemctl start` returns only after READY=1, sent once CA is serving.
+    const started = await manager!.systemctl('start', 'service-ioc.service');
+    assert.equal(started.code, 0, started.stderr);
+    const shown = await manager!.show('service-ioc.service', ['ActiveState', 'StatusText', 'WatchdogTimestampMonotonic']);
+    assert.equal(shown.ActiveState, 'active');
+    assert.match(shown.StatusText, /serving \d+ PVs on CA port \d+/);
+    const client = await PyCa.start(clientEnv(ports.server, ports.repeater));
+    try {
+      const r = await client.request('wait_value', { pv: 'asunit:IOC:BusConnected', value: 1, timeout: 10 });
+      assert.equal(r.ok, true, 'the IOC in the unit found the user bus by itself');
+    } finally {
+      await client.stop();
+    }
+    // Two watchdog pings later (WatchdogSec=2 means one a second) it is still active.
+    let last = shown.WatchdogTimestampMonotonic;
+    for (let ping = 0; ping < 2; ping++) {
+      last = await manager!.waitFor('service-ioc.service', 'WatchdogTimestampMonotonic', (v) => v !== last && v !== '0', 5000);
+    }
+    assert.equal((await manager!.show('service-ioc.service', ['ActiveState'])).ActiveState, 'active');
+    assert.equal((await manager!.systemctl('stop', 'service-ioc.service')).code, 0);
+    const after = await manager!.show('service-ioc.service', ['ActiveState', 'Result']);
+    assert.deepEqual([after.ActiveState, after.Result], ['inactive', 'success']);
   });
 
   it('fixture units are the ones the harness checked', () => {
