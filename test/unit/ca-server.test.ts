@@ -10,7 +10,7 @@ import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
 import { serverConfigFromEnv } from '../../src/ca/server/config';
 import { Command, DbrType } from '../../src/ca/protocol/constants';
 import { encodeMessage, type Message } from '../../src/ca/protocol/header';
-import { splitDatagram } from '../../src/ca/protocol/framer';
+import { MessageFramer, splitDatagram } from '../../src/ca/protocol/framer';
 import * as m from '../../src/ca/protocol/messages';
 import { memoryLogger } from '../../src/log';
 import { freeCaPorts } from '../helpers/system';
@@ -76,6 +76,32 @@ describe('CA server sockets (loopback)', () => {
     const s = net.connect(server.tcpPort, '127.0.0.1');
     await new Promise<void>((resolve) => s.once('data', () => resolve()));
     s.destroy();
+  });
+
+  it('serves several circuits from one client at once (one per priority, as libca opens them)', async () => {
+    const open = async (priority: number): Promise<{ sock: net.Socket; got: Message[] }> => {
+      const sock = net.connect(server.tcpPort, '127.0.0.1');
+      const got: Message[] = [];
+      const framer = new MessageFramer({ maxPayload: 1 << 16, requireAlignment: true });
+      sock.on('data', (d: Buffer) => got.push(...framer.push(d)));
+      await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+      sock.write(Buffer.concat([m.clientVersion(priority), m.clientNameMessage('alice'), m.hostNameMessage('opi1'), m.createChanRequest('here', 7)]));
+      return { sock, got };
+    };
+    const a = await open(0);
+    const b = await open(10);
+    const reply = async (c: { got: Message[] }): Promise<Message> => {
+      for (;;) {
+        const r = c.got.find((x) => x.command === Command.CREATE_CHAN);
+        if (r) return r;
+        await new Promise((res) => setImmediate(res));
+      }
+    };
+    const [ra, rb] = await Promise.all([reply(a), reply(b)]);
+    assert.deepEqual([ra.parameter1, rb.parameter1], [7, 7], 'each circuit answers its own channel');
+    assert.ok(server.circuitCount >= 2);
+    a.sock.destroy();
+    b.sock.destroy();
   });
 
   it('falls back to an ephemeral TCP port when the port is taken, and advertises it', async () => {
