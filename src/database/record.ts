@@ -4,7 +4,7 @@
  * record type's checkAlarms, recGblResetAlarms (with the ACKS/ACKT rules),
  * then monitors with the type's deadbands.
  */
-import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca } from '../ca/protocol/constants';
+import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, Eca } from '../ca/protocol/constants';
 import type { EpicsTimestamp } from '../ca/protocol/types';
 import { epicsNow } from '../ca/protocol/timestamp';
 import { WriteError, type ChangeListener } from '../ca/server/pv';
@@ -242,4 +242,3 @@ export function sameValue(a: FieldValue | undefined, b: FieldValue): boolean {
   return true;
 }
 
-export { DbrType };

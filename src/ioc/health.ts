@@ -27,12 +27,6 @@ export class HealthAggregator {
     return max;
   }
 
-  /** The worst sources, for messages. */
-  worst(): string[] {
-    const sev = this.severity;
-    return sev === 0 ? [] : [...this.severities].filter(([, s]) => s === sev).map(([n]) => n);
-  }
-
   attach(record: DeviceRecord): void {
     this.records.add(record);
     this.publishTo(record);

@@ -6,12 +6,10 @@
  * (modules/database/src/ioc/rsrv/camessage.c, online_notify.c).
  */
 import {
-  ACCESS_READ, ACCESS_WRITE, CA_MINOR_VERSION, Command, DBE_ALARM, DBE_VALUE, Eca,
+  ACCESS_READ, ACCESS_WRITE, CA_MINOR_VERSION, Command, DBE_ALARM, DBE_VALUE,
   SEARCH_DO_REPLY, SEARCH_DONT_REPLY, VERSION_SEQUENCE_VALID,
 } from './constants';
 import { encodeCString, encodeMessage, padTo8 } from './header';
-
-const EMPTY = Buffer.alloc(0);
 
 // ---------------------------------------------------------------- server side
 
@@ -175,4 +173,3 @@ export function eventsOnRequest(): Buffer {
   return encodeMessage({ command: Command.EVENTS_ON, payloadSize: 0, dataType: 0, dataCount: 0, parameter1: 0, parameter2: 0 });
 }
 
-export { EMPTY as EMPTY_PAYLOAD, Eca };

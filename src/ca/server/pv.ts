@@ -7,7 +7,7 @@
  * rights may have changed, and hands writes over already converted to the
  * PV's native type.
  */
-import { DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, type NativeType } from '../protocol/constants';
+import { DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, Eca, type NativeType } from '../protocol/constants';
 import type { DbrMetadata, DbrSource, DbrValue, EpicsTimestamp } from '../protocol/types';
 import { EMPTY_METADATA } from '../protocol/types';
 import { epicsTimestampFromDate } from '../protocol/timestamp';
@@ -223,4 +223,3 @@ export class SimplePv implements ProcessVariable {
   }
 }
 
-export { DbrType };
