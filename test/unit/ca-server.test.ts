@@ -104,6 +104,22 @@ describe('CA server sockets (loopback)', () => {
     b.sock.destroy();
   });
 
+  it('shares its UDP search port with another server on the host', async () => {
+    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(port), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
+    const second = new CaServer({ directory: new MapDirectory().add(new SimplePv({ name: 'second', type: DbrType.LONG, value: [2] })), config, log: memoryLogger() });
+    await second.start();
+    try {
+      assert.equal(second.udpPort, port, 'both bound the same UDP port');
+      assert.notEqual(second.tcpPort, server.tcpPort, 'the TCP port cannot be shared: the second falls back');
+      // A unicast search reaches the last socket bound (the second server), which answers for its own PVs.
+      const again = setInterval(() => client.send(search(['second'], 11), port, '127.0.0.1'), 50);
+      const r = await reply(11).finally(() => clearInterval(again));
+      assert.equal(r[1].dataType, second.tcpPort);
+    } finally {
+      await second.stop();
+    }
+  });
+
   it('falls back to an ephemeral TCP port when the port is taken, and advertises it', async () => {
     const ports = await freeCaPorts();
     const blocker = net.createServer();
