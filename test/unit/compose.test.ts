@@ -38,6 +38,7 @@ describe('docker-compose.yml', () => {
 
   it('runs the same demo entrypoint as npm run demo, which exists after the image build', () => {
     const demoCmd = /node (build\/demo\/demo\.js)/.exec(pkg.scripts.demo);
+    assert.match(pkg.scripts.demo, /^bash \.ci\/install-packages && npm ci/, "npm run demo installs what it needs first");
     assert.ok(demoCmd, 'npm run demo runs build/demo/demo.js');
     assert.equal(ioc.command?.[0], 'node');
     assert.equal(ioc.command?.[1], demoCmd[1]);
