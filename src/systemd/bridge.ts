@@ -304,7 +304,11 @@ export class SystemdBridge {
     if (invalidated.length === 0) return this.publishUnit(e);
     this.readInterface(e, iface).then(
       () => this.publishUnit(e),
-      (err: Error) => this.log.warn('could not read invalidated properties', { unit: e.name, reason: err.message }),
+      (err: Error) => {
+        // Losing the bus is reported once, by the bus; a read it cut short is no news.
+        const lost = err instanceof BusError && err.code === 'BUS_DISCONNECTED';
+        this.log[lost ? 'debug' : 'warn']('could not read invalidated properties', { unit: e.name, reason: err.message });
+      },
     );
   }
 
@@ -358,7 +362,8 @@ export class SystemdBridge {
         e.props = { ...UNKNOWN_PROPS, LoadState: 'error' };
         e.message = err.message;
       } else {
-        this.log.warn('could not read a unit', { unit: e.name, reason: (err as Error).message });
+        const lost = err instanceof BusError && err.code === 'BUS_DISCONNECTED';
+        this.log[lost ? 'debug' : 'warn']('could not read a unit', { unit: e.name, reason: (err as Error).message });
       }
     }
     this.publishUnit(e);
