@@ -15,6 +15,7 @@ import { AlarmSeverity } from '../ca/protocol/constants';
 import type { AccessRights, ClientIdentity, ProcessVariable } from '../ca/server/pv';
 import type { AccessPolicy } from '../database/field-pv';
 import type { FieldDef } from '../database/fields';
+import type { Database } from '../database/database';
 import type { DbRecord } from '../database/record';
 import type { Logger } from '../log';
 import { Access, parseAcf, type AcfConfig, type Asg, type Rule } from './acf';
@@ -56,6 +57,7 @@ export class AccessSecurity implements AccessPolicy {
   private readonly listeners = new Set<() => void>();
   private watcher: fs.FSWatcher | undefined;
   private reloading: Promise<boolean> | undefined;
+  private onHup: (() => void) | undefined;
 
   constructor(private readonly opts: AccessSecurityOptions) {}
 
@@ -104,7 +106,16 @@ export class AccessSecurity implements AccessPolicy {
     this.watchFile();
   }
 
+  /** Reload on SIGHUP (systemctl reload sends it), until close(). */
+  reloadOnSighup(): void {
+    if (this.onHup) return;
+    this.onHup = (): void => void this.reload('SIGHUP');
+    process.on('SIGHUP', this.onHup);
+  }
+
   close(): void {
+    if (this.onHup) process.off('SIGHUP', this.onHup);
+    this.onHup = undefined;
     this.watcher?.close();
     if (this.current) for (const i of this.current.inputs.values()) i.unsubscribe.forEach((u) => u());
   }
@@ -217,4 +228,18 @@ export class AccessSecurity implements AccessPolicy {
     }
     return true;
   }
+}
+
+/**
+ * Load the rules and put them in force for `database` (its PVs are also the
+ * CALC inputs); they are reloaded on SIGHUP and when the file changes, until
+ * close(). Throws AcfError when the file is wrong, before anything is served.
+ */
+export async function enforceAccessSecurity(database: Database, opts: Omit<AccessSecurityOptions, 'resolveInput'>): Promise<AccessSecurity> {
+  const security = new AccessSecurity({ ...opts, resolveInput: (n) => database.lookup(n) });
+  await security.load();
+  database.access = security;
+  security.watchFile();
+  security.reloadOnSighup();
+  return security;
 }

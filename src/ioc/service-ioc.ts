@@ -18,7 +18,7 @@ import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
 import { loadAll, macrosFromArg, type LoadStep } from './load';
 import { ServiceNotifier } from './notify';
-import { AccessSecurity } from '../access/access-security';
+import { enforceAccessSecurity, type AccessSecurity } from '../access/access-security';
 import { PutLog } from '../access/putlog';
 
 /**
@@ -82,18 +82,9 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
   const built = buildServiceIoc(config, log, connection);
   const notifier = new ServiceNotifier(log);
-  let security: AccessSecurity | undefined;
-  const onHup = (): void => void security?.reload('SIGHUP');
-  if (config.access) {
-    security = new AccessSecurity({
-      file: config.access.file, macros: config.access.macros, hostByAddress: config.access.hostByAddress,
-      log: log.child('access'), resolveInput: (n) => built.database.lookup(n),
-    });
-    await security.load();
-    built.database.access = security;
-    security.watchFile();
-    process.on('SIGHUP', onHup);
-  }
+  const security = config.access
+    ? await enforceAccessSecurity(built.database, { file: config.access.file, macros: config.access.macros, hostByAddress: config.access.hostByAddress, log: log.child('access') })
+    : undefined;
   built.database.start();
   built.bus.start();
   built.queueservers.start();
@@ -109,7 +100,6 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
       if (stopped) return;
       stopped = true;
       notifier.stopping();
-      process.off('SIGHUP', onHup);
       security?.close();
       built.putlog.close();
       built.bus.stop();

@@ -6,7 +6,7 @@ import { CaServer } from '../ca/server/server';
 import { serverConfigFromEnv } from '../ca/server/config';
 import { Database, defaultRegistry } from '../database/database';
 import type { DeviceRegistry } from '../database/device';
-import { AccessSecurity } from '../access/access-security';
+import { enforceAccessSecurity, type AccessSecurity } from '../access/access-security';
 import { PutLog } from '../access/putlog';
 import type { Logger } from '../log';
 import { loadAll, type LoadStep } from './load';
@@ -33,18 +33,11 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
   const loaded = loadAll(opts.steps);
   for (const w of loaded.warnings) opts.log.warn(w.message);
   const database = Database.build(loaded, { registry: opts.registry ?? defaultRegistry().register(iocDeviceSupport()), log: opts.log.child('db') });
-  let security: AccessSecurity | undefined;
-  let putlog: PutLog | undefined;
-  const onHup = (): void => void security?.reload('SIGHUP');
-  if (opts.acf) {
-    security = new AccessSecurity({ file: opts.acf.file, macros: opts.acf.macros, log: opts.log.child('access'), resolveInput: (n) => database.lookup(n) });
-    await security.load();
-    database.access = security;
-    security.watchFile();
-    process.on('SIGHUP', onHup);
-    // With access security, every write attempt is logged (caPutLog-style, to the journal).
-    putlog = new PutLog({ format: 'json', log: opts.log.child('putlog') });
-  }
+  const security = opts.acf
+    ? await enforceAccessSecurity(database, { file: opts.acf.file, macros: opts.acf.macros, log: opts.log.child('access') })
+    : undefined;
+  // With access security, every write attempt is logged (caPutLog-style, to the journal).
+  const putlog = security ? new PutLog({ format: 'json', log: opts.log.child('putlog') }) : undefined;
   database.start();
   const server = new CaServer({ directory: database, config, log: opts.log.child('ca'), circuit: { audit: putlog?.audit } });
   await server.start();
@@ -56,7 +49,6 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
     async stop() {
       if (stopped) return;
       stopped = true;
-      process.off('SIGHUP', onHup);
       security?.close();
       database.stop();
       await server.stop();
