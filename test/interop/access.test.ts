@@ -33,6 +33,7 @@ import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, t
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, PyCa, PYCA_SCRIPT, serverEnv, type Reply } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, inCI, requireDependency, SYSTEM_PYTHON } from '../helpers/system';
+import { EXAMPLE_ACF } from '../fixtures/access';
 
 // ---------------------------------------------------------------- 1. the asLib oracle
 
@@ -77,25 +78,6 @@ interface OracleResult {
   failure?: string;
 }
 
-const FULL = `
-# operators and their consoles
-UAG(ops) { alice, bob }
-UAG(admins) { root }
-HAG(consoles) { OPI1, opi2 }
-ASG(DEFAULT) {
-  RULE(1, READ)
-}
-ASG(SERVICE_CONTROL) {
-  INPA("enable")
-  RULE(1, READ)
-  RULE(0, WRITE, TRAPWRITE) { UAG(ops) HAG(consoles) }
-  RULE(1, WRITE, NOTRAPWRITE) { UAG(admins) }
-  RULE(1, WRITE) { CALC("A=1") UAG(ops) }
-}
-ASG(LOCKED) {
-  RULE(1, NONE)
-}
-`;
 
 const PEOPLE = ['alice', 'bob', 'root', 'Alice', 'mallory', ''];
 const HOSTS = ['opi1', 'OPI2', 'Opi1', 'laptop', 'opi1.example.org', ''];
@@ -103,19 +85,19 @@ const HOSTS = ['opi1', 'OPI2', 'Opi1', 'laptop', 'opi1.example.org', ''];
 const SCENARIOS: Scenario[] = [
   {
     name: 'every rule form; CALC input off, then on, then INVALID, then back',
-    acf: FULL,
+    acf: EXAMPLE_ACF,
     inputs: { enable: 0 },
     steps: [{ enable: 1 }, { enable: 'invalid' }, { enable: 1 }, { enable: 0.995 }, { enable: 1.02 }],
     asgs: ['SERVICE_CONTROL', 'LOCKED', 'DEFAULT', 'NO_SUCH_GROUP', ''],
   },
   {
     name: 'CALC input never connected',
-    acf: FULL,
+    acf: EXAMPLE_ACF,
     asgs: ['SERVICE_CONTROL'],
   },
   {
     name: 'CALC input INVALID at start',
-    acf: FULL,
+    acf: EXAMPLE_ACF,
     inputs: { enable: 'invalid' },
     steps: [{ enable: 1 }],
     asgs: ['SERVICE_CONTROL'],

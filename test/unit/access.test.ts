@@ -15,26 +15,8 @@ import { iocDeviceSupport } from '../../src/ioc/ioc-device';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
 import { memoryLogger } from '../../src/log';
 import type { ClientIdentity } from '../../src/ca/server/pv';
+import { EXAMPLE_ACF } from '../fixtures/access';
 
-const ACF = `
-# operators and their consoles
-UAG(ops) { alice, bob }
-UAG(admins) { root }
-HAG(consoles) { OPI1, opi2 }
-ASG(DEFAULT) {
-  RULE(1, READ)
-}
-ASG(SERVICE_CONTROL) {
-  INPA("enable")
-  RULE(1, READ)
-  RULE(0, WRITE, TRAPWRITE) { UAG(ops) HAG(consoles) }
-  RULE(1, WRITE, NOTRAPWRITE) { UAG(admins) }
-  RULE(1, WRITE) { CALC("A=1") UAG(ops) }
-}
-ASG(LOCKED) {
-  RULE(1, NONE)
-}
-`;
 
 const alice = (host = 'opi1'): ClientIdentity => ({ user: 'alice', host, address: '10.0.0.5' });
 
@@ -60,7 +42,7 @@ function database(): Database {
 describe('access security', () => {
   describe('.acf parsing', () => {
     it('reads every construct', () => {
-      const c = parseAcf(ACF, 'test.acf');
+      const c = parseAcf(EXAMPLE_ACF, 'test.acf');
       assert.deepEqual([...c.uags.get('ops')!], ['alice', 'bob']);
       assert.deepEqual([...c.hags.get('consoles')!], ['opi1', 'opi2'], 'host names lower-cased');
       const g = c.asgs.get('SERVICE_CONTROL')!;
@@ -127,7 +109,7 @@ describe('access security', () => {
 
     beforeEach(async () => {
       db = database();
-      as = new AccessSecurity({ file: tmpFile(ACF), log: memoryLogger(), resolveInput: (n) => db.lookup(n) });
+      as = new AccessSecurity({ file: tmpFile(EXAMPLE_ACF), log: memoryLogger(), resolveInput: (n) => db.lookup(n) });
       await as.load();
       db.access = as;
     });
@@ -167,7 +149,7 @@ describe('access security', () => {
 
     it('a reload with a broken file keeps the old rules and logs why', async () => {
       const lines: string[] = [];
-      const file = tmpFile(ACF);
+      const file = tmpFile(EXAMPLE_ACF);
       const sec = new AccessSecurity({ file, log: memoryLogger(lines), resolveInput: (n) => db.lookup(n) });
       await sec.load();
       fs.writeFileSync(file, 'ASG(DEFAULT) { RULE(1, WRITE) }\nASG(oops');

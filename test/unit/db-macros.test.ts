@@ -9,21 +9,9 @@ import {
   resolveMacroValues,
 } from '../../src/database/dbfile/macros';
 import { DEFINITION_CASES, MACRO_CASES } from './db-macro-cases';
+import { expectDbError } from '../helpers/db-errors';
 
 const where = { file: 'test.db', line: 1 };
-
-function expectError(fn: () => unknown, code: string, message: string): DbLoadError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof DbLoadError, `expected DbLoadError, got ${String(caught)}`);
-  assert.equal(caught.code, code);
-  assert.equal(caught.message, message);
-  return caught;
-}
 
 describe('db macros: parseMacroPairs (macParseDefns)', function () {
   for (const c of DEFINITION_CASES) {
@@ -73,31 +61,31 @@ describe('db macros: expandMacros (macExpandString)', function () {
   }
 
   it('reports an undefined macro at the column of its $', function () {
-    expectError(() => expandMacros('ab $(X) cd', new Map(), { file: 'f.db', line: 12 }),
+    expectDbError(() => expandMacros('ab $(X) cd', new Map(), { file: 'f.db', line: 12 }),
       'DB_ERR_UNDEFINED_MACRO', "f.db:12:4: undefined macro 'X'");
   });
 
   it('counts columns from where.column and lines across newlines', function () {
-    expectError(() => expandMacros('ab $(X)', new Map(), { file: 'f.db', line: 3, column: 10 }),
+    expectDbError(() => expandMacros('ab $(X)', new Map(), { file: 'f.db', line: 3, column: 10 }),
       'DB_ERR_UNDEFINED_MACRO', "f.db:3:13: undefined macro 'X'");
-    expectError(() => expandMacros('ok\n  ${Y}', new Map(), { file: 'f.db', line: 3, column: 10 }),
+    expectDbError(() => expandMacros('ok\n  ${Y}', new Map(), { file: 'f.db', line: 3, column: 10 }),
       'DB_ERR_UNDEFINED_MACRO', "f.db:4:3: undefined macro 'Y'");
   });
 
   it('names the macro whose value holds the undefined reference', function () {
     const defs = parseMacroDefinitions('A=x$(B)');
-    expectError(() => expandMacros('1234$(A)', defs, where),
+    expectDbError(() => expandMacros('1234$(A)', defs, where),
       'DB_ERR_UNDEFINED_MACRO', "test.db:1:5: undefined macro 'B' (expanding 'A' -> 'B')");
   });
 
   it('stops recursion with an error naming the cycle', function () {
     const defs = parseMacroDefinitions('A=$(B),B=$(C),C=$(A)');
-    expectError(() => expandMacros('$(A)', defs, where),
+    expectDbError(() => expandMacros('$(A)', defs, where),
       'DB_ERR_RECURSIVE_MACRO', "test.db:1:1: macro 'A' is recursive (expanding 'A' -> 'B' -> 'C' -> 'A')");
   });
 
   it('rejects an unterminated reference (macLib would read to the end)', function () {
-    expectError(() => expandMacros('x $(A', parseMacroDefinitions('A=1'), where),
+    expectDbError(() => expandMacros('x $(A', parseMacroDefinitions('A=1'), where),
       'DB_ERR_BAD_MACRO', 'test.db:1:3: unterminated macro reference "$(A": missing \')\'');
   });
 

@@ -15,6 +15,7 @@ import {
   parseDbText,
   translateEscapes,
 } from '../../src/database/dbfile/parser';
+import { expectDbError } from '../helpers/db-errors';
 
 function parse(text: string, macros = '', onWarning?: (w: DbLoadWarning) => void): DbStatement[] {
   return parseDbText(text, { file: 't.db', macros: parseMacroDefinitions(macros), onWarning });
@@ -39,22 +40,8 @@ function at(pos: { line: number; column: number }): string {
   return `${pos.line}:${pos.column}`;
 }
 
-/** The DbLoadError `fn` throws, checked for code and full message. */
-function expectError(fn: () => unknown, code: string, message: string): DbLoadError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (err) {
-    caught = err;
-  }
-  assert.ok(caught instanceof DbLoadError, `expected DbLoadError, got ${String(caught)}`);
-  assert.equal(caught.message, message);
-  assert.equal(caught.code, code);
-  return caught;
-}
-
 function parseError(text: string, code: string, message: string, macros = ''): DbLoadError {
-  return expectError(() => parse(text, macros), code, message);
+  return expectDbError(() => parse(text, macros), code, message);
 }
 
 function loadText(text: string, macros = '', opts: { recordsOnceOnly?: boolean } = {}) {
@@ -64,7 +51,7 @@ function loadText(text: string, macros = '', opts: { recordsOnceOnly?: boolean }
 }
 
 function loadError(text: string, code: string, message: string, macros = ''): DbLoadError {
-  return expectError(() => loadText(text, macros), code, message);
+  return expectDbError(() => loadText(text, macros), code, message);
 }
 
 describe('db parser: records', function () {
@@ -380,7 +367,7 @@ describe('db loader: merging records', function () {
   });
 
   it('with recordsOnceOnly a second definition is an error', function () {
-    expectError(() => loadText('record(ai, x)\nrecord(ai, x)', '', { recordsOnceOnly: true }), 'DB_ERR_DUPLICATE_RECORD',
+    expectDbError(() => loadText('record(ai, x)\nrecord(ai, x)', '', { recordsOnceOnly: true }), 'DB_ERR_DUPLICATE_RECORD',
       't.db:2:12: record "x" is already defined (t.db:1:1) and records may be defined only once: use record("*", NAME) to add fields to it');
   });
 
@@ -466,7 +453,7 @@ describe('db loader: merging records', function () {
   it('mergeInto is all or nothing', function () {
     const db = loadText('record(ai, x) { field(A, 1) }');
     const before = JSON.stringify([...db.records.get('x')!.fields]);
-    expectError(() => mergeInto(db, parse('record(ai, x) { field(A, 2) }\nrecord(ai, y)\nrecord(bo, x)')),
+    expectDbError(() => mergeInto(db, parse('record(ai, x) { field(A, 2) }\nrecord(ai, y)\nrecord(bo, x)')),
       'DB_ERR_RECORD_TYPE_CHANGE', 't.db:3:8: record "x" already exists as type \'ai\' (t.db:1:1), can\'t load it as type \'bo\'');
     assert.deepEqual([...db.records.keys()], ['x']);
     assert.equal(JSON.stringify([...db.records.get('x')!.fields]), before);
@@ -503,7 +490,7 @@ describe('db loader: loading into a database', function () {
   it('a failed load changes none of the records it touched', function () {
     const db = load('base.db', 'record(ai, a) { field(A, 1) info(i, 1) }\nrecord(ai, b) { alias(b1) }\n');
     const before = snapshot(db);
-    expectError(() => load('bad.db', 'record("*", a) { field(A, 2) field(B, 3) info(i, 2) alias(a1) }\nrecord("#", b)\n' +
+    expectDbError(() => load('bad.db', 'record("*", a) { field(A, 2) field(B, 3) info(i, 2) alias(a1) }\nrecord("#", b)\n' +
       'record(ai, c)\nrecord(bo, a)\n', db), 'DB_ERR_RECORD_TYPE_CHANGE',
       "/v/bad.db:4:8: record \"a\" already exists as type 'ai' (/v/base.db:1:1), can't load it as type 'bo'");
     assert.equal(snapshot(db), before);
@@ -511,13 +498,13 @@ describe('db loader: loading into a database', function () {
 
   it('a failed first load leaves the database empty', function () {
     const db = createDatabase();
-    expectError(() => load('bad.db', 'record(ai, a) { alias(a1) }\nrecord(bo, a)\n', db), 'DB_ERR_RECORD_TYPE_CHANGE',
+    expectDbError(() => load('bad.db', 'record(ai, a) { alias(a1) }\nrecord(bo, a)\n', db), 'DB_ERR_RECORD_TYPE_CHANGE',
       "/v/bad.db:2:8: record \"a\" already exists as type 'ai' (/v/bad.db:1:1), can't load it as type 'bo'");
     assert.equal(snapshot(db), snapshot(createDatabase()));
   });
 
   it('a syntax error wins over a merge error before it, as if the whole file were parsed first', function () {
-    expectError(() => load('bad.db', 'alias(x, w)\nrecord(ai, y)\nrecord(\n'), 'DB_ERR_SYNTAX',
+    expectDbError(() => load('bad.db', 'alias(x, w)\nrecord(ai, y)\nrecord(\n'), 'DB_ERR_SYNTAX',
       '/v/bad.db:4:1: expected record type, found end of file');
   });
 
@@ -582,17 +569,17 @@ describe('db loader: files and includes', function () {
   it('an error in an included file names that file and its position', function () {
     write('bad.db', 'record(ai, ok)\nrecord(ai, x) { field(A, $(NOPE)) }\n');
     const main = write('main.db', 'include "bad.db"\n');
-    expectError(() => loadDbFile(main), 'DB_ERR_UNDEFINED_MACRO', `${path.join(dir, 'bad.db')}:2:26: undefined macro 'NOPE'`);
+    expectDbError(() => loadDbFile(main), 'DB_ERR_UNDEFINED_MACRO', `${path.join(dir, 'bad.db')}:2:26: undefined macro 'NOPE'`);
     write('badbody.db', 'field(A, 1)\nrecord(ai, y)\n');
     const main2 = write('main2.db', 'record(ai, x) {\n  include "badbody.db"\n}\n');
-    expectError(() => loadDbFile(main2), 'DB_ERR_SYNTAX',
+    expectDbError(() => loadDbFile(main2), 'DB_ERR_SYNTAX',
       `${path.join(dir, 'badbody.db')}:2:1: expected field, info, alias or include in a file included in a record body, ` +
       "found keyword 'record'");
   });
 
   it('a missing include is an error at the file name', function () {
     const main = write('main.db', 'record(ai, x)\n  include "nope.db"\n');
-    expectError(() => loadDbFile(main), 'DB_ERR_INCLUDE_NOT_FOUND',
+    expectDbError(() => loadDbFile(main), 'DB_ERR_INCLUDE_NOT_FOUND',
       `${main}:2:11: include file "nope.db" not found (tried ${path.join(dir, 'nope.db')})`);
   });
 
@@ -614,7 +601,7 @@ describe('db loader: files and includes', function () {
   it('a file that includes itself is an error, not a hang', function () {
     const a = write('a.db', 'include "b.db"\n');
     write('b.db', 'record(ai, x)\ninclude "a.db"\n');
-    expectError(() => loadDbFile(a), 'DB_ERR_INCLUDE_CYCLE', `${path.join(dir, 'b.db')}:2:9: file "${a}" includes itself`);
+    expectDbError(() => loadDbFile(a), 'DB_ERR_INCLUDE_CYCLE', `${path.join(dir, 'b.db')}:2:9: file "${a}" includes itself`);
   });
 
   it('a missing top-level file is DB_ERR_FILE_NOT_FOUND', function () {
@@ -636,7 +623,7 @@ describe('db loader: files and includes', function () {
     assert.deepEqual([...db.records.keys()], ['x', 'y']);
     assert.deepEqual([...db.records.get('x')!.fields.keys()], ['A', 'B']);
     const c = write('c.db', 'record(ai, z)\nrecord(ai, yy)\n');
-    expectError(() => loadDbFile(c, { into: db }), 'DB_ERR_RECORD_TYPE_CHANGE',
+    expectDbError(() => loadDbFile(c, { into: db }), 'DB_ERR_RECORD_TYPE_CHANGE',
       `${c}:2:8: record "yy" already exists as type 'bo' (${b}:2:1), can't load it as type 'ai'`);
     assert.ok(!db.records.has('z'), 'a failed load leaves the database as it was');
   });
