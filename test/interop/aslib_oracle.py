@@ -45,6 +45,8 @@ import os
 import sys
 import tempfile
 
+from forked import run_forked
+
 LIBRARY = "libCom.so.3.17.6"
 INVALID_ALARM = 3
 
@@ -233,40 +235,14 @@ def run_scenario(lib, libc, sc):
 
 def run_isolated(lib, libc, sc):
     """run_scenario in a child process with its stderr captured."""
-    read_fd, write_fd = os.pipe()
-    err_fd, err_path = tempfile.mkstemp(prefix="aslib-err-")
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        try:
-            os.dup2(err_fd, 2)
-            import signal
-            signal.alarm(10)
-            result = run_scenario(lib, libc, sc)
-            lib.errlogFlush()
-            data = json.dumps(result)
-        except Exception as exc:  # report, don't hang the parent
-            data = json.dumps({"failure": "%s: %s" % (type(exc).__name__, exc)})
-        payload = data.encode("utf-8")
-        while payload:
-            payload = payload[os.write(write_fd, payload):]
-        os._exit(0)
-    os.close(write_fd)
-    chunks = []
-    while True:
-        chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
-    os.close(err_fd)
-    with open(err_path, encoding="utf-8", errors="replace") as f:
-        messages = f.read()
-    os.unlink(err_path)
-    if not chunks or os.WIFSIGNALED(status):
-        return {"failure": "child died (status %d); stderr: %s" % (status, messages)}
-    result = json.loads(b"".join(chunks).decode("utf-8"))
+    def work():
+        result = run_scenario(lib, libc, sc)
+        lib.errlogFlush()
+        return result
+
+    result, died, messages = run_forked(work, 10, capture_stderr=True)
+    if died:
+        return {"failure": "child died; stderr: %s" % messages}
     result["messages"] = messages
     return result
 

@@ -20,9 +20,9 @@ declared here from macLib.h.
 """
 import ctypes
 import json
-import os
-import signal
 import sys
+
+from forked import run_forked
 
 LIBRARY = "libCom.so.3.17.6"
 
@@ -77,32 +77,13 @@ def run_case(lib, char_pp, defs, text):
 
 def run_isolated(lib, char_pp, defs, text):
     """run_case in a child process, killed after 2 s."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read_fd)
-        try:
-            signal.alarm(2)
-            lib.eltc(0)  # errlog starts in the child, not inherited half-initialised
-            data = json.dumps(run_case(lib, char_pp, defs, text))
-        except Exception as exc:  # report, don't hang the parent
-            data = json.dumps({"failure": str(exc)})
-        payload = data.encode("utf-8")
-        while payload:
-            payload = payload[os.write(write_fd, payload):]
-        os._exit(0)
-    os.close(write_fd)
-    chunks = []
-    while True:
-        chunk = os.read(read_fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_fd)
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
+    def work():
+        lib.eltc(0)  # errlog starts in the child, not inherited half-initialised
+        return run_case(lib, char_pp, defs, text)
+
+    result, died, _ = run_forked(work, 2)
+    if died:
         return {"hang": True, "pairs": [], "status": -1, "output": ""}
-    result = json.loads(b"".join(chunks).decode("utf-8"))
     if "failure" in result:
         raise RuntimeError(result["failure"])
     return result
