@@ -32,6 +32,8 @@ export const STATUS_PROPERTIES = [
 export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable'] as const;
 
 type StatusProperty = (typeof STATUS_PROPERTIES)[number];
+/** What the IOC itself knows (its own jobs) or must always show: no COMM/INVALID from the unit. */
+const UNALARMED_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['JobResult', 'Busy', 'Message', 'HookState']);
 type ControlAction = (typeof CONTROL_ACTIONS)[number];
 
 /** A UnitNew this soon after our own read of the unit was caused by that read. */
@@ -219,7 +221,7 @@ export class SystemdBridge {
   }
 
   private publishRecord(e: UnitEntry, record: DeviceRecord, prop: StatusProperty): void {
-    record.setDeviceAlarm(prop === 'JobResult' || prop === 'Busy' || prop === 'Message' || prop === 'HookState' ? undefined : this.unitAlarm(e));
+    record.setDeviceAlarm(UNALARMED_PROPERTIES.has(prop) ? undefined : this.unitAlarm(e));
     const value = this.valueOf(e, prop);
     const last = e.last.get(record);
     if (last && last.value === value) return;
