@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import type { DbrSource, DbrValue } from '../ca/protocol/types';
-import type { WriteAttempt } from '../ca/server/circuit';
+import type { WriteAttempt } from '../ca/server/pv';
 import type { Logger } from '../log';
 
 export type PutLogFormat = 'json' | 'text';

@@ -112,8 +112,18 @@ export class FieldPv implements ProcessVariable {
     return fixed ? { read: rights.read, write: false } : rights;
   }
 
-  async write(request: WriteRequest): Promise<void> {
-    return this.record.put(this.def, this.toFieldValue(request.value), request.client);
+  write(request: WriteRequest): Promise<void> {
+    let value: FieldValue;
+    try {
+      value = this.toFieldValue(request.value);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.record.put(this.def, value, request.client);
+  }
+
+  writesApplied(): Promise<void> | undefined {
+    return this.record.writesApplied();
   }
 
   /** Convert CA elements (already in this PV's native type) to what the field stores. */

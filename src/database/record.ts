@@ -28,8 +28,12 @@ export class DbRecord implements RecordState, DeviceRecord {
   hardware = false;
   private deviceAlarm: Alarm | undefined;
   private listeners: Map<string, Set<ChangeListener>> | undefined;
-  /** Writes to one record run one after another. */
+  /** Writes to one record run one after another: the end of the queue. */
   private writeChain: Promise<void> = Promise.resolve();
+  /** Writes made and not finished (queued, or device support still busy with one). */
+  private writesInFlight = 0;
+  /** Set while a write waits in the queue: resolves when the last queued one is applied. */
+  private appliedBarrier: Promise<void> | undefined;
 
   constructor(readonly type: RecordType, readonly name: string) {
     this.f = Object.create(type.defaults) as Record<string, FieldValue>;
@@ -170,40 +174,87 @@ export class DbRecord implements RecordState, DeviceRecord {
   /**
    * A write from a client (already converted to the field's CA type; one
    * element for scalars). Resolves when everything it started has finished.
+   *
+   * Writes take effect in the order they are made. A record that is not busy
+   * applies a write at once, before `put` returns, so a read that follows sees
+   * it (dbPutField stores the field and processes the record in the caller's
+   * thread). A record whose device support is still carrying out an earlier
+   * write (PACT in EPICS terms) queues the new one behind it.
    */
   put(def: FieldDef, value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> {
-    const run = this.writeChain.then(() => this.doPut(def, value, client));
-    this.writeChain = run.catch(() => undefined);
+    if (this.writesInFlight === 0) {
+      let pending: Promise<void> | undefined;
+      try {
+        pending = this.applyPut(def, value, client);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
+      return pending ? this.holdWrite(pending) : Promise.resolve();
+    }
+    let markApplied: () => void = () => undefined;
+    const applied = new Promise<void>((resolve) => { markApplied = resolve; });
+    this.appliedBarrier = applied;
+    const run = this.writeChain.then(() => {
+      if (this.appliedBarrier === applied) this.appliedBarrier = undefined;
+      markApplied();
+      return this.applyPut(def, value, client);
+    });
+    return this.holdWrite(run);
+  }
+
+  /**
+   * Undefined when every write made so far has been applied; otherwise a
+   * promise that resolves once the last queued one has been.
+   */
+  writesApplied(): Promise<void> | undefined {
+    return this.appliedBarrier;
+  }
+
+  private holdWrite(run: Promise<void>): Promise<void> {
+    this.writesInFlight++;
+    const settle = (): void => {
+      this.writesInFlight--;
+    };
+    this.writeChain = run.then(settle, settle);
     return run;
   }
 
-  private async doPut(def: FieldDef, value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> {
+  /** Apply one write now; returns the device support's completion, if it has one to wait for. */
+  private applyPut(def: FieldDef, value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> | undefined {
     if (def.name === 'VAL') return this.putValue(value, client);
     if (def.name === 'PROC') {
       this.binding.read?.();
       this.process(false);
-      return;
+      return undefined;
     }
     this.setField(def.name, value);
     if (def.process) this.process(false);
     else if (def.name === 'DISA' || def.name === 'DISV' || def.name === 'DISS') this.process(false);
+    return undefined;
   }
 
-  private async putValue(value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> {
+  private putValue(value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> | undefined {
     const v = this.clampValue(value);
-    if (this.type.kind === 'output' && this.binding.write) {
-      try {
-        await this.binding.write(v, client);
-      } catch (err) {
-        // dbPutNotify reports the failure to the client; the record shows WRITE/INVALID.
-        this.process(false, { alarm: { status: AlarmStatus.WRITE, severity: AlarmSeverity.INVALID } });
-        if (err instanceof WriteError) throw err;
-        throw new WriteError(Eca.PUTFAIL, (err as Error).message);
-      }
-    }
     const changed = !sameValue(this.f.VAL, v);
+    // dbPut stores VAL before the record processes: a read made while device
+    // support is busy with the write sees the value written.
     this.storeValue(v);
-    this.process(changed);
+    if (this.type.kind !== 'output' || !this.binding.write) {
+      this.process(changed);
+      return undefined;
+    }
+    let started: Promise<void>;
+    try {
+      started = this.binding.write(v, client);
+    } catch (err) {
+      started = Promise.reject(err as Error);
+    }
+    return started.then(() => this.process(changed), (err: unknown) => {
+      // dbPutNotify reports the failure to the client; the record shows WRITE/INVALID.
+      this.process(changed, { alarm: { status: AlarmStatus.WRITE, severity: AlarmSeverity.INVALID } });
+      if (err instanceof WriteError) throw err;
+      throw new WriteError(Eca.PUTFAIL, (err as Error).message);
+    });
   }
 
   /** DRVH/DRVL for ao and longout, state range for mbbo/bo. */

@@ -3,6 +3,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS } from '../../src/ca/server/circuit';
+import type { CloseReason } from '../../src/ca/protocol/circuit-rules';
 import { MapDirectory, SimplePv, WriteError } from '../../src/ca/server/pv';
 import {
   AlarmSeverity, AlarmStatus, Command, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca,
@@ -101,16 +102,27 @@ describe('Circuit (in memory)', () => {
     assert.deepEqual(decodeDbr(DbrType.STRING, 1, rep.payload).value, ['On']);
   });
 
-  it('rejects a count above the maximum with ECA_BADCOUNT and an unknown type with ECA_BADTYPE', async () => {
+  it('answers a count above the maximum with ECA_BADCOUNT and goes on', async () => {
     const r = rig();
     const sid = await connect(r, 'wf', 1);
     r.client.send(m.readNotifyRequest(DbrType.LONG, 11, sid, 8));
     const rep = await r.client.waitFor((x) => x.command === Command.READ_NOTIFY && x.parameter2 === 8);
     assert.equal(rep.parameter1, Eca.BADCOUNT);
-    r.client.send(m.readNotifyRequest(77, 1, sid, 9));
-    const err = await r.client.waitFor((x) => x.command === Command.ERROR && x.parameter2 === Eca.BADTYPE);
-    assert.equal(err.payload.readUInt16BE(0), Command.READ_NOTIFY);
-    assert.ok(!r.circuit.isClosed, 'a bad type must not end the circuit');
+    assert.ok(!r.circuit.isClosed, 'a bad count must not end the circuit');
+  });
+
+  it('ends the circuit, with no reply, on a READ_NOTIFY whose type is no DBR type (as RSRV)', async () => {
+    const r = rig();
+    const sid = await connect(r, 'wf', 1);
+    const before = r.client.received.length;
+    const closed = new Promise<CloseReason>((resolve) => r.circuit.onClose(resolve));
+    r.client.send(m.readNotifyRequest(0xefef, 1, sid, 9));
+    const reason = await closed;
+    assert.equal(reason.kind, 'violation');
+    assert.equal(reason.kind === 'violation' && reason.violation.rule, 'invalid-dbr-type');
+    assert.equal(reason.kind === 'violation' && reason.violation.by, 'client');
+    assert.equal(r.client.received.length, before, 'nothing was sent for the bad request');
+    assert.ok(r.log.some((l) => /invalid-dbr-type/.test(l)), r.log.join('\n'));
   });
 
   it('WRITE_NOTIFY completes only when the write handler has finished', async () => {
@@ -268,8 +280,8 @@ describe('Circuit (in memory)', () => {
     r.client.send(m.eventAddRequest(DbrType.LONG, 0, sid, 41, DBE_VALUE));
     await new Promise<void>((resolve) => setImmediate(resolve));
     for (let i = 0; i < 500; i++) r.pvs.wf.setValue([i]);
-    const closed = new Promise<string>((resolve) => r.circuit.onClose(resolve));
-    assert.match(await closed, /did not drain/);
+    const closed = new Promise<CloseReason>((resolve) => r.circuit.onClose(resolve));
+    assert.equal((await closed).kind, 'drain-timeout');
     assert.ok(r.log.some((l) => /did not drain/.test(l)));
     assert.equal(r.pvs.wf.subscriberCount, 0, 'subscriptions released');
   });
@@ -339,9 +351,10 @@ describe('Circuit robustness', () => {
     it(`closes the circuit on ${what}, with the reason logged`, async () => {
       const r = rig();
       r.client.send(m.clientVersion(), bytes);
-      const reason = await new Promise<string>((resolve) => r.circuit.onClose(resolve));
-      assert.match(reason, /protocol error/);
-      assert.ok(r.log.some((l) => /protocol error|closing circuit/.test(l)), r.log.join('\n'));
+      const reason = await new Promise<CloseReason>((resolve) => r.circuit.onClose(resolve));
+      assert.equal(reason.kind, 'violation');
+      assert.equal(reason.kind === 'violation' && reason.violation.by, 'client');
+      assert.ok(r.log.some((l) => /closing circuit after a protocol violation/.test(l)), r.log.join('\n'));
     });
   }
 
@@ -360,8 +373,8 @@ describe('Circuit robustness', () => {
     const r = rig();
     r.client.send(m.clientVersion(), m.createChanRequest('dbl', 1).subarray(0, 10));
     r.client.stream.end();
-    const reason = await new Promise<string>((resolve) => r.circuit.onClose(resolve));
-    assert.match(reason, /closed/);
+    const reason = await new Promise<CloseReason>((resolve) => r.circuit.onClose(resolve));
+    assert.equal(reason.kind, 'client-closed');
   });
 
   it('a write with a payload too short for its count is refused with an ECA code, not a crash', async () => {

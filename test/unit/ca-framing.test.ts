@@ -9,7 +9,8 @@ import { CaProtocolError } from '../../src/ca/protocol/errors';
 import { Command, DBE_VALUE, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
 import { answerSearchDatagram, MAX_UDP_REPLY } from '../../src/ca/server/search';
-import { BeaconEmitter, type Scheduler } from '../../src/ca/server/beacon';
+import { BeaconEmitter } from '../../src/ca/server/beacon';
+import { FakeScheduler } from '../helpers/fake-scheduler';
 import { ConfigError, parseAddrList, serverConfigFromEnv } from '../../src/ca/server/config';
 
 const fixtures: Buffer[] = [
@@ -166,31 +167,6 @@ describe('UDP search answers', () => {
     assert.match(out.error ?? '', /ends inside/);
   });
 });
-
-class FakeScheduler implements Scheduler {
-  now = 0;
-  private queue: Array<{ at: number; fn: () => void; id: number }> = [];
-  private nextId = 1;
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.nextId++;
-    this.queue.push({ at: this.now + ms, fn, id });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.queue = this.queue.filter((q) => q.id !== handle);
-  }
-  advanceTo(t: number): void {
-    for (;;) {
-      this.queue.sort((a, b) => a.at - b.at);
-      const next = this.queue[0];
-      if (!next || next.at > t) break;
-      this.queue.shift();
-      this.now = next.at;
-      next.fn();
-    }
-    this.now = t;
-  }
-}
 
 describe('Beacons', () => {
   it('count up by exactly one and back off from 0.02 s to the period', () => {

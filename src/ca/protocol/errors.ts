@@ -12,7 +12,8 @@ export type CaProtocolErrorCode =
   | 'CA_ERR_TOO_LARGE'       // payload exceeds the configured maximum
   | 'CA_ERR_TRUNCATED'       // input ends inside a message
   | 'CA_ERR_NO_CONVERT'      // value cannot be converted to the target type
-  | 'CA_ERR_BAD_STRING';     // string payload missing its terminator or not decodable
+  | 'CA_ERR_BAD_STRING'      // string payload missing its terminator or not decodable
+  | 'CA_ERR_BAD_COMMAND';    // a command code that is no request a client sends a server
 
 /** Error in bytes received from (or about to be sent to) a peer. */
 export class CaProtocolError extends Error {

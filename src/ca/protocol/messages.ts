@@ -60,6 +60,11 @@ export function readNotifyReply(dbrType: number, count: number, eca: number, ioi
   return encodeMessage({ command: Command.READ_NOTIFY, payloadSize: payload.length, dataType: dbrType, dataCount: count, parameter1: eca, parameter2: ioid }, payload);
 }
 
+/** Reply to the obsolete READ: p1 = CID, p2 = the request's p2 (camessage.c read_action). */
+export function readReply(dbrType: number, count: number, cid: number, ioid: number, payload: Buffer): Buffer {
+  return encodeMessage({ command: Command.READ, payloadSize: payload.length, dataType: dbrType, dataCount: count, parameter1: cid, parameter2: ioid }, payload);
+}
+
 export function writeNotifyReply(dbrType: number, count: number, eca: number, ioid: number): Buffer {
   return encodeMessage({ command: Command.WRITE_NOTIFY, payloadSize: 0, dataType: dbrType, dataCount: count, parameter1: eca, parameter2: ioid });
 }
@@ -76,6 +81,18 @@ export function eventCancelReply(dbrType: number, count: number, sid: number, su
 
 export function clearChannelReply(sid: number, cid: number): Buffer {
   return encodeMessage({ command: Command.CLEAR_CHANNEL, payloadSize: 0, dataType: 0, dataCount: 0, parameter1: sid, parameter2: cid });
+}
+
+/**
+ * NOT_FOUND, the answer to a TCP search with DO_REPLY for a name this server
+ * does not serve: the request's dtype, count and parameters echoed
+ * (camessage.c search_fail_reply).
+ */
+export function notFoundReply(request: { dataType: number; dataCount: number; parameter1: number; parameter2: number }): Buffer {
+  return encodeMessage({
+    command: Command.NOT_FOUND, payloadSize: 0, dataType: request.dataType, dataCount: request.dataCount,
+    parameter1: request.parameter1, parameter2: request.parameter2,
+  });
 }
 
 export function echoMessage(): Buffer {

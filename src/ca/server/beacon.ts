@@ -6,20 +6,7 @@
  */
 import { beaconMessage } from '../protocol/messages';
 import type { HostPort } from './config';
-
-export interface Scheduler {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realScheduler: Scheduler = {
-  setTimeout: (fn, ms) => {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return t;
-  },
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+import { realScheduler, type Scheduler } from './scheduler';
 
 export interface BeaconOptions {
   tcpPort: number;

@@ -1,47 +1,45 @@
 /**
- * One TCP circuit: the server side of a client's virtual circuit, over any
- * Duplex stream (a socket in production, an in-memory pair in tests).
+ * One TCP circuit: the adapter between a Duplex stream (a socket in
+ * production, an in-memory pair in tests) and the protocol core
+ * (`../protocol/circuit-core`), which frames, decodes and checks requests.
+ * This file carries each request out against the PVs, in arrival order, and
+ * owns the stream's flow control and timers.
  *
- * It owns the circuit's channels and subscriptions, and the bounds that keep a
- * client from taking unbounded memory:
- *  - incoming messages are refused above `maxArrayBytes` (the circuit closes);
- *  - while the client does not read, reading from it pauses, and monitor
- *    updates are held as "latest per subscription" (RSRV keeps a ring per
- *    client and replaces a subscription's queued event the same way,
- *    dbEvent.c); when the stream drains, the newest value of each is sent;
- *  - a circuit that cannot drain within `drainTimeoutMs` is closed.
- * Behaviour per command follows RSRV's camessage.c.
+ * Order (docs/protocol-notes.md, "Request order"): requests are handled one
+ * after another as they arrive, as RSRV's receive thread does (camessage.c
+ * camessage()). A write is handed to its PV at once, and the PV applies it
+ * before the next request is looked at, or queues it behind a write still in
+ * progress on the same record; a read is answered from the PV as it is then,
+ * unless writes made before it still wait in that queue, in which case only
+ * that read waits for them.
+ *
+ * Bounds: payloads above `maxArrayBytes` end the circuit; a client that sends
+ * nothing within `handshakeTimeoutMs` is dropped; channels per circuit are
+ * capped; while the client does not read, reading from it pauses and monitor
+ * updates are held as "latest per subscription" (RSRV replaces a
+ * subscription's queued event the same way, dbEvent.c); a circuit that cannot
+ * drain within `drainTimeoutMs` is closed.
  */
 import type { Duplex } from 'node:stream';
 import {
-  CA_MINOR_VERSION, Command, DBE_ALARM, MAX_STRING_SIZE, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
+  CA_MINOR_VERSION, DBE_ALARM, MAX_STRING_SIZE, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
 } from '../protocol/constants';
-import { MessageFramer } from '../protocol/framer';
-import { decodeCString, type Message } from '../protocol/header';
+import { CircuitCore } from '../protocol/circuit-core';
+import { describeCloseReason, type ChannelTable, type CloseReason, type ProtocolViolation } from '../protocol/circuit-rules';
+import type {
+  ClearChannelRequest, ClientRequest, CreateChannelRequest, EventAddRequest, EventCancelRequest,
+  ReadRequest, SearchRequest, WriteRequestMessage,
+} from '../protocol/requests';
 import * as msg from '../protocol/messages';
 import { decodeDbr, encodeDbr, isValidDbrType, dbrPayloadSize, paddedSize, zeroPayload } from '../protocol/dbr';
 import { convertValue } from '../protocol/convert';
 import { CaProtocolError } from '../protocol/errors';
 import type { Logger } from '../../log';
-import type { DbrSource, DbrValue } from '../protocol/types';
-import { WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory } from './pv';
-
-/** One write attempt, as the put log records it. */
-export interface WriteAttempt {
-  /** The channel's PV name. */
-  pv: string;
-  client: ClientIdentity;
-  /** The PV before the write (undefined when it could not be read). */
-  old: DbrSource | undefined;
-  /** The value written, in the PV's native type (undefined when it could not be decoded). */
-  value: DbrValue | undefined;
-  outcome: 'done' | 'denied' | 'failed';
-  reason?: string;
-  /** The access rule that allowed the write asked for it to be logged (TRAPWRITE). */
-  trapWrite: boolean;
-}
-
-export type WriteAudit = (attempt: WriteAttempt) => void;
+import type { DbrValue } from '../protocol/types';
+import {
+  WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory, type WriteAttempt, type WriteAudit,
+} from './pv';
+import { realScheduler, type Scheduler } from './scheduler';
 
 export interface CircuitOptions {
   /** Largest payload accepted or sent (EPICS_CA_MAX_ARRAY_BYTES). */
@@ -50,17 +48,30 @@ export interface CircuitOptions {
   sendHighWater: number;
   /** How long the circuit may stay unable to drain before it is closed. */
   drainTimeoutMs: number;
-  /** Put-callbacks queued per channel before further ones are refused. */
+  /** How long a new circuit may stay without a single request before it is closed. */
+  handshakeTimeoutMs: number;
+  /** Channels one circuit may hold; a CREATE_CHAN beyond it fails. */
+  maxChannels: number;
+  /** Put-callbacks in progress per channel before further ones are refused. */
   maxQueuedPutsPerChannel: number;
+  /** This server's TCP port, for answering searches made over the circuit (0: unknown). */
+  tcpPort: number;
   /** Called once per write attempt (the put log). */
   audit?: WriteAudit;
+  /** Where the circuit's timers come from. */
+  scheduler?: Scheduler;
+  /** Called once when a channel cap is hit, with the line to log (the server rate-limits it). */
+  onLimit?: (what: string) => void;
 }
 
 export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
   maxArrayBytes: 16384,
   sendHighWater: 256 * 1024,
   drainTimeoutMs: 30_000,
+  handshakeTimeoutMs: 10_000,
+  maxChannels: 250_000,
   maxQueuedPutsPerChannel: 64,
+  tcpPort: 0,
 };
 
 /** Ask for as many DBE bits as the PV may post; events match when masks intersect. */
@@ -83,9 +94,8 @@ interface Channel {
   readonly subscriptions: Map<number, Subscription>;
   unsubscribe: () => void;
   unwatchRights: () => void;
-  /** Put-callbacks run one after another per channel. */
-  putChain: Promise<void>;
-  queuedPuts: number;
+  /** Put-callbacks started and not yet answered. */
+  putsInProgress: number;
 }
 
 export interface CircuitStats {
@@ -94,18 +104,20 @@ export interface CircuitStats {
   heldUpdates: number;
 }
 
-export class Circuit {
+export class Circuit implements ChannelTable {
   readonly identity: ClientIdentity;
   private priority = 0;
   private clientMinor = 0;
-  private readonly framer: MessageFramer;
+  private readonly core: CircuitCore;
   private readonly channels = new Map<number, Channel>();
   private readonly subscriptions = new Map<number, Subscription>();
   /** Subscriptions with an update waiting (events off, or the client not reading). */
   private readonly held = new Set<Subscription>();
   private eventsOn = true;
   private backedUp = false;
-  private drainTimer: NodeJS.Timeout | undefined;
+  private drainTimer: unknown;
+  private handshakeTimer: unknown;
+  private readonly scheduler: Scheduler;
   private nextSid = 1;
   private closed = false;
   private corked = false;
@@ -113,7 +125,7 @@ export class Circuit {
     this.corked = false;
     this.stream.uncork();
   };
-  private readonly closeListeners: Array<(reason: string) => void> = [];
+  private readonly closeListeners: Array<(reason: CloseReason) => void> = [];
 
   constructor(
     private readonly stream: Duplex,
@@ -123,17 +135,22 @@ export class Circuit {
     private readonly opts: CircuitOptions = DEFAULT_CIRCUIT_OPTIONS,
   ) {
     this.identity = { user: '', host: address, address };
-    this.framer = new MessageFramer({ maxPayload: opts.maxArrayBytes + 64, requireAlignment: true });
+    this.scheduler = opts.scheduler ?? realScheduler;
+    this.core = new CircuitCore(this, { maxPayload: opts.maxArrayBytes + 64, maxChannels: opts.maxChannels });
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('drain', () => this.drained());
-    stream.on('error', (err: Error) => this.close(`stream error: ${err.message}`));
-    stream.on('end', () => this.close('client closed the circuit'));
-    stream.on('close', () => this.close('stream closed'));
+    stream.on('error', (err: Error) => this.close({ kind: 'stream-error', message: err.message }));
+    stream.on('end', () => this.close({ kind: 'client-closed' }));
+    stream.on('close', () => this.close({ kind: 'client-closed' }));
+    this.handshakeTimer = this.scheduler.setTimeout(
+      () => this.close({ kind: 'handshake-timeout', afterMs: opts.handshakeTimeoutMs }),
+      opts.handshakeTimeoutMs,
+    );
     this.send(msg.versionMessage(0, CA_MINOR_VERSION));
   }
 
   /** Called once when the circuit ends, with the reason. */
-  onClose(listener: (reason: string) => void): void {
+  onClose(listener: (reason: CloseReason) => void): void {
     this.closeListeners.push(listener);
   }
 
@@ -141,18 +158,38 @@ export class Circuit {
     return this.closed;
   }
 
+  /** True until the client's first request: a connection that may never speak. */
+  get isSilent(): boolean {
+    return this.core.state === 'handshake';
+  }
+
   get stats(): CircuitStats {
     return { channels: this.channels.size, subscriptions: this.subscriptions.size, heldUpdates: this.held.size };
   }
 
+  // ChannelTable: what the protocol rules ask of this circuit's channels.
+  hasChannel(sid: number): boolean {
+    return this.channels.has(sid);
+  }
+
+  hasSubscription(sid: number, subscriptionId: number): boolean {
+    return this.subscriptions.get(subscriptionId)?.channel.sid === sid;
+  }
+
+  get channelCount(): number {
+    return this.channels.size;
+  }
+
   /** End the circuit: drop every channel and subscription, and the stream. */
-  close(reason: string): void {
+  close(reason: CloseReason): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.drainTimer) clearTimeout(this.drainTimer);
+    this.core.beginClosing();
+    this.clearTimer('drainTimer');
+    this.clearTimer('handshakeTimer');
     for (const ch of this.channels.values()) this.dropChannel(ch);
     this.held.clear();
-    this.log.debug('circuit closed', { client: this.describe(), reason });
+    this.log.debug('circuit closed', { client: this.describe(), reason: describeCloseReason(reason) });
     this.stream.destroy();
     for (const l of this.closeListeners) l(reason);
   }
@@ -167,110 +204,120 @@ export class Circuit {
     }
   }
 
+  get clientVersion(): { priority: number; minor: number } {
+    return { priority: this.priority, minor: this.clientMinor };
+  }
+
   private describe(): string {
     return `${this.identity.user || '?'}@${this.identity.host}(${this.identity.address})`;
+  }
+
+  private clearTimer(which: 'drainTimer' | 'handshakeTimer'): void {
+    if (this[which] === undefined) return;
+    this.scheduler.clearTimeout(this[which]);
+    this[which] = undefined;
   }
 
   // ------------------------------------------------------------ input
 
   private receive(chunk: Buffer): void {
     if (this.closed) return;
-    let messages: Message[];
-    try {
-      messages = this.framer.push(chunk);
-    } catch (err) {
-      this.fail(err);
+    const inbound = this.core.receive(chunk);
+    for (let item = inbound.next(); item && !this.closed; item = inbound.next()) {
+      if (this.handshakeTimer !== undefined && !this.isSilent) this.clearTimer('handshakeTimer');
+      if (item.kind === 'violation') this.violated(item.violation);
+      else this.handle(item.request);
+    }
+  }
+
+  /** A broken rule: refused with an error reply, or the end of the circuit (the rules say which). */
+  private violated(v: ProtocolViolation): void {
+    if (v.action === 'ignore') return;
+    if (v.action === 'refuse') {
+      this.refuse(v);
       return;
     }
-    for (const m of messages) {
-      if (this.closed) return;
-      try {
-        this.dispatch(m);
-      } catch (err) {
-        this.fail(err, m);
-        return;
-      }
+    this.log.warn('closing circuit after a protocol violation', { client: this.describe(), rule: v.rule, reason: v.message });
+    this.close({ kind: 'violation', violation: v });
+  }
+
+  /** The reply RSRV gives to a refused request. */
+  private refuse(v: ProtocolViolation): void {
+    const req = v.request;
+    if (!req) return;
+    if (v.rule === 'too-many-channels' && req.kind === 'createChannel') {
+      this.opts.onLimit?.(`a client (${this.describe()}) reached the limit of ${this.opts.maxChannels} channels on one circuit; further channels fail`);
+      this.send(msg.createChanFailMessage(req.cid));
+      return;
     }
+    if (v.rule === 'unknown-channel') {
+      this.log.debug('request for an unknown channel', { client: this.describe(), request: req.kind, reason: v.message });
+    }
+    this.send(msg.errorMessage(0, v.eca, msg.requestHeaderBytes(req.header), v.message));
   }
 
-  /** A request that cannot be answered sensibly ends the circuit, with the reason logged. */
-  private fail(err: unknown, m?: Message): void {
-    const reason = err instanceof Error ? err.message : String(err);
-    this.log.warn('closing circuit after a protocol error', { client: this.describe(), command: m?.command, reason });
-    if (m) this.send(msg.errorMessage(0, err instanceof CaProtocolError ? err.eca : Eca.INTERNAL, msg.requestHeaderBytes(m), reason));
-    this.close(`protocol error: ${reason}`);
-  }
-
-  private dispatch(m: Message): void {
-    switch (m.command) {
-      case Command.VERSION:
-        this.priority = m.dataType;
-        this.clientMinor = m.dataCount;
+  private handle(req: ClientRequest): void {
+    switch (req.kind) {
+      case 'version':
+        this.priority = req.priority;
+        this.clientMinor = req.minorVersion;
         return;
-      case Command.CLIENT_NAME:
-        this.identity.user = decodeCString(m.payload);
+      case 'clientName':
+        this.identity.user = req.user;
         this.recomputeAllRights();
         return;
-      case Command.HOST_NAME:
-        this.identity.host = decodeCString(m.payload);
+      case 'hostName':
+        this.identity.host = req.host;
         this.recomputeAllRights();
         return;
-      case Command.CREATE_CHAN:
-        return this.createChannel(m);
-      case Command.CLEAR_CHANNEL:
-        return this.clearChannel(m);
-      case Command.READ_NOTIFY:
-        return this.read(m);
-      case Command.WRITE:
-      case Command.WRITE_NOTIFY:
-        return this.write(m);
-      case Command.EVENT_ADD:
-        return this.eventAdd(m);
-      case Command.EVENT_CANCEL:
-        return this.eventCancel(m);
-      case Command.EVENTS_OFF:
+      case 'createChannel':
+        return this.createChannel(req);
+      case 'clearChannel':
+        return this.clearChannel(req);
+      case 'read':
+        return this.read(req);
+      case 'write':
+        return this.write(req);
+      case 'eventAdd':
+        return this.eventAdd(req);
+      case 'eventCancel':
+        return this.eventCancel(req);
+      case 'eventsOff':
         this.eventsOn = false;
         return;
-      case Command.EVENTS_ON:
+      case 'eventsOn':
         this.eventsOn = true;
         this.flushHeld();
         return;
-      case Command.ECHO:
+      case 'echo':
         this.send(msg.echoMessage());
         return;
-      case Command.READ_SYNC:
+      case 'readSync':
         // Obsolete barrier: RSRV answers with the same command.
-        this.send(Buffer.from(msg.requestHeaderBytes(m)));
+        this.send(Buffer.from(msg.requestHeaderBytes(req.header)));
         return;
-      case Command.SEARCH:
-        // A TCP search (used by some clients for name resolution over a circuit) is answered
-        // like a UDP one, without the VERSION prefix.
-        return this.tcpSearch(m);
-      default:
-        throw new CaProtocolError('CA_ERR_BAD_TYPE', `unknown or unsupported command ${m.command}`, Eca.INTERNAL);
+      case 'search':
+        return this.tcpSearch(req);
     }
   }
 
-  private tcpSearch(m: Message): void {
-    const name = decodeCString(m.payload);
-    const addr = this.stream as unknown as { localPort?: number };
-    if (this.directory.lookup(name) && addr.localPort) this.send(msg.searchReply(addr.localPort, m.parameter1));
-  }
-
-  private channelFor(m: Message, sid: number): Channel | undefined {
-    const ch = this.channels.get(sid);
-    if (!ch) {
-      this.send(msg.errorMessage(0, Eca.BADCHID, msg.requestHeaderBytes(m), `no channel with server id ${sid}`));
-      this.log.debug('request for an unknown channel', { client: this.describe(), command: m.command, sid });
+  /**
+   * A search over the circuit (name resolution without UDP, minor >= 12):
+   * answered like a UDP one without the VERSION prefix, and with NOT_FOUND
+   * when the name is not served and the client asked for a reply.
+   */
+  private tcpSearch(req: SearchRequest): void {
+    if (this.directory.lookup(req.name)) {
+      if (this.opts.tcpPort) this.send(msg.searchReply(this.opts.tcpPort, req.searchId));
+      return;
     }
-    return ch;
+    if (req.replyWanted) this.send(msg.notFoundReply(req.header));
   }
 
-  private createChannel(m: Message): void {
-    const name = decodeCString(m.payload);
-    const cid = m.parameter1;
-    if (m.parameter2 && !this.clientMinor) this.clientMinor = m.parameter2;
-    const pv = this.directory.lookup(name);
+  private createChannel(req: CreateChannelRequest): void {
+    const { cid } = req;
+    if (req.minorVersion && !this.clientMinor) this.clientMinor = req.minorVersion;
+    const pv = this.directory.lookup(req.name);
     if (!pv) {
       this.send(msg.createChanFailMessage(cid));
       return;
@@ -282,8 +329,7 @@ export class Circuit {
       subscriptions: new Map(),
       unsubscribe: () => undefined,
       unwatchRights: () => undefined,
-      putChain: Promise.resolve(),
-      queuedPuts: 0,
+      putsInProgress: 0,
     };
     this.channels.set(sid, ch);
     if (pv.onRightsChanged) ch.unwatchRights = pv.onRightsChanged(() => this.recomputeRights(ch));
@@ -293,9 +339,8 @@ export class Circuit {
     this.send(msg.createChanReply(pv.nativeType, pv.maxCount, cid, sid));
   }
 
-  private clearChannel(m: Message): void {
-    const ch = this.channelFor(m, m.parameter1);
-    if (!ch) return;
+  private clearChannel(req: ClearChannelRequest): void {
+    const ch = this.channels.get(req.sid)!;
     this.dropChannel(ch);
     this.channels.delete(ch.sid);
     this.send(msg.clearChannelReply(ch.sid, ch.cid));
@@ -346,51 +391,68 @@ export class Circuit {
     return { count: n, payload: encodeDbr(dbrType, Math.max(1, n), snap) };
   }
 
-  private read(m: Message): void {
-    const ch = this.channelFor(m, m.parameter1);
-    if (!ch) return;
-    const ioid = m.parameter2;
-    const bad = this.checkRequest(ch, m.dataType, m.dataCount);
+  private read(req: ReadRequest): void {
+    const ch = this.channels.get(req.sid)!;
+    // Writes made before this read that still wait behind one in progress: the
+    // read is answered once they are applied, so that it sees them.
+    const pending = ch.pv.writesApplied?.();
+    if (pending) {
+      void pending.then(() => {
+        if (!this.closed && this.channels.get(ch.sid) === ch) this.answerRead(ch, req);
+      });
+      return;
+    }
+    this.answerRead(ch, req);
+  }
+
+  private answerRead(ch: Channel, req: ReadRequest): void {
+    const reply = (eca: number, count: number, payload: Buffer): Buffer => req.notify
+      ? msg.readNotifyReply(req.dbrType, count, eca, req.ioid, payload)
+      // The obsolete READ is answered with READ, p1 = CID (camessage.c read_action).
+      : msg.readReply(req.dbrType, count, ch.cid, req.ioid, payload);
+    const bad = this.checkRequest(ch, req.dbrType, req.count);
     if (bad !== undefined) {
       // A read of a type or count we cannot serve: RSRV answers the request with the
-      // status and an empty payload; a type outside 0..38 gets an ERROR as well.
-      if (bad === Eca.BADTYPE) {
-        this.send(msg.errorMessage(ch.cid, bad, msg.requestHeaderBytes(m), ecaMessage(bad)));
+      // status and an empty payload; an unreadable type (the ACK writes) gets an ERROR.
+      if (bad === Eca.BADTYPE || !req.notify) {
+        this.send(msg.errorMessage(ch.cid, bad, msg.requestHeaderBytes(req.header), ecaMessage(bad)));
         return;
       }
-      this.send(msg.readNotifyReply(m.dataType, m.dataCount, bad, ioid, Buffer.alloc(0)));
+      this.send(reply(bad, req.count, Buffer.alloc(0)));
       return;
     }
     if (!ch.rights.read) {
-      const n = Math.max(1, m.dataCount);
-      this.send(msg.readNotifyReply(m.dataType, m.dataCount, Eca.NORDACCESS, ioid, zeroPayload(m.dataType, n)));
+      if (!req.notify) {
+        this.send(msg.errorMessage(ch.cid, Eca.NORDACCESS, msg.requestHeaderBytes(req.header), ecaMessage(Eca.NORDACCESS)));
+        return;
+      }
+      this.send(reply(Eca.NORDACCESS, req.count, zeroPayload(req.dbrType, Math.max(1, req.count))));
       return;
     }
     let encoded: { count: number; payload: Buffer };
     try {
-      encoded = this.encode(ch, m.dataType, m.dataCount);
+      encoded = this.encode(ch, req.dbrType, req.count);
     } catch (err) {
-      const eca = err instanceof CaProtocolError ? err.eca : Eca.GETFAIL;
+      const eca = err instanceof CaProtocolError && err.eca === Eca.NOCONVERT ? Eca.NOCONVERT : Eca.GETFAIL;
       this.log.debug('read failed', { pv: ch.pv.name, reason: (err as Error).message });
-      this.send(msg.readNotifyReply(m.dataType, m.dataCount, eca === Eca.NOCONVERT ? eca : Eca.GETFAIL, ioid, zeroPayload(m.dataType, Math.max(1, m.dataCount))));
+      this.send(reply(eca, req.count, zeroPayload(req.dbrType, Math.max(1, req.count))));
       return;
     }
-    this.send(msg.readNotifyReply(m.dataType, encoded.count, Eca.NORMAL, ioid, encoded.payload));
+    this.send(reply(Eca.NORMAL, encoded.count, encoded.payload));
   }
 
-  private eventAdd(m: Message): void {
-    const ch = this.channelFor(m, m.parameter1);
-    if (!ch) return;
-    const id = m.parameter2;
-    const bad = this.checkRequest(ch, m.dataType, m.dataCount);
+  private eventAdd(req: EventAddRequest): void {
+    const ch = this.channels.get(req.sid)!;
+    const id = req.subscriptionId;
+    const bad = this.checkRequest(ch, req.dbrType, req.count);
     if (bad !== undefined) {
-      this.send(msg.errorMessage(ch.cid, bad, msg.requestHeaderBytes(m), ecaMessage(bad)));
+      this.send(msg.errorMessage(ch.cid, bad, msg.requestHeaderBytes(req.header), ecaMessage(bad)));
       return;
     }
-    const mask = msg.eventAddMask(m.payload) & ALL_EVENTS;
+    const mask = req.mask & ALL_EVENTS;
     const existing = this.subscriptions.get(id);
     if (existing) this.removeSubscription(existing);
-    const sub: Subscription = { id, channel: ch, dbrType: m.dataType, count: m.dataCount, mask };
+    const sub: Subscription = { id, channel: ch, dbrType: req.dbrType, count: req.count, mask };
     ch.subscriptions.set(id, sub);
     this.subscriptions.set(id, sub);
     if (ch.subscriptions.size === 1) {
@@ -400,12 +462,8 @@ export class Circuit {
     this.deliver(sub);
   }
 
-  private eventCancel(m: Message): void {
-    const sub = this.subscriptions.get(m.parameter2);
-    if (!sub || sub.channel.sid !== m.parameter1) {
-      this.send(msg.errorMessage(0, Eca.BADMONID, msg.requestHeaderBytes(m), `no subscription ${m.parameter2} on channel ${m.parameter1}`));
-      return;
-    }
+  private eventCancel(req: EventCancelRequest): void {
+    const sub = this.subscriptions.get(req.subscriptionId)!;
     this.removeSubscription(sub);
     // Nothing for this subscription may follow its cancel reply: it was removed from
     // `held` above, and sends are in order.
@@ -465,17 +523,15 @@ export class Circuit {
 
   // ------------------------------------------------------------ writes
 
-  private write(m: Message): void {
-    const ch = this.channelFor(m, m.parameter1);
-    if (!ch) return;
-    const notify = m.command === Command.WRITE_NOTIFY;
-    const ioid = m.parameter2;
+  private write(req: WriteRequestMessage): void {
+    const ch = this.channels.get(req.sid)!;
     const reply = (eca: Eca, text: string): void => {
-      if (notify) this.send(msg.writeNotifyReply(m.dataType, m.dataCount, eca, ioid));
-      else if (eca !== Eca.NORMAL) this.send(msg.errorMessage(ch.cid, eca, msg.requestHeaderBytes(m), text));
+      if (req.notify) this.send(msg.writeNotifyReply(req.dbrType, req.count, eca, req.ioid));
+      else if (eca !== Eca.NORMAL) this.send(msg.errorMessage(ch.cid, eca, msg.requestHeaderBytes(req.header), text));
     };
     const audit = this.opts.audit;
-    const attempt = (outcome: WriteAttempt['outcome'], value: DbrValue | undefined, old: DbrSource | undefined, reason?: string): void => {
+    const old = audit ? ch.pv.snapshot() : undefined;
+    const attempt = (outcome: WriteAttempt['outcome'], value: DbrValue | undefined, reason?: string): void => {
       if (!audit) return;
       try {
         audit({ pv: ch.pv.name, client: { ...this.identity }, old, value, outcome, reason, trapWrite: ch.rights.trapWrite ?? true });
@@ -484,83 +540,79 @@ export class Circuit {
       }
     };
     if (!ch.rights.write) {
-      attempt('denied', undefined, audit ? ch.pv.snapshot() : undefined, 'no write access');
+      attempt('denied', undefined, 'no write access');
       reply(Eca.NOWTACCESS, `no write access to ${ch.pv.name}`);
       return;
     }
-    let prepared: { run: () => Promise<void>; value: DbrValue | undefined };
+    if (req.notify && ch.putsInProgress >= this.opts.maxQueuedPutsPerChannel) {
+      reply(Eca.PUTCBINPROG, 'too many put-callbacks in progress on this channel');
+      return;
+    }
+    let started: { done: Promise<void>; value: DbrValue | undefined };
     try {
-      prepared = this.prepareWrite(ch, m, notify);
+      // Handed to the PV now, before the next request is looked at: the PV applies it
+      // at once or queues it behind a write in progress, so writes keep their order.
+      started = this.startWrite(ch, req);
     } catch (err) {
       let eca = err instanceof WriteError || err instanceof CaProtocolError ? err.eca : Eca.PUTFAIL;
       // A value the PV cannot take (a string that is no enum label, "abc" for a number) fails
       // in dbPut, which RSRV reports as ECA_PUTFAIL.
       if (eca === Eca.NOCONVERT) eca = Eca.PUTFAIL;
-      attempt('failed', undefined, audit ? ch.pv.snapshot() : undefined, (err as Error).message);
+      attempt('failed', undefined, (err as Error).message);
       reply(eca, (err as Error).message);
       return;
     }
-    const old = audit ? ch.pv.snapshot() : undefined;
-    const execute = async (): Promise<{ eca: Eca; text: string }> => {
-      try {
-        await prepared.run();
-        attempt('done', prepared.value, old);
+    if (req.notify) ch.putsInProgress++;
+    started.done.then(
+      () => {
+        attempt('done', started.value);
         return { eca: Eca.NORMAL, text: '' };
-      } catch (err) {
-        attempt('failed', prepared.value, old, (err as Error).message);
+      },
+      (err: unknown) => {
+        attempt('failed', started.value, (err as Error).message);
         return { eca: err instanceof WriteError ? err.eca : Eca.PUTFAIL, text: (err as Error).message };
-      }
-    };
-    if (!notify) {
-      void execute().then(({ eca, text }) => reply(eca, text));
-      return;
-    }
-    if (ch.queuedPuts >= this.opts.maxQueuedPutsPerChannel) {
-      reply(Eca.PUTCBINPROG, 'too many put-callbacks in progress on this channel');
-      return;
-    }
-    ch.queuedPuts++;
-    ch.putChain = ch.putChain.then(async () => {
-      const { eca, text } = await execute();
-      ch.queuedPuts--;
-      if (!this.closed && this.channels.get(ch.sid) === ch) {
-        if (eca !== Eca.NORMAL) this.log.debug('put-callback failed', { pv: ch.pv.name, eca, reason: text });
-        reply(eca, text);
-      }
-    });
+      },
+    ).then(({ eca, text }) => {
+      if (req.notify) ch.putsInProgress--;
+      if (this.closed || this.channels.get(ch.sid) !== ch) return;
+      if (req.notify && eca !== Eca.NORMAL) this.log.debug('put-callback failed', { pv: ch.pv.name, eca, reason: text });
+      reply(eca, text);
+    }, () => undefined);
   }
 
-  /** Decode and convert a write now (errors are synchronous); returns the action to run. */
-  private prepareWrite(ch: Channel, m: Message, notify: boolean): { run: () => Promise<void>; value: DbrValue | undefined } {
+  /**
+   * Decode and convert a write (errors are synchronous) and hand it to the PV.
+   * Returns the PV's completion and the value written.
+   */
+  private startWrite(ch: Channel, req: WriteRequestMessage): { done: Promise<void>; value: DbrValue | undefined } {
     const pv = ch.pv;
-    if (m.dataType === DbrType.PUT_ACKT || m.dataType === DbrType.PUT_ACKS) {
-      if (m.payload.length < 2) throw new CaProtocolError('CA_ERR_BAD_SIZE', 'acknowledge write without a value', Eca.BADCOUNT);
-      const value = m.payload.readUInt16BE(0);
-      const field = m.dataType === DbrType.PUT_ACKT ? 'ackt' : 'acks';
+    const client = { ...this.identity };
+    if (req.dbrType === DbrType.PUT_ACKT || req.dbrType === DbrType.PUT_ACKS) {
+      if (req.payload.length < 2) throw new CaProtocolError('CA_ERR_BAD_SIZE', 'acknowledge write without a value', Eca.BADCOUNT);
+      const value = req.payload.readUInt16BE(0);
+      const field = req.dbrType === DbrType.PUT_ACKT ? 'ackt' : 'acks';
       if (!pv.acknowledge) throw new WriteError(Eca.NOCONVERT, `${pv.name} has no alarm to acknowledge`);
-      const ack = pv.acknowledge.bind(pv);
-      return { run: () => ack({ field, value, client: { ...this.identity } }), value: [value] };
+      return { done: pv.acknowledge({ field, value, client }), value: [value] };
     }
-    if (!isValidDbrType(m.dataType) || m.dataType > DbrType.CTRL_DOUBLE) {
-      throw new CaProtocolError('CA_ERR_BAD_TYPE', `cannot write DBR type ${m.dataType}`, Eca.BADTYPE);
+    if (req.dbrType > DbrType.CTRL_DOUBLE) {
+      throw new CaProtocolError('CA_ERR_BAD_TYPE', `cannot write DBR type ${req.dbrType}`, Eca.BADTYPE);
     }
-    if (m.dataCount === 0 || m.dataCount > pv.maxCount) {
-      throw new CaProtocolError('CA_ERR_BAD_COUNT', `count ${m.dataCount} outside 1..${pv.maxCount}`, Eca.BADCOUNT);
+    if (req.count === 0 || req.count > pv.maxCount) {
+      throw new CaProtocolError('CA_ERR_BAD_COUNT', `count ${req.count} outside 1..${pv.maxCount}`, Eca.BADCOUNT);
     }
-    let payload = m.payload;
-    if (m.dataType === DbrType.STRING && m.dataCount === 1 && payload.length < MAX_STRING_SIZE) {
+    let payload = req.payload;
+    if (req.dbrType === DbrType.STRING && req.count === 1 && payload.length < MAX_STRING_SIZE) {
       // libca sends a single string as strlen + 1 bytes, padded to 8, not 40
       // (comQueSend::insertRequestWithPayLoad); RSRV takes it up to the NUL.
       payload = Buffer.concat([payload, Buffer.alloc(MAX_STRING_SIZE - payload.length)]);
     }
-    const decoded = decodeDbr(m.dataType, m.dataCount, payload);
+    const decoded = decodeDbr(req.dbrType, req.count, payload);
     const snap = pv.snapshot();
     const value = convertValue(decoded.value, decoded.valueType, pv.nativeType, {
       enumStrings: snap.metadata.enumStrings,
       precision: snap.metadata.precision,
     });
-    const client = { ...this.identity };
-    return { run: () => pv.write({ value, client, notify }), value };
+    return { done: pv.write({ value, client, notify: req.notify }), value };
   }
 
   // ------------------------------------------------------------ output and flow control
@@ -583,23 +635,17 @@ export class Circuit {
   private startBackpressure(): void {
     this.backedUp = true;
     this.stream.pause();
-    this.drainTimer = setTimeout(() => {
+    this.drainTimer = this.scheduler.setTimeout(() => {
       this.log.warn('closing a circuit that did not drain', { client: this.describe(), timeoutMs: this.opts.drainTimeoutMs, held: this.held.size });
-      this.close('send queue did not drain in time');
+      this.close({ kind: 'drain-timeout', afterMs: this.opts.drainTimeoutMs });
     }, this.opts.drainTimeoutMs);
-    this.drainTimer.unref?.();
   }
 
   private drained(): void {
     if (!this.backedUp) return;
     this.backedUp = false;
-    if (this.drainTimer) clearTimeout(this.drainTimer);
-    this.drainTimer = undefined;
+    this.clearTimer('drainTimer');
     this.flushHeld();
     if (!this.backedUp && !this.closed) this.stream.resume();
-  }
-
-  get clientVersion(): { priority: number; minor: number } {
-    return { priority: this.priority, minor: this.clientMinor };
   }
 }

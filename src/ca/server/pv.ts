@@ -54,6 +54,24 @@ export class WriteError extends Error {
   }
 }
 
+/** One write attempt, as the put log records it. */
+export interface WriteAttempt {
+  /** The channel's PV name. */
+  pv: string;
+  client: ClientIdentity;
+  /** The PV before the write (undefined when it could not be read). */
+  old: DbrSource | undefined;
+  /** The value written, in the PV's native type (undefined when it could not be decoded). */
+  value: DbrValue | undefined;
+  outcome: 'done' | 'denied' | 'failed';
+  reason?: string;
+  /** The access rule that allowed the write asked for it to be logged (TRAPWRITE). */
+  trapWrite: boolean;
+}
+
+/** Told of every write attempt a server sees (the put log). */
+export type WriteAudit = (attempt: WriteAttempt) => void;
+
 export type ChangeListener = (mask: number) => void;
 
 /** Anything that can be served over CA. */
@@ -66,8 +84,18 @@ export interface ProcessVariable {
   snapshot(): DbrSource;
   /** Rights of one client; called on channel creation and after `onRightsChanged` fires. */
   accessRights(client: ClientIdentity): AccessRights;
-  /** Carry out a write. Resolves when everything it started has finished; rejects with WriteError. */
+  /**
+   * Carry out a write. The PV applies it before returning when it can (a read
+   * made next sees it), or queues it behind writes still in progress; the
+   * promise resolves when everything it started has finished, and rejects with
+   * a WriteError.
+   */
   write(request: WriteRequest): Promise<void>;
+  /**
+   * Undefined when every write made so far has been applied; otherwise a promise
+   * that resolves once they have been. The server holds a read back until then.
+   */
+  writesApplied?(): Promise<void> | undefined;
   /** Alarm acknowledgement; PVs without alarms may omit it (the server then answers ECA_NOCONVERT). */
   acknowledge?(request: AckRequest): Promise<void>;
   /** Change notifications with DBE_* masks; returns the function that unsubscribes. */
@@ -162,9 +190,18 @@ export class SimplePv implements ProcessVariable {
     return this.rightsFn(client);
   }
 
-  async write(request: WriteRequest): Promise<void> {
-    if (this.onWrite) await this.onWrite(request.value, request);
+  write(request: WriteRequest): Promise<void> {
+    // Applied before returning unless `onWrite` is asynchronous, so that a read made
+    // right after the write sees it.
+    let check: void | Promise<void>;
+    try {
+      check = this.onWrite?.(request.value, request);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    if (check instanceof Promise) return check.then(() => this.setValue(request.value));
     this.setValue(request.value);
+    return Promise.resolve();
   }
 
   async acknowledge(request: AckRequest): Promise<void> {

@@ -8,8 +8,12 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import type { Logger } from '../../log';
 import { createLogger } from '../../log';
-import { BeaconEmitter, type Scheduler } from './beacon';
+import * as fs from 'node:fs';
+import type { Duplex } from 'node:stream';
+import { BeaconEmitter } from './beacon';
+import { BurstLog } from './burst';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit';
+import { realScheduler, type Scheduler } from './scheduler';
 import { serverConfigFromEnv, type HostPort, type ServerConfig } from './config';
 import type { ProcessVariable, PvDirectory } from './pv';
 import { answerSearchDatagram } from './search';
@@ -20,8 +24,13 @@ export interface CaServerOptions {
   config?: ServerConfig;
   log?: Logger;
   circuit?: Partial<CircuitOptions>;
+  /** Circuits served at once; default: what the process's file limit leaves room for. */
+  maxCircuits?: number;
   scheduler?: Scheduler;
 }
+
+/** A burst of refusals or EMFILE errors ends after this long without one. */
+const BURST_QUIET_MS = 10_000;
 
 /** UDP replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
 const MAX_UDP_IN_FLIGHT = 512;
@@ -40,16 +49,37 @@ export class CaServer {
   private _tcpPort = 0;
   private _udpPort = 0;
   private started = false;
-  private readonly scheduler: Scheduler | undefined;
+  private readonly scheduler: Scheduler;
+  /** Circuits in the order they were opened (a Set keeps insertion order): the oldest silent one goes first. */
+  readonly maxCircuits: number;
+  private readonly circuitLimitLog: BurstLog;
+  private readonly fdLog: BurstLog;
+  private readonly channelLimitLog: BurstLog;
   /** Counters an operator or a benchmark can read. */
-  readonly counters = { searches: 0, searchHits: 0, udpDropped: 0, circuitsOpened: 0, protocolErrors: 0 };
+  readonly counters = {
+    searches: 0, searchHits: 0, udpDropped: 0, circuitsOpened: 0, protocolErrors: 0,
+    circuitsRefused: 0, silentCircuitsClosed: 0, acceptErrors: 0,
+  };
 
   constructor(opts: CaServerOptions) {
     this.directory = opts.directory;
     this.config = opts.config ?? serverConfigFromEnv();
     this.log = opts.log ?? createLogger('ca');
-    this.circuitOpts = { ...DEFAULT_CIRCUIT_OPTIONS, maxArrayBytes: this.config.maxArrayBytes, ...opts.circuit };
-    this.scheduler = opts.scheduler;
+    this.scheduler = opts.scheduler ?? realScheduler;
+    this.maxCircuits = opts.maxCircuits ?? defaultMaxCircuits();
+    this.circuitOpts = {
+      ...DEFAULT_CIRCUIT_OPTIONS, maxArrayBytes: this.config.maxArrayBytes, ...opts.circuit,
+      scheduler: this.scheduler,
+      onLimit: (text) => this.channelLimitLog.hit(text),
+    };
+    const burst = (what: string): BurstLog => new BurstLog(
+      this.scheduler, BURST_QUIET_MS,
+      (text) => this.log.warn(text),
+      (repeats) => this.log.info(`${what}: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
+    );
+    this.circuitLimitLog = burst('circuit limit reached');
+    this.fdLog = burst('out of file descriptors');
+    this.channelLimitLog = burst('channel limit reached');
   }
 
   get tcpPort(): number {
@@ -78,7 +108,8 @@ export class CaServer {
   /** Close every circuit and socket. */
   async stop(): Promise<void> {
     this.beacons?.stop();
-    for (const c of [...this.circuits]) c.close('server shutting down');
+    for (const b of [this.circuitLimitLog, this.fdLog, this.channelLimitLog]) b.stop();
+    for (const c of [...this.circuits]) c.close({ kind: 'server-stopped' });
     const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const sock of [this.udp, this.beaconSocket]) {
       if (sock) closing.push(new Promise<void>((resolve) => sock.close(() => resolve())));
@@ -95,15 +126,34 @@ export class CaServer {
   }
 
   /** Serve a circuit over any duplex stream (used for sockets, and by tests directly). */
-  attach(stream: import('node:stream').Duplex, address: string): Circuit {
-    const circuit = new Circuit(stream, this.directory, this.log.child('circuit'), address, this.circuitOpts);
+  attach(stream: Duplex, address: string): Circuit {
+    const circuit = new Circuit(stream, this.directory, this.log.child('circuit'), address, { ...this.circuitOpts, tcpPort: this._tcpPort });
     this.circuits.add(circuit);
     this.counters.circuitsOpened++;
     circuit.onClose((reason) => {
       this.circuits.delete(circuit);
-      if (reason.startsWith('protocol error')) this.counters.protocolErrors++;
+      if (reason.kind === 'violation') this.counters.protocolErrors++;
+      if (reason.kind === 'handshake-timeout') this.counters.silentCircuitsClosed++;
     });
     return circuit;
+  }
+
+  /**
+   * Room for one more circuit: at the cap, the oldest connection that has not
+   * sent a single request is closed to make room (a silent client must not lock
+   * real ones out); when every circuit has spoken, there is no room.
+   */
+  private makeRoom(): 'room' | 'made' | 'full' {
+    if (this.circuits.size < this.maxCircuits) return 'room';
+    const silent = this.oldestSilent();
+    if (!silent) return 'full';
+    silent.close({ kind: 'handshake-timeout', afterMs: 0 });
+    return 'made';
+  }
+
+  private oldestSilent(): Circuit | undefined {
+    for (const c of this.circuits) if (c.isSilent) return c;
+    return undefined;
   }
 
   private async listenTcp(hosts: string[]): Promise<void> {
@@ -121,15 +171,41 @@ export class CaServer {
       }
       port = (server.address() as net.AddressInfo).port;
       this.tcpServers.push(server);
-      server.on('error', (err) => this.log.error('TCP listener error', { reason: err.message }));
+      server.on('error', (err: NodeJS.ErrnoException) => this.acceptFailed(err));
     }
     this._tcpPort = port;
   }
 
   private accept(socket: net.Socket): void {
-    socket.setKeepAlive(true);
     const address = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
+    const room = this.makeRoom();
+    if (room === 'full') {
+      this.counters.circuitsRefused++;
+      this.circuitLimitLog.hit(`refusing connections: ${this.circuits.size} circuits are open, the most this server takes, and every one has sent requests; first refused: ${address}`);
+      socket.destroy();
+      return;
+    }
+    if (room === 'made') {
+      this.circuitLimitLog.hit(`${this.maxCircuits} circuits open, the most this server takes: closing the oldest connections that have sent nothing, to make room`);
+    }
+    socket.setKeepAlive(true);
     this.attach(socket, address);
+  }
+
+  /**
+   * accept() failed. EMFILE/ENFILE: the process is out of file descriptors;
+   * libuv has dropped the pending connection. Close the oldest silent circuits
+   * so that the next client gets in, and say so once per burst.
+   */
+  private acceptFailed(err: NodeJS.ErrnoException): void {
+    this.counters.acceptErrors++;
+    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') {
+      this.log.error('TCP listener error', { reason: err.message });
+      return;
+    }
+    let freed = 0;
+    for (let c = this.oldestSilent(); c && freed < 16; c = this.oldestSilent(), freed++) c.close({ kind: 'handshake-timeout', afterMs: 0 });
+    this.fdLog.hit(`out of file descriptors (${err.code}) with ${this.circuits.size} circuits open: a connection was dropped; closed ${freed} that had sent nothing. Raise LimitNOFILE= in the unit`);
   }
 
   private async bindUdp(host: string): Promise<void> {
@@ -186,6 +262,24 @@ export class CaServer {
     });
     this.beacons.start();
   }
+}
+
+/**
+ * Circuits the process's open-file limit leaves room for: the soft limit of
+ * /proc/self/limits less a tenth (at least 64) for everything else the IOC
+ * opens (the bus, 0MQ sockets, files, UDP).
+ */
+export function defaultMaxCircuits(limitsText?: string): number {
+  let text = limitsText;
+  try {
+    text ??= fs.readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return 4096;
+  }
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(text);
+  if (!m || m[1] === 'unlimited') return 65536;
+  const soft = Number(m[1]);
+  return Math.max(16, soft - Math.max(64, Math.floor(soft / 10)));
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<void> {
