@@ -19,6 +19,15 @@
  *   are /dev/null in its namespace. There is no manager log; each service's
  *   stdout/stderr is appended to <dir>/log/<unit>.log instead (a drop-in for
  *   all services, service.d/90-harness-log.conf); unitLog() reads it.
+ * - Journal (start option `journal`): a real systemd-journald runs in the same
+ *   mount namespace, with tmpfs on /run/systemd and /run/log; it makes its
+ *   own sockets there. The manager logs to it (--log-target=journal) and
+ *   services write to it (no log drop-in). The manager's cgroup is then
+ *   <name>.slice/user@UID.service, as on a real host, because journald derives
+ *   _SYSTEMD_USER_UNIT from the cgroup path; journald sits beside it in
+ *   <name>.slice/harness-journald.scope. Read the journal from outside with
+ *   journalctl --directory=/proc/<manager pid>/root/run/log/journal
+ *   (journalDir, journalctl()).
  * - The session bus must be a unit of the manager (dbus.socket + dbus.service,
  *   written here): systemd connects to the bus only while its own dbus.socket
  *   and dbus.service units run (manager_dbus_is_running()). A dbus-daemon
@@ -66,6 +75,7 @@ import * as path from 'node:path';
 
 export const SYSTEMD = '/lib/systemd/systemd';
 export const DBUS_DAEMON = '/usr/bin/dbus-daemon';
+export const JOURNALD = '/lib/systemd/systemd-journald';
 export const REDIS_SERVER = '/usr/bin/redis-server';
 export const FIXTURE_UNITS_DIR = path.resolve(__dirname, '../../../test/fixtures/units');
 
@@ -88,11 +98,17 @@ export interface StartOptions {
   name?: string;
   /** Deadline for the manager and its bus to come up. */
   timeoutMs?: number;
+  /**
+   * Run a real systemd-journald in the manager's mount namespace and let the
+   * manager and its services log to it (instead of the per-unit log files).
+   * Read it with journalctl --directory=<journalDir>.
+   */
+  journal?: boolean;
 }
 
 /** The harness's own units: the bus as units of the manager, the boot target, and per-unit logs. */
-function harnessUnits(logDir: string): Record<string, string> {
-  return {
+function harnessUnits(logDir: string, journal: boolean): Record<string, string> {
+  const units: Record<string, string> = {
     'dbus.socket': '[Unit]\nDescription=Session bus socket (test harness)\n\n[Socket]\nListenStream=%t/bus\n',
     'dbus.service': [
       '[Unit]', 'Description=Session bus (test harness)', 'Requires=dbus.socket', '',
@@ -100,8 +116,9 @@ function harnessUnits(logDir: string): Record<string, string> {
       `ExecStart=${DBUS_DAEMON} --session --address=systemd: --nofork --nopidfile --systemd-activation`, '',
     ].join('\n'),
     [BOOT_TARGET]: '[Unit]\nDescription=Test harness boot target\nWants=dbus.socket dbus.service\n',
-    'service.d/90-harness-log.conf': `[Service]\nStandardOutput=append:${logDir}/%n.log\nStandardError=inherit\n`,
   };
+  if (!journal) units['service.d/90-harness-log.conf'] = `[Service]\nStandardOutput=append:${logDir}/%n.log\nStandardError=inherit\n`;
+  return units;
 }
 
 /** Text of a unit file in test/fixtures/units. */
@@ -188,6 +205,13 @@ export function checkUserManager(): string | undefined {
   return undefined;
 }
 
+/** Why the harness cannot run systemd-journald, or undefined when it can. */
+export function checkJournald(): string | undefined {
+  if (!isExecutable(JOURNALD)) return `${JOURNALD} missing (Debian package systemd)`;
+  if (!onPath('journalctl')) return 'journalctl not on PATH (Debian package systemd)';
+  return undefined;
+}
+
 export function checkRedis(): string | undefined {
   if (!isExecutable(REDIS_SERVER)) return `${REDIS_SERVER} missing (Debian package redis-server)`;
   if (!onPath('redis-cli')) return 'redis-cli missing (Debian package redis-tools)';
@@ -271,8 +295,13 @@ export class UserManager {
   readonly unitDir: string;
   /** Where each service's output goes: <logDir>/<unit>.log. */
   readonly logDir: string;
-  /** Absolute cgroup directories, one per hierarchy. */
+  /** Absolute cgroup directories of the manager, one per hierarchy. */
   readonly cgroups: string[];
+  /** The manager's cgroup below each hierarchy's root. */
+  private readonly cgroupPath: string;
+  /** What this instance creates in each hierarchy (the manager's cgroup or the slice above it). */
+  private readonly cgroupRoots: string[];
+  private readonly journaldCgroups: string[];
   /** Milliseconds from spawn to ready. */
   startMs = 0;
   private proc: ChildProcess | undefined;
@@ -283,12 +312,18 @@ export class UserManager {
   /** The cgroups this instance created: the only ones teardown touches. */
   private owned: string[] = [];
 
-  private constructor(readonly name: string, readonly dir: string) {
+  private constructor(readonly name: string, readonly dir: string, readonly journal: boolean) {
     this.runtimeDir = path.join(dir, 'run');
     this.unitDir = path.join(dir, 'config', 'systemd', 'user');
     this.logDir = path.join(dir, 'log');
     this.busAddress = `unix:path=${this.runtimeDir}/bus`;
-    this.cgroups = cgroupHierarchies().map((h) => path.join(h, name));
+    // With a journal the manager runs where a real one does, in user@UID.service
+    // under a slice: journald derives _SYSTEMD_USER_UNIT from that cgroup path.
+    this.cgroupPath = journal ? `${name}.slice/user@${process.getuid?.() ?? 0}.service` : name;
+    const hierarchies = cgroupHierarchies();
+    this.cgroupRoots = hierarchies.map((h) => path.join(h, journal ? `${name}.slice` : name));
+    this.cgroups = hierarchies.map((h) => path.join(h, this.cgroupPath));
+    this.journaldCgroups = journal ? hierarchies.map((h) => path.join(h, `${name}.slice`, 'harness-journald.scope')) : [];
     this.env = {
       ...process.env,
       XDG_RUNTIME_DIR: this.runtimeDir,
@@ -304,7 +339,7 @@ export class UserManager {
     const name = opts.name ?? `${CGROUP_PREFIX}${process.pid}-${++counter}`;
     if (!/^[A-Za-z0-9_.-]+$/.test(name)) throw new Error(`bad harness name ${name}`);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
-    const m = new UserManager(name, dir);
+    const m = new UserManager(name, dir, opts.journal ?? false);
     live.add(m);
     try {
       await m.boot(opts);
@@ -321,31 +356,47 @@ export class UserManager {
     fs.mkdirSync(this.unitDir, { recursive: true });
     fs.mkdirSync(this.logDir);
     fs.mkdirSync(path.join(this.dir, 'home'));
-    for (const [n, text] of Object.entries({ ...harnessUnits(this.logDir), ...opts.units })) this.writeUnitFile(n, text);
+    for (const [n, text] of Object.entries({ ...harnessUnits(this.logDir, this.journal), ...opts.units })) this.writeUnitFile(n, text);
     if (!this.cgroups.length) throw new Error('no cgroup hierarchy to run systemd in');
-    for (const c of this.cgroups) {
-      fs.mkdirSync(c);
-      this.owned.push(c);
+    for (const root of this.cgroupRoots) {
+      fs.mkdirSync(root);
+      this.owned.push(root);
     }
+    for (const c of [...this.cgroups, ...this.journaldCgroups]) if (!fs.existsSync(c)) fs.mkdirSync(c);
     if (!fs.existsSync('/run/systemd')) {
       fs.mkdirSync('/run/systemd', { mode: 0o755 });
       this.createdRunSystemd = true;
     }
 
-    // $1 = cgroup name, $2.. = cgroup.procs files. Join the cgroup, prove it, then
-    // make the systemd marker in a private mount namespace and exec the manager.
-    // systemd --user logs to /dev/console (and, by default, to /dev/kmsg) even when
-    // told --log-target=console; both are /dev/null in its namespace.
+    // In the private mount namespace: /dev/console and /dev/kmsg are /dev/null
+    // (systemd --user logs there even when told --log-target=console), /run/systemd
+    // is a tmpfs with the `system` marker, and with a journal /run/log is a tmpfs
+    // too and systemd-journald (in its own cgroup) creates its sockets in
+    // /run/systemd/journal and its files in /run/log/journal (it writes to
+    // /var/log/journal only after a flush request, which nothing sends).
+    // $1.. = the manager and its arguments.
     const inner = [
       'for d in /dev/console /dev/kmsg; do if [ -e $d ]; then mount --bind /dev/null $d || exit 96; fi; done',
-      'mount -t tmpfs -o mode=755 none /run/systemd && mkdir /run/systemd/system && exec "$0" "$@"',
-    ].join('; ');
+      'mount -t tmpfs -o mode=755 none /run/systemd && mkdir /run/systemd/system || exit 95',
+    ];
+    if (this.journal) {
+      inner.push(
+        'mount -t tmpfs -o mode=755 none /run/log || exit 94',
+        `/bin/sh -c 'for f in ${this.journaldCgroups.map((c) => path.join(c, 'cgroup.procs')).join(' ')}; do echo $$ > $f; done; exec ${JOURNALD}' &`,
+        'i=0; while [ ! -S /run/systemd/journal/stdout ]; do i=$((i+1)); if [ $i -gt 500 ]; then echo "harness: systemd-journald did not start" >&2; exit 93; fi; sleep 0.01; done',
+      );
+    }
+    inner.push('exec "$@"');
+    const bootScript = path.join(this.dir, 'boot.sh');
+    fs.writeFileSync(bootScript, inner.join('\n') + '\n');
+    // $1 = cgroup path, $2.. = cgroup.procs files. Join the cgroup, prove it, then
+    // exec the boot script in a private mount namespace.
     const script = [
       'set -e', 'name=$1; shift',
       'for f in "$@"; do echo $$ > "$f"; done',
       'n=$(grep -c ":/$name\\$" /proc/self/cgroup || true)',
       'if [ "$n" -lt $# ]; then echo "harness: not in cgroup $name" >&2; exit 97; fi',
-      `exec unshare --mount --propagation private /bin/sh -c '${inner}' ${SYSTEMD} --user --unit=${BOOT_TARGET} --log-target=null`,
+      `exec unshare --mount --propagation private /bin/sh ${bootScript} ${SYSTEMD} --user --unit=${BOOT_TARGET} --log-target=${this.journal ? 'journal' : 'null'}`,
     ].join('\n');
     const managerEnv: NodeJS.ProcessEnv = {
       PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
@@ -357,7 +408,7 @@ export class UserManager {
       SYSTEMD_UNIT_PATH: this.env.SYSTEMD_UNIT_PATH,
     };
     const t0 = Date.now();
-    const proc = spawn('/bin/sh', ['-c', script, 'sh', this.name, ...this.cgroups.map((c) => path.join(c, 'cgroup.procs'))], {
+    const proc = spawn('/bin/sh', ['-c', script, 'sh', this.cgroupPath, ...this.cgroups.map((c) => path.join(c, 'cgroup.procs'))], {
       env: managerEnv, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc = proc;
@@ -395,7 +446,22 @@ export class UserManager {
     return this.log;
   }
 
-  /** Everything a service wrote to stdout/stderr ('' if nothing yet). */
+  /**
+   * The journal's directory as seen from outside the manager's mount
+   * namespace (through the manager's /proc/PID/root), for journalctl
+   * --directory and the IOC's [journal] directory; '' without a journal.
+   */
+  get journalDir(): string {
+    return this.journal && this.pid ? `/proc/${this.pid}/root/run/log/journal` : '';
+  }
+
+  /** `journalctl --directory=<journalDir> --no-pager ...args`. */
+  journalctl(...args: string[]): Promise<ExecResult> {
+    if (!this.journalDir) return Promise.reject(new Error('this manager runs without a journal (start it with journal: true)'));
+    return run('journalctl', [`--directory=${this.journalDir}`, '--no-pager', ...args], this.env);
+  }
+
+  /** Everything a service wrote to stdout/stderr ('' if nothing yet; with a journal, see journalctl()). */
   unitLog(unit: string): string {
     try {
       return fs.readFileSync(path.join(this.logDir, `${unit}.log`), 'utf8');
@@ -502,7 +568,7 @@ export class UserManager {
   /** What stop() failed to remove; empty when everything is gone. */
   leftovers(): string[] {
     const out: string[] = [];
-    for (const c of this.cgroups) if (fs.existsSync(c)) out.push(`cgroup ${c}`);
+    for (const c of this.cgroupRoots) if (fs.existsSync(c)) out.push(`cgroup ${c}`);
     if (fs.existsSync(this.dir)) out.push(`dir ${this.dir}`);
     if (this.proc?.pid && pidAlive(this.proc.pid)) out.push(`manager pid ${this.proc.pid}`);
     if (fs.existsSync('/run/systemd/system')) out.push('/run/systemd/system on the host');

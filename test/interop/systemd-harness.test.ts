@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as dbus from 'dbus-next';
 import {
-  UserManager, basicUnits, checkRedis, checkUserManager, freeTcpPort, pidAlive, redisUnits,
+  UserManager, basicUnits, checkJournald, checkRedis, checkUserManager, freeTcpPort, pidAlive, redisUnits,
 } from '../helpers/systemd-harness';
 import { requireDependency } from '../helpers/system';
 
@@ -184,5 +184,54 @@ describe('systemd user manager harness (real systemd)', function () {
     assert.ok(!fs.existsSync(dir));
     assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(name));
     await m.stop(); // idempotent
+  });
+});
+
+describe('systemd user manager harness with a real systemd-journald', function () {
+  this.timeout(60000);
+  let m: UserManager | undefined;
+
+  before(async function () {
+    requireDependency(this, checkUserManager() ?? checkJournald());
+    m = await UserManager.start({ units: basicUnits(), journal: true });
+  });
+
+  after(async () => {
+    await m?.stop();
+  });
+
+  interface Entry { MESSAGE?: string; _SYSTEMD_USER_UNIT?: string; USER_UNIT?: string; PRIORITY?: string }
+  async function entries(unit: string): Promise<Entry[]> {
+    const r = await m!.journalctl('--output=json', `--user-unit=${unit}`);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Entry);
+  }
+
+  it('journald runs only in the manager\'s mount namespace', () => {
+    assert.ok(fs.existsSync(`/proc/${m!.pid}/root/run/systemd/journal/stdout`));
+    assert.ok(!fs.existsSync('/run/systemd/journal/stdout'), 'no journal socket on the host');
+    assert.match(fs.readFileSync(`/proc/${m!.pid}/cgroup`, 'utf8'), /\.slice\/user@\d+\.service\/init\.scope$/m);
+  });
+
+  it('a unit\'s output and the manager\'s messages about it are in the journal under the user unit', async () => {
+    const r = await m!.systemctl('start', 'failing.service');
+    assert.notEqual(r.code, 0);
+    await eventually('the failure in the journal', async () => (await entries('failing.service')).some((e) => /Failed with result 'exit-code'/.test(e.MESSAGE ?? '')));
+    const all = await entries('failing.service');
+    const own = all.find((e) => e.MESSAGE === 'failing on purpose');
+    assert.ok(own, JSON.stringify(all));
+    assert.equal(own._SYSTEMD_USER_UNIT, 'failing.service');
+    const manager = all.find((e) => /Main process exited, code=exited, status=3/.test(e.MESSAGE ?? ''));
+    assert.ok(manager, JSON.stringify(all));
+    assert.equal(manager.USER_UNIT, 'failing.service');
+    assert.ok(!all.some((e) => /sleeper/.test(e.MESSAGE ?? '')), 'only this unit\'s lines');
+  });
+
+  it('stop() leaves no journald, cgroups or mounts', async () => {
+    const pids = m!.pids();
+    assert.ok(pids.length >= 3, `manager, bus and journald: ${pids.join(' ')}`);
+    await m!.stop();
+    assert.deepEqual(m!.leftovers(), []);
+    assert.deepEqual(pids.filter(pidAlive), []);
   });
 });
