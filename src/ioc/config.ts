@@ -49,6 +49,8 @@ export interface IocConfig {
   callTimeout: number;
   /** How long a Start/Stop/Restart put waits for its job, seconds. */
   jobTimeout: number;
+  /** Serve the iocStats names (db/iocstats.db) under <prefix>IOC:. */
+  iocStats: boolean;
   /** Extra databases loaded after the generated ones, with P = prefix. */
   databases: DatabaseConfig[];
   units: UnitConfig[];
@@ -94,7 +96,7 @@ export class LineLocator {
   }
 }
 
-const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db'] as const;
+const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db', 'iocstats'] as const;
 const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
 const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver'] as const;
 const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
@@ -157,6 +159,8 @@ export function parseConfig(text: string, file: string): IocConfig {
   if (!PV_PART.test(prefix)) fail('ioc.prefix', `key "prefix": "${prefix}" has characters a record name cannot hold`);
   const bus = str(ioc, 'bus', 'ioc', 'ioc.bus', 'user');
   if (bus !== 'user' && bus !== 'system') fail('ioc.bus', `key "bus" must be "user" or "system", not "${bus}"`);
+  const iocStats = ioc.iocstats ?? true;
+  if (typeof iocStats !== 'boolean') fail('ioc.iocstats', 'key "iocstats" must be true or false');
   const dbRaw = ioc.db ?? [];
   if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('ioc.db', 'key "db" must be a list of .db file names');
   const base = path.dirname(file);
@@ -226,6 +230,7 @@ export function parseConfig(text: string, file: string): IocConfig {
     bus: bus as 'user' | 'system',
     callTimeout: numKey(ioc, 'call_timeout', 'ioc.call_timeout', 5),
     jobTimeout: numKey(ioc, 'job_timeout', 'ioc.job_timeout', 120),
+    iocStats: iocStats as boolean,
     databases,
     units,
     queueservers: parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs }),

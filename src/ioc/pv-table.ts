@@ -39,7 +39,7 @@ export interface PvTemplate {
 /** Templates that are not the service IOC's own records. */
 const NOT_SERVICE_TEMPLATES = new Set(['demo.db']);
 /** Templates in the order the IOC loads them; others follow by name. */
-const LOAD_ORDER = ['ioc.db', 'unit.db', 'unit-control.db', 'queueserver.db', 'queueserver-control.db'];
+const LOAD_ORDER = ['ioc.db', 'iocstats.db', 'unit.db', 'unit-control.db', 'queueserver.db', 'queueserver-control.db'];
 const OUTPUT_TYPES = new Set(['ao', 'bo', 'mbbo', 'longout', 'stringout', 'lso', 'int64out', 'mbbodirect']);
 const MBB_STATES = ['ZR', 'ON', 'TW', 'TH', 'FR', 'FV', 'SX', 'SV', 'EI', 'NI', 'TE', 'EL', 'TV', 'TT', 'FT', 'FF'];
 
@@ -59,6 +59,7 @@ function placeholders(text: string): Map<string, string> {
 function loadedWhen(file: string): string {
   const base = file.replace(/\.db$/, '');
   if (base === 'ioc') return 'once';
+  if (base === 'iocstats') return 'once, unless `[ioc] iocstats = false`';
   const control = /^(.*)-control$/.exec(base);
   return control ? `for each \`[[${control[1]}]]\` with \`control = true\`` : `for each \`[[${base}]]\``;
 }

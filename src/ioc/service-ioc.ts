@@ -16,6 +16,7 @@ import { QueueserverBridge } from '../queueserver/bridge';
 import type { IocConfig } from './config';
 import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
+import { iocStatsDeviceSupport, SOFT_TIMESTAMP } from './iocstats-device';
 import { loadAll, macrosFromArg, type LoadStep } from './load';
 import { ServiceNotifier } from './notify';
 import { enforceAccessSecurity, type AccessSecurity } from '../access/access-security';
@@ -31,6 +32,7 @@ export const DB_DIR = ['../../db', '../../../db'].map((d) => path.resolve(__dirn
 export function configSteps(config: IocConfig): LoadStep[] {
   const P = config.prefix;
   const steps: LoadStep[] = [{ kind: 'db', file: path.join(DB_DIR, 'ioc.db'), macros: new Map([['P', P]]) }];
+  if (config.iocStats) steps.push({ kind: 'db', file: path.join(DB_DIR, 'iocstats.db'), macros: new Map([['P', P]]) });
   for (const u of config.units) {
     const macros = new Map([['P', P], ['N', u.pv], ['UNIT', u.name], ['INACTIVE_SEVR', u.expect === 'active' ? 'MAJOR' : 'NO_ALARM']]);
     steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit.db'), macros });
@@ -61,6 +63,8 @@ export interface ServiceIoc {
   bridge: SystemdBridge;
   queueservers: QueueserverBridge;
   health: HealthAggregator;
+  /** Where the iocStats records find the CA server once it runs. */
+  caStats: { server: CaServer | undefined };
   stop(): Promise<void>;
 }
 
@@ -72,11 +76,22 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
   for (const u of config.units) bridge.watch(u.name);
   const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus });
-  const registry = defaultRegistry().register(iocDeviceSupport(Date.now(), health, putlog)).register(bridge.deviceSupport()).register(queueservers.deviceSupport());
+  const startedAt = Date.now();
+  // The CA server comes after the database; iocStats reads it through this.
+  const caStats: ServiceIoc['caStats'] = { server: undefined };
+  let database: Database | undefined;
+  const stats = iocStatsDeviceSupport({
+    startedAt,
+    ca: () => (caStats.server ? { clients: caStats.server.circuitCount, channels: caStats.server.channelCount } : undefined),
+    records: () => database?.records.size ?? 0,
+    startupScript: path.resolve(config.file),
+  });
+  const registry = defaultRegistry().register(iocDeviceSupport(startedAt, health, putlog)).register(bridge.deviceSupport()).register(queueservers.deviceSupport())
+    .register(stats).register(SOFT_TIMESTAMP);
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
-  const database = Database.build(loaded, { registry, log: log.child('db') });
-  return { database, bus, bridge, queueservers, health, putlog };
+  database = Database.build(loaded, { registry, log: log.child('db') });
+  return { database, bus, bridge, queueservers, health, putlog, caStats };
 }
 
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
@@ -90,6 +105,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   built.queueservers.start();
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
+  built.caStats.server = server;
   notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
   let stopped = false;
   return {

@@ -52,6 +52,7 @@ describe('pv-table', () => {
   it('lists the templates in load order, each with what it is and when it is loaded', () => {
     assert.deepEqual(templates.map((t) => [t.file, t.loaded]), [
       ['db/ioc.db', 'once'],
+      ['db/iocstats.db', 'once, unless `[ioc] iocstats = false`'],
       ['db/unit.db', 'for each `[[unit]]`'],
       ['db/unit-control.db', 'for each `[[unit]]` with `control = true`'],
       ['db/queueserver.db', 'for each `[[queueserver]]`'],

@@ -94,6 +94,13 @@ export class CaServer {
     return this.circuits.size;
   }
 
+  /** Channels open on every circuit (what rsrv's casStatsFetch counts). */
+  get channelCount(): number {
+    let n = 0;
+    for (const c of this.circuits) n += c.stats.channels;
+    return n;
+  }
+
   /** Bind every socket and start beacons. Resolves once searches will be answered. */
   async start(): Promise<void> {
     if (this.started) throw new Error('CA server already started');
