@@ -79,18 +79,17 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const startedAt = Date.now();
   // The CA server comes after the database; iocStats reads it through this.
   const caStats: ServiceIoc['caStats'] = { server: undefined };
-  let database: Database | undefined;
   const stats = iocStatsDeviceSupport({
     startedAt,
     ca: () => (caStats.server ? { clients: caStats.server.circuitCount, channels: caStats.server.channelCount } : undefined),
-    records: () => database?.records.size ?? 0,
+    records: () => database.records.size,
     startupScript: path.resolve(config.file),
   });
   const registry = defaultRegistry().register(iocDeviceSupport(startedAt, health, putlog)).register(bridge.deviceSupport()).register(queueservers.deviceSupport())
     .register(stats).register(SOFT_TIMESTAMP);
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
-  database = Database.build(loaded, { registry, log: log.child('db') });
+  const database = Database.build(loaded, { registry, log: log.child('db') });
   return { database, bus, bridge, queueservers, health, putlog, caStats };
 }
 
