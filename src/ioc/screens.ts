@@ -18,6 +18,9 @@
 import { loadConfig, type IocConfig } from './config';
 import { parseOptions, writeGeneratedFiles, type GeneratedFile, type UsageErrorFactory } from './command-args';
 import { el, leaf, renderXmlDocument, type XmlElement } from './xml-text';
+import {
+  MEDM_BUTTON_PADDING, PHOEBUS_FONTS, PHOEBUS_PADDING, medmButtonFont, medmTextFont, medmTextWidth, phoebusTextWidth,
+} from './screen-fonts';
 
 // ---------------------------------------------------------------------------
 // What the displays are drawn from
@@ -114,7 +117,9 @@ export const EXIT_STATUS_LOOKS: readonly StateLook[] = [
 ];
 
 // ---------------------------------------------------------------------------
-// The layout
+// The layout. Screens are tables of cells; a widget's width comes from what
+// it shows (its label, its state names, the characters of its value) in the
+// fonts each tool draws with (./screen-fonts), so nothing is clipped.
 
 interface Box {
   x: number;
@@ -123,19 +128,26 @@ interface Box {
   height: number;
 }
 
-export type Widget = Box & (
-  | { kind: 'label'; text: string; style: 'title' | 'heading' | 'plain' }
+export type TextStyle = 'title' | 'heading' | 'plain';
+
+/** What goes in one place of a screen: a widget without its box. */
+export type Cell =
+  | { kind: 'label'; text: string; style: TextStyle }
   /** A multi-state LED on an mbbi; MEDM: a text update coloured by alarm. */
   | { kind: 'state'; pv: string; states: readonly StateLook[] }
   /** An LED on a bi. */
   | { kind: 'flag'; pv: string; look: FlagLook }
-  /** A text update; `long` for an lsi, whose whole text only `.VAL$` serves (40 characters otherwise). */
-  | { kind: 'value'; pv: string; long?: boolean }
+  /**
+   * A text update, `chars` wide (the longest value it is meant to show);
+   * `long` for an lsi, whose whole text only `.VAL$` serves (40 characters otherwise).
+   */
+  | { kind: 'value'; pv: string; chars: number; long?: boolean }
   /** A button that writes `value` after the operator confirms. */
   | { kind: 'write'; pv: string; value: number; text: string; confirm: string }
   /** A button that opens another display (base name, no extension). */
-  | { kind: 'open'; text: string; display: string; macros: ReadonlyArray<readonly [string, string]> }
-);
+  | { kind: 'open'; text: string; display: string; macros: ReadonlyArray<readonly [string, string]> };
+
+export type Widget = Box & Cell;
 
 export interface Screen {
   /** File base name. */
@@ -146,96 +158,186 @@ export interface Screen {
   widgets: Widget[];
 }
 
-const ROW_HEIGHT = 22;
+/**
+ * Heights. 18 px text gives MEDM's widgetDM_18 (8x16) for text and text
+ * updates, a 24 px button the same font for its label; Phoebus's 14 px
+ * font fits both. Titles: 24 px, widgetDM_24 (12x24) in MEDM.
+ */
+export const TEXT_HEIGHT = 18;
+export const TITLE_HEIGHT = 24;
+export const BUTTON_HEIGHT = 24;
 const ROW_STEP = 28;
-const BUTTON_WIDTH = 90;
-const BUTTON_STEP = 95;
+/** Text sits in the middle of a button row. */
+const TEXT_DY = (BUTTON_HEIGHT - TEXT_HEIGHT) / 2;
+const GAP = 8;
+const MARGIN = 10;
 
-/** Overview columns: x and width. */
-const COL = {
-  name: { x: 10, width: 230 },
-  state: { x: 245, width: 120 },
-  flag: { x: 370, width: 100 },
-  third: { x: 475, width: 110 },
-  fourth: { x: 590, width: 90 },
-  fifth: { x: 685, width: 70 },
-  /** The fourth and fifth together. */
-  wide: { x: 590, width: 165 },
-  buttons: { x: 760, width: 0 },
-} as const;
-const OVERVIEW_WIDTH = COL.buttons.x + 4 * BUTTON_STEP + 5;
+const MEDM_TEXT_FONT = medmTextFont(TEXT_HEIGHT);
+const MEDM_TITLE_FONT = medmTextFont(TITLE_HEIGHT);
+const MEDM_BUTTON_FONT = medmButtonFont(BUTTON_HEIGHT);
 
-const pvOf = (record: string): string => `${PREFIX_MACRO}${record}`;
+const roundUp = (n: number): number => Math.ceil(n / 5) * 5;
 
-function label(col: { x: number; width: number }, y: number, text: string, style: 'title' | 'heading' | 'plain' = 'plain'): Widget {
-  return { kind: 'label', x: col.x, y, width: col.width, height: style === 'title' ? 30 : ROW_HEIGHT, text, style };
+function labelRoom(text: string, style: TextStyle): number {
+  const medm = medmTextWidth(style === 'title' ? MEDM_TITLE_FONT : MEDM_TEXT_FONT, text);
+  return Math.max(medm, phoebusTextWidth(text, PHOEBUS_FONTS[style]) + PHOEBUS_PADDING.label);
 }
 
-export function overviewScreen(set: ServiceSet): Screen {
-  const w: Widget[] = [];
-  const at = (col: { x: number; width: number }, y: number): Box => ({ x: col.x, y, width: col.width, height: ROW_HEIGHT });
-  w.push(label({ x: 10, width: OVERVIEW_WIDTH - 20 }, 10, `Services ${PREFIX_MACRO}`, 'title'));
+function stateRoom(labels: readonly string[]): number {
+  return Math.max(...labels.map((l) => Math.max(medmTextWidth(MEDM_TEXT_FONT, l), phoebusTextWidth(l, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.led)));
+}
 
-  let y = 50;
-  w.push(label(COL.name, y, 'IOC', 'heading'), label(COL.state, y, 'Health', 'heading'), label(COL.flag, y, 'systemd bus', 'heading'),
-    label(COL.third, y, 'Uptime', 'heading'), label(COL.wide, y, 'Version', 'heading'));
-  y += ROW_STEP;
-  w.push(label(COL.name, y, 'service-ioc'));
-  w.push({ kind: 'flag', ...at(COL.state, y), pv: pvOf('IOC:Health'), look: flag('Fault', RED, 'OK', GREEN) });
-  w.push({ kind: 'flag', ...at(COL.flag, y), pv: pvOf('IOC:BusConnected'), look: flag('Disconnected', RED, 'Connected', GREEN) });
-  w.push({ kind: 'value', ...at(COL.third, y), pv: pvOf('IOC:Uptime') });
-  w.push({ kind: 'value', ...at(COL.wide, y), pv: pvOf('IOC:Version') });
-  y += ROW_STEP + 10;
+/** A value of `chars` characters: digits and lower-case letters are no wider than "0" and "n" in Liberation Sans. */
+function valueRoom(chars: number): number {
+  const text = 'n'.repeat(chars);
+  return Math.max(medmTextWidth(MEDM_TEXT_FONT, text), phoebusTextWidth(text, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.value);
+}
 
-  if (set.units.length > 0) {
-    w.push(label(COL.name, y, 'Service', 'heading'), label(COL.state, y, 'State', 'heading'), label(COL.flag, y, 'Process', 'heading'),
-      label(COL.third, y, 'Sub-state', 'heading'), label(COL.fourth, y, 'Uptime', 'heading'), label(COL.fifth, y, 'Restarts', 'heading'));
+function buttonRoom(text: string): number {
+  return Math.max(medmTextWidth(MEDM_BUTTON_FONT, text) + MEDM_BUTTON_PADDING, phoebusTextWidth(text, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.button);
+}
+
+/** The width a cell needs, rounded up to 5 px. */
+export function cellWidth(c: Cell): number {
+  switch (c.kind) {
+    case 'label': return roundUp(labelRoom(c.text, c.style));
+    case 'state': return roundUp(stateRoom(c.states.map((s) => s.label)));
+    case 'flag': return roundUp(stateRoom([c.look.off.label, c.look.on.label]));
+    case 'value': return roundUp(valueRoom(c.chars));
+    case 'write': case 'open': return roundUp(buttonRoom(c.text));
+  }
+}
+
+const isButton = (c: Cell): boolean => c.kind === 'write' || c.kind === 'open';
+
+/** A cell put in a row whose top is `y`: buttons fill the row's height, text sits in its middle. */
+function place(c: Cell, x: number, y: number, width: number): Widget {
+  if (isButton(c)) return { ...c, x, y, width, height: BUTTON_HEIGHT };
+  if (c.kind === 'label' && c.style === 'title') return { ...c, x, y, width, height: TITLE_HEIGHT };
+  return { ...c, x, y: y + TEXT_DY, width, height: TEXT_HEIGHT };
+}
+
+const pvOf = (record: string): string => `${PREFIX_MACRO}${record}`;
+const text = (t: string, style: TextStyle = 'plain'): Cell => ({ kind: 'label', text: t, style });
+const state = (pv: string, states: readonly StateLook[]): Cell => ({ kind: 'state', pv, states });
+const flagCell = (pv: string, f: FlagLook): Cell => ({ kind: 'flag', pv, look: f });
+const value = (pv: string, chars: number): Cell => ({ kind: 'value', pv, chars });
+const longValue = (pv: string, chars: number): Cell => ({ kind: 'value', pv, chars, long: true });
+
+/** A table of the overview: a heading row, then one row per service, each optionally followed by buttons. */
+interface Table {
+  headings: string[];
+  rows: Array<{ cells: Cell[]; buttons: Cell[] }>;
+}
+
+/**
+ * Lays tables out one below the other, each on its own column grid (a
+ * column as wide as its widest cell) except the first column, the names,
+ * which all tables share; the buttons of every row share one width and
+ * follow the row's table.
+ */
+function layoutTables(tables: readonly Table[], top: number, out: Widget[]): { bottom: number; right: number } {
+  const nameWidth = Math.max(...tables.flatMap((t) => [cellWidth(text(t.headings[0], 'heading')), ...t.rows.map((r) => cellWidth(r.cells[0]))]));
+  const buttonWidth = Math.max(0, ...tables.flatMap((t) => t.rows.flatMap((r) => r.buttons.map(cellWidth))));
+  let y = top;
+  let right = 0;
+  for (const t of tables) {
+    const widths = t.headings.map((h, i) => Math.max(cellWidth(text(h, 'heading')), ...t.rows.map((r) => (r.cells[i] ? cellWidth(r.cells[i]) : 0))));
+    widths[0] = nameWidth;
+    const xs: number[] = [];
+    widths.forEach((_w, i) => { xs[i] = i === 0 ? MARGIN : xs[i - 1] + widths[i - 1] + GAP; });
+    const buttonsX = xs[xs.length - 1] + widths[widths.length - 1] + GAP;
+    right = Math.max(right, buttonsX - GAP);
+    t.headings.forEach((h, i) => out.push(place(text(h, 'heading'), xs[i], y, widths[i])));
     y += ROW_STEP;
-    for (const u of set.units) {
-      const rec = (name: string): string => pvOf(`${u.pv}:${name}`);
-      w.push(label(COL.name, y, u.name));
-      w.push({ kind: 'state', ...at(COL.state, y), pv: rec('ActiveState'), states: ACTIVE_STATE_LOOKS });
-      w.push({ kind: 'flag', ...at(COL.flag, y), pv: rec('Running'), look: flag('Stopped', GREY, 'Running', GREEN) });
-      w.push({ kind: 'value', ...at(COL.third, y), pv: rec('SubState') });
-      w.push({ kind: 'value', ...at(COL.fourth, y), pv: rec('Uptime') });
-      w.push({ kind: 'value', ...at(COL.fifth, y), pv: rec('NRestarts') });
-      if (u.control) {
-        const controls: Array<[string, string, string]> = [
-          ['Start', 'Start', `Start ${u.name}?`],
-          ['Stop', 'Stop', `Stop ${u.name}?`],
-          ['Restart', 'Restart', `Restart ${u.name}?`],
-          ['ResetFailed', 'Reset failed', `Reset the failed state of ${u.name}?`],
-        ];
-        controls.forEach(([record, text, confirm], i) => {
-          w.push({ kind: 'write', x: COL.buttons.x + i * BUTTON_STEP, y, width: BUTTON_WIDTH, height: ROW_HEIGHT, pv: rec(record), value: 1, text, confirm });
-        });
-      }
+    for (const r of t.rows) {
+      r.cells.forEach((c, i) => out.push(place(c, xs[i], y, widths[i])));
+      r.buttons.forEach((b, i) => out.push(place(b, buttonsX + i * (buttonWidth + GAP), y, buttonWidth)));
+      if (r.buttons.length > 0) right = Math.max(right, buttonsX + r.buttons.length * (buttonWidth + GAP) - GAP);
       y += ROW_STEP;
     }
     y += 10;
   }
+  return { bottom: y, right };
+}
 
+/** The title across the top; its width allows for the prefix it shows. */
+function titleWidget(title: string, prefix: string, width: number): Widget {
+  const room = cellWidth(text(title.split(PREFIX_MACRO).join(prefix), 'title'));
+  return place(text(title, 'title'), MARGIN, MARGIN, Math.max(width, room));
+}
+
+function finish(name: string, title: string, widgets: Widget[], bottom: number): Screen {
+  const width = Math.max(...widgets.map((w) => w.x + w.width)) + MARGIN;
+  return { name, title, width, height: bottom + MARGIN, widgets };
+}
+
+/** The controls of a unit: [record, button text, confirmation]. */
+export const UNIT_CONTROLS: ReadonlyArray<readonly [string, string, (unit: string) => string]> = [
+  ['Start', 'Start', (u) => `Start ${u}?`],
+  ['Stop', 'Stop', (u) => `Stop ${u}?`],
+  ['Restart', 'Restart', (u) => `Restart ${u}?`],
+  ['ResetFailed', 'Reset failed', (u) => `Reset the failed state of ${u}?`],
+];
+
+export function overviewScreen(set: ServiceSet): Screen {
+  const tables: Table[] = [{
+    headings: ['IOC', 'Health', 'systemd bus', 'Uptime (s)', 'Version'],
+    rows: [{
+      cells: [
+        text('service-ioc'),
+        flagCell(pvOf('IOC:Health'), flag('Fault', RED, 'OK', GREEN)),
+        flagCell(pvOf('IOC:BusConnected'), flag('Disconnected', RED, 'Connected', GREEN)),
+        value(pvOf('IOC:Uptime'), 10),
+        value(pvOf('IOC:Version'), 16),
+      ],
+      buttons: [],
+    }],
+  }];
+  if (set.units.length > 0) {
+    tables.push({
+      headings: ['Service', 'State', 'Process', 'Sub-state', 'Uptime (s)', 'Restarts'],
+      rows: set.units.map((u) => {
+        const rec = (name: string): string => pvOf(`${u.pv}:${name}`);
+        return {
+          cells: [
+            text(u.name),
+            state(rec('ActiveState'), ACTIVE_STATE_LOOKS),
+            flagCell(rec('Running'), flag('Stopped', GREY, 'Running', GREEN)),
+            value(rec('SubState'), 12),
+            value(rec('Uptime'), 9),
+            value(rec('NRestarts'), 5),
+          ],
+          buttons: u.control
+            ? UNIT_CONTROLS.map(([record, label, confirm]): Cell => ({ kind: 'write', pv: rec(record), value: 1, text: label, confirm: confirm(u.name) }))
+            : [],
+        };
+      }),
+    });
+  }
   if (set.queueservers.length > 0) {
     const details = detailDisplayNames(set);
-    w.push(label(COL.name, y, 'RE Manager', 'heading'), label(COL.state, y, 'State', 'heading'), label(COL.flag, y, 'Connection', 'heading'),
-      label(COL.third, y, 'Queue', 'heading'), label(COL.wide, y, 'Running plan', 'heading'));
-    y += ROW_STEP;
-    for (const q of set.queueservers) {
-      const rec = (name: string): string => pvOf(`${q.pv}:${name}`);
-      w.push(label(COL.name, y, q.pv));
-      w.push({ kind: 'state', ...at(COL.state, y), pv: rec('ManagerState'), states: MANAGER_STATE_LOOKS });
-      w.push({ kind: 'flag', ...at(COL.flag, y), pv: rec('Connected'), look: flag('Disconnected', RED, 'Connected', GREEN) });
-      w.push({ kind: 'value', ...at(COL.third, y), pv: rec('QueueLength') });
-      w.push({ kind: 'value', ...at(COL.wide, y), pv: rec('RunningPlan') });
-      w.push({
-        kind: 'open', x: COL.buttons.x, y, width: BUTTON_WIDTH, height: ROW_HEIGHT,
-        text: 'Details', display: details.get(q.pv) as string, macros: [['P', PREFIX_MACRO]],
-      });
-      y += ROW_STEP;
-    }
-    y += 10;
+    tables.push({
+      headings: ['RE Manager', 'State', 'Connection', 'Queue', 'Running plan'],
+      rows: set.queueservers.map((q) => {
+        const rec = (name: string): string => pvOf(`${q.pv}:${name}`);
+        return {
+          cells: [
+            text(q.pv),
+            state(rec('ManagerState'), MANAGER_STATE_LOOKS),
+            flagCell(rec('Connected'), flag('Disconnected', RED, 'Connected', GREEN)),
+            value(rec('QueueLength'), 5),
+            value(rec('RunningPlan'), 24),
+          ],
+          buttons: [{ kind: 'open', text: 'Details', display: details.get(q.pv) as string, macros: [['P', PREFIX_MACRO]] }],
+        };
+      }),
+    });
   }
-  return { name: OVERVIEW_DISPLAY, title: 'Services', width: OVERVIEW_WIDTH, height: y + 10, widgets: w };
+  const w: Widget[] = [];
+  const { bottom, right } = layoutTables(tables, MARGIN + TITLE_HEIGHT + 12, w);
+  w.unshift(titleWidget(`Services ${PREFIX_MACRO}`, set.prefix, right - MARGIN));
+  return finish(OVERVIEW_DISPLAY, 'Services', w, bottom);
 }
 
 /** How a manager is named on screens and in alarms. */
@@ -243,95 +345,123 @@ export function managerTitle(q: { pv: string; unit?: string }): string {
   return q.unit === undefined ? `RE Manager ${q.pv}` : `RE Manager ${q.pv} (${q.unit})`;
 }
 
-const DETAIL_WIDTH = 720;
+/** A form: a heading, then rows of a label and one cell. */
+interface Form {
+  heading: string;
+  rows: Array<readonly [string, Cell]>;
+}
+
+/** Forms side by side; returns the bottom of the longest and the right edge of the last. */
+function layoutForms(forms: readonly Form[], top: number, out: Widget[]): { bottom: number; right: number } {
+  let x = MARGIN;
+  let bottom = top;
+  for (const f of forms) {
+    const labelWidth = Math.max(...f.rows.map(([l]) => cellWidth(text(l))));
+    const cellW = Math.max(...f.rows.map(([, c]) => cellWidth(c)));
+    const width = Math.max(labelWidth + GAP + cellW, cellWidth(text(f.heading, 'heading')));
+    out.push(place(text(f.heading, 'heading'), x, top, width));
+    let y = top + ROW_STEP;
+    for (const [l, c] of f.rows) {
+      out.push(place(text(l), x, y, labelWidth), place(c, x + labelWidth + GAP, y, cellW));
+      y += ROW_STEP;
+    }
+    bottom = Math.max(bottom, y);
+    x += width + 3 * GAP;
+  }
+  return { bottom, right: x - 3 * GAP };
+}
+
+/** The controls of a manager, by row: [record, value, button text, confirmation]. */
+export const MANAGER_CONTROLS: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, number, string, string]>]> = [
+  ['Environment', [
+    ['EnvOpen', 1, 'Open', 'Open the RE environment?'],
+    ['EnvClose', 1, 'Close', 'Close the RE environment?'],
+    ['EnvDestroy', 1, 'Destroy', 'Destroy the RE environment? A running plan is lost.'],
+  ]],
+  ['Queue', [
+    ['QueueStart', 1, 'Start', 'Start the queue?'],
+    ['QueueStop', 1, 'Stop', 'Stop the queue after the running plan?'],
+    ['QueueStopCancel', 1, 'Cancel stop', 'Cancel the pending queue stop?'],
+    ['AutostartSet', 1, 'Autostart on', 'Turn queue autostart on?'],
+    ['AutostartSet', 0, 'Autostart off', 'Turn queue autostart off?'],
+  ]],
+  ['Plan', [
+    ['REPause', 1, 'Pause', 'Pause the running plan at its next checkpoint?'],
+    ['REPause', 2, 'Pause now', 'Pause the running plan immediately?'],
+    ['REResume', 1, 'Resume', 'Resume the paused plan?'],
+    ['REStop', 1, 'Stop', 'Stop the paused plan (success)?'],
+    ['REAbort', 1, 'Abort', 'Abort the paused plan (failure)?'],
+    ['REHalt', 1, 'Halt', 'Halt the paused plan without cleanup?'],
+  ]],
+];
 
 export function queueserverScreen(set: ServiceSet, q: ServiceSet['queueservers'][number]): Screen {
   const w: Widget[] = [];
   const rec = (name: string): string => pvOf(`${q.pv}:${name}`);
   const name = detailDisplayNames(set).get(q.pv) as string;
-  w.push(label({ x: 10, width: DETAIL_WIDTH - 20 }, 10, `${managerTitle(q)} ${PREFIX_MACRO}`, 'title'));
+  const forms: Form[] = [
+    {
+      heading: 'Manager',
+      rows: [
+        ['Connection', flagCell(rec('Connected'), flag('Disconnected', RED, 'Connected', GREEN))],
+        ['State', state(rec('ManagerState'), MANAGER_STATE_LOOKS)],
+        ['RunEngine', state(rec('REState'), RE_STATE_LOOKS)],
+        ['Environment', flagCell(rec('EnvExists'), flag('No', GREY, 'Yes', GREEN))],
+        ['Env. state', state(rec('EnvState'), ENV_STATE_LOOKS)],
+        ['Env. lock', flagCell(rec('LockedEnv'), flag('Unlocked', GREY, 'Locked', ORANGE))],
+        ['Queue lock', flagCell(rec('LockedQueue'), flag('Unlocked', GREY, 'Locked', ORANGE))],
+        ['Status age (s)', value(rec('StatusAge'), 8)],
+        ['Version', value(rec('Version'), 16)],
+      ],
+    },
+    {
+      heading: 'Queue',
+      rows: [
+        ['Queue length', value(rec('QueueLength'), 6)],
+        ['History length', value(rec('HistoryLength'), 6)],
+        ['Plan', flagCell(rec('Running'), flag('Idle', GREY, 'Running', BLUE))],
+        ['Running plan', value(rec('RunningPlan'), 24)],
+        ['Item uid', value(rec('RunningItemUid'), 36)],
+        ['Last exit', state(rec('LastExitStatus'), EXIT_STATUS_LOOKS)],
+        ['Stop pending', flagCell(rec('StopPending'), flag('No', GREY, 'Pending', YELLOW))],
+        ['Pause pending', flagCell(rec('PausePending'), flag('No', GREY, 'Pending', YELLOW))],
+        ['Autostart', flagCell(rec('Autostart'), flag('Off', GREY, 'On', GREEN))],
+        ['Loop mode', flagCell(rec('LoopMode'), flag('Off', GREY, 'On', GREEN))],
+        ['Background tasks', value(rec('BackgroundTasks'), 4)],
+      ],
+    },
+  ];
+  let { bottom: y, right } = layoutForms(forms, MARGIN + TITLE_HEIGHT + 12, w);
+  y += 10;
 
-  type Row = [string, (box: Box) => Widget];
-  const stateRow = (text: string, record: string, states: readonly StateLook[]): Row =>
-    [text, (b) => ({ kind: 'state', ...b, pv: rec(record), states })];
-  const flagRow = (text: string, record: string, f: FlagLook): Row => [text, (b) => ({ kind: 'flag', ...b, pv: rec(record), look: f })];
-  const valueRow = (text: string, record: string): Row => [text, (b) => ({ kind: 'value', ...b, pv: rec(record) })];
-  const column = (x: number, top: number, heading: string, rows: Row[]): number => {
-    w.push(label({ x, width: 330 }, top, heading, 'heading'));
-    let y = top + ROW_STEP;
-    for (const [text, make] of rows) {
-      w.push(label({ x, width: 130 }, y, text));
-      w.push(make({ x: x + 135, y, width: 200, height: ROW_HEIGHT }));
-      y += ROW_STEP;
-    }
-    return y;
-  };
-  const left = column(10, 50, 'Manager', [
-    flagRow('Connection', 'Connected', flag('Disconnected', RED, 'Connected', GREEN)),
-    stateRow('State', 'ManagerState', MANAGER_STATE_LOOKS),
-    stateRow('RunEngine', 'REState', RE_STATE_LOOKS),
-    flagRow('Environment', 'EnvExists', flag('No', GREY, 'Yes', GREEN)),
-    stateRow('Env. state', 'EnvState', ENV_STATE_LOOKS),
-    flagRow('Env. lock', 'LockedEnv', flag('Unlocked', GREY, 'Locked', ORANGE)),
-    flagRow('Queue lock', 'LockedQueue', flag('Unlocked', GREY, 'Locked', ORANGE)),
-    valueRow('Status age', 'StatusAge'),
-    valueRow('Version', 'Version'),
-  ]);
-  const right = column(365, 50, 'Queue', [
-    valueRow('Queue length', 'QueueLength'),
-    valueRow('History length', 'HistoryLength'),
-    flagRow('Plan', 'Running', flag('Idle', GREY, 'Running', BLUE)),
-    valueRow('Running plan', 'RunningPlan'),
-    valueRow('Item uid', 'RunningItemUid'),
-    stateRow('Last exit', 'LastExitStatus', EXIT_STATUS_LOOKS),
-    flagRow('Stop pending', 'StopPending', flag('No', GREY, 'Pending', YELLOW)),
-    flagRow('Pause pending', 'PausePending', flag('No', GREY, 'Pending', YELLOW)),
-    flagRow('Autostart', 'Autostart', flag('Off', GREY, 'On', GREEN)),
-    flagRow('Loop mode', 'LoopMode', flag('Off', GREY, 'On', GREEN)),
-    valueRow('Background tasks', 'BackgroundTasks'),
-  ]);
-  let y = Math.max(left, right) + 10;
-  w.push(label({ x: 10, width: 130 }, y, 'Console'));
-  w.push({ kind: 'value', x: 145, y, width: DETAIL_WIDTH - 155, height: ROW_HEIGHT, pv: rec('ConsoleLast'), long: true });
+  // Rows across the whole width: a label, then cells; the last cell of a row stretches to the right edge.
+  const labelWidth = Math.max(...['Console', 'Last command', ...MANAGER_CONTROLS.map(([l]) => l)].map((l) => cellWidth(text(l))));
+  const cellsX = MARGIN + labelWidth + GAP;
+  const buttonWidth = Math.max(...MANAGER_CONTROLS.flatMap(([, list]) => list.map(([, , t]) => cellWidth({ kind: 'write', pv: '', value: 0, text: t, confirm: '' }))));
+  if (q.control) right = Math.max(right, cellsX + Math.max(...MANAGER_CONTROLS.map(([, list]) => list.length)) * (buttonWidth + GAP) - GAP);
+  const console = longValue(rec('ConsoleLast'), 60);
+  right = Math.max(right, cellsX + cellWidth(console));
+  w.push(place(text('Console'), MARGIN, y, labelWidth), place(console, cellsX, y, right - cellsX));
   y += ROW_STEP + 10;
 
   if (q.control) {
     const who = `RE Manager ${q.pv}`;
-    w.push(label({ x: 10, width: 330 }, y, 'Controls', 'heading'));
+    w.push(place(text('Controls', 'heading'), MARGIN, y, cellWidth(text('Controls', 'heading'))));
     y += ROW_STEP;
-    const buttons = (text: string, list: Array<[record: string, value: number, text: string, confirm: string]>): void => {
-      w.push(label({ x: 10, width: 130 }, y, text));
-      list.forEach(([record, value, buttonText, confirm], i) => {
-        w.push({ kind: 'write', x: 145 + i * BUTTON_STEP, y, width: BUTTON_WIDTH, height: ROW_HEIGHT, pv: rec(record), value, text: buttonText, confirm: `${confirm} (${who})` });
+    for (const [rowLabel, list] of MANAGER_CONTROLS) {
+      w.push(place(text(rowLabel), MARGIN, y, labelWidth));
+      list.forEach(([record, v, buttonText, confirm], i) => {
+        w.push(place({ kind: 'write', pv: rec(record), value: v, text: buttonText, confirm: `${confirm} (${who})` }, cellsX + i * (buttonWidth + GAP), y, buttonWidth));
       });
       y += ROW_STEP;
-    };
-    buttons('Environment', [
-      ['EnvOpen', 1, 'Open', 'Open the RE environment?'],
-      ['EnvClose', 1, 'Close', 'Close the RE environment?'],
-      ['EnvDestroy', 1, 'Destroy', 'Destroy the RE environment? A running plan is lost.'],
-    ]);
-    buttons('Queue', [
-      ['QueueStart', 1, 'Start', 'Start the queue?'],
-      ['QueueStop', 1, 'Stop', 'Stop the queue after the running plan?'],
-      ['QueueStopCancel', 1, 'Cancel stop', 'Cancel the pending queue stop?'],
-      ['AutostartSet', 1, 'Autostart on', 'Turn queue autostart on?'],
-      ['AutostartSet', 0, 'Autostart off', 'Turn queue autostart off?'],
-    ]);
-    buttons('Plan', [
-      ['REPause', 1, 'Pause', 'Pause the running plan at its next checkpoint?'],
-      ['REPause', 2, 'Pause now', 'Pause the running plan immediately?'],
-      ['REResume', 1, 'Resume', 'Resume the paused plan?'],
-      ['REStop', 1, 'Stop', 'Stop the paused plan (success)?'],
-      ['REAbort', 1, 'Abort', 'Abort the paused plan (failure)?'],
-      ['REHalt', 1, 'Halt', 'Halt the paused plan without cleanup?'],
-    ]);
-    w.push(label({ x: 10, width: 130 }, y, 'Last command'));
-    w.push({ kind: 'flag', x: 145, y, width: BUTTON_WIDTH, height: ROW_HEIGHT, pv: rec('CmdStatus'), look: flag('Failed', RED, 'OK', GREEN) });
-    w.push({ kind: 'value', x: 145 + BUTTON_STEP, y, width: DETAIL_WIDTH - 155 - BUTTON_STEP, height: ROW_HEIGHT, pv: rec('CmdMessage'), long: true });
+    }
+    const status = flagCell(rec('CmdStatus'), flag('Failed', RED, 'OK', GREEN));
+    w.push(place(text('Last command'), MARGIN, y, labelWidth), place(status, cellsX, y, buttonWidth));
+    w.push(place(longValue(rec('CmdMessage'), 40), cellsX + buttonWidth + GAP, y, right - cellsX - buttonWidth - GAP));
     y += ROW_STEP + 10;
   }
-  return { name, title: managerTitle(q), width: DETAIL_WIDTH, height: y, widgets: w };
+  w.unshift(titleWidget(`${managerTitle(q)} ${PREFIX_MACRO}`, set.prefix, right - MARGIN));
+  return finish(name, managerTitle(q), w, y);
 }
 
 export function allScreens(set: ServiceSet): Screen[] {
@@ -385,6 +515,7 @@ function bobWidget(w: Widget, index: number): XmlElement {
         el('states', null, w.states.map((s, i) => el('state', null, leaf('value', i), leaf('label', s.label), color('color', s.color)))),
         leaf('fallback_label', 'unknown'),
         leaf('square', true),
+        leaf('border_alarm_sensitive', true),
       );
     case 'flag':
       return widget(
@@ -392,11 +523,12 @@ function bobWidget(w: Widget, index: number): XmlElement {
         leaf('off_label', w.look.off.label), color('off_color', w.look.off.color),
         leaf('on_label', w.look.on.label), color('on_color', w.look.on.color),
         leaf('square', true),
+        leaf('border_alarm_sensitive', true),
       );
     case 'value':
       return w.long
-        ? widget(...head(w.pv.slice(PREFIX_MACRO.length), longStringPv(w.pv)), leaf('format', FORMAT_STRING), leaf('vertical_alignment', MIDDLE))
-        : widget(...head(w.pv.slice(PREFIX_MACRO.length), w.pv), leaf('vertical_alignment', MIDDLE));
+        ? widget(...head(w.pv.slice(PREFIX_MACRO.length), longStringPv(w.pv)), leaf('format', FORMAT_STRING), leaf('vertical_alignment', MIDDLE), leaf('border_alarm_sensitive', true))
+        : widget(...head(w.pv.slice(PREFIX_MACRO.length), w.pv), leaf('vertical_alignment', MIDDLE), leaf('border_alarm_sensitive', true));
     case 'write':
       return widget(
         ...head(`${w.text} ${w.pv.slice(PREFIX_MACRO.length)}`, w.pv),
@@ -487,9 +619,10 @@ function adlWidget(w: Widget): AdlBlock {
       // No multi-state LED in MEDM: the state's name, coloured by the record's severity.
       return blk('text update', ...monitor(w.pv), str('clrmod', 'alarm'), str('align', 'horiz. centered'), blk('limits'));
     case 'value':
+      // Coloured by alarm like the states: an INVALID value must not look valid.
       return w.long
-        ? blk('text update', ...monitor(longStringPv(w.pv)), str('format', 'string'), blk('limits'))
-        : blk('text update', ...monitor(w.pv), blk('limits'));
+        ? blk('text update', ...monitor(longStringPv(w.pv)), str('clrmod', 'alarm'), str('format', 'string'), blk('limits'))
+        : blk('text update', ...monitor(w.pv), str('clrmod', 'alarm'), blk('limits'));
     case 'write':
       // MEDM's message button cannot ask for confirmation.
       return blk('message button', adlObject(w),

@@ -10,8 +10,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Database } from '../../src/database/database';
 import {
-  MEDM_COLORS, allScreens, detailDisplayNames, generateScreens, serviceSet, type ServiceSet,
+  BUTTON_HEIGHT, MEDM_COLORS, TEXT_HEIGHT, TITLE_HEIGHT, allScreens, detailDisplayNames, generateScreens, longStringPv, renderAdl, serviceSet,
+  type ServiceSet,
 } from '../../src/ioc/screens';
+import { LIBERATION_SANS, MEDM_FONTS, medmButtonFont, medmTextFont } from '../../src/ioc/screen-fonts';
+import { adlLayoutProblems, bobLayoutProblems, type XFontMetrics } from '../helpers/layout-check';
+import { requireDependency } from '../helpers/system';
+import { LIBERATION_SANS as LIBERATION_FILES, asciiAdvances, readTrueType } from '../helpers/ttf';
 import { adlBlocks, adlValue, parseAdl, type AdlBlock } from '../helpers/adl';
 import { makeTempDir, removeTempDir, requireBuiltCli, runCli } from '../helpers/cli';
 import { FIXTURE_CONFIG, checkGolden, expandMacros, fixtureConfig, serviceDatabase, servesPv } from '../helpers/golden';
@@ -21,9 +26,9 @@ import { childText, childrenNamed, parseXml, type XmlNode } from '../helpers/xml
 const COMMON = ['name', 'x', 'y', 'width', 'height', 'pv_name'];
 const BOB_WIDGETS: Record<string, { version: string; properties: string[] }> = {
   label: { version: '2.0.0', properties: ['text', 'font', 'foreground_color', 'background_color', 'transparent', 'horizontal_alignment', 'vertical_alignment', 'wrap_words'] },
-  led: { version: '2.0.0', properties: ['bit', 'off_label', 'off_color', 'on_label', 'on_color', 'font', 'foreground_color', 'line_color', 'square', 'labels_from_pv'] },
-  multi_state_led: { version: '2.0.0', properties: ['states', 'fallback_label', 'fallback_color', 'font', 'foreground_color', 'line_color', 'square'] },
-  textupdate: { version: '2.0.0', properties: ['font', 'foreground_color', 'background_color', 'transparent', 'format', 'precision', 'show_units', 'horizontal_alignment', 'vertical_alignment', 'wrap_words'] },
+  led: { version: '2.0.0', properties: ['bit', 'off_label', 'off_color', 'on_label', 'on_color', 'font', 'foreground_color', 'line_color', 'square', 'labels_from_pv', 'border_alarm_sensitive'] },
+  multi_state_led: { version: '2.0.0', properties: ['states', 'fallback_label', 'fallback_color', 'font', 'foreground_color', 'line_color', 'square', 'border_alarm_sensitive'] },
+  textupdate: { version: '2.0.0', properties: ['font', 'foreground_color', 'background_color', 'transparent', 'format', 'precision', 'show_units', 'horizontal_alignment', 'vertical_alignment', 'wrap_words', 'border_alarm_sensitive'] },
   action_button: { version: '3.0.0', properties: ['actions', 'text', 'font', 'foreground_color', 'background_color', 'transparent', 'enabled', 'show_confirm_dialog', 'confirm_message', 'password'] },
 };
 const ACTION_ELEMENTS: Record<string, string[]> = {
@@ -33,6 +38,11 @@ const ACTION_ELEMENTS: Record<string, string[]> = {
 /** OpenDisplayAction.Target, lower case. */
 const TARGETS = ['replace', 'tab', 'window', 'standalone'];
 const ADL_WIDGETS = ['text', 'text update', 'message button', 'related display'];
+
+function missingFonts(): string | undefined {
+  const missing = Object.values(LIBERATION_FILES).filter((f) => !fs.existsSync(f));
+  return missing.length ? `Liberation Sans (Debian fonts-liberation) is not installed: ${missing.join(', ')}` : undefined;
+}
 
 function bobWidgets(display: XmlNode): XmlNode[] {
   return childrenNamed(display, 'widget');
@@ -112,6 +122,9 @@ describe('screens', () => {
           for (const p of w.children) assert.ok([...COMMON, ...known.properties].includes(p.name), `line ${p.line}: ${type} has no property <${p.name}>`);
           for (const p of ['x', 'y', 'width', 'height']) assert.match(childText(w, p) ?? '', /^\d+$/, `line ${w.line}: ${p}`);
           for (const p of ['off_color', 'on_color']) if (childrenNamed(w, p).length) assert.ok(colorOk(childrenNamed(w, p)[0]), `line ${w.line}: ${p}`);
+          if (['led', 'multi_state_led', 'textupdate'].includes(type)) {
+            assert.equal(childText(w, 'border_alarm_sensitive'), 'true', `line ${w.line}: ${type} shows its PV's alarm`);
+          }
           if (type === 'multi_state_led') {
             const states = childrenNamed(childrenNamed(w, 'states')[0], 'state');
             assert.ok(states.length >= 2);
@@ -241,11 +254,9 @@ describe('screens', () => {
             assert.equal(adlValue(d, 'args'), 'P=$(P)');
           }
         }
-        const screen = allScreens(set).find((s) => `${s.name}.adl` === f.name);
-        assert.ok(screen);
-        const status = screen.widgets.filter((w) => w.kind === 'state' || w.kind === 'flag').length;
-        const alarmColoured = adlWidgets(blocks).filter((w) => w.name === 'text update' && adlValue(w, 'clrmod') === 'alarm').length;
-        assert.equal(alarmColoured, status, 'every status widget has clrmod="alarm"');
+        const updates = adlWidgets(blocks).filter((w) => w.name === 'text update');
+        assert.ok(updates.length > 5);
+        for (const u of updates) assert.equal(adlValue(u, 'clrmod'), 'alarm', `line ${u.line}: a widget showing a PV value colours by alarm`);
       });
     }
 
@@ -265,6 +276,56 @@ describe('screens', () => {
         const bob = parseXml(byName.get(f.name.replace(/\.adl$/, '.bob')) as string);
         assert.deepEqual([...new Set(adlPvs(parseAdl(f.text)))].sort(), [...new Set(bobPvs(bob))].sort(), f.name);
       }
+    });
+  });
+
+  describe('layout: nothing clipped, nothing overlapping', () => {
+    it('MEDM, with the widgetDM_* metrics the generator assumes (the interop test checks them against X)', () => {
+      const fonts: XFontMetrics[] = MEDM_FONTS.map((f) => ({
+        ascent: f.height, descent: 0,
+        textWidth: (t: string) => (f.cell === undefined ? Number.POSITIVE_INFINITY : f.cell * t.length),
+      }));
+      for (const screen of allScreens(set)) {
+        const texts = new Map<string, string[]>();
+        for (const w of screen.widgets) {
+          const chan = expandMacros(w.kind === 'value' && w.long ? longStringPv(w.pv) : 'pv' in w ? w.pv : '', macros);
+          if (w.kind === 'state') texts.set(chan, w.states.map((st) => st.label));
+          if (w.kind === 'flag') texts.set(chan, [w.look.off.label, w.look.on.label]);
+          if (w.kind === 'value') texts.set(chan, ['0'.repeat(w.chars)]);
+        }
+        assert.deepEqual(adlLayoutProblems(screen.name, byName.get(`${screen.name}.adl`) as string, macros, fonts, texts), []);
+      }
+    });
+
+    it('Phoebus, with Liberation Sans from the font files', function () {
+      requireDependency(this, missingFonts());
+      const fonts = { regular: readTrueType(LIBERATION_FILES.regular), bold: readTrueType(LIBERATION_FILES.bold) };
+      for (const f of files.filter((x) => x.name.endsWith('.bob'))) assert.deepEqual(bobLayoutProblems(f.name, f.text, fonts), [], f.name);
+    });
+
+    it('the generator\'s Liberation Sans widths are the font files\'', function () {
+      requireDependency(this, missingFonts());
+      assert.deepEqual(asciiAdvances(readTrueType(LIBERATION_FILES.regular)), LIBERATION_SANS.regular);
+      assert.deepEqual(asciiAdvances(readTrueType(LIBERATION_FILES.bold)), LIBERATION_SANS.bold);
+      assert.equal(readTrueType(LIBERATION_FILES.regular).unitsPerEm, LIBERATION_SANS.unitsPerEm);
+    });
+
+    it('MEDM picks the character-cell fonts the layout assumes for its heights', () => {
+      // 18 px text and 24 px buttons: widgetDM_18 (8x16); 24 px titles: widgetDM_24 (12x24).
+      assert.equal(MEDM_FONTS[medmTextFont(TEXT_HEIGHT)].alias, 'widgetDM_18');
+      assert.equal(MEDM_FONTS[medmButtonFont(BUTTON_HEIGHT)].alias, 'widgetDM_18');
+      assert.equal(MEDM_FONTS[medmTextFont(TITLE_HEIGHT)].alias, 'widgetDM_24');
+      // The bisection can pick a font taller than the widget, as MEDM does: 22 px gives 24 px.
+      assert.equal(MEDM_FONTS[medmTextFont(22)].alias, 'widgetDM_22');
+    });
+
+    it('a long unit name widens its column instead of running into the next', () => {
+      const long: ServiceSet = { ...set, units: [{ name: 'a-very-long-unit-name-for-the-beamline@instance.service', pv: 'x', expect: 'active', control: true }] };
+      const screen = allScreens(long)[0];
+      const fonts: XFontMetrics[] = MEDM_FONTS.map((f) => ({ ascent: f.height, descent: 0, textWidth: (t: string) => (f.cell ?? 99) * t.length }));
+      const texts = new Map<string, string[]>();
+      for (const w of screen.widgets) if ('pv' in w && w.kind !== 'write') texts.set(expandMacros(w.pv, macros), ['0']);
+      assert.deepEqual(adlLayoutProblems(screen.name, renderAdl(screen), macros, fonts, texts), []);
     });
   });
 
