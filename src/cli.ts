@@ -40,7 +40,9 @@ const USAGE = `usage:
   service-ioc alarms -c FILE.toml -o DIR [--displays DIR|URL] [--name NAME]
       Write the alarm configuration: service-alarms.xml (Phoebus alarm server) and
       service-alarms.alhConfig (ALH). --displays: where the screens are installed
-      (default DIR); --name: the Phoebus config and ALH main group (default Services).
+      (default: the folder "screens" beside DIR, so that "screens -o X/screens" and
+      "alarms -o X/alarms" go together); --name: the Phoebus config and ALH main
+      group (default Services).
   service-ioc pv-table [--readme README.md]
       Print the PV reference generated from db/*.db, or rewrite it in the README.
   service-ioc --version

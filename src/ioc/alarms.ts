@@ -4,18 +4,25 @@
  * with `-import`) and for ALH (.alhConfig). One tree, two renderings:
  *
  *   Services                      (--name)
- *     IOC                         IOC:Health, IOC:BusConnected
+ *     IOC                         IOC:BusConnected
  *     <unit name>                 <pv>:ActiveState, per [[unit]]
  *     RE Manager <pv>             <pv>:Connected, EnvState, LastExitStatus, per [[queueserver]]
  *
+ * One failure raises one alarm: a PV that is INVALID because what feeds it
+ * is gone (the unit PVs without the bus, a manager's states without the
+ * manager, the manager without its unit) is disabled while that is so, and
+ * IOC:Health, the summary of them all, is left out.
+ *
  * PV names are concrete (the prefix expanded): alarm servers do not
- * expand macros. Every PV carries a description, guidance that says what
- * to do on the service host, and links to the displays `service-ioc
- * screens` writes (--displays: where they are installed).
+ * expand macros. Every PV carries a description, guidance that names the
+ * screen to look at and the first thing to try, and links to the displays
+ * `service-ioc screens` writes (--displays: where they are installed; by
+ * default the `screens` folder beside the output folder).
  *
  * Phoebus element names and order are XmlModelWriter's (app/alarm/model);
  * ALH lines are what alConfig.c reads and alWriteConfig writes.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from './config';
 import { parseOptions, writeGeneratedFiles, type GeneratedFile, type UsageErrorFactory } from './command-args';
@@ -38,6 +45,12 @@ export interface AlarmPv {
   /** What to do, one instruction a line. */
   guidance: string;
   displays: DisplayLink[];
+  /**
+   * The alarm counts only while `pv` (prefix included) equals `value`: a PV
+   * that is INVALID because what feeds it is gone must not raise a second
+   * alarm beside the one that says so (Phoebus <filter>, ALH $FORCEPV).
+   */
+  enabledWhen?: { pv: string; value: number };
 }
 
 export interface AlarmComponent {
@@ -73,39 +86,37 @@ function systemdCommands(set: ServiceSet): { ctl: string; admin: string; journal
 /** service-ioc's own unit (ioc/service-ioc.service). */
 const IOC_UNIT = 'service-ioc.service';
 
+/** "Services display (service-overview.adl / .bob)": how guidance names a screen. */
+function screenName(link: DisplayLink): string {
+  return `the ${link.title} display (${link.display}.adl in MEDM, ${link.display}.bob in Phoebus)`;
+}
+
 export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_NAME): AlarmTree {
   if (!CONFIG_NAME.test(name)) throw new Error(`alarm configuration name "${name}" must be one word of letters, digits, ".", "_" or "-"`);
   const { ctl, admin, journal } = systemdCommands(set);
   const P = set.prefix;
   const components: AlarmComponent[] = [];
+  const overview = screenName(OVERVIEW_LINK);
+  /** A unit's PVs mean something only while the IOC is connected to systemd. */
+  const busUp = { pv: `${P}IOC:BusConnected`, value: 1 };
 
+  // IOC:Health is not an alarm of its own: it summarises the alarms below,
+  // and one failure must raise one alarm.
   components.push({
     name: 'IOC',
     group: 'IOC',
     pvs: [
-      {
-        name: `${P}IOC:Health`,
-        description: 'service-ioc: a watched service is not as expected',
-        delay: 10,
-        // The services' own alarms latch; this summary of them need not.
-        latching: false,
-        guidance: [
-          'At least one watched service is not in its expected state.',
-          'The other alarms of this configuration say which; the Services',
-          'display shows every service.',
-        ].join('\n'),
-        displays: [OVERVIEW_LINK],
-      },
       {
         name: `${P}IOC:BusConnected`,
         description: 'service-ioc: no connection to systemd',
         delay: 5,
         latching: true,
         guidance: [
+          `Screen: ${overview}, row service-ioc.`,
           'service-ioc lost its D-Bus connection to the systemd manager;',
-          'every unit PV is INVALID until it reconnects (it retries by itself).',
-          'On the service host:',
-          `  ${ctl} status ${IOC_UNIT}`,
+          'every unit PV is INVALID until it reconnects (it retries by itself),',
+          'and the units raise no alarms of their own meanwhile.',
+          `First try, on the service host: ${ctl} status ${IOC_UNIT}`,
           `  ${journal} -u ${IOC_UNIT} -n 100`,
           ...(set.bus === 'user' ? ['A user manager needs lingering: loginctl show-user $USER -p Linger'] : []),
           `If it does not recover: ${admin} restart ${IOC_UNIT}`,
@@ -126,30 +137,39 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
         delay: 10,
         latching: true,
         guidance: [
+          `Screen: ${overview}, row ${u.name}.`,
           u.expect === 'active' ? `${u.name} should be active and is not.` : `${u.name} failed (it may be stopped; only a failure alarms).`,
-          'On the service host, see why:',
+          u.control
+            ? `First try: press Restart in its row (or on the service host: ${admin} restart ${u.name}).`
+            : `First try, on the service host: ${admin} restart ${u.name}`,
+          'If it fails again, see why on the service host:',
           `  ${ctl} status ${u.name}`,
           `  ${journal} -u ${u.name} -n 100`,
-          u.control ? 'Fix the cause, then restart it (or press Restart on the Services display):' : 'Fix the cause, then restart it:',
-          `  ${admin} restart ${u.name}`,
           `To clear a failure without starting it: ${admin} reset-failed ${u.name}`,
         ].join('\n'),
         displays: [OVERVIEW_LINK],
+        enabledWhen: busUp,
       }],
     });
   }
 
   const details = detailDisplayNames(set);
+  const watched = new Map(set.units.map((u) => [u.name, u.pv]));
   for (const q of set.queueservers) {
-    const links = [{ title: managerTitle(q), display: details.get(q.pv) as string }, OVERVIEW_LINK];
+    const detail: DisplayLink = { title: managerTitle(q), display: details.get(q.pv) as string };
+    const links = [detail, OVERVIEW_LINK];
+    const screen = screenName(detail);
+    const unitPv = q.unit === undefined ? undefined : watched.get(q.unit);
     const where = q.unit === undefined
-      ? ['Check that start-re-manager runs and listens on the control address', `of [[queueserver]] pv = "${q.pv}" in the IOC configuration.`]
+      ? ['First try: check that start-re-manager runs and listens on the control address',
+        `of [[queueserver]] pv = "${q.pv}" in the IOC configuration.`]
       : [
-        `It runs as ${q.unit}; on the service host:`,
-        `  ${ctl} status ${q.unit}`,
+        `First try, on the service host: ${ctl} status ${q.unit}`,
         `  ${journal} -u ${q.unit} -n 100`,
         `  ${admin} restart ${q.unit}`,
       ];
+    /** The manager's state PVs mean something only while it answers. */
+    const answering = { pv: `${P}${q.pv}:Connected`, value: 1 };
     components.push({
       name: managerTitle(q),
       group: q.pv,
@@ -160,37 +180,46 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
           delay: 10,
           latching: true,
           guidance: [
-            `service-ioc gets no answer from RE Manager ${q.pv}; its PVs are INVALID.`,
+            `Screen: ${screen}, Connection.`,
+            `service-ioc gets no answer from RE Manager ${q.pv}; its other PVs are INVALID`,
+            'and raise no alarms of their own meanwhile.',
             ...where,
             `service-ioc's log names the address and the error: ${journal} -u ${IOC_UNIT}`,
           ].join('\n'),
           displays: links,
+          // When its unit is watched and not active, the unit's alarm says so.
+          ...(unitPv === undefined ? {} : { enabledWhen: { pv: `${P}${unitPv}:ActiveState`, value: 1 } }),
         },
         {
           name: `${P}${q.pv}:EnvState`,
-          description: `RE Manager ${q.pv}: environment failed`,
+          description: `RE Manager ${q.pv}: RE environment state`,
           delay: 0,
           latching: true,
           guidance: [
-            'The RE worker environment failed. Its console line on the RE Manager',
-            'display usually says why. Then destroy the environment and open it',
-            'again (the queue itself is kept):',
-            q.control ? '  Environment: Destroy, then Open, on the RE Manager display' : '  qserver environment destroy; qserver environment open',
+            `Screen: ${screen}, Env. state and Console.`,
+            'MAJOR: the RE worker environment failed. INVALID: the manager reported',
+            'a state service-ioc does not know. The console line usually says why.',
+            'First try: destroy the environment and open it again (the queue is kept):',
+            q.control ? '  Environment: Destroy, then Open, on that display' : '  qserver environment destroy; qserver environment open',
           ].join('\n'),
           displays: links,
+          enabledWhen: answering,
         },
         {
           name: `${P}${q.pv}:LastExitStatus`,
-          description: `RE Manager ${q.pv}: last plan did not complete`,
+          description: `RE Manager ${q.pv}: result of the last plan`,
           delay: 0,
           latching: true,
           guidance: [
-            'The newest plan in the history failed, was aborted or halted,',
-            'and the queue stopped. See the console line and the plan history',
-            '(qserver history get). Fix the cause, then start the queue again:',
-            q.control ? '  Queue: Start, on the RE Manager display' : '  qserver queue start',
+            `Screen: ${screen}, Last exit and Console.`,
+            'The newest plan in the history failed, was aborted or halted (MAJOR or MINOR),',
+            'or ended in a way service-ioc does not know (INVALID); the queue stopped.',
+            'First try: read the console line and the plan history (qserver history get),',
+            'fix the cause, then start the queue again:',
+            q.control ? '  Queue: Start, on that display' : '  qserver queue start',
           ].join('\n'),
           displays: links,
+          enabledWhen: answering,
         },
       ],
     });
@@ -229,6 +258,8 @@ export function renderPhoebusAlarms(tree: AlarmTree, options: AlarmRenderOptions
         leaf('latching', pv.latching),
         leaf('annunciating', false),
         pv.delay !== 0 && leaf('delay', pv.delay),
+        // The alarm server's filter: a formula in which a quoted name is a PV.
+        pv.enabledWhen !== undefined && leaf('filter', `'${pv.enabledWhen.pv}' == ${pv.enabledWhen.value}`),
         titleDetail('guidance', 'What to do', pv.guidance),
         pv.displays.map((d) => titleDetail('display', d.title, displayPath(options.displays, `${d.display}.bob`))),
       )))));
@@ -259,7 +290,11 @@ export function renderAlhConfig(tree: AlarmTree, options: AlarmRenderOptions): s
   for (const c of tree.components) {
     out.push(`GROUP    ${tree.name} ${c.group}`, `$ALIAS  ${c.name}`);
     for (const pv of c.pvs) {
-      out.push(`CHANNEL  ${c.group} ${pv.name}`, `$ALIAS  ${pv.description}`, ...medm(pv.displays[0].display), ...guidance(pv.guidance));
+      // Disabled ("-D---") unless the force PV has the value that enables it;
+      // "NE" resets the mask whenever the force PV has any other value.
+      const force = pv.enabledWhen === undefined ? [] : [`$FORCEPV ${pv.enabledWhen.pv} ----- ${pv.enabledWhen.value} NE`];
+      out.push(`CHANNEL  ${c.group} ${pv.name}${pv.enabledWhen === undefined ? '' : ' -D---'}`, `$ALIAS  ${pv.description}`, ...force,
+        ...medm(pv.displays[0].display), ...guidance(pv.guidance));
     }
   }
   return out.join('\n') + '\n';
@@ -282,11 +317,32 @@ export function alarmsCommand(args: readonly string[], usage: UsageErrorFactory)
   const options = parseOptions(args, { '-c': true, '-o': true, '--displays': false, '--name': false }, usage);
   const config = loadConfig(options.get('-c') as string);
   const out = options.get('-o') as string;
-  // By default the displays are taken to be installed beside the alarm files.
-  const displays = options.get('--displays') ?? path.resolve(out);
+  const displays = options.get('--displays') ?? defaultDisplays(out);
   const name = options.get('--name') ?? DEFAULT_ALARM_CONFIG_NAME;
   if (!CONFIG_NAME.test(name)) throw usage(`--name "${name}" must be one word of letters, digits, ".", "_" or "-"`);
-  const files = generateAlarms(serviceSet(config), { displays, name });
+  const set = serviceSet(config);
+  const files = generateAlarms(set, { displays, name });
   for (const file of writeGeneratedFiles(out, files)) process.stdout.write(`${file}\n`);
+  for (const missing of missingDisplays(set, displays)) {
+    process.stderr.write(`warning: the alarms link to ${missing}, which does not exist yet: write the screens there `
+      + `(service-ioc screens -c FILE -o ${path.dirname(missing)}) or pass --displays\n`);
+  }
   return 0;
+}
+
+/**
+ * Where the alarms look for the displays unless told: the `screens` folder
+ * beside the output folder (`alarms -o X/alarms` and `screens -o X/screens`
+ * then go together), as an absolute path, so that the files open from any
+ * working directory.
+ */
+export function defaultDisplays(out: string): string {
+  return path.join(path.dirname(path.resolve(out)), 'screens');
+}
+
+/** The display files the alarms link to that are not there (none for a URL). */
+export function missingDisplays(set: ServiceSet, displays: string): string[] {
+  if (displays.includes('://')) return [];
+  const names = [OVERVIEW_DISPLAY, ...detailDisplayNames(set).values()];
+  return names.flatMap((n) => [`${n}.adl`, `${n}.bob`]).map((f) => path.join(displays, f)).filter((f) => !fs.existsSync(f));
 }

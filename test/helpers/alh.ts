@@ -10,6 +10,8 @@ export interface AlhItem {
   alias?: string;
   command?: string;
   guidance?: string[];
+  /** $FORCEPV name forceMask forceValue resetValue (alConfig.c; "NE": any value but forceValue). */
+  force?: { pv: string; mask: string; value: number; reset: number | 'NE' };
   line: number;
 }
 
@@ -30,8 +32,8 @@ export class AlhSyntaxError extends Error {
   }
 }
 
-/** Options this parser knows; ALH has more ($FORCEPV, $SEVRPV, ...), unused here. */
-const OPTIONS = new Set(['$ALIAS', '$COMMAND', '$GUIDANCE']);
+/** Options this parser knows; ALH has more ($SEVRPV, $ACKPV, ...), unused here. */
+const OPTIONS = new Set(['$ALIAS', '$COMMAND', '$GUIDANCE', '$FORCEPV']);
 
 export function parseAlh(text: string): AlhGroup {
   const lines = text.split('\n');
@@ -82,6 +84,12 @@ export function parseAlh(text: string): AlhGroup {
         context.alias = rest;
       } else if (keyword === '$COMMAND') {
         context.command = rest;
+      } else if (keyword === '$FORCEPV') {
+        const [pv, mask, value, reset, extra] = rest.split(/\s+/);
+        if (extra !== undefined || reset === undefined) throw new AlhSyntaxError(n, '$FORCEPV takes a PV, a mask, a force value and a reset value');
+        if (!/^[-C][-D][-A][-T][-L]$/.test(mask)) throw new AlhSyntaxError(n, `bad force mask "${mask}"`);
+        if (!/^-?\d+(\.\d+)?$/.test(value) || !(reset === 'NE' || /^-?\d+(\.\d+)?$/.test(reset))) throw new AlhSyntaxError(n, `bad force or reset value in "${rest}"`);
+        context.force = { pv, mask, value: Number(value), reset: reset === 'NE' ? 'NE' : Number(reset) };
       } else if (rest !== '') {
         context.guidance = [rest]; // $GUIDANCE url
       } else {

@@ -78,7 +78,7 @@ describe('alarms', () => {
       const pvs = allPvs(parseXml(xml)).map((p) => p.attributes.get('name') as string);
       assert.equal(new Set(pvs).size, pvs.length, 'no duplicates');
       assert.deepEqual(pvs, [
-        '25idc:svc:IOC:Health', '25idc:svc:IOC:BusConnected',
+        '25idc:svc:IOC:BusConnected',
         '25idc:svc:redis:ActiveState', '25idc:svc:qsunit:ActiveState',
         '25idc:svc:qs:Connected', '25idc:svc:qs:EnvState', '25idc:svc:qs:LastExitStatus',
         '25idc:svc:qs:sim:Connected', '25idc:svc:qs:sim:EnvState', '25idc:svc:qs:sim:LastExitStatus',
@@ -91,8 +91,6 @@ describe('alarms', () => {
         const rec = db.records.get(pv);
         assert.ok(rec, pv);
         const severities = Object.entries(rec.f).filter(([k, v]) => /^(ZR|ON|TW|TH|FR|FV|SX|SV|EI|NI)SV$|^[ZO]SV$/.test(k) && v !== 0 && v !== 'NO_ALARM');
-        // Health's severity comes from its device support: the highest of the services' (HealthAggregator).
-        if (pv.endsWith('IOC:Health')) continue;
         assert.ok(severities.length > 0, `${pv} never alarms`);
       }
     });
@@ -110,6 +108,45 @@ describe('alarms', () => {
           assert.equal(path.dirname(details), DISPLAYS);
           assert.ok(screens.has(path.basename(details)), `${details} is a generated display`);
         }
+      }
+    });
+
+    it('one failure, one alarm: PVs made INVALID by a lost source are filtered on that source', () => {
+      const filters = new Map(allPvs(parseXml(xml)).map((p) => [p.attributes.get('name'), childText(p, 'filter')]));
+      assert.deepEqual(Object.fromEntries(filters), {
+        '25idc:svc:IOC:BusConnected': undefined,
+        '25idc:svc:redis:ActiveState': "'25idc:svc:IOC:BusConnected' == 1",
+        '25idc:svc:qsunit:ActiveState': "'25idc:svc:IOC:BusConnected' == 1",
+        // Its unit is watched: while the unit is not active, the unit's alarm says so.
+        '25idc:svc:qs:Connected': "'25idc:svc:qsunit:ActiveState' == 1",
+        '25idc:svc:qs:EnvState': "'25idc:svc:qs:Connected' == 1",
+        '25idc:svc:qs:LastExitStatus': "'25idc:svc:qs:Connected' == 1",
+        '25idc:svc:qs:sim:Connected': undefined,
+        '25idc:svc:qs:sim:EnvState': "'25idc:svc:qs:sim:Connected' == 1",
+        '25idc:svc:qs:sim:LastExitStatus': "'25idc:svc:qs:sim:Connected' == 1",
+      });
+      // The filter PVs are served, and 1 is the state that enables: Connected, BusConnected, active.
+      for (const f of filters.values()) {
+        if (f === undefined) continue;
+        const pv = /^'([^']+)' == 1$/.exec(f)?.[1] as string;
+        assert.ok(servesPv(db, pv), pv);
+        const rec = db.records.get(pv);
+        assert.ok(rec);
+        assert.ok(['Connected', 'active'].includes(String(rec.type.name === 'bi' ? rec.f.ONAM : rec.f.ONST)), `${pv}: 1 is the good state`);
+      }
+    });
+
+    it('descriptions claim only what the state says; guidance names the screen and the first thing to try', () => {
+      const root = parseXml(xml);
+      for (const pv of allPvs(root)) {
+        const name = pv.attributes.get('name') as string;
+        const description = childText(pv, 'description') ?? '';
+        const guidance = childText(childrenNamed(pv, 'guidance')[0], 'details') ?? '';
+        if (/EnvState|LastExitStatus/.test(name)) assert.doesNotMatch(description, /failed|did not complete/, `${name}: INVALID does not mean failed`);
+        assert.match(guidance, /^Screen: the [^\n]+ display \(\S+\.adl in MEDM, \S+\.bob in Phoebus\)/, `${name}: names the screen`);
+        assert.match(guidance, /\nFirst try/, `${name}: says what to try first`);
+        const shown = /\((\S+)\.adl in MEDM/.exec(guidance)?.[1] as string;
+        assert.ok(screens.has(`${shown}.adl`), `${name}: ${shown} is a generated screen`);
       }
     });
 
@@ -141,6 +178,20 @@ describe('alarms', () => {
         assert.ok(m, `line ${c.line}: $COMMAND ${c.command}`);
         assert.equal(path.dirname(m[1]), DISPLAYS);
         assert.ok(screens.has(path.basename(m[1])), `${m[1]} is a generated display`);
+      }
+    });
+
+    it('the same filters as $FORCEPV: disabled unless the source PV has the enabling value', () => {
+      const filters = new Map(allPvs(parseXml(xml)).map((p) => [p.attributes.get('name'), childText(p, 'filter')]));
+      for (const c of alhChannels(parseAlh(alh))) {
+        const f = filters.get(c.name);
+        if (f === undefined) {
+          assert.equal(c.force, undefined, c.name);
+          assert.equal(c.mask, undefined, c.name);
+          continue;
+        }
+        assert.equal(c.mask, '-D---', `${c.name}: disabled by default`);
+        assert.deepEqual(c.force, { pv: /^'([^']+)'/.exec(f)?.[1], mask: '-----', value: 1, reset: 'NE' }, c.name);
       }
     });
 
@@ -215,13 +266,31 @@ describe('alarms', () => {
       assert.equal(fs.readFileSync(path.join(out, 'service-alarms.alhConfig'), 'utf8'), alh);
     });
 
-    it('without --displays the links point into the output directory', async () => {
-      const out = path.join(dir, 'beside');
+    it('without --displays the links point into the screens folder beside the output, and every linked file exists', async () => {
+      const top = path.join(dir, 'beamline');
+      const screensOut = await runCli(['screens', '-c', FIXTURE_CONFIG, '-o', path.join(top, 'screens')], process.env);
+      assert.equal(screensOut.code, 0, screensOut.stderr);
+      const out = path.join(top, 'alarms');
       const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', out, '--name', 'Svc25'], process.env);
       assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '', 'no warning: the displays are there');
       const text = fs.readFileSync(path.join(out, 'service-alarms.xml'), 'utf8');
       assert.match(text, /<config name="Svc25">/);
-      assert.ok(text.includes(`<details>${path.join(out, 'service-overview.bob')}</details>`));
+      const links = [...text.matchAll(/<details>([^<]+\.bob)<\/details>/g)].map((m) => m[1]);
+      assert.ok(links.length >= 5);
+      for (const l of links) assert.ok(fs.existsSync(l), `${l} exists`);
+      const commands = parseAlh(fs.readFileSync(path.join(out, 'service-alarms.alhConfig'), 'utf8'));
+      for (const c of alhChannels(commands)) {
+        const file = /(\S+\.adl)$/.exec(c.command ?? '')?.[1] as string;
+        assert.ok(fs.existsSync(file), `${c.name}: $COMMAND opens ${file}, which exists`);
+      }
+    });
+
+    it('warns when the displays the alarms link to are not there', async () => {
+      const out = path.join(dir, 'alone', 'alarms');
+      const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', out], process.env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`warning: the alarms link to ${path.join(dir, 'alone', 'screens', 'service-overview.adl').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, which does not exist yet`));
     });
 
     it('a bad --name is a usage error', async () => {
