@@ -16,28 +16,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { inspect } from 'node:util';
+import { SecretText } from '../secret';
 import { isValidUnitName } from '../systemd/names';
-
-/** Text that must not be shown: it prints as "(secret)" in logs, JSON and util.inspect. */
-export class SecretText {
-  readonly #value: string;
-  constructor(value: string) {
-    this.#value = value;
-  }
-  reveal(): string {
-    return this.#value;
-  }
-  toString(): string {
-    return '(secret)';
-  }
-  toJSON(): string {
-    return '(secret)';
-  }
-  [inspect.custom](): string {
-    return '(secret)';
-  }
-}
 
 export interface QueueserverConfig {
   /** PV name part: records are <prefix><pv>:<Name>. */

@@ -10,7 +10,7 @@
  * logged when it starts and when it ends, not on every poll.
  */
 import type { Logger } from '../log';
-import type { SecretText } from './config';
+import type { SecretText } from '../secret';
 import { ConsoleAssembler } from './console';
 import { QsClient } from './client';
 import { InfoSubscriber } from './info';
