@@ -10,6 +10,7 @@ import { parse as parseToml } from 'smol-toml';
 import { isValidUnitName } from '../systemd/names';
 import { parseMacroDefinitions } from '../database/dbfile/macros';
 import { parseQueueservers, type QueueserverConfig } from '../queueserver/config';
+import { parseRedises, type RedisConfig } from '../redis/config';
 
 export interface UnitConfig {
   name: string;
@@ -56,6 +57,8 @@ export interface IocConfig {
   units: UnitConfig[];
   /** RE Managers watched over 0MQ ([[queueserver]]). */
   queueservers: QueueserverConfig[];
+  /** redis servers watched for the queueservers ([[redis]]). */
+  redis: RedisConfig[];
 }
 
 export class ConfigFileError extends Error {
@@ -98,7 +101,7 @@ export class LineLocator {
 
 const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db', 'iocstats'] as const;
 const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
-const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver'] as const;
+const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver', 'redis'] as const;
 const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
 const PUTLOG_KEYS = ['file', 'format'] as const;
 
@@ -222,6 +225,12 @@ export function parseConfig(text: string, file: string): IocConfig {
   const format = str(putlogRaw, 'format', 'putlog', 'putlog.format', 'json');
   if (format !== 'json' && format !== 'text') fail('putlog.format', `key "format" must be "json" or "text" (caPutLog's), not "${format}"`);
 
+  const queueservers = parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs });
+  const usedPvs = new Map<string, string>();
+  for (const [pv, line] of pvs) usedPvs.set(pv, `the [[unit]] on line ${line}`);
+  for (const q of queueservers) usedPvs.set(q.pv, `the [[queueserver]] on line ${q.line}`);
+  const redis = parseRedises(doc.redis, { base, prefix, line: (k) => loc.line(k), fail, usedPvs });
+
   return {
     file,
     access,
@@ -233,6 +242,7 @@ export function parseConfig(text: string, file: string): IocConfig {
     iocStats: iocStats as boolean,
     databases,
     units,
-    queueservers: parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs }),
+    queueservers,
+    redis,
   };
 }

@@ -39,7 +39,7 @@ export interface PvTemplate {
 /** Templates that are not the service IOC's own records. */
 const NOT_SERVICE_TEMPLATES = new Set(['demo.db']);
 /** Templates in the order the IOC loads them; others follow by name. */
-const LOAD_ORDER = ['ioc.db', 'iocstats.db', 'unit.db', 'unit-control.db', 'queueserver.db', 'queueserver-control.db'];
+const LOAD_ORDER = ['ioc.db', 'iocstats.db', 'unit.db', 'unit-control.db', 'queueserver.db', 'queueserver-control.db', 'redis.db'];
 const OUTPUT_TYPES = new Set(['ao', 'bo', 'mbbo', 'longout', 'stringout', 'lso', 'int64out', 'mbbodirect']);
 const MBB_STATES = ['ZR', 'ON', 'TW', 'TH', 'FR', 'FV', 'SX', 'SV', 'EI', 'NI', 'TE', 'EL', 'TV', 'TT', 'FT', 'FF'];
 

@@ -13,6 +13,7 @@ import type { Logger } from '../log';
 import { SystemdBridge } from '../systemd/bridge';
 import { SystemdBus, type SystemdConnection } from '../systemd/bus';
 import { QueueserverBridge } from '../queueserver/bridge';
+import { RedisBridge } from '../redis/bridge';
 import type { IocConfig } from './config';
 import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
@@ -43,6 +44,7 @@ export function configSteps(config: IocConfig): LoadStep[] {
     steps.push({ kind: 'db', file: path.join(DB_DIR, 'queueserver.db'), macros });
     if (q.control) steps.push({ kind: 'db', file: path.join(DB_DIR, 'queueserver-control.db'), macros });
   }
+  for (const r of config.redis) steps.push({ kind: 'db', file: path.join(DB_DIR, 'redis.db'), macros: new Map([['P', P], ['N', r.pv]]) });
   for (const d of config.databases) {
     const macros = macrosFromArg(d.macros);
     if (!macros.has('P')) macros.set('P', P);
@@ -62,6 +64,7 @@ export interface ServiceIoc {
   bus: ManagedConnection;
   bridge: SystemdBridge;
   queueservers: QueueserverBridge;
+  redis: RedisBridge;
   health: HealthAggregator;
   /** Where the iocStats records find the CA server once it runs. */
   caStats: { server: CaServer | undefined };
@@ -76,6 +79,7 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
   for (const u of config.units) bridge.watch(u.name);
   const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus });
+  const redis = new RedisBridge({ servers: config.redis, log: log.child('redis'), health });
   const startedAt = Date.now();
   // The CA server comes after the database; iocStats reads it through this.
   const caStats: ServiceIoc['caStats'] = { server: undefined };
@@ -86,11 +90,12 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
     startupScript: path.resolve(config.file),
   });
   const registry = defaultRegistry().register(iocDeviceSupport(startedAt, health, putlog)).register(bridge.deviceSupport()).register(queueservers.deviceSupport())
+    .register(redis.deviceSupport())
     .register(stats).register(SOFT_TIMESTAMP);
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
   const database = Database.build(loaded, { registry, log: log.child('db') });
-  return { database, bus, bridge, queueservers, health, putlog, caStats };
+  return { database, bus, bridge, queueservers, redis, health, putlog, caStats };
 }
 
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
@@ -101,6 +106,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
     : undefined;
   built.database.start();
   built.bus.start();
+  built.redis.start();
   built.queueservers.start();
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
@@ -119,6 +125,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
       built.putlog.close();
       built.bus.stop();
       built.queueservers.stop();
+      built.redis.stop();
       built.database.stop();
       await server.stop();
     },

@@ -36,7 +36,7 @@ describe('pv-table', () => {
     const expected = new Set<string>();
     for (const name of names) {
       let rest = name.slice(config.prefix.length);
-      for (const pv of [...set.units.map((u) => u.pv), ...set.queueservers.map((q) => q.pv)].sort((a, b) => b.length - a.length)) {
+      for (const pv of [...set.units.map((u) => u.pv), ...set.queueservers.map((q) => q.pv), ...config.redis.map((r) => r.pv)].sort((a, b) => b.length - a.length)) {
         if (rest.startsWith(`${pv}:`) && !rest.startsWith('IOC:')) {
           rest = `<pv>:${rest.slice(pv.length + 1)}`;
           break;
@@ -57,6 +57,7 @@ describe('pv-table', () => {
       ['db/unit-control.db', 'for each `[[unit]]` with `control = true`'],
       ['db/queueserver.db', 'for each `[[queueserver]]`'],
       ['db/queueserver-control.db', 'for each `[[queueserver]]` with `control = true`'],
+      ['db/redis.db', 'for each `[[redis]]`'],
     ]);
     for (const t of templates) assert.ok(t.title.length > 0, `${t.file}: a title from its first comment line`);
   });
