@@ -275,9 +275,14 @@ describe('service-ioc with a real systemd user manager (libca client)', function
     // Type=notify: `systemctl start` returns only after READY=1, sent once CA is serving.
     const started = await manager!.systemctl('start', 'service-ioc.service');
     assert.equal(started.code, 0, started.stderr);
-    const shown = await manager!.show('service-ioc.service', ['ActiveState', 'StatusText', 'WatchdogTimestampMonotonic']);
+    const shown = await manager!.show('service-ioc.service', ['ActiveState', 'StatusText', 'WatchdogTimestampMonotonic', 'MainPID']);
     assert.equal(shown.ActiveState, 'active');
     assert.match(shown.StatusText, /serving \d+ PVs on CA port \d+/);
+    // LimitNOFILE= in the shipped unit: room for tens of thousands of clients, not systemd's
+    // 1024; a user manager can raise it no higher than its own hard limit (ours, here).
+    const openFiles = (text: string): number[] => (/^Max open files\s+(\d+)\s+(\d+)/m.exec(text) ?? []).slice(1).map(Number);
+    const ceiling = openFiles(fs.readFileSync('/proc/self/limits', 'utf8'))[1];
+    assert.deepEqual(openFiles(fs.readFileSync(`/proc/${shown.MainPID}/limits`, 'utf8')), [Math.min(65536, ceiling), Math.min(65536, ceiling)]);
     const client = await PyCa.start(clientEnv(ports.server, ports.repeater));
     try {
       const r = await client.request('wait_value', { pv: 'asunit:IOC:BusConnected', value: 1, timeout: 10 });

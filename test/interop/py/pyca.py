@@ -155,6 +155,20 @@ def op_put(req):
                 'exceptions': list(exceptions)}
 
 
+def op_putget(req):
+    """`n` times: ca.put of a new value (no wait), then ca.get on the same channel.
+    Returns how many gets read something other than the value just put."""
+    chid = chan(req['pv'])
+    stale = []
+    for i in range(req['n']):
+        value = req.get('start', 1) + i
+        ca.put(chid, value, wait=False)
+        got = ca.get(chid, timeout=req.get('timeout', 3.0))
+        if got != value:
+            stale.append([value, jsonable(got)])
+    return {'stale': len(stale), 'examples': stale[:5]}
+
+
 def op_exceptions(req):
     """The libca exceptions since the last put; waits until at least `atleast` arrived."""
     deadline = time.time() + req.get('timeout', 3.0)
