@@ -3,13 +3,14 @@
  * targets they are measured against. Nothing here is asserted.
  */
 import { benchCa, type Figure } from './ca';
+import { benchSoftIoc } from './softioc';
 import { benchSystemd } from './systemd';
 import { benchDatabase } from './database';
 import { benchQueueserver } from './queueserver';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const suites: Array<[string, () => Promise<Figure[]>]> = [['ca', benchCa], ['database', benchDatabase], ['systemd', benchSystemd], ['queueserver', benchQueueserver]];
+  const suites: Array<[string, () => Promise<Figure[]>]> = [['softioc', benchSoftIoc], ['ca', benchCa], ['database', benchDatabase], ['systemd', benchSystemd], ['queueserver', benchQueueserver]];
   for (const [name, run] of suites) {
     if (only && only !== name) continue;
     process.stdout.write(`\n== ${name}\n`);
