@@ -230,6 +230,11 @@ export function parseConfig(text: string, file: string): IocConfig {
   for (const [pv, line] of pvs) usedPvs.set(pv, `the [[unit]] on line ${line}`);
   for (const q of queueservers) usedPvs.set(q.pv, `the [[queueserver]] on line ${q.line}`);
   const redis = parseRedises(doc.redis, { base, prefix, line: (k) => loc.line(k), fail, usedPvs });
+  queueservers.forEach((q, i) => {
+    if (q.redis === undefined || redis.some((r) => r.pv === q.redis)) return;
+    const known = redis.map((r) => `"${r.pv}"`);
+    fail(`queueserver.${i}.redis`, `[[queueserver]] #${i + 1}: key "redis": no [[redis]] has pv = "${q.redis}"${known.length ? `; configured: ${known.join(', ')}` : ''}`);
+  });
 
   return {
     file,

@@ -6,6 +6,7 @@
  *   @version    stringin, the service-ioc version
  *   @starttime  stringin, ISO time of start
  *   @health     bi, 1 when every watched service is as expected (see HealthAggregator)
+ *   @healthmessage  lsi/stringin, why not: each cause, worst first
  *   @putlog     bi, 1 while the put log file takes every line
  */
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
@@ -22,7 +23,7 @@ export interface PutLogStatus {
 export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregator, putlog?: PutLogStatus): DeviceSupport {
   return {
     dtyp: 'ioc',
-    recordTypes: ['longin', 'ai', 'stringin', 'bi'],
+    recordTypes: ['longin', 'ai', 'stringin', 'lsi', 'bi'],
     bind(record: DeviceRecord, link: string): DeviceBinding {
       const what = link.trim().replace(/^@/, '');
       switch (what) {
@@ -44,13 +45,17 @@ export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregat
           if (!health) throw new Error(`INP "${link}": this IOC watches no services`);
           health.attach(record);
           return { close: () => health.detach(record) };
+        case 'healthmessage':
+          if (!health) throw new Error(`INP "${link}": this IOC watches no services`);
+          health.attachMessage(record);
+          return { close: () => health.detachMessage(record) };
         case 'putlog': {
           record.update(putlog ? (putlog.ok ? 1 : 0) : 1);
           const off = putlog?.onStatus((ok) => record.update(ok ? 1 : 0));
           return { close: () => off?.() };
         }
         default:
-          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime, @health or @putlog`);
+          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime, @health, @healthmessage or @putlog`);
       }
     },
   };

@@ -78,8 +78,8 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
   const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
   for (const u of config.units) bridge.watch(u.name);
-  const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus });
   const redis = new RedisBridge({ servers: config.redis, log: log.child('redis'), health });
+  const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus, redis });
   const startedAt = Date.now();
   // The CA server comes after the database; iocStats reads it through this.
   const caStats: ServiceIoc['caStats'] = { server: undefined };

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import type { SystemdConnection } from '../systemd/bus';
 import { MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SERVICE_IFACE } from '../systemd/names';
+import { ENCODING_VAR, isEncoding, type Encoding } from './protocol';
 
 export const SERVER_ADDRESS_VAR = 'QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER';
 export const CLIENT_ADDRESS_VAR = 'QSERVER_ZMQ_CONTROL_ADDRESS';
@@ -19,6 +20,13 @@ export function controlAddressFromEnvironment(env: ReadonlyMap<string, string>):
   const server = env.get(SERVER_ADDRESS_VAR);
   if (server) return server.replace(/^tcp:\/\/(\*|0\.0\.0\.0)(?=:)/, 'tcp://localhost');
   return env.get(CLIENT_ADDRESS_VAR) || undefined;
+}
+
+/** The manager's --zmq-encoding from its environment (QSERVER_ZMQ_ENCODING); undefined when unset. */
+export function encodingFromEnvironment(env: ReadonlyMap<string, string>): Encoding | { invalid: string } | undefined {
+  const v = env.get(ENCODING_VAR)?.trim();
+  if (!v) return undefined;
+  return isEncoding(v) ? v : { invalid: v };
 }
 
 /** "KEY=VALUE" lines (Environment= entries, or an EnvironmentFile), later ones winning. */

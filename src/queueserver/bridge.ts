@@ -13,17 +13,17 @@ import { AlarmSeverity, AlarmStatus, Eca } from '../ca/protocol/constants';
 import { WriteError } from '../ca/server/pv';
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
 import type { FieldValue } from '../database/recordtypes';
-import type { HealthAggregator } from '../ioc/health';
 import type { Logger } from '../log';
 import type { SystemdConnection } from '../systemd/bus';
-import { controlAddressFromEnvironment, readUnitEnvironment } from './address';
+import { controlAddressFromEnvironment, encodingFromEnvironment, readUnitEnvironment } from './address';
 import type { QueueserverConfig } from './config';
-import { DEFAULT_CONTROL_ADDRESS, MANAGER_DISCONNECTED, STATUS_NAMES, type Params, type Reading, type StatusName } from './protocol';
-import { ReManagerWatcher } from './watcher';
+import { DEFAULT_CONTROL_ADDRESS, DEFAULT_ENCODING, MANAGER_DISCONNECTED, STATUS_NAMES, type Params, type Reading, type StatusName } from './protocol';
+import { ReManagerWatcher, type ManagerEndpoint } from './watcher';
 
 /** What a record can show of a manager (INP "@pv Name"). */
 export const STATUS_PVS = [
   'Connected', 'StatusAge', ...STATUS_NAMES, 'RunningPlan', 'LastExitStatus', 'ConsoleLast', 'CmdStatus', 'CmdMessage',
+  'LockUser', 'LockNote', 'LockTime', 'PlansAllowed', 'DevicesAllowed', 'Problem',
 ] as const;
 type StatusPv = (typeof STATUS_PVS)[number];
 
@@ -49,19 +49,35 @@ export const CONTROL_PVS = Object.keys(CONTROL_METHODS) as ControlPv[];
 const PAUSE_OPTIONS = ['', 'deferred', 'immediate'] as const;
 
 /** PVs that describe the IOC's side (connection, commands, console), not the manager's status: no COMM alarm. */
-const OWN_PVS: ReadonlySet<StatusPv> = new Set(['Connected', 'StatusAge', 'ConsoleLast', 'CmdStatus', 'CmdMessage']);
+const OWN_PVS: ReadonlySet<StatusPv> = new Set(['Connected', 'StatusAge', 'ConsoleLast', 'CmdStatus', 'CmdMessage', 'Problem']);
 /** The records whose severity is the manager's health. */
-const HEALTH_PVS: readonly StatusPv[] = ['Connected', 'ManagerState', 'EnvState', 'REState', 'LastExitStatus'];
+const HEALTH_PVS: readonly StatusPv[] = ['Connected', 'ManagerState', 'EnvState', 'REState', 'LastExitStatus', 'PlansAllowed', 'DevicesAllowed'];
 
 const COMM_ALARM = { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID };
 const READ_ALARM = { status: AlarmStatus.READ, severity: AlarmSeverity.INVALID };
+/** No plans or devices allowed while an environment is open: nothing can be queued. */
+const NONE_ALLOWED_ALARM = { status: AlarmStatus.STATE, severity: AlarmSeverity.MINOR };
+
+/** What the bridge needs to know of a manager's redis ([[redis]] tables); the redis bridge, wired by the IOC. */
+export interface RedisStatusSource {
+  /** undefined for an unknown pv; connected undefined before the first poll. */
+  state(pv: string): { connected: boolean | undefined; reason: string; address: string } | undefined;
+  subscribe(listener: (pv: string) => void): () => void;
+}
+
+/** Where the bridge reports each manager's health, with the cause an operator reads. */
+export interface QueueserverHealth {
+  set(source: string, severity: number, cause?: { text: string; causedBy?: string }): void;
+}
 
 export interface QueueserverBridgeOptions {
   managers: readonly QueueserverConfig[];
   log: Logger;
-  health?: HealthAggregator;
+  health?: QueueserverHealth;
   /** For managers whose address comes from their unit's environment. */
   bus?: SystemdConnection;
+  /** For managers that name their redis (`redis = "<pv>"`). */
+  redis?: RedisStatusSource;
 }
 
 /** The request a control write stands for; undefined: nothing to send (a button written 0). */
@@ -98,6 +114,8 @@ class ManagerEntry {
 export class QueueserverBridge {
   private readonly managers = new Map<string, ManagerEntry>();
   private readonly log: Logger;
+  /** What was last logged about each manager's endpoint: it is read again while the manager does not answer. */
+  private readonly endpointLogged = new Map<string, string>();
 
   constructor(private readonly opts: QueueserverBridgeOptions) {
     this.log = opts.log;
@@ -105,10 +123,12 @@ export class QueueserverBridge {
       const e = new ManagerEntry(config);
       e.watcher = new ReManagerWatcher({
         name: config.pv,
-        resolveAddress: () => this.resolveAddress(config),
+        resolveEndpoint: () => this.resolveEndpoint(config),
+        followsUnit: config.controlAddr === undefined && config.unit !== undefined,
         infoAddr: config.infoAddr,
         publicKey: config.publicKey,
         lockKey: config.lockKey,
+        userGroup: config.userGroup,
         pollPeriodMs: config.pollPeriod * 1000,
         timeoutMs: config.timeout * 1000,
         log: this.log,
@@ -123,11 +143,39 @@ export class QueueserverBridge {
 
   /** Start polling every manager. */
   start(): void {
+    // A manager that names its redis shows that redis's state in Problem and its health.
+    this.offRedis = this.opts.redis?.subscribe((pv) => {
+      for (const e of this.managers.values()) if (e.config.redis === pv) this.publish(e);
+    });
     for (const e of this.managers.values()) e.watcher.start();
   }
 
   stop(): void {
+    this.offRedis?.();
     for (const e of this.managers.values()) e.watcher.stop();
+  }
+
+  private offRedis: (() => void) | undefined;
+
+  /**
+   * What is wrong with a manager, as one cause: "" when nothing is. A manager
+   * that does not answer while its redis is down is down because of redis
+   * (bluesky-queueserver's manager cannot start without it, while its unit
+   * stays active).
+   */
+  problem(e: ManagerEntry): { text: string; causedBy?: string } {
+    const w = e.watcher;
+    if (!w.connected) {
+      const redis = e.config.redis === undefined ? undefined : this.opts.redis?.state(e.config.redis);
+      if (redis && redis.connected === false) {
+        return { text: `RE Manager not answering because redis ${e.config.redis} (${redis.address}) is down: ${redis.reason}`, causedBy: `redis ${e.config.redis}` };
+      }
+      return { text: `RE Manager not answering: ${w.fault}` };
+    }
+    const envOpen = w.readings?.EnvExists.value === 1;
+    if (envOpen && w.plansAllowed.value === 0) return { text: `no plans allowed for user group ${e.config.userGroup}` };
+    if (envOpen && w.devicesAllowed.value === 0) return { text: `no devices allowed for user group ${e.config.userGroup}` };
+    return { text: '' };
   }
 
   /** The watcher of the manager with this `pv` (tests, benchmarks). */
@@ -185,17 +233,24 @@ export class QueueserverBridge {
       case 'ConsoleLast': return { value: e.consoleLast };
       case 'CmdStatus': return { value: e.cmdOk };
       case 'CmdMessage': return { value: e.cmdMessage };
+      case 'Problem': return { value: this.problem(e).text };
       default: break;
     }
     let reading: Reading | undefined;
     if (name === 'RunningPlan') reading = w.runningPlan;
     else if (name === 'LastExitStatus') reading = w.lastExit;
+    else if (name === 'LockUser' || name === 'LockNote' || name === 'LockTime') reading = w.lock[name];
+    else if (name === 'PlansAllowed') reading = w.plansAllowed;
+    else if (name === 'DevicesAllowed') reading = w.devicesAllowed;
     else reading = w.readings?.[name as StatusName];
     if (!w.connected) {
       // Keep the last known value under the alarm; ManagerState says why.
       return { value: name === 'ManagerState' ? MANAGER_DISCONNECTED : undefined, alarm: COMM_ALARM };
     }
     if (!reading || reading.fault !== undefined) return { alarm: READ_ALARM };
+    if ((name === 'PlansAllowed' || name === 'DevicesAllowed') && reading.value === 0 && w.readings?.EnvExists.value === 1) {
+      return { value: 0, alarm: NONE_ALLOWED_ALARM };
+    }
     return { value: reading.value };
   }
 
@@ -225,7 +280,7 @@ export class QueueserverBridge {
     if (!health) return;
     let sev = -1;
     for (const [r, name] of e.status) if (HEALTH_PVS.includes(name)) sev = Math.max(sev, r.field('SEVR') as number);
-    if (sev >= 0) health.set(`queueserver ${e.pv}`, sev);
+    if (sev >= 0) health.set(`queueserver ${e.pv}`, sev, this.problem(e));
   }
 
   private onConsoleLine(e: ManagerEntry, line: string): void {
@@ -259,27 +314,45 @@ export class QueueserverBridge {
 
   // ------------------------------------------------------------ addresses
 
-  /** control_addr, else the unit's environment (over D-Bus), else the default. */
-  private async resolveAddress(config: QueueserverConfig): Promise<string> {
-    if (config.controlAddr) return config.controlAddr;
-    if (!config.unit) return DEFAULT_CONTROL_ADDRESS;
-    const bus = this.opts.bus;
-    const fallback = (reason: string): string => {
-      this.log.warn('using the default control address', { manager: config.pv, unit: config.unit, address: DEFAULT_CONTROL_ADDRESS, reason });
-      return DEFAULT_CONTROL_ADDRESS;
+  /**
+   * control_addr, else the unit's environment (over D-Bus), else the default;
+   * the encoding is the configured one, else (with the address from the unit)
+   * the unit's QSERVER_ZMQ_ENCODING, else json. Logged when it changes.
+   */
+  private async resolveEndpoint(config: QueueserverConfig): Promise<ManagerEndpoint> {
+    const configured = config.encoding ?? DEFAULT_ENCODING;
+    if (config.controlAddr) return { address: config.controlAddr, encoding: configured };
+    if (!config.unit) return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured };
+    const say = (level: 'info' | 'warn', message: string, fields: Record<string, string>): void => {
+      const key = `${message} ${JSON.stringify(fields)}`;
+      if (this.endpointLogged.get(config.pv) === key) return;
+      this.endpointLogged.set(config.pv, key);
+      this.log[level](message, { manager: config.pv, unit: config.unit, ...fields });
     };
+    const fallback = (reason: string): ManagerEndpoint => {
+      say('warn', 'using the default control address', { address: DEFAULT_CONTROL_ADDRESS, reason });
+      return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured };
+    };
+    const bus = this.opts.bus;
     if (!bus) return fallback('no D-Bus connection');
     const waitMs = Math.max(5000, config.timeout * 1000);
     if (!(await busUp(bus, waitMs))) return fallback(`not connected to ${bus.describe()} within ${waitMs / 1000} s`);
+    let env: Map<string, string>;
     try {
-      const env = await readUnitEnvironment(bus, config.unit, config.timeout * 1000);
-      const address = controlAddressFromEnvironment(env);
-      if (!address) return fallback(`the unit's environment sets no control address`);
-      this.log.info('control address from the unit', { manager: config.pv, unit: config.unit, address });
-      return address;
+      env = await readUnitEnvironment(bus, config.unit, config.timeout * 1000);
     } catch (err) {
       return fallback(`cannot read the unit's environment: ${(err as Error).message}`);
     }
+    const address = controlAddressFromEnvironment(env);
+    if (!address) return fallback(`the unit's environment sets no control address`);
+    const fromUnit = encodingFromEnvironment(env);
+    let encoding = configured;
+    if (config.encoding === undefined && fromUnit !== undefined) {
+      if (typeof fromUnit === 'string') encoding = fromUnit;
+      else say('warn', 'the unit\'s QSERVER_ZMQ_ENCODING is neither json nor msgpack: using json', { value: fromUnit.invalid });
+    }
+    say('info', 'control address from the unit', { address, encoding });
+    return { address, encoding };
   }
 }
 

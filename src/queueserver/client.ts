@@ -10,7 +10,7 @@
  * server key fails the handshake silently: requests time out.
  */
 import * as zmq from 'zeromq';
-import { DEFAULT_CONTROL_ADDRESS, QsError, decodeReply, encodeRequest, type Dict, type Params } from './protocol';
+import { DEFAULT_CONTROL_ADDRESS, DEFAULT_ENCODING, QsError, decodeReply, encodeRequest, type Dict, type Encoding, type Params } from './protocol';
 
 export interface QsClientOptions {
   address?: string;
@@ -20,6 +20,8 @@ export interface QsClientOptions {
   serverPublicKey?: string;
   /** Largest reply accepted (history_get can be large), bytes. */
   maxReplyBytes?: number;
+  /** The manager's --zmq-encoding; default json. */
+  encoding?: Encoding;
 }
 
 export class QsClient {
@@ -65,7 +67,7 @@ export class QsClient {
 
   private async exchange(method: string, params: Params): Promise<Dict> {
     if (this.closed) throw new QsError('QS_ERR_CLOSED', `${method}: the client is closed`);
-    const payload = encodeRequest(method, params);
+    const payload = encodeRequest(method, params, this.opts.encoding ?? DEFAULT_ENCODING);
     const socket = (this.socket ??= this.open());
     const deadline = Date.now() + this.opts.timeoutMs;
     let frames: Buffer[];
@@ -84,7 +86,7 @@ export class QsClient {
       throw new QsError('QS_ERR_TIMEOUT', `${method}: ${why} from ${this.address}`);
     }
     try {
-      return decodeReply(frames);
+      return decodeReply(frames, this.opts.encoding ?? DEFAULT_ENCODING);
     } catch (err) {
       throw new QsError('QS_ERR_PROTOCOL', `${method}: ${(err as Error).message}`);
     }

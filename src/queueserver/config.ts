@@ -8,6 +8,9 @@
  *   info_addr = "tcp://localhost:60625"     # optional QS_Console / QS_Info stream
  *   public_key = "z85..."                   # or public_key_file: CurveZMQ
  *   lock_key_file = "..."                   # optional; the key never reaches a PV or a log
+ *   encoding = "json"                       # or "msgpack" (--zmq-encoding); else the unit's QSERVER_ZMQ_ENCODING
+ *   user_group = "primary"                  # whose plans_allowed / devices_allowed are counted
+ *   redis = "qsredis"                       # optional: the [[redis]] pv of the manager's redis
  *   poll_period = 1.0                       # seconds
  *   timeout = 2.0                           # seconds
  *   control = true
@@ -18,6 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SecretText } from '../secret';
 import { isValidUnitName } from '../systemd/names';
+import { ENCODINGS, isEncoding, type Encoding } from './protocol';
 
 export interface QueueserverConfig {
   /** PV name part: records are <prefix><pv>:<Name>. */
@@ -30,6 +34,12 @@ export interface QueueserverConfig {
   publicKey?: string;
   /** Added to every control request. */
   lockKey?: SecretText;
+  /** The manager's --zmq-encoding, when configured. */
+  encoding?: Encoding;
+  /** The user group whose allowed plans and devices are counted. */
+  userGroup: string;
+  /** The pv of the [[redis]] table of the manager's redis. */
+  redis?: string;
   /** Seconds. */
   pollPeriod: number;
   /** Seconds. */
@@ -48,8 +58,11 @@ export interface QueueserverConfigContext {
   unitPvs: ReadonlyMap<string, number>;
 }
 
+/** The user group the official clients use when none is given (bluesky-queueserver-api _defaults.py). */
+export const DEFAULT_USER_GROUP = 'primary';
+
 export const QUEUESERVER_KEYS = [
-  'pv', 'unit', 'control_addr', 'info_addr', 'public_key', 'public_key_file', 'lock_key_file', 'poll_period', 'timeout', 'control',
+  'pv', 'unit', 'control_addr', 'info_addr', 'public_key', 'public_key_file', 'lock_key_file', 'encoding', 'user_group', 'redis', 'poll_period', 'timeout', 'control',
 ] as const;
 
 /** Record-name characters that a PV part may use (as for [[unit]] pv). */
@@ -141,12 +154,19 @@ export function parseQueueservers(raw: unknown, ctx: QueueserverConfigContext): 
     const lock = lockText?.trim();
     // Never echo the key itself.
     if (lock === '') fail('lock_key_file', 'key "lock_key_file": the file is empty');
+    const encoding = str('encoding');
+    if (encoding !== undefined && !isEncoding(encoding)) fail('encoding', `key "encoding" must be ${ENCODINGS.map((e) => `"${e}"`).join(' or ')} (the manager's --zmq-encoding), not "${encoding}"`);
+    const userGroup = str('user_group') ?? DEFAULT_USER_GROUP;
+    if (userGroup === '') fail('user_group', 'key "user_group" is empty');
     const control = table.control ?? true;
     if (typeof control !== 'boolean') fail('control', 'key "control" must be true or false');
 
     out.push({
       pv, unit, controlAddr, infoAddr, publicKey,
       lockKey: lock === undefined ? undefined : new SecretText(lock),
+      encoding: encoding as Encoding | undefined,
+      userGroup: userGroup,
+      redis: str('redis'),
       pollPeriod: seconds('poll_period', 1),
       timeout: seconds('timeout', 2),
       control: control as boolean,

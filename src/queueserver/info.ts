@@ -6,7 +6,7 @@
  * receive queue is bounded by the socket's high-water mark.
  */
 import * as zmq from 'zeromq';
-import { decodeInfo, type Dict } from './protocol';
+import { DEFAULT_ENCODING, decodeInfo, type Dict, type Encoding } from './protocol';
 
 export interface InfoHandlers {
   status(status: Dict): void;
@@ -19,7 +19,7 @@ export class InfoSubscriber {
   private socket: zmq.Subscriber | undefined;
   private closed = false;
 
-  constructor(readonly address: string, private readonly handlers: InfoHandlers) {}
+  constructor(readonly address: string, private readonly handlers: InfoHandlers, private readonly encoding: Encoding = DEFAULT_ENCODING) {}
 
   start(): void {
     const socket = new zmq.Subscriber({ linger: 0, maxMessageSize: 16 * 1024 * 1024, receiveHighWaterMark: 1000 });
@@ -45,7 +45,7 @@ export class InfoSubscriber {
         return;
       }
       try {
-        const m = decodeInfo(frames);
+        const m = decodeInfo(frames, this.encoding);
         if (m.topic === 'QS_Info') this.handlers.status(m.status);
         else if (m.topic === 'QS_Console') this.handlers.console(m.text);
       } catch (err) {

@@ -15,8 +15,9 @@ import { ConsoleAssembler } from './console';
 import { QsClient } from './client';
 import { InfoSubscriber } from './info';
 import {
-  QsError, STATE_KEYS, STATUS_NAMES, STATUS_READERS, UNKNOWN_STATE, controlReply, readLastExit, readRunningPlan, uidOf,
-  type ControlReply, type Dict, type Params, type Reading, type StatusName,
+  QsError, STATE_KEYS, STATUS_NAMES, STATUS_READERS, UNKNOWN_STATE, controlReply, readAllowedCount, readLastExit, readLockInfo,
+  readRunningPlan, uidOf, type ControlReply, type Dict, type Encoding, type LockReadings, type Params, type Reading, type StatusName,
+  type UidKey,
 } from './protocol';
 
 export interface WatcherListener {
@@ -26,14 +27,28 @@ export interface WatcherListener {
   consoleLine(line: string): void;
 }
 
+/** Where a manager's control socket is and how it encodes messages. */
+export interface ManagerEndpoint {
+  address: string;
+  encoding: Encoding;
+}
+
 export interface ReManagerWatcherOptions {
   /** The manager's PV name part, for log lines. */
   name: string;
-  /** The control address; may wait for D-Bus (a unit's environment). */
-  resolveAddress(): Promise<string>;
+  /** The control address and encoding; may wait for D-Bus (a unit's environment). */
+  resolveEndpoint(): Promise<ManagerEndpoint>;
+  /**
+   * The endpoint comes from a unit's environment, which an operator may edit
+   * (then daemon-reload and restart): read it again while the manager does
+   * not answer, and reconnect when it changed.
+   */
+  followsUnit?: boolean;
   infoAddr?: string;
   publicKey?: string;
   lockKey?: SecretText;
+  /** Whose plans_allowed / devices_allowed are counted. */
+  userGroup: string;
   pollPeriodMs: number;
   timeoutMs: number;
   log: Logger;
@@ -41,6 +56,14 @@ export interface ReManagerWatcherOptions {
 }
 
 const NOT_READ: Reading = { fault: 'not read yet' };
+
+/** A list request's reply, or why there is none to read. */
+type ListReply = { reply: Dict; fault?: undefined } | { reply?: undefined; fault: string };
+
+/** A reply's reading, or the fault that kept it from being read. */
+function read(r: ListReply, reader: (reply: Dict) => Reading): Reading {
+  return r.reply ? reader(r.reply) : { fault: r.fault };
+}
 
 export class ReManagerWatcher {
   /** Whether the last status request was answered with a readable status. */
@@ -53,7 +76,13 @@ export class ReManagerWatcher {
   lastStatusAt: number | undefined;
   runningPlan: Reading = NOT_READ;
   lastExit: Reading = NOT_READ;
+  /** Who holds the lock, read with lock_info when lock_info_uid changes. */
+  lock: LockReadings = { LockUser: NOT_READ, LockNote: NOT_READ, LockTime: NOT_READ };
+  /** How many plans and devices the user group may use, read when their uids change. */
+  plansAllowed: Reading = NOT_READ;
+  devicesAllowed: Reading = NOT_READ;
   address: string | undefined;
+  encoding: Encoding | undefined;
   /** Statuses applied (polls and QS_Info), for tests and benchmarks. */
   statusCount = 0;
 
@@ -66,8 +95,8 @@ export class ReManagerWatcher {
   private started = false;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private queueKey: string | undefined;
-  private historyKey: string | undefined;
+  /** The uid (or stand-in) each list was last read at; undefined: read it. */
+  private readonly listKeys = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
   private loggedProblems = '';
@@ -120,27 +149,54 @@ export class ReManagerWatcher {
   // ------------------------------------------------------------ polling
 
   private async run(): Promise<void> {
-    const address = await this.opts.resolveAddress();
+    const endpoint = await this.opts.resolveEndpoint();
     if (this.stopped) return;
-    this.address = address;
-    const client = { address, timeoutMs: this.opts.timeoutMs, serverPublicKey: this.opts.publicKey };
-    // Polls and controls use separate sockets: a control never waits behind a slow poll, nor a poll behind a control.
-    this.poller = new QsClient(client);
-    this.controller = new QsClient(client);
+    this.connect(endpoint);
     if (this.opts.infoAddr) {
       this.info = new InfoSubscriber(this.opts.infoAddr, {
         status: (s) => this.onInfoStatus(s),
         console: (text) => this.onConsole(text),
         fault: (reason) => this.onInfoFault(reason),
-      });
+      }, endpoint.encoding);
       this.info.start();
     }
-    this.log.info('watching an RE Manager', { manager: this.name, address, info: this.opts.infoAddr, curve: this.opts.publicKey !== undefined });
+    this.log.info('watching an RE Manager', {
+      manager: this.name, address: endpoint.address, encoding: endpoint.encoding, info: this.opts.infoAddr, curve: this.opts.publicKey !== undefined,
+    });
     while (!this.stopped) {
       const began = Date.now();
       await this.pollOnce();
+      if (!this.connected && this.opts.followsUnit && !this.stopped) await this.followUnit();
       await this.sleep(this.opts.pollPeriodMs - (Date.now() - began));
     }
+  }
+
+  /** New poll and control sockets to `endpoint`; the old ones (if any) are closed. */
+  private connect(endpoint: ManagerEndpoint): void {
+    this.poller?.close();
+    this.controller?.close();
+    this.address = endpoint.address;
+    this.encoding = endpoint.encoding;
+    const client = { address: endpoint.address, timeoutMs: this.opts.timeoutMs, serverPublicKey: this.opts.publicKey, encoding: endpoint.encoding };
+    // Polls and controls use separate sockets: a control never waits behind a slow poll, nor a poll behind a control.
+    this.poller = new QsClient(client);
+    this.controller = new QsClient(client);
+  }
+
+  /** Read the unit's environment again; reconnect when it names another address or encoding. */
+  private async followUnit(): Promise<void> {
+    let next: ManagerEndpoint;
+    try {
+      next = await this.opts.resolveEndpoint();
+    } catch (err) {
+      this.log.debug('cannot read the unit\'s environment again', { manager: this.name, reason: (err as Error).message });
+      return;
+    }
+    if (this.stopped || (next.address === this.address && next.encoding === this.encoding)) return;
+    this.log.warn('the unit\'s environment names another RE Manager address: reconnecting', {
+      manager: this.name, from: this.address, to: next.address, encoding: next.encoding,
+    });
+    this.connect(next);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -158,7 +214,8 @@ export class ReManagerWatcher {
   }
 
   private async pollOnce(): Promise<void> {
-    const poller = this.poller!;
+    const poller = this.poller;
+    if (!poller) return;
     try {
       const status = await poller.request('status');
       this.applyStatus(status);
@@ -195,7 +252,11 @@ export class ReManagerWatcher {
         else if (r.value === UNKNOWN_STATE && STATE_KEYS[name]) problems.push(`${name}: unknown ${STATE_KEYS[name]} ${JSON.stringify(this.status?.[STATE_KEYS[name]!])}`);
       }
     }
-    for (const [name, r] of [['RunningPlan', this.runningPlan], ['LastExitStatus', this.lastExit]] as const) {
+    const read: [string, Reading][] = [
+      ['RunningPlan', this.runningPlan], ['LastExitStatus', this.lastExit], ['LockUser', this.lock.LockUser],
+      ['PlansAllowed', this.plansAllowed], ['DevicesAllowed', this.devicesAllowed],
+    ];
+    for (const [name, r] of read) {
       if (r === NOT_READ) continue;
       if (r.fault !== undefined) problems.push(`${name}: ${r.fault}`);
       else if (r.value === UNKNOWN_STATE) problems.push(`${name}: unknown exit_status ${JSON.stringify((r as { raw?: string }).raw)}`);
@@ -219,8 +280,7 @@ export class ReManagerWatcher {
     this.connected = false;
     this.fault = reason;
     // Re-read the lists when it answers again (a restarted manager has new uids anyway).
-    this.queueKey = undefined;
-    this.historyKey = undefined;
+    this.listKeys.clear();
     this.opts.listener.changed();
   }
 
@@ -246,19 +306,34 @@ export class ReManagerWatcher {
   private async fetchLists(): Promise<void> {
     const status = this.status;
     if (!status || !this.poller || this.stopped) return;
-    // Managers before plan_*_uid existed: re-read when what the status shows of the list changes.
-    const queueKey = uidOf(status, 'plan_queue_uid') ?? `running ${String(status.running_item_uid)}`;
-    const historyKey = uidOf(status, 'plan_history_uid') ?? `length ${String(status.items_in_history)}`;
+    const key = (uid: UidKey, fallback: string): string => uidOf(status, uid) ?? fallback;
+    const group = { user_group: this.opts.userGroup };
+    // Managers before the uids existed: re-read when what the status shows of the list changes (or once).
+    const lists: Array<[string, string, () => Promise<void>]> = [
+      ['queue', key('plan_queue_uid', `running ${String(status.running_item_uid)}`), async () => {
+        this.runningPlan = read(await this.readList('queue_get'), readRunningPlan);
+      }],
+      ['history', key('plan_history_uid', `length ${String(status.items_in_history)}`), async () => {
+        this.lastExit = read(await this.readList('history_get'), readLastExit);
+      }],
+      ['lock', key('lock_info_uid', `lock ${JSON.stringify(status.lock)}`), async () => {
+        const r = await this.readList('lock_info');
+        this.lock = r.reply ? readLockInfo(r.reply) : { LockUser: { fault: r.fault }, LockNote: { fault: r.fault }, LockTime: { fault: r.fault } };
+      }],
+      ['plans', key('plans_allowed_uid', 'once'), async () => {
+        this.plansAllowed = read(await this.readList('plans_allowed', group), (r) => readAllowedCount(r, 'plans_allowed'));
+      }],
+      ['devices', key('devices_allowed_uid', 'once'), async () => {
+        this.devicesAllowed = read(await this.readList('devices_allowed', group), (r) => readAllowedCount(r, 'devices_allowed'));
+      }],
+    ];
     let changed = false;
-    if (queueKey !== this.queueKey) {
-      this.runningPlan = await this.readList('queue_get', readRunningPlan);
-      this.queueKey = queueKey;
+    for (const [name, at, fetch] of lists) {
+      if (this.listKeys.get(name) === at) continue;
+      await fetch();
+      this.listKeys.set(name, at);
       changed = true;
-    }
-    if (historyKey !== this.historyKey) {
-      this.lastExit = await this.readList('history_get', readLastExit);
-      this.historyKey = historyKey;
-      changed = true;
+      if (this.stopped) return;
     }
     if (changed && !this.stopped) {
       this.logProblems();
@@ -266,12 +341,12 @@ export class ReManagerWatcher {
     }
   }
 
-  /** A list request; a bad reply is a fault of that PV (not re-read until the uid changes), a timeout is thrown. */
-  private async readList(method: 'queue_get' | 'history_get', read: (reply: Dict) => Reading): Promise<Reading> {
+  /** A list request; a bad reply is a fault of what it shows (not re-read until the uid changes), a timeout is thrown. */
+  private async readList(method: string, params: Params = {}): Promise<ListReply> {
     try {
-      const reply = await this.poller!.request(method);
+      const reply = await this.poller!.request(method, params);
       if (reply.success === false) return { fault: `${method} refused: ${String(reply.msg)}` };
-      return read(reply);
+      return { reply };
     } catch (err) {
       if (err instanceof QsError && err.code === 'QS_ERR_PROTOCOL') return { fault: err.message };
       throw err;

@@ -33,7 +33,7 @@ const READ_ALARM = { status: AlarmStatus.READ, severity: AlarmSeverity.INVALID }
 
 /** The IOC-wide health, as the bridges report to it. */
 export interface HealthSink {
-  set(source: string, severity: number): void;
+  set(source: string, severity: number, cause?: { text: string }): void;
 }
 
 /** A server's state as others see it. */
@@ -178,7 +178,9 @@ export class RedisBridge {
     if (!health) return;
     let sev = -1;
     for (const [r, name] of e.records) if (HEALTH_PVS.has(name)) sev = Math.max(sev, r.field('SEVR') as number);
-    if (sev >= 0) health.set(`redis ${e.config.pv}`, sev);
+    const w = e.watcher;
+    const text = w.connected ? persistenceWhy(w.readings) : `redis at ${w.address} is down: ${w.fault}`;
+    if (sev >= 0) health.set(`redis ${e.config.pv}`, sev, { text });
   }
 }
 

@@ -10,10 +10,15 @@
  * (`script`), hold replies (`hold`/`release`), or stop it and bind another
  * on the same port (`stop`, then `FakeReManager.start({ port })`).
  *
+ * It speaks either encoding of bluesky-queueserver's --zmq-encoding: JSON
+ * (default) or msgpack, for requests, replies and the info stream alike; a
+ * request in the other encoding gets an error reply.
+ *
  * Its info socket is an XPUB, so `subscribed()` can wait for a subscriber
  * instead of sleeping (a PUB drops what it sends before anyone subscribed).
  */
 import { EventEmitter } from 'node:events';
+import { decode as unpack, encode as pack } from '@msgpack/msgpack';
 import * as zmq from 'zeromq';
 
 export type Dict = Record<string, unknown>;
@@ -38,6 +43,8 @@ export interface FakeReManagerOptions {
   curve?: { publicKey: string; secretKey: string };
   /** Start with these status fields. */
   status?: Dict;
+  /** --zmq-encoding; default json. */
+  encoding?: 'json' | 'msgpack';
 }
 
 const ALLOWED_PARAMS: Record<string, readonly string[]> = {
@@ -46,6 +53,7 @@ const ALLOWED_PARAMS: Record<string, readonly string[]> = {
   queue_autostart: ['enable', 'lock_key'],
   environment_open: ['lock_key'], environment_close: ['lock_key'], environment_destroy: ['lock_key'],
   re_pause: ['option', 'lock_key'], re_resume: ['lock_key'], re_stop: ['lock_key'], re_abort: ['lock_key'], re_halt: ['lock_key'],
+  lock_info: ['lock_key'], plans_allowed: ['user_group'], devices_allowed: ['user_group'],
 };
 
 let uidCounter = 0;
@@ -75,7 +83,14 @@ export function idleStatus(): Dict {
     run_list_uid: uid(),
     lock: { environment: false, queue: false },
     lock_info_uid: uid(),
+    plans_allowed_uid: uid(),
+    devices_allowed_uid: uid(),
   };
+}
+
+/** lock_info of an unlocked manager. */
+export function noLock(): Dict {
+  return { environment: false, queue: false, user: null, note: null, time: null, time_str: '', emergency_lock_key_is_set: false };
 }
 
 export class FakeReManager extends EventEmitter {
@@ -84,6 +99,10 @@ export class FakeReManager extends EventEmitter {
   runningItem: Dict = {};
   queue: Dict[] = [];
   history: Dict[] = [];
+  lockInfo: Dict = noLock();
+  /** plans_allowed / devices_allowed, the same for every user group. */
+  plansAllowed: Dict = { count: { name: 'count' }, scan: { name: 'scan' } };
+  devicesAllowed: Dict = { det1: { classname: 'SynGauss' }, det2: { classname: 'SynGauss' }, motor: { classname: 'SynAxis' } };
   readonly requests: ReceivedRequest[] = [];
   /** Replies to use instead of the normal ones, per method; a function is called per request. */
   readonly scripted = new Map<string, Answer | ((req: ReceivedRequest) => Answer)>();
@@ -98,6 +117,7 @@ export class FakeReManager extends EventEmitter {
     private readonly pub: zmq.XPublisher | undefined,
     readonly infoPort: number | undefined,
     status: Dict,
+    readonly encoding: 'json' | 'msgpack',
   ) {
     super();
     this.status = status;
@@ -116,7 +136,7 @@ export class FakeReManager extends EventEmitter {
       await bindRetrying(pub, `tcp://127.0.0.1:${opts.infoPort || '*'}`);
       infoPort = portOf(pub);
     }
-    return new FakeReManager(rep, port, pub, infoPort, { ...idleStatus(), ...opts.status });
+    return new FakeReManager(rep, port, pub, infoPort, { ...idleStatus(), ...opts.status }, opts.encoding ?? 'json');
   }
 
   get controlAddr(): string {
@@ -149,6 +169,25 @@ export class FakeReManager extends EventEmitter {
   addHistory(exitStatus: string, changes: Dict = {}): void {
     this.history.push({ item_uid: uid(), item_type: 'plan', name: 'count', args: [], kwargs: {}, result: { exit_status: exitStatus } });
     this.set({ plan_history_uid: uid(), items_in_history: this.history.length, ...changes });
+  }
+
+  /** Lock or unlock, as the `lock`/`unlock` methods would (a new lock_info_uid). */
+  setLock(info: Dict): void {
+    this.lockInfo = { ...noLock(), ...info };
+    const lock = { environment: this.lockInfo.environment === true, queue: this.lockInfo.queue === true };
+    this.set({ lock, lock_info_uid: uid() });
+  }
+
+  /** Change the lists of allowed plans and devices (new uids), as a permissions reload would. */
+  setAllowed(plans: Dict, devices: Dict): void {
+    this.plansAllowed = plans;
+    this.devicesAllowed = devices;
+    this.set({ plans_allowed_uid: uid(), devices_allowed_uid: uid() });
+  }
+
+  /** One object as a frame in this manager's encoding. */
+  encode(message: Dict): Buffer {
+    return this.encoding === 'msgpack' ? Buffer.from(pack(message)) : Buffer.from(JSON.stringify(message));
   }
 
   /** Replace the reply to `method` until cleared with `script(method)`. */
@@ -202,7 +241,7 @@ export class FakeReManager extends EventEmitter {
   }
 
   private async publish(topic: string, body: Dict): Promise<void> {
-    await this.publishRaw([topic, JSON.stringify(body)]);
+    await this.publishRaw([topic, this.encode(body)]);
   }
 
   private subscriptions = 0;
@@ -266,9 +305,11 @@ export class FakeReManager extends EventEmitter {
   private async answer(frames: Buffer[]): Promise<Buffer | string | undefined> {
     let raw: Dict;
     try {
-      raw = JSON.parse(frames[0].toString('utf8')) as Dict;
+      const v: unknown = this.encoding === 'msgpack' ? unpack(frames[0]) : JSON.parse(frames[0].toString('utf8'));
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
+      raw = v as Dict;
     } catch {
-      return JSON.stringify({ success: false, msg: 'Error: request is not JSON' });
+      return this.encode({ success: false, msg: `Error: request is not ${this.encoding}` });
     }
     const req: ReceivedRequest = { method: String(raw.method), params: (raw.params ?? {}) as Dict, raw, at: Date.now() };
     this.requests.push(req);
@@ -281,9 +322,9 @@ export class FakeReManager extends EventEmitter {
     if ('raw' in answer) return answer.raw as Buffer | string;
     if ('delayMs' in answer && 'then' in answer) {
       await new Promise((resolve) => setTimeout(resolve, answer.delayMs as number));
-      return JSON.stringify(answer.then);
+      return this.encode(answer.then as Dict);
     }
-    return JSON.stringify(answer);
+    return this.encode(answer);
   }
 
   /** What bluesky-queueserver answers (the checks of manager.py's request handling). */
@@ -301,6 +342,13 @@ export class FakeReManager extends EventEmitter {
         return { success: true, msg: '', items: this.queue, running_item: this.runningItem, plan_queue_uid: this.status.plan_queue_uid };
       case 'history_get':
         return { success: true, msg: '', items: this.history, plan_history_uid: this.status.plan_history_uid };
+      case 'lock_info':
+        return { success: true, msg: '', lock_info: this.lockInfo, lock_info_uid: this.status.lock_info_uid };
+      case 'plans_allowed': case 'devices_allowed': {
+        if (typeof req.params.user_group !== 'string') return { success: false, msg: `Error: user group is not specified` };
+        const list = req.method === 'plans_allowed' ? this.plansAllowed : this.devicesAllowed;
+        return { success: true, msg: '', [req.method]: list, [`${req.method}_uid`]: this.status[`${req.method}_uid`] };
+      }
       case 'queue_autostart':
         if (typeof req.params.enable !== 'boolean') return { success: false, msg: 'Error: enable must be a bool' };
         this.set({ queue_autostart_enabled: req.params.enable });

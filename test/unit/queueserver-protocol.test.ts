@@ -17,8 +17,10 @@ import { controlAddressFromEnvironment, parseEnvironment } from '../../src/queue
 import { controlRequest } from '../../src/queueserver/bridge';
 import { ConsoleAssembler } from '../../src/queueserver/console';
 import {
-  EXIT_NONE, QsError, STATUS_READERS, UNKNOWN_STATE, decodeInfo, decodeReply, encodeRequest, readLastExit, readRunningPlan,
+  EXIT_NONE, QsError, STATUS_READERS, UNKNOWN_STATE, decodeInfo, decodeReply, encodeMessage, encodeRequest, readAllowedCount, readLastExit,
+  readLockInfo, readRunningPlan,
 } from '../../src/queueserver/protocol';
+import { decode as unpack, encode as pack } from '@msgpack/msgpack';
 import { FakeSystemd } from '../helpers/fake-systemd';
 import { idleStatus } from '../helpers/fake-re-manager';
 
@@ -41,6 +43,51 @@ describe('queueserver protocol', () => {
     assert.throws(() => decodeReply(frame('[1, 2]')), protocolError(/not a JSON object/));
     assert.throws(() => decodeReply(frame('null')), protocolError(/not a JSON object/));
     assert.throws(() => decodeReply([Buffer.from('{}'), Buffer.from('{}')]), protocolError(/2 frames/));
+  });
+
+  it('msgpack: the same {method, params} as one msgpack map, and replies decoded from msgpack maps', () => {
+    assert.deepEqual(unpack(encodeRequest('queue_autostart', { enable: true }, 'msgpack')), { method: 'queue_autostart', params: { enable: true } });
+    assert.deepEqual(unpack(encodeRequest('status', {}, 'msgpack')), { method: 'status', params: {} });
+    // Python's msgpack packs float NaN as it is: a msgpack reply may carry it, a JSON one may not.
+    const reply = decodeReply([Buffer.from(pack({ success: true, msg: '', items: [{ kwargs: { x: Number.NaN } }], blob: new Uint8Array([1, 2]) }))], 'msgpack');
+    assert.equal(reply.success, true);
+    assert.ok(Number.isNaN(((reply.items as Array<{ kwargs: { x: number } }>)[0]).kwargs.x));
+    assert.throws(() => decodeReply([Buffer.from(pack([1, 2]))], 'msgpack'), protocolError(/not a msgpack map/));
+    assert.throws(() => decodeReply([Buffer.from([0xc1])], 'msgpack'), protocolError(/not msgpack/));
+    assert.throws(() => decodeReply(frame('{"success": true}'), 'msgpack'), protocolError(/reply is json, not msgpack: .* \(set encoding = "json"\)/));
+    assert.throws(() => decodeReply([encodeMessage({ success: true }, 'msgpack')], 'json'), protocolError(/reply is msgpack, not json: .* \(set encoding = "msgpack"\)/));
+    assert.deepEqual(decodeInfo([Buffer.from('QS_Console'), encodeMessage({ time: 1.5, msg: 'abc\n' }, 'msgpack')], 'msgpack'), { topic: 'QS_Console', text: 'abc\n' });
+    assert.doesNotThrow(() => encodeRequest('plans_allowed', { user_group: 'primary' }), 'the lists take a user group');
+    assert.throws(() => encodeRequest('queue_start', { user_group: 'primary' }), /never sent/);
+  });
+
+  it('msgpack: decode(encode(m)) is m, and arbitrary bytes give a dict or a QsError', () => {
+    // -0 packs as the integer 0 (a status shows no negative zero).
+    const value = fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant(null), fc.double({ noNaN: true }).filter((x) => !Object.is(x, -0)));
+    const key = fc.string().filter((k) => k !== '__proto__');
+    const dict = <T>(v: fc.Arbitrary<T>) => fc.dictionary(key, v, { noNullPrototype: true });
+    fc.assert(fc.property(dict(fc.oneof(value, fc.array(value), dict(value))), (m) => {
+      assert.deepEqual(decodeReply([encodeMessage(m, 'msgpack')], 'msgpack'), m);
+    }));
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      try {
+        const d = decodeReply([bytes], 'msgpack');
+        return typeof d === 'object' && d !== null && !Array.isArray(d);
+      } catch (err) {
+        return err instanceof QsError && err.code === 'QS_ERR_PROTOCOL';
+      }
+    }));
+  });
+
+  it('lock_info and the allowed lists: user, note, time; counts of the dicts', () => {
+    assert.deepEqual(readLockInfo({ success: true, lock_info: { environment: true, queue: false, user: 'op', note: null, time: 1.7e9, time_str: '' } }), {
+      LockUser: { value: 'op' }, LockNote: { value: '' }, LockTime: { value: '2023-11-14T22:13:20Z' },
+    });
+    assert.match(String(readLockInfo({ success: true }).LockUser.fault), /missing "lock_info"/);
+    assert.match(String(readLockInfo({ lock_info: { user: 3 } }).LockUser.fault), /lock_info\.user/);
+    assert.deepEqual(readAllowedCount({ plans_allowed: { a: {}, b: {} } }, 'plans_allowed'), { value: 2 });
+    assert.deepEqual(readAllowedCount({ devices_allowed: {} }, 'devices_allowed'), { value: 0 });
+    assert.match(String(readAllowedCount({ devices_allowed: [1] }, 'devices_allowed').fault), /not a dict/);
   });
 
   it('arbitrary bytes give a dict or a QsError, nothing else', () => {
@@ -175,7 +222,7 @@ describe('queueserver configuration', () => {
   it('reads managers with their defaults', () => {
     const c = parseConfig(`${base}[[queueserver]]\npv = "qs"\n\n[[queueserver]]\npv = "qs2"\nunit = "queueserver@b.service"\ncontrol_addr = "tcp://localhost:60616"\ninfo_addr = "tcp://localhost:60626"\npublic_key_file = "server.key"\nlock_key_file = "lock.key"\npoll_period = 0.5\ntimeout = 3\ncontrol = false\n`, file());
     const [a, b] = c.queueservers;
-    assert.deepEqual({ ...a, lockKey: undefined }, { pv: 'qs', unit: undefined, controlAddr: undefined, infoAddr: undefined, publicKey: undefined, lockKey: undefined, pollPeriod: 1, timeout: 2, control: true, line: 8 });
+    assert.deepEqual({ ...a, lockKey: undefined }, { pv: 'qs', unit: undefined, controlAddr: undefined, infoAddr: undefined, publicKey: undefined, lockKey: undefined, encoding: undefined, userGroup: 'primary', redis: undefined, pollPeriod: 1, timeout: 2, control: true, line: 8 });
     assert.equal(b.controlAddr, 'tcp://localhost:60616');
     assert.equal(b.infoAddr, 'tcp://localhost:60626');
     assert.equal(b.unit, 'queueserver@b.service');
@@ -197,6 +244,8 @@ describe('queueserver configuration', () => {
     ['both key forms', '[[queueserver]]\npv = "qs"\npublic_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"\npublic_key_file = "server.key"\n', /ioc\.toml:11: .*not both/],
     ['a missing lock key file', '[[queueserver]]\npv = "qs"\nlock_key_file = "nope.key"\n', /ioc\.toml:10: .*key "lock_key_file": cannot read .*nope\.key: ENOENT/],
     ['an empty lock key file', '[[queueserver]]\npv = "qs"\nlock_key_file = "empty.key"\n', /ioc\.toml:10: .*the file is empty/],
+    ['an unknown encoding', '[[queueserver]]\npv = "qs"\nencoding = "msgpak"\n', /ioc\.toml:10: .*key "encoding" must be "json" or "msgpack" \(the manager's --zmq-encoding\), not "msgpak"/],
+    ['a redis no [[redis]] has', '[[queueserver]]\npv = "qs"\nredis = "qsredis"\n', /ioc\.toml:10: \[\[queueserver\]\] #1: key "redis": no \[\[redis\]\] has pv = "qsredis"$/],
     ['a duplicate pv', '[[queueserver]]\npv = "qs"\n[[queueserver]]\npv = "qs"\n', /ioc\.toml:11: \[\[queueserver\]\] #2: key "pv": "qs" is already used by the \[\[queueserver\]\] on line 9/],
     ['a unit\'s pv', '[[queueserver]]\npv = "qsunit"\n', /ioc\.toml:9: .*"qsunit" is already used by the \[\[unit\]\] on line 6/],
     ['a pv too long for DESC', '[[queueserver]]\npv = "abcdefghijklmnopqrstuvwxyz1"\n', /ioc\.toml:9: .*longer than 26/],
@@ -227,7 +276,7 @@ describe('queueserver configuration', () => {
     const fake = new FakeSystemd();
     const ioc = buildServiceIoc(c, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
     const names = ioc.database.recordNames().filter((n) => n.startsWith(`bl:${pv}:`));
-    assert.equal(names.length, 21 + 2 + 12, 'status, command status and controls');
+    assert.equal(names.length, 21 + 2 + 12 + 6, 'status, command status, controls, lock and lists, problem');
     for (const n of names) {
       const r = ioc.database.record(n)!;
       assert.equal(r.field('ASG'), r.kind === 'output' ? 'SERVICE_CONTROL' : 'SERVICE_STATUS', n);

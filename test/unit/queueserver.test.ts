@@ -6,6 +6,7 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
@@ -20,6 +21,8 @@ import { FakeSystemd } from '../helpers/fake-systemd';
 import { pvProbe } from '../helpers/pv-probe';
 
 const MANAGER = { initializing: 0, idle: 1, paused: 2, executing_queue: 5, disconnected: 9 } as const;
+/** What the bridge reads from a manager (the rest it sends are controls). */
+const READS = new Set(['status', 'queue_get', 'history_get', 'lock_info', 'plans_allowed', 'devices_allowed']);
 
 /** A logger that keeps its lines and can wait for one. */
 function watchedLogger(): Logger & { lines: string[]; until(re: RegExp): Promise<string> } {
@@ -73,12 +76,13 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
   };
 
   /** Build and start an IOC watching managers given as [[queueserver]] bodies. */
-  const startIoc = (tables: string[], bus = new FakeSystemd()): ReturnType<typeof buildServiceIoc> => {
-    const text = `[ioc]\nprefix = "bl:"\n${tables.map((t) => `[[queueserver]]\n${t}\n`).join('')}`;
+  const startIoc = (tables: string[], bus = new FakeSystemd(), extra = ''): ReturnType<typeof buildServiceIoc> => {
+    const text = `[ioc]\nprefix = "bl:"\n${tables.map((t) => `[[queueserver]]\n${t}\n`).join('')}${extra}`;
     const config = parseConfig(text, path.join(tmp, 'test.toml'));
     ioc = buildServiceIoc(config, log, Object.assign(bus, { start: () => bus.up() }));
     ioc.database.start();
     ioc.bus.start();
+    ioc.redis.start();
     ioc.queueservers.start();
     return ioc;
   };
@@ -97,6 +101,7 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
 
   afterEach(async () => {
     ioc?.queueservers.stop();
+    ioc?.redis.stop();
     ioc?.database.stop();
     ioc = undefined;
     await Promise.all(fakes.map((f) => f.stop()));
@@ -209,7 +214,7 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
     for (const [control, v, method, params] of expect) {
       const before = f.requests.length;
       await put(`qs:${control}`, v);
-      const sent = f.requests.slice(before).filter((r) => r.method !== 'status' && !r.method.endsWith('_get'));
+      const sent = f.requests.slice(before).filter((r) => !READS.has(r.method));
       assert.equal(sent.length, 1, control);
       assert.deepEqual(sent[0].raw, { method, params: { ...params, lock_key: 'sesame' } }, control);
       assert.equal(value('qs:CmdStatus'), 1, control);
@@ -217,7 +222,7 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
     const before = f.requests.length;
     await put('qs:QueueStart', 0);
     await put('qs:REPause', 0);
-    assert.ok(f.requests.slice(before).every((r) => r.method === 'status' || r.method.endsWith('_get')), 'writing 0 to a button sends nothing');
+    assert.ok(f.requests.slice(before).every((r) => READS.has(r.method)), 'writing 0 to a button sends nothing');
     // The key is in no PV and no log line.
     for (const n of ioc!.database.recordNames()) assert.ok(!String(ioc!.database.record(n)!.field('VAL')).includes('sesame'), n);
     assert.ok(!log.lines.some((l) => l.includes('sesame')), 'the lock key is never logged');
@@ -444,4 +449,134 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
     assert.equal(ioc!.queueservers.watcher('qs')!.address, `tcp://localhost:${f.port}`);
     await log.until(/control address from the unit/);
   });
+
+  it('shows who locked the manager and why, read with lock_info when lock_info_uid changes', async () => {
+    const f = await start();
+    startIoc([fast(f)]);
+    await connected();
+    await until('qs:LockUser', () => alarm('qs:LockUser')[0] === 'NO_ALARM');
+    assert.equal(value('qs:LockUser'), '');
+    assert.equal(value('qs:LockNote'), '');
+    const reads = f.calls('lock_info').length;
+    f.set({ items_in_queue: 0 });
+    await f.nextRequest('status');
+    await f.nextRequest('status');
+    assert.equal(f.calls('lock_info').length, reads, 'no lock_info without a new lock_info_uid');
+    f.setLock({ environment: true, queue: true, user: 'Jane Operator', note: 'beam alignment until 14:00', time: 1700000000.5, time_str: '2023-11-14 22:13:20' });
+    await until('qs:LockUser', () => value('qs:LockUser') === 'Jane Operator');
+    assert.equal(value('qs:LockNote'), 'beam alignment until 14:00');
+    assert.equal(value('qs:LockTime'), '2023-11-14 22:13:20');
+    assert.equal(value('qs:LockedQueue'), 1);
+    assert.deepEqual(f.calls('lock_info').at(-1)!.raw, { method: 'lock_info', params: {} }, 'the lock key is not needed to read who holds it');
+    f.setLock({});
+    await until('qs:LockUser', () => value('qs:LockUser') === '');
+    assert.equal(value('qs:LockTime'), '');
+  });
+
+  it('counts the plans and devices the user group may use; none while the environment is open is MINOR', async () => {
+    const f = await start();
+    startIoc([fast(f, 'user_group = "admin"')]);
+    await connected();
+    await until('qs:DevicesAllowed', () => value('qs:DevicesAllowed') === 3 && value('qs:PlansAllowed') === 2);
+    assert.deepEqual(f.calls('plans_allowed').at(-1)!.raw, { method: 'plans_allowed', params: { user_group: 'admin' } });
+    assert.deepEqual(f.calls('devices_allowed').at(-1)!.raw, { method: 'devices_allowed', params: { user_group: 'admin' } });
+    const reads = f.calls('plans_allowed').length;
+    f.set({ worker_environment_exists: true, worker_environment_state: 'idle', re_state: 'idle' });
+    await until('qs:EnvExists', () => value('qs:EnvExists') === 1);
+    assert.equal(f.calls('plans_allowed').length, reads, 'lists are read again only when their uids change');
+    assert.deepEqual(alarm('qs:PlansAllowed'), ['NO_ALARM', 'NO_ALARM']);
+    // A permissions file that allows nothing: the environment is open and nothing can be queued.
+    f.setAllowed({}, { det1: {} });
+    await until('qs:PlansAllowed', () => value('qs:PlansAllowed') === 0 && alarm('qs:PlansAllowed')[1] === 'MINOR');
+    assert.deepEqual(alarm('qs:DevicesAllowed'), ['NO_ALARM', 'NO_ALARM']);
+    assert.equal(value('qs:Problem'), 'no plans allowed for user group admin');
+    assert.equal(ioc!.health.severity, 1);
+    assert.match(String(value('IOC:HealthMessage')), /^queueserver qs: no plans allowed for user group admin$/);
+    f.set({ worker_environment_exists: false, worker_environment_state: 'closed', re_state: null });
+    await until('qs:PlansAllowed', () => alarm('qs:PlansAllowed')[1] === 'NO_ALARM');
+    assert.equal(value('qs:Problem'), '');
+    assert.equal(value('IOC:HealthMessage'), '');
+  });
+
+  for (const infoToo of [false, true]) {
+    it(`msgpack: a manager run with --zmq-encoding msgpack is watched and controlled with encoding = "msgpack"${infoToo ? ', QS_Info too' : ''}`, async () => {
+      const f = await start({ encoding: 'msgpack', ...(infoToo ? { infoPort: 0 } : {}) });
+      startIoc([`pv = "qs"\ncontrol_addr = "${f.controlAddr}"\nencoding = "msgpack"\npoll_period = ${infoToo ? 30 : 0.05}\ntimeout = 0.3\n${infoToo ? `info_addr = "${f.infoAddr}"\n` : ''}`]);
+      await connected();
+      await until('qs:LastExitStatus', () => value('qs:LastExitStatus') === 6);
+      assert.equal(value('qs:Version'), 'RE Manager v0.0.24');
+      assert.equal(value('qs:PlansAllowed'), 2);
+      if (infoToo) {
+        await f.subscribed();
+        f.set({ manager_state: 'executing_queue', items_in_queue: 4 });
+        await until('qs:QueueLength', () => value('qs:QueueLength') === 4);
+      }
+      await put('qs:AutostartSet', 1);
+      assert.deepEqual(f.calls('queue_autostart').at(-1)!.raw, { method: 'queue_autostart', params: { enable: true } });
+      assert.equal(value('qs:CmdStatus'), 1);
+    });
+  }
+
+  it('msgpack: a wrong encoding is a fault that says which one the manager speaks', async () => {
+    const f = await start({ encoding: 'msgpack' });
+    startIoc([fast(f)]);
+    await log.until(/RE Manager not usable.*reply is msgpack, not json.*set encoding = \\?"msgpack\\?"/);
+    assert.equal(value('qs:Connected'), 0);
+    assert.match(String(value('qs:Problem')), /^RE Manager not answering: status: reply is msgpack, not json/);
+  });
+
+  it('msgpack: the encoding comes from QSERVER_ZMQ_ENCODING in the unit\'s environment with its address', async () => {
+    const f = await start({ encoding: 'msgpack' });
+    const bus = new EnvironmentSystemd();
+    bus.addUnit('queueserver@b.service');
+    bus.environment.set('queueserver@b.service', [`QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${f.port}`, 'QSERVER_ZMQ_ENCODING=msgpack']);
+    startIoc(['pv = "qs"\nunit = "queueserver@b.service"\npoll_period = 0.05\ntimeout = 0.3\n'], bus);
+    await connected();
+    assert.equal(ioc!.queueservers.watcher('qs')!.encoding, 'msgpack');
+    await log.until(/control address from the unit.*encoding=msgpack/);
+  });
+
+  it('a manager whose unit moves to another address (edited environment, restart) is followed, and the log says so', async () => {
+    const f = await start();
+    const bus = new EnvironmentSystemd();
+    bus.addUnit('queueserver@b.service');
+    bus.environment.set('queueserver@b.service', [`QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${f.port}`]);
+    startIoc(['pv = "qs"\nunit = "queueserver@b.service"\npoll_period = 0.05\ntimeout = 0.3\n'], bus);
+    await connected();
+    await f.stop();
+    const moved = await start({ encoding: 'msgpack', status: { items_in_queue: 7 } });
+    bus.environment.set('queueserver@b.service', [`QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${moved.port}`, 'QSERVER_ZMQ_ENCODING=msgpack']);
+    await until('qs:QueueLength', () => value('qs:QueueLength') === 7 && value('qs:Connected') === 1);
+    assert.equal(ioc!.queueservers.watcher('qs')!.address, `tcp://localhost:${moved.port}`);
+    const line = await log.until(/names another RE Manager address: reconnecting/);
+    assert.ok(line.includes(`from=tcp://localhost:${f.port}`) && line.includes(`to=tcp://localhost:${moved.port}`), line);
+  });
+
+  it('a manager that does not answer while its redis is down shows that as one cause, in Problem and IOC:HealthMessage', async () => {
+    const f = await start();
+    const redisPort = await closedPort();
+    startIoc([fast(f, 'redis = "rdb"')], new FakeSystemd(), `[[redis]]\npv = "rdb"\naddr = "127.0.0.1:${redisPort}"\npoll_period = 0.05\ntimeout = 0.3\n`);
+    await until('rdb:Connected', () => alarm('rdb:Connected')[1] === 'MAJOR');
+    await connected();
+    assert.equal(value('qs:Problem'), '', 'a manager that answers has no problem, whatever its redis');
+    f.hold();
+    await until('qs:Problem', () => /because redis rdb/.test(String(value('qs:Problem'))));
+    assert.match(String(value('qs:Problem')), new RegExp(`^RE Manager not answering because redis rdb \\(127\\.0\\.0\\.1:${redisPort}\\) is down: .*ECONNREFUSED`));
+    await until('IOC:HealthMessage', () => /because of it: queueserver qs/.test(String(value('IOC:HealthMessage'))));
+    const message = String(value('IOC:HealthMessage'));
+    assert.match(message, /^redis rdb: redis at 127\.0\.0\.1:\d+ is down: .*\(because of it: queueserver qs\)$/);
+    assert.ok(!message.includes(';'), `one cause: ${message}`);
+  });
 });
+
+/** A loopback TCP port with nothing listening on it. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
