@@ -52,7 +52,7 @@ function units(redisPort: number, control: number, info: number): Record<string,
   };
 }
 
-function config(out: string, control: number, info: number): string {
+function config(out: string, control: number, info: number, redisPort: number): string {
   return `# The demo's configuration (written by npm run demo).
 [ioc]
 prefix = "${PREFIX}"
@@ -72,6 +72,12 @@ unit = "queueserver.service"
 control_addr = "tcp://localhost:${control}"
 info_addr = "tcp://localhost:${info}"
 poll_period = 1.0
+redis = "qsredis"
+
+[[redis]]
+pv = "qsredis"
+addr = "localhost:${redisPort}"
+unit = "redis.service"
 
 [putlog]
 file = "${path.join(out, 'puts.jsonl')}"
@@ -119,7 +125,7 @@ async function main(): Promise<void> {
     const started = await manager.systemctl('start', 'redis.service', 'queueserver.service');
     if (started.code !== 0) throw new Error(`starting the units failed: ${started.stderr.trim()}`);
     const cfg = path.join(out, 'service-ioc.toml');
-    fs.writeFileSync(cfg, config(out, control, info));
+    fs.writeFileSync(cfg, config(out, control, info, redisPort));
     const env = { ...process.env, ...manager.env, SERVICE_IOC_LOG: process.env.SERVICE_IOC_LOG ?? 'warn' };
     ioc = startProcess(process.execPath, [CLI, 'run', '-c', cfg], env);
     ioc.proc.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
