@@ -40,6 +40,13 @@ export interface PutLogConfig {
   format: 'json' | 'text';
 }
 
+export interface JournalConfig {
+  /** Follow the units' journal lines (LogLast, LogTail, the lines of a failed start). */
+  follow: boolean;
+  /** A journal directory to read (journalctl --directory); default: the journals journalctl finds. */
+  directory?: string;
+}
+
 export interface IocConfig {
   file: string;
   access?: AccessConfig;
@@ -50,6 +57,9 @@ export interface IocConfig {
   callTimeout: number;
   /** How long a Start/Stop/Restart put waits for its job, seconds. */
   jobTimeout: number;
+  /** How often each unit's MemoryCurrent, TasksCurrent and CPUUsage are read, seconds. */
+  resourcePeriod: number;
+  journal: JournalConfig;
   /** Serve the iocStats names (db/iocstats.db) under <prefix>IOC:. */
   iocStats: boolean;
   /** Extra databases loaded after the generated ones, with P = prefix. */
@@ -99,9 +109,10 @@ export class LineLocator {
   }
 }
 
-const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'db', 'iocstats'] as const;
+const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'resource_period', 'db', 'iocstats'] as const;
 const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
-const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver', 'redis'] as const;
+const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver', 'redis', 'journal'] as const;
+const JOURNAL_KEYS = ['follow', 'directory'] as const;
 const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
 const PUTLOG_KEYS = ['file', 'format'] as const;
 
@@ -219,6 +230,11 @@ export function parseConfig(text: string, file: string): IocConfig {
     if (typeof byAddress !== 'boolean') fail('access.host_by_address', 'key "host_by_address" must be true or false');
     access = { file: path.resolve(base, str(accessRaw, 'file', 'access', 'access.file')), macros, hostByAddress: byAddress as boolean };
   }
+  const journalRaw = table('journal') ?? {};
+  unknownKeys(journalRaw, JOURNAL_KEYS, '[journal]: ', 'journal');
+  const follow = journalRaw.follow ?? true;
+  if (typeof follow !== 'boolean') fail('journal.follow', 'key "follow" must be true or false');
+  const journalDir = journalRaw.directory === undefined ? undefined : path.resolve(base, str(journalRaw, 'directory', 'journal', 'journal.directory'));
   const putlogRaw = table('putlog') ?? {};
   unknownKeys(putlogRaw, PUTLOG_KEYS, '[putlog]: ', 'putlog');
   const putlogFile = putlogRaw.file === undefined ? undefined : path.resolve(base, str(putlogRaw, 'file', 'putlog', 'putlog.file'));
@@ -245,6 +261,8 @@ export function parseConfig(text: string, file: string): IocConfig {
     callTimeout: numKey(ioc, 'call_timeout', 'ioc.call_timeout', 5),
     jobTimeout: numKey(ioc, 'job_timeout', 'ioc.job_timeout', 120),
     iocStats: iocStats as boolean,
+    resourcePeriod: numKey(ioc, 'resource_period', 'ioc.resource_period', 5),
+    journal: { follow: follow as boolean, directory: journalDir },
     databases,
     units,
     queueservers,

@@ -18,6 +18,11 @@ import type { IocConfig } from './config';
 import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
 import { iocStatsDeviceSupport, SOFT_TIMESTAMP } from './iocstats-device';
+import { JournalFollower } from '../journal/follower';
+import { journalDeviceSupport, NO_JOURNAL } from '../journal/device';
+
+/** Lines of a unit's journal LogTail shows. */
+const LOG_TAIL_LINES = 20;
 import { loadAll, macrosFromArg, type LoadStep } from './load';
 import { ServiceNotifier } from './notify';
 import { enforceAccessSecurity, type AccessSecurity } from '../access/access-security';
@@ -66,6 +71,7 @@ export interface ServiceIoc {
   queueservers: QueueserverBridge;
   redis: RedisBridge;
   health: HealthAggregator;
+  journal: JournalFollower | undefined;
   /** Where the iocStats records find the CA server once it runs. */
   caStats: { server: CaServer | undefined };
   stop(): Promise<void>;
@@ -76,7 +82,12 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const health = new HealthAggregator();
   const putlog = new PutLog({ file: config.putlog.file, format: config.putlog.format, log: log.child('putlog') });
   const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
-  const bridge = new SystemdBridge({ bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health });
+  const journal = config.journal.follow
+    ? new JournalFollower({ scope: config.bus, directory: config.journal.directory, lines: LOG_TAIL_LINES, log: log.child('journal') })
+    : undefined;
+  const bridge = new SystemdBridge({
+    bus, log: log.child('systemd'), jobTimeoutMs: config.jobTimeout * 1000, health, resourcePeriodMs: config.resourcePeriod * 1000, journal,
+  });
   for (const u of config.units) bridge.watch(u.name);
   const redis = new RedisBridge({ servers: config.redis, log: log.child('redis'), health });
   const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus, redis });
@@ -91,11 +102,11 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   });
   const registry = defaultRegistry().register(iocDeviceSupport(startedAt, health, putlog)).register(bridge.deviceSupport()).register(queueservers.deviceSupport())
     .register(redis.deviceSupport())
-    .register(stats).register(SOFT_TIMESTAMP);
+    .register(stats).register(SOFT_TIMESTAMP).register(journal ? journalDeviceSupport(journal) : NO_JOURNAL);
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
   const database = Database.build(loaded, { registry, log: log.child('db') });
-  return { database, bus, bridge, queueservers, redis, health, putlog, caStats };
+  return { database, bus, bridge, queueservers, redis, health, putlog, caStats, journal };
 }
 
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
@@ -107,6 +118,8 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   built.database.start();
   built.bus.start();
   built.redis.start();
+  built.bridge.start();
+  built.journal?.start();
   built.queueservers.start();
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
@@ -123,6 +136,8 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
       notifier.stopping();
       security?.close();
       built.putlog.close();
+      built.bridge.stop();
+      built.journal?.stop();
       built.bus.stop();
       built.queueservers.stop();
       built.redis.stop();

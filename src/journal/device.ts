@@ -49,3 +49,13 @@ export function journalDeviceSupport(follower: JournalFollower): DeviceSupport {
     },
   };
 }
+
+/** With [journal] follow = false the records exist but are INVALID (DISABLE): nothing follows the journal. */
+export const NO_JOURNAL: DeviceSupport = {
+  dtyp: 'journal',
+  recordTypes: ['lsi', 'stringin'],
+  bind(record: DeviceRecord): DeviceBinding {
+    record.setDeviceAlarm({ status: AlarmStatus.DISABLE, severity: AlarmSeverity.INVALID });
+    return {};
+  },
+};

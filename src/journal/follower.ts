@@ -115,6 +115,22 @@ export class JournalFollower extends EventEmitter {
     });
   }
 
+  /**
+   * What a failed job left in the journal since `sinceUs`: the unit's own last
+   * two lines and the service manager's first message about the failure
+   * ("Main process exited, code=exited, status=3/NOTIMPLEMENTED"), formatted
+   * without time. Waits up to `timeoutMs` for the manager's failure message
+   * (priority warning or higher), which journald delivers after the job ends.
+   */
+  async failureLines(unit: string, sinceUs: number, timeoutMs: number): Promise<string[]> {
+    const recent = (l: JournalLine): boolean => l.timeUs >= sinceUs;
+    await this.waitFor(unit, (l) => recent(l) && l.fromManager && l.priority <= 4, timeoutMs);
+    const lines = this.lines(unit).filter(recent);
+    const own = lines.filter((l) => !l.fromManager).slice(-2);
+    const manager = lines.filter((l) => l.fromManager && l.priority <= 5).slice(0, 1);
+    return [...own, ...manager].sort((a, b) => a.timeUs - b.timeUs).map((l) => l.message);
+  }
+
   // ------------------------------------------------------------ processes
 
   private baseArgs(): string[] {

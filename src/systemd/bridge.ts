@@ -18,6 +18,7 @@ import type { HealthAggregator } from '../ioc/health';
 import type { Logger } from '../log';
 import { BusError, type BusSignal, type SystemdConnection } from './bus';
 import { JobTracker } from './jobs';
+import { RESOURCE_PROPERTIES, ResourceMonitor, type ResourceProperty, type ResourceReadings } from './resources';
 import {
   ACTIVE_STATES, BAD_LOAD_STATES, MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SERVICE_IFACE, UNIT_IFACE,
   UNIT_PATH_PREFIX, isValidUnitName, unitPath,
@@ -26,7 +27,7 @@ import {
 /** What a record can show of a unit (INP "@unit Property"). */
 export const STATUS_PROPERTIES = [
   'ActiveState', 'SubState', 'LoadState', 'UnitFileState', 'Running', 'MainPID', 'NRestarts', 'Result',
-  'ExitCode', 'ActiveSince', 'Uptime', 'JobResult', 'Busy', 'Message', 'HookState',
+  'ExitCode', 'ActiveSince', 'Uptime', 'JobResult', 'Busy', 'Message', 'HookState', ...RESOURCE_PROPERTIES,
 ] as const;
 /** What a record can do to a unit (OUT "@unit Action"). */
 export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable'] as const;
@@ -47,7 +48,28 @@ export interface SystemdBridgeOptions {
   /** How long a put-callback waits for its job before failing. */
   jobTimeoutMs: number;
   health?: HealthAggregator;
+  /** How often resources (MemoryCurrent, TasksCurrent, CPUUsage) are polled; default 5 s. */
+  resourcePeriodMs?: number;
+  /** Resources from somewhere else than systemd and /proc (tests). */
+  resources?: ResourceMonitor;
+  /** A unit's journal, for the lines that say why a start failed. */
+  journal?: UnitJournal;
 }
+
+/** What the bridge needs of a unit's journal (the journal follower, wired by the IOC). */
+export interface UnitJournal {
+  /**
+   * The unit's lines logged since `sinceUs` (epoch microseconds) that say what
+   * went wrong, oldest first; waits up to `timeoutMs` for the service manager's
+   * failure message to arrive in the journal.
+   */
+  failureLines(unit: string, sinceUs: number, timeoutMs: number): Promise<string[]>;
+}
+
+/** How long a failed job's put waits for the journal to deliver the failure's lines. */
+const JOURNAL_WAIT_MS = 2000;
+/** Lines of the journal a failed job's Message shows. */
+const FAILURE_LINES = 3;
 
 interface Props {
   LoadState: string;
@@ -78,6 +100,9 @@ class UnitEntry {
   lastRead = 0;
   jobResult = '';
   message = '';
+  /** Why a resource is unknown, shown in Message while no job error is. */
+  resourceMessage = '';
+  resources: ResourceReadings = { MemoryCurrent: undefined, TasksCurrent: undefined, CPUUsage: undefined };
   readonly status = new Map<StatusProperty, Set<DeviceRecord>>();
   readonly controls = new Map<DeviceRecord, ControlAction>();
   readonly last = new Map<DeviceRecord, Published>();
@@ -85,6 +110,10 @@ class UnitEntry {
   get path(): string {
     return unitPath(this.name);
   }
+}
+
+function isResource(p: StatusProperty): p is ResourceProperty {
+  return (RESOURCE_PROPERTIES as readonly string[]).includes(p);
 }
 
 function variantValue(v: unknown): unknown {
@@ -105,16 +134,64 @@ export class SystemdBridge {
   private refreshAgain = false;
   private readonly bus: SystemdConnection;
   private readonly log: Logger;
+  private readonly resources: ResourceMonitor;
+  private resourceTimer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | undefined;
 
   constructor(private readonly opts: SystemdBridgeOptions) {
     this.bus = opts.bus;
     this.log = opts.log;
+    this.resources = opts.resources ?? new ResourceMonitor({ bus: opts.bus });
     this.bus.on('up', () => {
       for (const r of this.busRecords) this.publishBus(r);
       this.requestRefresh('connected');
     });
     this.bus.on('down', (reason: string) => this.onDown(reason));
     this.bus.on('signal', (s: BusSignal) => this.onSignal(s));
+  }
+
+  /** Start polling resources (every resourcePeriodMs) for the units that have resource records. */
+  start(): void {
+    if (this.resourceTimer) return;
+    const period = this.opts.resourcePeriodMs ?? 5000;
+    this.resourceTimer = setInterval(() => void this.pollResources(), period);
+    this.resourceTimer.unref?.();
+  }
+
+  stop(): void {
+    if (this.resourceTimer) clearInterval(this.resourceTimer);
+    this.resourceTimer = undefined;
+  }
+
+  /** One poll of every unit's resources; a poll still running is not started twice. */
+  pollResources(): Promise<void> {
+    if (this.polling) return this.polling;
+    this.polling = (async () => {
+      if (!this.bus.isConnected) return;
+      const wanted = [...this.units.values()].filter((e) => e.known && RESOURCE_PROPERTIES.some((p) => e.status.get(p)?.size));
+      await Promise.all(wanted.map(async (e) => {
+        const p = e.props;
+        const running = p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'activating' || p.ActiveState === 'deactivating' || p.ActiveState === 'refreshing';
+        try {
+          e.resources = await this.resources.poll({ name: e.name, path: e.path, running, activation: p.ActiveEnterTimestamp });
+        } catch (err) {
+          const lost = err instanceof BusError && err.code === 'BUS_DISCONNECTED';
+          this.log[lost ? 'debug' : 'warn']('could not read a unit\'s resources', { unit: e.name, reason: (err as Error).message });
+          return;
+        }
+        const reasons = RESOURCE_PROPERTIES.map((r) => e.resources[r]).filter((r): r is { reason: string } => !!r && 'reason' in r).map((r) => r.reason);
+        // Only a unit that has processes says why it has no figures (a .target has none, and that is no news).
+        const msg = running && reasons.length ? reasons[0] : '';
+        if (msg !== e.resourceMessage) {
+          if (msg) this.log.warn('resources unknown', { unit: e.name, reason: msg });
+          e.resourceMessage = msg;
+        }
+        for (const r of [...RESOURCE_PROPERTIES, 'Message' as const]) for (const rec of e.status.get(r) ?? []) this.publishRecord(e, rec, r);
+      }));
+    })().finally(() => {
+      this.polling = undefined;
+    });
+    return this.polling;
   }
 
   /** Watch a unit even if no record refers to it yet (configured units). */
@@ -203,14 +280,26 @@ export class SystemdBridge {
       case 'Uptime': return this.isUp(p) && p.ActiveEnterTimestamp > 0 ? Math.max(0, (Date.now() * 1000 - p.ActiveEnterTimestamp) / 1e6) : 0;
       case 'JobResult': return e.jobResult;
       case 'Busy': return e.busy;
-      case 'Message': return e.message;
       // What the old ExecStartPost/ExecStopPost caput hooks wrote: 1 stopped, 2 running.
       case 'HookState': return this.isUp(p) ? 2 : 1;
+      case 'Message': return e.message || e.resourceMessage;
+      case 'MemoryCurrent': case 'TasksCurrent': case 'CPUUsage': {
+        const r = e.resources[prop];
+        return r && 'value' in r ? r.value : 0; // publishRecord shows only known values
+      }
     }
   }
 
   private isUp(p: Props): boolean {
     return p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'refreshing';
+  }
+
+  /** A resource that neither systemd nor /proc gives is INVALID (READ); Message says why. */
+  private resourceAlarm(e: UnitEntry, prop: StatusProperty): { status: AlarmStatus; severity: AlarmSeverity } | undefined {
+    if (!isResource(prop)) return undefined;
+    const r = e.resources[prop];
+    if (!r) return { status: AlarmStatus.UDF, severity: AlarmSeverity.INVALID };
+    return 'reason' in r ? { status: AlarmStatus.READ, severity: AlarmSeverity.INVALID } : undefined;
   }
 
   /** The alarm every status record of a unit carries, beyond its own. */
@@ -221,7 +310,9 @@ export class SystemdBridge {
   }
 
   private publishRecord(e: UnitEntry, record: DeviceRecord, prop: StatusProperty): void {
-    record.setDeviceAlarm(UNALARMED_PROPERTIES.has(prop) ? undefined : this.unitAlarm(e));
+    record.setDeviceAlarm(UNALARMED_PROPERTIES.has(prop) ? undefined : this.unitAlarm(e) ?? this.resourceAlarm(e, prop));
+    if (isResource(prop) && !e.resources[prop]) return; // not polled yet: stays UDF
+    if (isResource(prop) && !('value' in e.resources[prop]!)) return; // unknown: keeps its last value, INVALID
     const value = this.valueOf(e, prop);
     const last = e.last.get(record);
     if (last && last.value === value) return;
@@ -388,6 +479,7 @@ export class SystemdBridge {
     e.busy = 1;
     e.message = '';
     this.publishUnit(e);
+    const startedUs = Date.now() * 1000;
     try {
       e.jobResult = await this.runAction(e, action, value);
     } catch (err) {
@@ -397,7 +489,11 @@ export class SystemdBridge {
       e.busy = 0;
     }
     if (e.jobResult !== 'done' && e.message === '') {
-      e.message = `${action} ${e.name}: job ended "${e.jobResult}"; see systemctl --user status ${e.name}`;
+      const lines = this.opts.journal && (action === 'Start' || action === 'Restart' || action === 'Stop')
+        ? (await this.opts.journal.failureLines(e.name, startedUs, JOURNAL_WAIT_MS)).slice(-FAILURE_LINES) : [];
+      e.message = lines.length
+        ? `${action} ${e.name}: job ended "${e.jobResult}": ${lines.join(' | ')}`
+        : `${action} ${e.name}: job ended "${e.jobResult}"; see systemctl --user status ${e.name}`;
     }
     this.log.info('unit control', { unit: e.name, action, result: e.jobResult });
     this.publishUnit(e);

@@ -28,6 +28,8 @@ const SERVICE_PROPS = ['MainPID', 'NRestarts', 'Result', 'ExecMainStatus'];
 export class FakeSystemd extends EventEmitter implements SystemdConnection {
   isConnected = false;
   readonly units = new Map<string, FakeUnit>();
+  /** Properties only Get reads (accounting, ControlGroup), per unit; absent accounting is [not set]. */
+  readonly polled = new Map<string, Record<string, unknown>>();
   readonly calls: string[] = [];
   private nextJob = 1;
   private nextPid = 1000;
@@ -105,6 +107,14 @@ export class FakeSystemd extends EventEmitter implements SystemdConnection {
     this.calls.push(`${member}(${body.map((b) => JSON.stringify(b)).join(',')})`);
     await Promise.resolve();
     if (path === MANAGER_PATH && iface === MANAGER_IFACE) return this.manager(member, body);
+    if (iface === PROPERTIES_IFACE && member === 'Get' && path.startsWith(UNIT_PATH_PREFIX)) {
+      const name = unescapeBusLabel(path.slice(UNIT_PATH_PREFIX.length));
+      const prop = String(body[1]);
+      const v = this.polled.get(name)?.[prop];
+      if (v !== undefined) return [variant(v)];
+      if (prop === 'ControlGroup') return [variant('')];
+      return [variant(18446744073709551615n)];
+    }
     if (iface === PROPERTIES_IFACE && member === 'GetAll' && path.startsWith(UNIT_PATH_PREFIX)) {
       const name = unescapeBusLabel(path.slice(UNIT_PATH_PREFIX.length));
       const u = this.units.get(name) ?? { LoadState: 'not-found', ActiveState: 'inactive', SubState: 'dead', UnitFileState: '', MainPID: 0, NRestarts: 0, Result: 'success', ExecMainStatus: 0, ActiveEnterTimestamp: 0n };
