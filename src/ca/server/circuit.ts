@@ -120,10 +120,24 @@ export class Circuit implements ChannelTable {
   private readonly scheduler: Scheduler;
   private nextSid = 1;
   private closed = false;
-  private corked = false;
-  private readonly uncork = (): void => {
-    this.corked = false;
-    this.stream.uncork();
+  /** Replies of this turn of the event loop, written together by `flush`. */
+  private outbox: Buffer[] = [];
+  private outboxBytes = 0;
+  private readonly flush = (): void => {
+    const out = this.outbox;
+    if (out.length === 0 || this.closed) return;
+    this.outbox = [];
+    this.outboxBytes = 0;
+    const ok = this.stream.write(out.length === 1 ? out[0] : Buffer.concat(out));
+    // Below our own high-water mark a false from write() needs nothing: Node keeps the
+    // bytes, and the length is looked at again on the next flush.
+    if (!ok && !this.backedUp && this.stream.writableLength >= this.opts.sendHighWater) this.startBackpressure();
+  };
+  /** Reading paused until the event loop has had its turn (see `receive`). */
+  private yielding = false;
+  private readonly endYield = (): void => {
+    this.yielding = false;
+    if (!this.backedUp && !this.closed) this.stream.resume();
   };
   private readonly closeListeners: Array<(reason: CloseReason) => void> = [];
 
@@ -227,6 +241,15 @@ export class Circuit implements ChannelTable {
       if (this.handshakeTimer !== undefined && !this.isSilent) this.clearTimer('handshakeTimer');
       if (item.kind === 'violation') this.violated(item.violation);
       else this.handle(item.request);
+    }
+    // One chunk per turn of the event loop: before the next is read, what this one caused
+    // is written out, to this client and to every other (a monitor of the record a burst
+    // of puts is changing), and other sockets are served. RSRV gets the same fairness from
+    // one thread per client and an event task that sends while puts are processed.
+    if (!this.yielding && !this.closed && !this.backedUp) {
+      this.yielding = true;
+      this.stream.pause();
+      setImmediate(this.endYield);
     }
   }
 
@@ -619,17 +642,16 @@ export class Circuit implements ChannelTable {
 
   private send(buf: Buffer): void {
     if (this.closed) return;
-    // Everything sent within one turn of the event loop leaves in one writev: a
-    // client creating 10,000 channels gets its replies in a few segments, not 20,000.
-    if (!this.corked) {
-      this.corked = true;
-      this.stream.cork();
-      process.nextTick(this.uncork);
+    // Everything sent within one turn of the event loop leaves in one write of one
+    // buffer: a client creating 10,000 channels gets its 20,000 replies in a few
+    // segments, and the stream keeps one entry for them, not 20,000.
+    if (this.outbox.length === 0) process.nextTick(this.flush);
+    this.outbox.push(buf);
+    this.outboxBytes += buf.length;
+    if (!this.backedUp && this.outboxBytes + this.stream.writableLength >= this.opts.sendHighWater) {
+      this.flush();
+      if (!this.backedUp && this.stream.writableLength >= this.opts.sendHighWater) this.startBackpressure();
     }
-    const ok = this.stream.write(buf);
-    // Below our own high-water mark a false from write() needs nothing: Node keeps the
-    // bytes, and the length is looked at again on the next write.
-    if (!ok && !this.backedUp && this.stream.writableLength >= this.opts.sendHighWater) this.startBackpressure();
   }
 
   private startBackpressure(): void {
@@ -646,6 +668,6 @@ export class Circuit implements ChannelTable {
     this.backedUp = false;
     this.clearTimer('drainTimer');
     this.flushHeld();
-    if (!this.backedUp && !this.closed) this.stream.resume();
+    if (!this.backedUp && !this.closed && !this.yielding) this.stream.resume();
   }
 }
