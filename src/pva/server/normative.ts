@@ -1,0 +1,227 @@
+/**
+ * How a ProcessVariable is served over pvAccess: the normative type QSRV
+ * would give its record (pvxs `ioc/singlesource.cpp`, `ioc/iocsource.cpp`),
+ * the fields QSRV marks as present, and the conversion of a client's PUT
+ * back into the PV's native CA type.
+ *
+ * QSRV marks only what record support provides: precision for floating
+ * point values, alarm limits for records with alarm limits (not waveforms),
+ * units for records that have units (not the string records),
+ * `display.form.index` for VAL only. A monitor update marks what changed:
+ * value and timeStamp for DBE_VALUE, alarm and timeStamp for DBE_ALARM,
+ * the display/control/valueAlarm parts for DBE_PROPERTY.
+ */
+import { DbrType } from '../../ca/protocol/constants';
+import type { DbrSource, DbrValue } from '../../ca/protocol/types';
+import type { ProcessVariable } from '../../ca/server/pv';
+import { BitSet } from '../protocol/bitset';
+import { layoutOf, TypeCode, type FieldDesc, type Layout } from '../protocol/introspection';
+import { FORM_CHOICES, ntAlarmMessage, ntAlarmStatus, ntEnum, ntNumeric, ntString, POSIX_TIME_AT_EPICS_EPOCH } from '../protocol/nt';
+import { emptyStruct, type PvData, type PvStruct } from '../protocol/pvdata';
+
+export type ShapeKind = 'number' | 'string' | 'enum';
+
+/** Which parts of a channel's structure a change touches. */
+export interface Parts {
+  value: boolean;
+  alarm: boolean;
+  property: boolean;
+}
+
+export const ALL_PARTS: Parts = { value: true, alarm: true, property: true };
+
+/** Record types without units (their record support has no get_units). */
+const NO_UNITS = new Set(['stringin', 'stringout', 'lsi', 'lso']);
+/** Record types whose VAL has no alarm limits (no get_alarm_double). */
+const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray']);
+
+const VALUE_CODE: Partial<Record<number, TypeCode>> = {
+  [DbrType.SHORT]: TypeCode.INT16,
+  [DbrType.FLOAT]: TypeCode.FLOAT32,
+  [DbrType.CHAR]: TypeCode.INT8,
+  [DbrType.LONG]: TypeCode.INT32,
+  [DbrType.DOUBLE]: TypeCode.FLOAT64,
+};
+
+/** Slots of one channel's structure, resolved once per shape. */
+interface Slots {
+  value: number;
+  index: number;
+  choices: number;
+  severity: number;
+  status: number;
+  message: number;
+  seconds: number;
+  nanoseconds: number;
+  userTag: number;
+  description: number;
+  units: number;
+  precision: number;
+  formIndex: number;
+  formChoices: number;
+  displayLow: number;
+  displayHigh: number;
+  controlLow: number;
+  controlHigh: number;
+  lowAlarm: number;
+  lowWarning: number;
+  highWarning: number;
+  highAlarm: number;
+}
+
+function slots(layout: Layout): Slots {
+  const at = (p: string): number => layout.byPath.get(p) ?? -1;
+  return {
+    value: at('value'), index: at('value.index'), choices: at('value.choices'),
+    severity: at('alarm.severity'), status: at('alarm.status'), message: at('alarm.message'),
+    seconds: at('timeStamp.secondsPastEpoch'), nanoseconds: at('timeStamp.nanoseconds'), userTag: at('timeStamp.userTag'),
+    description: at('display.description'), units: at('display.units'), precision: at('display.precision'),
+    formIndex: at('display.form.index'), formChoices: at('display.form.choices'),
+    displayLow: at('display.limitLow'), displayHigh: at('display.limitHigh'),
+    controlLow: at('control.limitLow'), controlHigh: at('control.limitHigh'),
+    lowAlarm: at('valueAlarm.lowAlarmLimit'), lowWarning: at('valueAlarm.lowWarningLimit'),
+    highWarning: at('valueAlarm.highWarningLimit'), highAlarm: at('valueAlarm.highAlarmLimit'),
+  };
+}
+
+/** The served form of one PV: its type and how to fill it from a snapshot. */
+export class ChannelShape {
+  readonly kind: ShapeKind;
+  readonly desc: FieldDesc;
+  readonly layout: Layout;
+  readonly array: boolean;
+  private readonly s: Slots;
+  private readonly isVal: boolean;
+  private readonly hasUnits: boolean;
+  private readonly hasPrecision: boolean;
+  private readonly hasAlarmLimits: boolean;
+  private readonly integer: boolean;
+
+  constructor(readonly pv: ProcessVariable, className: string) {
+    const dot = pv.name.lastIndexOf('.');
+    this.isVal = dot < 0 || pv.name.slice(dot + 1) === 'VAL';
+    this.array = pv.maxCount > 1 && pv.nativeType !== DbrType.ENUM;
+    if (pv.nativeType === DbrType.ENUM && !this.array) {
+      this.kind = 'enum';
+      this.desc = ntEnum();
+    } else if (pv.nativeType === DbrType.STRING) {
+      this.kind = 'string';
+      this.desc = ntString(this.array);
+    } else {
+      this.kind = 'number';
+      const code = pv.nativeType === DbrType.ENUM ? TypeCode.UINT16 : (VALUE_CODE[pv.nativeType] ?? TypeCode.FLOAT64);
+      this.desc = ntNumeric(code, this.array);
+    }
+    this.layout = layoutOf(this.desc);
+    this.s = slots(this.layout);
+    this.hasUnits = !NO_UNITS.has(className);
+    this.hasPrecision = pv.nativeType === DbrType.DOUBLE || pv.nativeType === DbrType.FLOAT;
+    this.hasAlarmLimits = !NO_ALARM_LIMITS.has(className);
+    this.integer = !this.hasPrecision;
+  }
+
+  /** A fresh value of this shape (every slot at its zero). */
+  empty(): PvStruct {
+    return emptyStruct(this.desc);
+  }
+
+  /**
+   * Write the parts of `snap` named by `parts` into `into` and mark them in
+   * `changed`. `description` is the record's DESC.
+   */
+  fill(into: PvStruct, changed: BitSet, snap: DbrSource, description: string, parts: Parts): void {
+    const v = into.values;
+    const s = this.s;
+    const mark = (slot: number, value: PvData): void => {
+      if (slot < 0) return;
+      v[slot] = value;
+      changed.set(slot);
+    };
+    if (parts.value) {
+      if (this.kind === 'enum') mark(s.index, Number(elementAt(snap.value, 0) ?? 0));
+      else if (this.array) mark(s.value, arrayValue(snap.value, this.kind));
+      else if (this.kind === 'string') mark(s.value, String(elementAt(snap.value, 0) ?? ''));
+      else mark(s.value, Number(elementAt(snap.value, 0) ?? 0));
+    }
+    if (parts.value || parts.alarm) {
+      mark(s.seconds, BigInt(snap.timestamp.secPastEpoch + POSIX_TIME_AT_EPICS_EPOCH));
+      mark(s.nanoseconds, snap.timestamp.nsec);
+      mark(s.userTag, 0);
+    }
+    if (parts.alarm) {
+      mark(s.severity, snap.severity);
+      mark(s.status, ntAlarmStatus(snap.status));
+      mark(s.message, ntAlarmMessage(snap.status));
+    }
+    if (parts.property) {
+      const m = snap.metadata;
+      mark(s.description, description);
+      if (this.kind === 'enum') {
+        mark(s.choices, [...m.enumStrings]);
+        return;
+      }
+      if (this.hasUnits) mark(s.units, m.units);
+      if (this.kind === 'string') return;
+      if (this.hasPrecision) mark(s.precision, m.precision);
+      if (this.isVal) mark(s.formIndex, 0);
+      mark(s.formChoices, [...FORM_CHOICES]);
+      mark(s.displayLow, m.lowerDisplayLimit);
+      mark(s.displayHigh, m.upperDisplayLimit);
+      mark(s.controlLow, m.lowerControlLimit);
+      mark(s.controlHigh, m.upperControlLimit);
+      if (this.hasAlarmLimits) {
+        // A field other than VAL has no alarm limits of its own (get_alarm_double gives NaN).
+        const limit = (x: number): number => (this.isVal ? x : this.integer ? 0 : NaN);
+        mark(s.lowAlarm, limit(m.lowerAlarmLimit));
+        mark(s.lowWarning, limit(m.lowerWarningLimit));
+        mark(s.highWarning, limit(m.upperWarningLimit));
+        mark(s.highAlarm, limit(m.upperAlarmLimit));
+      }
+    }
+  }
+
+  /**
+   * The value a PUT carries, in the PV's native CA type, or undefined when
+   * the PUT marks no value. Throws Error with a client-facing message.
+   */
+  putValue(value: PvStruct, changed: BitSet): DbrValue | undefined {
+    const s = this.s;
+    const marked = (slot: number): boolean => {
+      // A slot is marked when it, or a structure containing it, is.
+      for (const node of this.layout.nodes) {
+        if (node.offset > slot) break;
+        if (changed.get(node.offset) && slot < node.offset + node.size) return true;
+      }
+      return false;
+    };
+    if (this.kind === 'enum') {
+      if (!marked(s.index)) return undefined;
+      return [Number(value.values[s.index])];
+    }
+    if (!marked(s.value)) return undefined;
+    const raw = value.values[s.value];
+    if (this.array) {
+      if (this.kind === 'string') return Array.from(raw as ArrayLike<string>, String);
+      return Float64Array.from(raw as ArrayLike<number>, Number);
+    }
+    if (this.kind === 'string') return [String(raw)];
+    return [Number(raw)];
+  }
+}
+
+function elementAt(value: DbrValue, i: number): string | number | undefined {
+  return (value as ArrayLike<string | number>)[i];
+}
+
+function arrayValue(value: DbrValue, kind: ShapeKind): PvData {
+  if (kind === 'string') return Array.from(value as ArrayLike<string>, String);
+  return value as ArrayLike<number>;
+}
+
+/** The whole structure of a PV now, with QSRV's marks: a GET reply or a monitor's first update. */
+export function fullValue(shape: ChannelShape, snap: DbrSource, description: string): { value: PvStruct; changed: BitSet } {
+  const value = shape.empty();
+  const changed = new BitSet(shape.layout.nodes.length);
+  shape.fill(value, changed, snap, description, ALL_PARTS);
+  return { value, changed };
+}

@@ -1,0 +1,241 @@
+/**
+ * The pvAccess server: TCP connections, the UDP search responder and
+ * beacons, serving whatever a PvDirectory names (the same seam the CA
+ * server uses). This file owns the sockets; `PvaConnection` owns the
+ * protocol of one client.
+ */
+import * as crypto from 'node:crypto';
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { HostPort } from '../../ca/server/config';
+import type { ProcessVariable, PvDirectory } from '../../ca/server/pv';
+import { broadcastAddresses } from '../../ca/server/server';
+import type { Logger } from '../../log';
+import { createLogger } from '../../log';
+import { Command, Flag, PvaFramer } from '../protocol/header';
+import { encodeBeacon, serverMessage } from '../protocol/messages';
+import { pvaConfigFromEnv, type PvaServerConfig } from './config';
+import { PvaConnection, type PvaConnectionOptions, type PvaWriteAttempt } from './connection';
+import { answerSearch, decodeSearch } from './search';
+
+export interface PvaServerOptions {
+  directory: PvDirectory;
+  /** Defaults to the EPICS environment of this process. */
+  config?: PvaServerConfig;
+  log?: Logger;
+  /** The record's DESC, for display.description. */
+  describe?: (pv: ProcessVariable) => string;
+  /** Every PV name, for the `server` channel (pvxlist). */
+  listNames?: () => string[];
+  /** Called once per write attempt (the put log). */
+  audit?: (attempt: PvaWriteAttempt) => void;
+  /** Monitor queue depth per subscription (pvxs default 4) and the most a client may ask for. */
+  defaultQueueSize?: number;
+  maxQueueSize?: number;
+}
+
+/** Replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
+const MAX_UDP_IN_FLIGHT = 512;
+/** pvxs: ten beacons 15 s apart, then one every 180 s. */
+const BEACON_BURST = 10;
+const BEACON_LONG_PERIOD_S = 180;
+
+export class PvaServer {
+  readonly config: PvaServerConfig;
+  /** This server's identity in search replies and beacons. */
+  readonly guid = crypto.randomBytes(12);
+  private readonly log: Logger;
+  private readonly tcpServers: net.Server[] = [];
+  private udp: dgram.Socket | undefined;
+  private beaconSocket: dgram.Socket | undefined;
+  private beaconTimer: NodeJS.Timeout | undefined;
+  private beaconCount = 0;
+  private readonly connections = new Set<PvaConnection>();
+  private udpInFlight = 0;
+  private _tcpPort = 0;
+  private _udpPort = 0;
+  private started = false;
+  readonly counters = { searches: 0, searchHits: 0, udpDropped: 0, connectionsOpened: 0, protocolErrors: 0 };
+
+  constructor(private readonly opts: PvaServerOptions) {
+    this.config = opts.config ?? pvaConfigFromEnv();
+    this.log = opts.log ?? createLogger('pva');
+  }
+
+  get tcpPort(): number {
+    return this._tcpPort;
+  }
+
+  get udpPort(): number {
+    return this._udpPort;
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error('PVA server already started');
+    this.started = true;
+    const hosts = this.config.interfaces.length ? this.config.interfaces : ['0.0.0.0'];
+    await this.listenTcp(hosts);
+    await this.bindUdp(hosts[0]);
+    await this.startBeacons();
+    this.log.info('serving pvAccess', { tcpPort: this._tcpPort, udpPort: this._udpPort, interfaces: hosts.join(' ') });
+  }
+
+  async stop(): Promise<void> {
+    if (this.beaconTimer) clearTimeout(this.beaconTimer);
+    this.beaconTimer = undefined;
+    for (const c of [...this.connections]) c.close('server shutting down');
+    const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const sock of [this.udp, this.beaconSocket]) {
+      if (sock) closing.push(new Promise<void>((resolve) => sock.close(() => resolve())));
+    }
+    this.udp = undefined;
+    this.beaconSocket = undefined;
+    this.tcpServers.length = 0;
+    await Promise.all(closing);
+  }
+
+  /** Tell every client with a channel to `pv` that it is gone. */
+  disconnectPv(pv: ProcessVariable): void {
+    for (const c of this.connections) c.disconnectPv(pv);
+  }
+
+  /** Serve one client over any duplex stream (sockets, and tests directly). */
+  attach(stream: Duplex, address: string): PvaConnection {
+    const options: PvaConnectionOptions = {
+      directory: this.opts.directory,
+      log: this.log.child('conn'),
+      address,
+      guid: this.guid,
+      tcpPort: this._tcpPort,
+      describe: this.opts.describe,
+      listNames: this.opts.listNames,
+      audit: this.opts.audit,
+      maxMessageBytes: this.config.maxMessageBytes,
+      defaultQueueSize: this.opts.defaultQueueSize ?? 4,
+      maxQueueSize: this.opts.maxQueueSize ?? 1000,
+    };
+    const conn = new PvaConnection(stream, options);
+    this.connections.add(conn);
+    this.counters.connectionsOpened++;
+    conn.onClose((reason) => {
+      this.connections.delete(conn);
+      if (reason.startsWith('protocol error')) this.counters.protocolErrors++;
+    });
+    return conn;
+  }
+
+  private async listenTcp(hosts: string[]): Promise<void> {
+    let port = this.config.serverPort;
+    for (const host of hosts) {
+      const server = net.createServer({ noDelay: true }, (socket) => {
+        socket.setKeepAlive(true);
+        this.attach(socket, socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
+      });
+      try {
+        await listen(server, port, host);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
+        // pvxs falls back to any free port and advertises it (serverconn.cpp ServIface).
+        this.log.warn('TCP port in use, using an ephemeral port', { port, host });
+        await listen(server, 0, host);
+      }
+      port = (server.address() as net.AddressInfo).port;
+      server.on('error', (err) => this.log.error('TCP listener error', { reason: err.message }));
+      this.tcpServers.push(server);
+    }
+    this._tcpPort = port;
+  }
+
+  private async bindUdp(host: string): Promise<void> {
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    sock.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
+    sock.on('error', (err) => this.log.error('UDP socket error', { reason: err.message }));
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind({ port: this.config.broadcastPort, address: host, exclusive: false }, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
+    this.udp = sock;
+    this._udpPort = sock.address().port;
+  }
+
+  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+    if (this.config.ignoreAddrs.includes(rinfo.address)) return;
+    let frames;
+    try {
+      frames = new PvaFramer({ maxPayload: 0x10000 }).push(data);
+    } catch (err) {
+      this.log.debug('malformed datagram', { from: `${rinfo.address}:${rinfo.port}`, reason: (err as Error).message });
+      return;
+    }
+    for (const f of frames) {
+      if (f.control || f.command !== Command.SEARCH || f.flags & Flag.SERVER) continue;
+      const { request, error } = decodeSearch(f.payload, f.bigEndian);
+      if (!request) {
+        this.log.debug('malformed search', { from: `${rinfo.address}:${rinfo.port}`, reason: error });
+        continue;
+      }
+      this.counters.searches += request.channels.length;
+      // UDP replies are big endian, as pvxs sends them.
+      const out = answerSearch(request, (name) => this.opts.directory.lookup(name) !== undefined || (name === 'server' && !!this.opts.listNames), this.guid, this._tcpPort, true);
+      this.counters.searchHits += out.found;
+      if (!out.reply || !this.udp) continue;
+      if (this.udpInFlight >= MAX_UDP_IN_FLIGHT) {
+        this.counters.udpDropped++;
+        continue;
+      }
+      const to: HostPort = { host: request.responseAddress === '0.0.0.0' ? rinfo.address : request.responseAddress, port: request.responsePort || rinfo.port };
+      this.udpInFlight++;
+      this.udp.send(out.reply, to.port, to.host, () => {
+        this.udpInFlight--;
+      });
+    }
+  }
+
+  private async startBeacons(): Promise<void> {
+    const destinations: HostPort[] = [...this.config.beaconAddrList];
+    if (this.config.autoBeaconAddrList) {
+      for (const host of broadcastAddresses()) destinations.push({ host, port: this.config.broadcastPort || 5076 });
+    }
+    if (destinations.length === 0) return;
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    sock.on('error', (err) => this.log.warn('beacon socket error', { reason: err.message }));
+    await new Promise<void>((resolve) => sock.bind(0, () => resolve()));
+    sock.setBroadcast(true);
+    this.beaconSocket = sock;
+    let sequence = 0;
+    const beat = (): void => {
+      const datagram = serverMessage(Command.BEACON, true, (w) => encodeBeacon(w, {
+        guid: this.guid, flags: 0, sequence: sequence++ & 0xff, changeCount: 0, serverAddress: '0.0.0.0', serverPort: this._tcpPort, protocol: 'tcp',
+      }));
+      for (const to of destinations) {
+        sock.send(datagram, to.port, to.host, (err) => {
+          if (err) this.log.debug('beacon not sent', { to: `${to.host}:${to.port}`, reason: err.message });
+        });
+      }
+      this.beaconCount++;
+      const period = this.beaconCount < BEACON_BURST ? this.config.beaconPeriod : BEACON_LONG_PERIOD_S;
+      this.beaconTimer = setTimeout(beat, period * 1000);
+      this.beaconTimer.unref();
+    };
+    beat();
+  }
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen({ port, host, exclusive: true }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
