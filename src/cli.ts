@@ -20,35 +20,61 @@ import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
 import { screensCommand } from './ioc/screens';
 import { alarmsCommand } from './ioc/alarms';
 import { pvTableCommand } from './ioc/pv-table';
+import { OutputError, parseOptions } from './ioc/command-args';
+import { systemErrorText } from './text';
 
 
-const USAGE = `usage:
-  service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf]
+/** Each command's usage, as `service-ioc COMMAND --help` prints it. */
+const COMMAND_USAGE: Readonly<Record<string, string>> = {
+  softioc: `  service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf]
       Serve the records of the .db files over Channel Access (like softIoc -d).
       -m sets macros for the -d, -s and -a that follow it; repeat -d to load more files.
       -a applies access security (.acf; reloaded on SIGHUP or when the file changes) and
-      logs every write attempt to the journal.
-  service-ioc dbl [-m "A=1"] -d FILE.db [...] [-s FILE.substitutions]
+      logs refused and failed writes, and writes its rules trap (TRAPWRITE), to the journal.
+`,
+  dbl: `  service-ioc dbl [-m "A=1"] -d FILE.db [...] [-s FILE.substitutions]
       Print the record names, one per line (like dbl).
-  service-ioc run -c FILE.toml
+`,
+  run: `  service-ioc run -c FILE.toml
       Watch and control the systemd units of the configuration, serving their PVs over CA.
-  service-ioc check -c FILE.toml
+`,
+  check: `  service-ioc check -c FILE.toml
       Validate the configuration and its databases, print the PV names, and exit.
-  service-ioc screens -c FILE.toml -o DIR
+      Also warns when another server on the network already answers for these PV names.
+`,
+  screens: `  service-ioc screens -c FILE.toml -o DIR
       Write operator displays for the configuration: service-overview and one
       queueserver-<pv> detail display per RE Manager, as Phoebus .bob and MEDM .adl.
-  service-ioc alarms -c FILE.toml -o DIR [--displays DIR|URL] [--name NAME]
+`,
+  alarms: `  service-ioc alarms -c FILE.toml -o DIR [--displays DIR|URL] [--name NAME]
       Write the alarm configuration: service-alarms.xml (Phoebus alarm server) and
       service-alarms.alhConfig (ALH). --displays: where the screens are installed
       (default: the folder "screens" beside DIR, so that "screens -o X/screens" and
       "alarms -o X/alarms" go together); --name: the Phoebus config and ALH main
       group (default Services).
-  service-ioc pv-table [--readme README.md]
+`,
+  'pv-table': `  service-ioc pv-table [--readme README.md]
       Print the PV reference generated from db/*.db, or rewrite it in the README.
-  service-ioc --version
-`;
+`,
+};
 
-export class UsageError extends Error {}
+const USAGE = `usage:\n${Object.values(COMMAND_USAGE).join('')}  service-ioc --version\n  service-ioc COMMAND --help\n`;
+
+/** The usage of one command (all of them for an unknown one). */
+export function usageOf(command: string | undefined): string {
+  const one = command === undefined ? undefined : COMMAND_USAGE[command];
+  return one ? `usage:\n${one}` : USAGE;
+}
+
+/** Counted nouns: "1 unit", "2 units". */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+export class UsageError extends Error {
+  /** The command whose usage goes with the message. */
+  command: string | undefined;
+}
 
 export interface DbArgs {
   steps: LoadStep[];
@@ -64,7 +90,7 @@ export function parseDbArgs(args: readonly string[]): DbArgs {
     const a = args[i];
     const value = (): string => {
       const v = args[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      if (v === undefined) throw new UsageError(`missing ${a === '-d' ? 'FILE.db' : a === '-s' ? 'FILE.substitutions' : a === '-a' ? 'FILE.acf' : 'MACROS'} after ${a}`);
       return v;
     };
     if (a === '-d') steps.push({ kind: 'db', file: value(), macros });
@@ -73,7 +99,7 @@ export function parseDbArgs(args: readonly string[]): DbArgs {
     else if (a === '-a') acf = { file: value(), macros };
     else throw new UsageError(`unknown argument "${a}"`);
   }
-  if (steps.length === 0) throw new UsageError('no database given: use -d FILE.db or -s FILE.substitutions');
+  if (steps.length === 0) throw new UsageError('missing -d FILE.db (or -s FILE.substitutions)');
   return { steps, acf };
 }
 
@@ -119,8 +145,7 @@ async function softioc(args: string[]): Promise<number> {
 }
 
 function configArg(args: readonly string[]): string {
-  if (args.length !== 2 || args[0] !== '-c') throw new UsageError('expected -c FILE.toml');
-  return args[1];
+  return parseOptions(args, { '-c': true }, (m) => new UsageError(m)).get('-c') as string;
 }
 
 async function run(args: string[]): Promise<number> {
@@ -128,7 +153,7 @@ async function run(args: string[]): Promise<number> {
   const config = loadConfig(configArg(args));
   const shutdown = shutdownOnSignal(log);
   const ioc = await startServiceIoc(config, log);
-  process.stdout.write(`service-ioc: ${ioc.database.records.size} PVs for ${config.units.length} units and ${config.queueservers.length} queueservers, CA on port ${ioc.server?.tcpPort}\n`);
+  process.stdout.write(`service-ioc: ${count(ioc.database.records.size, 'PV')} for ${count(config.units.length, 'unit')} and ${count(config.queueservers.length, 'queueserver')}, CA on port ${ioc.server?.tcpPort}\n`);
   await shutdown.stopWith(() => ioc.stop());
   return 0;
 }
@@ -138,7 +163,7 @@ function check(args: string[]): number {
   const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
   if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
-  process.stderr.write(`${config.file}: OK, ${config.units.length} units, ${config.queueservers.length} queueservers, ${database.records.size} PVs\n`);
+  process.stderr.write(`${config.file}: OK, ${count(config.units.length, 'unit')}, ${count(config.queueservers.length, 'queueserver')}, ${count(database.records.size, 'PV')}\n`);
   return 0;
 }
 
@@ -152,6 +177,10 @@ function dbl(args: string[]): number {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    if (command !== undefined && command in COMMAND_USAGE && (rest.includes('--help') || rest.includes('-h'))) {
+      process.stdout.write(usageOf(command));
+      return 0;
+    }
     switch (command) {
       case 'softioc': return await softioc(rest);
       case 'dbl': return dbl(rest);
@@ -163,23 +192,25 @@ export async function main(argv: string[]): Promise<number> {
       case '--version': case '-V':
         process.stdout.write(`service-ioc ${VERSION}\n`);
         return 0;
-      case undefined: case '-h': case '--help': case 'help':
-        process.stdout.write(USAGE);
-        return command === undefined ? 2 : 0;
+      case undefined:
+        throw new UsageError('missing COMMAND');
+      case '-h': case '--help': case 'help':
+        process.stdout.write(usageOf(rest[0]));
+        return 0;
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`service-ioc: ${err.message}\n${USAGE}`);
+      process.stderr.write(`service-ioc: ${command && command in COMMAND_USAGE ? `${command}: ` : ''}${err.message}\n${usageOf(command)}`);
       return 2;
     }
-    if (err instanceof DbLoadError || err instanceof ConfigError || err instanceof ConfigFileError || err instanceof AcfError) {
+    if (err instanceof DbLoadError || err instanceof ConfigError || err instanceof ConfigFileError || err instanceof AcfError || err instanceof OutputError) {
       process.stderr.write(`service-ioc: ${err.message}\n`);
       return 1;
     }
     const e = err as NodeJS.ErrnoException;
-    process.stderr.write(`service-ioc: ${e.code ? `${e.code}: ` : ''}${e.message}\n`);
+    process.stderr.write(`service-ioc: ${e.path ? `${e.path}: ` : ''}${systemErrorText(e)}\n`);
     return 1;
   }
 }

@@ -15,6 +15,7 @@
  */
 import { CalcError, compileCalc, type CalcFn } from './calc';
 import { expandMacros } from '../database/dbfile/macros';
+import { quoteValue, showCharacter } from '../text';
 
 export enum Access {
   NONE = 0,
@@ -97,7 +98,7 @@ function tokenize(text: string, file: string): Token[] {
       out.push({ kind: 'word', text: s, line });
       continue;
     }
-    throw new AcfError(file, line, `unexpected character "${c}"`);
+    throw new AcfError(file, line, `unexpected character ${showCharacter(c)}`);
   }
   out.push({ kind: 'end', text: 'end of file', line });
   return out;
@@ -118,7 +119,7 @@ class AcfParser {
   }
 
   private describe(t: Token): string {
-    return t.kind === 'end' ? 'the end of the file' : `"${t.text}"`;
+    return t.kind === 'end' ? 'the end of the file' : quoteValue(t.text);
   }
 
   private punct(c: string, what: string): void {
@@ -138,6 +139,8 @@ class AcfParser {
   }
 
   parse(): AcfConfig {
+    // asLib's grammar needs at least one UAG, HAG or ASG; an empty file would leave every PV unreadable.
+    if (this.toks.length === 1) this.fail('the file defines no UAG, HAG or ASG: with it no PV could be read or written; give at least ASG(DEFAULT) { RULE(1, READ) }');
     while (this.tok.kind !== 'end') {
       const t = this.tok;
       if (t.kind !== 'word') this.fail(`expected UAG, HAG or ASG, found ${this.describe(t)}`);
@@ -145,7 +148,7 @@ class AcfParser {
       this.p++;
       if (kw === 'UAG' || kw === 'HAG') this.group(kw, t);
       else if (kw === 'ASG') this.asg(t);
-      else this.fail(`expected UAG, HAG or ASG, found "${t.text}"`, t);
+      else this.fail(`expected UAG, HAG or ASG, found ${quoteValue(t.text)}`, t);
     }
     if (!this.cfg.asgs.has('DEFAULT')) this.cfg.asgs.set('DEFAULT', { name: 'DEFAULT', inputs: [], rules: [], line: 0 });
     this.checkReferences();
@@ -157,7 +160,7 @@ class AcfParser {
     const name = this.name(`the ${kind} name`);
     this.punct(')', `after the ${kind} name`);
     const map = kind === 'UAG' ? this.cfg.uags : this.cfg.hags;
-    if (map.has(name)) this.fail(`${kind} "${name}" is defined twice`, at);
+    if (map.has(name)) this.fail(`${kind} ${quoteValue(name)} is defined twice`, at);
     const members = new Set<string>();
     map.set(name, members);
     if (!this.isPunct('{')) return;
@@ -179,14 +182,14 @@ class AcfParser {
     // asAsgAdd: a DEFAULT given first without a body may be given again; any other repeat is an error.
     const existing = this.cfg.asgs.get(name);
     const emptyDefault = name === 'DEFAULT' && existing !== undefined && existing.rules.length === 0 && !existing.inputs.some(Boolean);
-    if (existing && !emptyDefault) this.fail(`ASG "${name}" is defined twice`, at);
+    if (existing && !emptyDefault) this.fail(`ASG ${quoteValue(name)} is defined twice`, at);
     const asg: Asg = existing ?? { name, inputs: [], rules: [], line: at.line };
     this.cfg.asgs.set(name, asg);
     if (!this.isPunct('{')) return;
     this.p++;
     while (!this.isPunct('}')) {
       const t = this.tok;
-      if (t.kind !== 'word') this.fail(`expected INPA..INPL or RULE in ASG "${name}", found ${this.describe(t)}`);
+      if (t.kind !== 'word') this.fail(`expected INPA..INPL or RULE in ASG ${quoteValue(name)}, found ${this.describe(t)}`);
       const kw = t.text.toUpperCase();
       this.p++;
       const inp = /^INP([A-L])$/.exec(kw);
@@ -197,7 +200,7 @@ class AcfParser {
       } else if (kw === 'RULE') {
         asg.rules.push(this.rule(t));
       } else {
-        this.fail(`expected INPA..INPL or RULE in ASG "${name}", found "${t.text}"`, t);
+        this.fail(`expected INPA..INPL or RULE in ASG ${quoteValue(name)}, found ${quoteValue(t.text)}`, t);
       }
     }
     this.p++;
@@ -207,18 +210,18 @@ class AcfParser {
     this.punct('(', 'after RULE');
     const levelTok = this.tok;
     const level = Number(this.name('the access security level (0 or 1)'));
-    if (!Number.isInteger(level) || level < 0) this.fail(`expected a level 0 or 1, found "${levelTok.text}"`, levelTok);
+    if (!Number.isInteger(level) || level < 0) this.fail(`expected a level 0 or 1, found ${quoteValue(levelTok.text)}`, levelTok);
     this.punct(',', 'after the level');
     const accTok = this.tok;
     const accText = this.name('NONE, READ or WRITE').toUpperCase();
     const access = ({ NONE: Access.NONE, READ: Access.READ, WRITE: Access.WRITE } as Record<string, Access>)[accText];
-    if (access === undefined) this.fail(`expected NONE, READ or WRITE, found "${accTok.text}"`, accTok);
+    if (access === undefined) this.fail(`expected NONE, READ or WRITE, found ${quoteValue(accTok.text)}`, accTok);
     let trapWrite = false;
     if (this.isPunct(',')) {
       this.p++;
       const trapTok = this.tok;
       const trap = this.name('TRAPWRITE or NOTRAPWRITE').toUpperCase();
-      if (trap !== 'TRAPWRITE' && trap !== 'NOTRAPWRITE') this.fail(`expected TRAPWRITE or NOTRAPWRITE, found "${trapTok.text}"`, trapTok);
+      if (trap !== 'TRAPWRITE' && trap !== 'NOTRAPWRITE') this.fail(`expected TRAPWRITE or NOTRAPWRITE, found ${quoteValue(trapTok.text)}`, trapTok);
       trapWrite = trap === 'TRAPWRITE';
     }
     this.punct(')', 'to close RULE(');
@@ -259,10 +262,10 @@ class AcfParser {
   private checkReferences(): void {
     for (const asg of this.cfg.asgs.values()) {
       for (const r of asg.rules) {
-        for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError(this.file, r.refLines.get(`UAG:${u}`) ?? r.line, `RULE in ASG "${asg.name}" names UAG "${u}", which is not defined`);
-        for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError(this.file, r.refLines.get(`HAG:${h}`) ?? r.line, `RULE in ASG "${asg.name}" names HAG "${h}", which is not defined`);
+        for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError(this.file, r.refLines.get(`UAG:${u}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names UAG ${quoteValue(u)}, which is not defined`);
+        for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError(this.file, r.refLines.get(`HAG:${h}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names HAG ${quoteValue(h)}, which is not defined`);
         if (r.calc && !r.calc.inputs.some((i) => asg.inputs[i])) {
-          this.cfg.warnings.push(`${this.file}:${r.line}: CALC("${r.calc.text}") uses no input of ASG "${asg.name}" (INPA..INPL), so it is never evaluated and the rule never applies`);
+          this.cfg.warnings.push(`${this.file}:${r.line}: CALC("${r.calc.text}") uses no input of ASG ${quoteValue(asg.name)} (INPA..INPL), so it is never evaluated and the rule never applies`);
         }
       }
     }

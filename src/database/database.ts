@@ -15,6 +15,7 @@ import { ALLOW_ALL, FieldPv, type AccessPolicy } from './field-pv';
 import { nativeTypeOfDbf, SCAN_PERIODS, type FieldDef } from './fields';
 import { DbRecord } from './record';
 import { RECORD_TYPES, type FieldValue } from './recordtypes';
+import { quoteValue } from '../text';
 
 export interface DatabaseOptions {
   registry?: DeviceRegistry;
@@ -206,7 +207,7 @@ function menuType(rec: DbRecord): FieldDef['type'] {
 export function parseFieldText(rec: DbRecord, def: FieldDef, fd: FieldDefinition | (SourcePosition & { value: string })): FieldValue {
   const text = fd.value;
   const fail = (what: string): never => {
-    throw new DbLoadError('DB_ERR_BAD_FIELD_VALUE', `record "${rec.name}" field ${def.name}: ${what}, found "${text}"`, fd);
+    throw new DbLoadError('DB_ERR_BAD_FIELD_VALUE', `record "${rec.name}" field ${def.name}: ${what}, found ${quoteValue(text)}`, fd);
   };
   if (def.name === 'VAL' && rec.type.name === 'waveform') return parseArray(rec, text, fail);
   switch (def.type) {

@@ -11,6 +11,8 @@ import { isValidUnitName } from '../systemd/names';
 import { parseMacroDefinitions } from '../database/dbfile/macros';
 import { parseQueueservers, type QueueserverConfig } from '../queueserver/config';
 import { parseRedises, type RedisConfig } from '../redis/config';
+import { quoteValue, showCharacter, systemErrorText } from '../text';
+import { MAX_TIMER_SECONDS } from '../timers';
 
 export interface UnitConfig {
   name: string;
@@ -22,7 +24,10 @@ export interface UnitConfig {
 
 export interface DatabaseConfig {
   file: string;
+  /** The macro string after the file name, as dbLoadRecords takes it ("A=1, B=2"). */
   macros: string;
+  /** Line of the `db` key, for messages about the file. */
+  line: number;
 }
 
 export interface AccessConfig {
@@ -32,6 +37,8 @@ export interface AccessConfig {
   macros: Map<string, string>;
   /** Match HAG entries by the client's IP address instead of its host name. */
   hostByAddress: boolean;
+  /** Line of the `file` key, for messages about the file. */
+  line: number;
 }
 
 export interface PutLogConfig {
@@ -124,9 +131,25 @@ export function loadConfig(file: string): IocConfig {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigFileError(file, 0, `cannot read the configuration: ${(err as Error).message}`);
+    throw new ConfigFileError(file, 0, `cannot read the configuration: ${systemErrorText(err)}`);
   }
   return parseConfig(text, file);
+}
+
+/**
+ * smol-toml's reason, in the user's terms: it reports a string left open at
+ * the end of its line as a control character (the newline) in the string.
+ */
+function tomlProblem(text: string, e: { line?: number; column?: number; message: string }): string {
+  const reason = e.message.split('\n')[0].replace(/^Invalid TOML document: /, '');
+  if (/control characters are not allowed/.test(reason) && e.line !== undefined && e.column !== undefined) {
+    const line = text.split('\n')[e.line - 1] ?? '';
+    const at = line.replace(/\r$/, '')[e.column - 1];
+    if (at === undefined) return 'a string is not closed on its line (a "..." string ends on the line it starts on; """...""" spans lines)';
+    return `a string holds the control character ${showCharacter(at)}; write it as an escape such as \\t or \\u0001`;
+  }
+  if (reason === 'unfinished string') return 'a string is not closed before the end of the file';
+  return reason;
 }
 
 export function parseConfig(text: string, file: string): IocConfig {
@@ -134,8 +157,8 @@ export function parseConfig(text: string, file: string): IocConfig {
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (err) {
-    const e = err as { line?: number; message: string };
-    throw new ConfigFileError(file, e.line ?? 0, `not valid TOML: ${e.message.split('\n')[0]}`);
+    const e = err as { line?: number; column?: number; message: string };
+    throw new ConfigFileError(file, e.line ?? 0, `not valid TOML: ${tomlProblem(text, e)}`);
   }
   const loc = new LineLocator(text);
   const fail = (key: string, detail: string): never => {
@@ -157,7 +180,8 @@ export function parseConfig(text: string, file: string): IocConfig {
     const v = obj[key];
     if (v === undefined) {
       if (def !== undefined) return def;
-      return fail(where, `${where.replace(/\.(\d+)$/, ' #$1')}: missing key "${key}"`);
+      const m = /^(\w+)\.(\d+)$/.exec(where);
+      return fail(where, `${m ? `[[${m[1]}]] #${Number(m[2]) + 1}` : `[${where}]`}: missing key "${key}"`);
     }
     if (typeof v !== 'string') return fail(lineKey, `key "${key}" must be a string, not ${typeof v}`);
     return v;
@@ -165,22 +189,28 @@ export function parseConfig(text: string, file: string): IocConfig {
   const numKey = (obj: Record<string, unknown>, key: string, lineKey: string, def: number): number => {
     const v = obj[key];
     if (v === undefined) return def;
-    if (typeof v !== 'number' || !(v > 0)) return fail(lineKey, `key "${key}" must be a positive number of seconds`);
+    if (typeof v !== 'number' || !(v > 0) || !(v <= MAX_TIMER_SECONDS)) {
+      const shown = typeof v === 'number' ? String(v) : typeof v === 'string' ? quoteValue(v) : typeof v;
+      return fail(lineKey, `key "${key}" must be a positive number of seconds, at most ${MAX_TIMER_SECONDS} (2^31-1 ms, the longest timer Node.js keeps), not ${shown}`);
+    }
     return v;
   };
 
   const prefix = str(ioc, 'prefix', 'ioc', 'ioc.prefix');
-  if (!PV_PART.test(prefix)) fail('ioc.prefix', `key "prefix": "${prefix}" has characters a record name cannot hold`);
+  if (!PV_PART.test(prefix)) fail('ioc.prefix', `key "prefix": ${quoteValue(prefix)} has characters a record name cannot hold`);
   const bus = str(ioc, 'bus', 'ioc', 'ioc.bus', 'user');
-  if (bus !== 'user' && bus !== 'system') fail('ioc.bus', `key "bus" must be "user" or "system", not "${bus}"`);
+  if (bus !== 'user' && bus !== 'system') fail('ioc.bus', `key "bus" must be "user" or "system", not ${quoteValue(bus)}`);
   const iocStats = ioc.iocstats ?? true;
   if (typeof iocStats !== 'boolean') fail('ioc.iocstats', 'key "iocstats" must be true or false');
   const dbRaw = ioc.db ?? [];
-  if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('ioc.db', 'key "db" must be a list of .db file names');
+  if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('ioc.db', 'key "db" must be a list of .db file names, each with its macros: ["extra.db", "motors.db M=m1, DESC=\'Slit A\'"]');
   const base = path.dirname(file);
+  const dbLine = loc.line('ioc.db');
   const databases = (dbRaw as string[]).map((d) => {
-    const [f, macros = ''] = d.split(/\s+/, 2);
-    return { file: path.resolve(base, f), macros };
+    // The file name, then the macro string exactly as dbLoadRecords takes it.
+    const m = /^\s*(\S+)\s*([^]*?)\s*$/.exec(d);
+    if (!m) return fail('ioc.db', 'key "db": an entry is empty; expected a .db file name and its macros');
+    return { file: path.resolve(base, m[1]), macros: m[2], line: dbLine };
   });
 
   const unitsRaw = doc.unit ?? [];
@@ -195,13 +225,13 @@ export function parseConfig(text: string, file: string): IocConfig {
     const unit = u as Record<string, unknown>;
     unknownKeys(unit, UNIT_KEYS, label, where);
     const name = str(unit, 'name', where, `${where}.name`);
-    if (!isValidUnitName(name)) fail(`${where}.name`, `${label}key "name": "${name}" is not a unit name (e.g. redis.service, queueserver@25idc.service)`);
+    if (!isValidUnitName(name)) fail(`${where}.name`, `${label}key "name": ${quoteValue(name)} is not a unit name (e.g. redis.service, queueserver@25idc.service)`);
     const pv = str(unit, 'pv', where, `${where}.pv`);
     // DESC fields say "<pv> active since" and hold 40 characters.
-    if (pv.length > 26) fail(`${where}.pv`, `${label}key "pv": "${pv}" is longer than 26 characters`);
-    if (pv === '' || !PV_PART.test(pv)) fail(`${where}.pv`, `${label}key "pv": "${pv}" is empty or has characters a record name cannot hold`);
+    if (pv.length > 26) fail(`${where}.pv`, `${label}key "pv": ${quoteValue(pv)} is longer than 26 characters`);
+    if (pv === '' || !PV_PART.test(pv)) fail(`${where}.pv`, `${label}key "pv": ${quoteValue(pv)} is empty or has characters a record name cannot hold`);
     const expect = str(unit, 'expect', where, `${where}.expect`, 'active');
-    if (expect !== 'active' && expect !== 'any') fail(`${where}.expect`, `${label}key "expect" must be "active" or "any", not "${expect}"`);
+    if (expect !== 'active' && expect !== 'any') fail(`${where}.expect`, `${label}key "expect" must be "active" or "any", not ${quoteValue(expect)}`);
     const control = unit.control ?? true;
     if (typeof control !== 'boolean') fail(`${where}.control`, `${label}key "control" must be true or false`);
     const line = loc.line(where);
@@ -228,7 +258,7 @@ export function parseConfig(text: string, file: string): IocConfig {
     if (!macros.has('P')) macros.set('P', prefix);
     const byAddress = accessRaw.host_by_address ?? false;
     if (typeof byAddress !== 'boolean') fail('access.host_by_address', 'key "host_by_address" must be true or false');
-    access = { file: path.resolve(base, str(accessRaw, 'file', 'access', 'access.file')), macros, hostByAddress: byAddress as boolean };
+    access = { file: path.resolve(base, str(accessRaw, 'file', 'access', 'access.file')), macros, hostByAddress: byAddress as boolean, line: loc.line('access.file') };
   }
   const journalRaw = table('journal') ?? {};
   unknownKeys(journalRaw, JOURNAL_KEYS, '[journal]: ', 'journal');
@@ -239,7 +269,7 @@ export function parseConfig(text: string, file: string): IocConfig {
   unknownKeys(putlogRaw, PUTLOG_KEYS, '[putlog]: ', 'putlog');
   const putlogFile = putlogRaw.file === undefined ? undefined : path.resolve(base, str(putlogRaw, 'file', 'putlog', 'putlog.file'));
   const format = str(putlogRaw, 'format', 'putlog', 'putlog.format', 'json');
-  if (format !== 'json' && format !== 'text') fail('putlog.format', `key "format" must be "json" or "text" (caPutLog's), not "${format}"`);
+  if (format !== 'json' && format !== 'text') fail('putlog.format', `key "format" must be "json" or "text" (caPutLog's), not ${quoteValue(format)}`);
 
   const queueservers = parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs });
   const usedPvs = new Map<string, string>();
@@ -268,4 +298,25 @@ export function parseConfig(text: string, file: string): IocConfig {
     queueservers,
     redis,
   };
+}
+
+/**
+ * Every file the configuration names must be readable: the message names
+ * the configuration file, the line and the key once, then the file and
+ * the reason ("ioc.toml:4: key "db": cannot read /srv/extra.db: no such
+ * file or directory").
+ */
+export function checkConfigFiles(config: IocConfig): void {
+  const files: Array<{ file: string; line: number; key: string }> = config.databases.map((d) => ({ file: d.file, line: d.line, key: 'db' }));
+  if (config.access) files.push({ file: config.access.file, line: config.access.line, key: 'file' });
+  for (const f of files) {
+    try {
+      const fd = fs.openSync(f.file, 'r');
+      const isDir = fs.fstatSync(fd).isDirectory();
+      fs.closeSync(fd);
+      if (isDir) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    } catch (err) {
+      throw new ConfigFileError(config.file, f.line, `key "${f.key}": cannot read ${f.file}: ${systemErrorText(err)}`);
+    }
+  }
 }

@@ -154,8 +154,14 @@ export function pvTableCommand(args: readonly string[], usage: UsageErrorFactory
   if (readme === undefined) {
     process.stdout.write(`${table}\n`);
   } else {
-    fs.writeFileSync(readme, withPvTable(fs.readFileSync(readme, 'utf8'), table));
-    process.stdout.write(`${readme}: PV reference updated\n`);
+    const before = fs.readFileSync(readme, 'utf8');
+    const after = withPvTable(before, table);
+    if (after === before) {
+      process.stdout.write(`${readme}: PV reference already up to date\n`);
+    } else {
+      fs.writeFileSync(readme, after);
+      process.stdout.write(`${readme}: PV reference updated\n`);
+    }
   }
   return 0;
 }

@@ -14,7 +14,7 @@ import { SystemdBridge } from '../systemd/bridge';
 import { SystemdBus, type SystemdConnection } from '../systemd/bus';
 import { QueueserverBridge } from '../queueserver/bridge';
 import { RedisBridge } from '../redis/bridge';
-import type { IocConfig } from './config';
+import { checkConfigFiles, type IocConfig } from './config';
 import { HealthAggregator } from './health';
 import { iocDeviceSupport } from './ioc-device';
 import { iocStatsDeviceSupport, SOFT_TIMESTAMP } from './iocstats-device';
@@ -79,6 +79,7 @@ export interface ServiceIoc {
 
 /** Build the database (throws on any load error), without starting anything. */
 export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'stop' | 'security'> {
+  checkConfigFiles(config);
   const health = new HealthAggregator();
   const putlog = new PutLog({ file: config.putlog.file, format: config.putlog.format, log: log.child('putlog') });
   const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });

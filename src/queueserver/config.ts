@@ -22,6 +22,8 @@ import * as path from 'node:path';
 import { SecretText } from '../secret';
 import { isValidUnitName } from '../systemd/names';
 import { ENCODINGS, isEncoding, type Encoding } from './protocol';
+import { systemErrorText } from '../text';
+import { MAX_TIMER_SECONDS } from '../timers';
 
 export interface QueueserverConfig {
   /** PV name part: records are <prefix><pv>:<Name>. */
@@ -98,7 +100,9 @@ export function parseQueueservers(raw: unknown, ctx: QueueserverConfigContext): 
     const seconds = (key: string, def: number): number => {
       const v = table[key];
       if (v === undefined) return def;
-      if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) return fail(key, `key "${key}" must be a positive number of seconds`);
+      if (typeof v !== 'number' || !(v > 0) || !(v <= MAX_TIMER_SECONDS)) {
+        return fail(key, `key "${key}" must be a positive number of seconds, at most ${MAX_TIMER_SECONDS} (2^31-1 ms, the longest timer Node.js keeps), not ${typeof v === 'number' ? String(v) : typeof v}`);
+      }
       return v;
     };
     const file = (key: string): string | undefined => {
@@ -108,7 +112,7 @@ export function parseQueueservers(raw: unknown, ctx: QueueserverConfigContext): 
       try {
         return fs.readFileSync(full, 'utf8');
       } catch (err) {
-        return fail(key, `key "${key}": cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        return fail(key, `key "${key}": cannot read ${full}: ${systemErrorText(err)}`);
       }
     };
     const address = (key: string): string | undefined => {

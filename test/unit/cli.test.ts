@@ -92,7 +92,7 @@ describe('cli', function () {
   });
 
   describe('usage errors', () => {
-    for (const args of [['softioc'], ['softioc', '-m', 'P=x:'], ['softioc', '-d'], ['softioc', '-x', 'a.db'], ['dbl'], ['frobnicate']]) {
+    for (const args of [['softioc'], ['softioc', '-m', 'P=x:'], ['softioc', '-d'], ['softioc', '-x', 'a.db'], ['frobnicate']]) {
       it(`${args.join(' ')}: exit 2 with the usage`, async () => {
         const r = await runCli(args, (await env()).env);
         assert.equal(r.code, 2, r.stderr);
@@ -107,6 +107,49 @@ describe('cli', function () {
       assert.equal(r.code, 0);
       assert.match(r.stdout, /usage:/);
     });
+
+    const commands = ['softioc', 'dbl', 'run', 'check', 'screens', 'alarms', 'pv-table'];
+    for (const command of commands) {
+      for (const flag of ['--help', '-h']) {
+        it(`${command} ${flag}: its usage on stdout, nothing on stderr, exit 0`, async () => {
+          const r = await runCli([command, flag], (await env()).env);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stderr, '');
+          assert.match(r.stdout, new RegExp(`^usage:\\n  service-ioc ${command} `));
+          for (const other of commands.filter((c) => c !== command)) assert.doesNotMatch(r.stdout, new RegExp(`service-ioc ${other} `));
+        });
+      }
+    }
+
+    it('help COMMAND is the same as COMMAND --help', async () => {
+      const a = await runCli(['help', 'check'], (await env()).env);
+      const b = await runCli(['check', '--help'], (await env()).env);
+      assert.equal(a.code, 0);
+      assert.equal(a.stdout, b.stdout);
+    });
+
+    // One wording for whatever is missing: "missing WHAT", with the command's usage.
+    for (const [args, message] of [
+      [[], 'missing COMMAND'],
+      [['run'], 'run: missing -c FILE.toml'],
+      [['check'], 'check: missing -c FILE.toml'],
+      [['check', '-c'], 'check: missing FILE.toml after -c'],
+      [['screens', '-c', 'x.toml'], 'screens: missing -o DIR'],
+      [['alarms', '-o', 'out'], 'alarms: missing -c FILE.toml'],
+      [['alarms', '-c', 'x.toml', '-o', 'out', '--name'], 'alarms: missing NAME after --name'],
+      [['pv-table', '--readme'], 'pv-table: missing README.md after --readme'],
+      [['dbl'], 'dbl: missing -d FILE.db (or -s FILE.substitutions)'],
+      [['softioc', '-d'], 'softioc: missing FILE.db after -d'],
+      [['softioc', '-m'], 'softioc: missing MACROS after -m'],
+    ] as const) {
+      it(`${['service-ioc', ...args].join(' ')}: "${message}", exit 2`, async () => {
+        const r = await runCli([...args], (await env()).env);
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stderr.split('\n')[0], `service-ioc: ${message}`);
+        assert.match(r.stderr, /\nusage:\n/);
+        assert.equal(r.stdout, '');
+      });
+    }
   });
 
   describe('dbl', () => {

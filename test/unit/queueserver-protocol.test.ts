@@ -242,7 +242,7 @@ describe('queueserver configuration', () => {
     ['a port out of range', '[[queueserver]]\npv = "qs"\ncontrol_addr = "tcp://localhost:70000"\n', /ioc\.toml:10: .*port 70000 is outside/],
     ['a short public key', '[[queueserver]]\npv = "qs"\npublic_key = "abc"\n', /ioc\.toml:10: .*key "public_key" must hold a CurveZMQ public key/],
     ['both key forms', '[[queueserver]]\npv = "qs"\npublic_key = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"\npublic_key_file = "server.key"\n', /ioc\.toml:11: .*not both/],
-    ['a missing lock key file', '[[queueserver]]\npv = "qs"\nlock_key_file = "nope.key"\n', /ioc\.toml:10: .*key "lock_key_file": cannot read .*nope\.key: ENOENT/],
+    ['a missing lock key file', '[[queueserver]]\npv = "qs"\nlock_key_file = "nope.key"\n', /ioc\.toml:10: .*key "lock_key_file": cannot read .*nope\.key: no such file or directory$/],
     ['an empty lock key file', '[[queueserver]]\npv = "qs"\nlock_key_file = "empty.key"\n', /ioc\.toml:10: .*the file is empty/],
     ['an unknown encoding', '[[queueserver]]\npv = "qs"\nencoding = "msgpak"\n', /ioc\.toml:10: .*key "encoding" must be "json" or "msgpack" \(the manager's --zmq-encoding\), not "msgpak"/],
     ['a redis no [[redis]] has', '[[queueserver]]\npv = "qs"\nredis = "qsredis"\n', /ioc\.toml:10: \[\[queueserver\]\] #1: key "redis": no \[\[redis\]\] has pv = "qsredis"$/],

@@ -67,7 +67,7 @@ describe('configuration', () => {
     ['bad expect', good.replace('expect = "any"', 'expect = "up"'), /^ioc\.toml:11: .*key "expect" must be "active" or "any", not "up"/],
     ['bad unit name', good.replace('redis.service', 'redis'), /^ioc\.toml:5: \[\[unit\]\] #1: key "name": "redis" is not a unit name/],
     ['unknown ioc key', good.replace('[ioc]\n', '[ioc]\nprefx = "a"\n'), /^ioc\.toml:2: \[ioc\]: unknown key "prefx"/],
-    ['missing prefix', '[ioc]\nbus = "user"\n', /^ioc\.toml:1: ioc: missing key "prefix"/],
+    ['missing prefix', '[ioc]\nbus = "user"\n', /^ioc\.toml:1: \[ioc\]: missing key "prefix"$/],
     ['not TOML', '[ioc]\nprefix = \n', /^ioc\.toml:2: not valid TOML/],
     ['bad bus', good.replace('[ioc]\n', '[ioc]\nbus = "session"\n'), /^ioc\.toml:2: key "bus" must be "user" or "system"/],
   ];
