@@ -14,7 +14,9 @@
 import type { Duplex } from 'node:stream';
 import { DBE_ALARM, DBE_PROPERTY, DBE_VALUE } from '../../ca/protocol/constants';
 import type { DbrSource, DbrValue } from '../../ca/protocol/types';
-import { WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory } from '../../ca/server/pv';
+import {
+  WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory, type WriteAttempt, type WriteAudit,
+} from '../../ca/server/pv';
 import type { Logger } from '../../log';
 import { BitSet } from '../protocol/bitset';
 import { PvaProtocolError } from '../protocol/errors';
@@ -28,17 +30,6 @@ import { Reader, STATUS_OK, statusError, writeStatus, type Status } from '../pro
 import { ChannelShape, fullValue, type Parts } from './normative';
 import { answerSearch, decodeSearch } from './search';
 
-/** One write attempt, for the put log (the same shape the CA server reports). */
-export interface PvaWriteAttempt {
-  pv: string;
-  client: ClientIdentity;
-  old: DbrSource | undefined;
-  value: DbrValue | undefined;
-  outcome: 'done' | 'denied' | 'failed';
-  reason?: string;
-  trapWrite: boolean;
-}
-
 export interface PvaConnectionOptions {
   directory: PvDirectory;
   log: Logger;
@@ -50,7 +41,7 @@ export interface PvaConnectionOptions {
   describe?: (pv: ProcessVariable) => string;
   /** Names for the `server` channel's "channels" query (pvxlist). */
   listNames?: () => string[];
-  audit?: (attempt: PvaWriteAttempt) => void;
+  audit?: WriteAudit;
   maxMessageBytes: number;
   /** Monitor updates queued per subscription before the newest replaces the last (pvxs default 4). */
   defaultQueueSize: number;
@@ -468,7 +459,7 @@ export class PvaConnection {
     const changed = readPartial(r, incoming, this.peerTypes);
     if (subcmd & SubCommand.DESTROY) this.dropOp(op.ioid);
     const audit = this.opts.audit;
-    const attempt = (outcome: PvaWriteAttempt['outcome'], value: DbrValue | undefined, old: DbrSource | undefined, reason?: string): void => {
+    const attempt = (outcome: WriteAttempt['outcome'], value: DbrValue | undefined, old: DbrSource | undefined, reason?: string): void => {
       if (!audit) return;
       try {
         audit({ pv: pv.name, client: { ...this.identity }, old, value, outcome, reason, trapWrite: ch.rights.trapWrite ?? true });

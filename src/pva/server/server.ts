@@ -9,14 +9,14 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../ca/server/config';
-import type { ProcessVariable, PvDirectory } from '../../ca/server/pv';
+import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/server/pv';
 import { broadcastAddresses } from '../../ca/server/server';
 import type { Logger } from '../../log';
 import { createLogger } from '../../log';
 import { Command, Flag, PvaFramer } from '../protocol/header';
 import { encodeBeacon, serverMessage } from '../protocol/messages';
 import { pvaConfigFromEnv, type PvaServerConfig } from './config';
-import { PvaConnection, type PvaConnectionOptions, type PvaWriteAttempt } from './connection';
+import { PvaConnection, type PvaConnectionOptions } from './connection';
 import { answerSearch, decodeSearch } from './search';
 
 export interface PvaServerOptions {
@@ -29,7 +29,7 @@ export interface PvaServerOptions {
   /** Every PV name, for the `server` channel (pvxlist). */
   listNames?: () => string[];
   /** Called once per write attempt (the put log). */
-  audit?: (attempt: PvaWriteAttempt) => void;
+  audit?: WriteAudit;
   /** Monitor queue depth per subscription (pvxs default 4) and the most a client may ask for. */
   defaultQueueSize?: number;
   maxQueueSize?: number;
