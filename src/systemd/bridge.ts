@@ -17,7 +17,7 @@ import type { FieldValue } from '../database/recordtypes';
 import type { HealthAggregator } from '../ioc/health';
 import type { Logger } from '../log';
 import { BusError, type BusSignal, type SystemdConnection } from './bus';
-import { JobTracker } from './jobs';
+import { JobTracker, withTimeout, type JobOutcome } from './jobs';
 import { RESOURCE_PROPERTIES, ResourceMonitor, type ResourceProperty, type ResourceReadings } from './resources';
 import {
   ACTIVE_STATES, BAD_LOAD_STATES, MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SERVICE_IFACE, UNIT_IFACE,
@@ -40,7 +40,8 @@ type ControlAction = (typeof CONTROL_ACTIONS)[number];
 /** A UnitNew this soon after our own read of the unit was caused by that read. */
 const UNIT_NEW_QUIET_MS = 2000;
 
-const JOB_METHODS: Record<'Start' | 'Stop' | 'Restart', string> = { Start: 'StartUnit', Stop: 'StopUnit', Restart: 'RestartUnit' };
+type JobAction = 'Start' | 'Stop' | 'Restart';
+const JOB_METHODS: Record<JobAction, string> = { Start: 'StartUnit', Stop: 'StopUnit', Restart: 'RestartUnit' };
 
 export interface SystemdBridgeOptions {
   bus: SystemdConnection;
@@ -95,6 +96,7 @@ class UnitEntry {
   props: Props = { ...UNKNOWN_PROPS };
   /** Whether a read has succeeded since the last (re)connect. */
   known = false;
+  /** Control operations of ours still running (a job outlives its put's timeout). */
   busy = 0;
   /** When the unit was last read (ms), to tell our own UnitNew from someone else's. */
   lastRead = 0;
@@ -279,7 +281,7 @@ export class SystemdBridge {
       case 'ActiveSince': return this.isUp(p) && p.ActiveEnterTimestamp > 0 ? new Date(p.ActiveEnterTimestamp / 1000).toISOString() : '';
       case 'Uptime': return this.isUp(p) && p.ActiveEnterTimestamp > 0 ? Math.max(0, (Date.now() * 1000 - p.ActiveEnterTimestamp) / 1e6) : 0;
       case 'JobResult': return e.jobResult;
-      case 'Busy': return e.busy;
+      case 'Busy': return e.busy > 0 ? 1 : 0;
       // What the old ExecStartPost/ExecStopPost caput hooks wrote: 1 stopped, 2 running.
       case 'HookState': return this.isUp(p) ? 2 : 1;
       case 'Message': return e.message || e.resourceMessage;
@@ -476,46 +478,85 @@ export class SystemdBridge {
       this.publishUnit(e);
       throw new WriteError(Eca.PUTFAIL, e.message);
     }
-    e.busy = 1;
+    if (action === 'ResetFailed' || action === 'Enable') return this.callAction(e, action, value);
+    e.busy++;
     e.message = '';
     this.publishUnit(e);
     const startedUs = Date.now() * 1000;
+    let ended: Promise<JobOutcome>;
     try {
-      e.jobResult = await this.runAction(e, action, value);
+      const [job] = await this.bus.call(MANAGER_PATH, MANAGER_IFACE, JOB_METHODS[action], 'ss', [e.name, 'replace']);
+      ended = this.jobs.ended(String(job));
+    } catch (err) {
+      e.busy--;
+      e.jobResult = 'error';
+      e.message = `${action} ${e.name}: ${(err as Error).message}`;
+      this.log.info('unit control', { unit: e.name, action, result: e.jobResult });
+      this.publishUnit(e);
+      throw new WriteError(Eca.PUTFAIL, e.message);
+    }
+    let outcome: JobOutcome;
+    try {
+      outcome = await withTimeout(ended, this.opts.jobTimeoutMs, () => new Error('timeout'));
+    } catch {
+      // The put gives up; the job does not. Busy and JobResult follow it until
+      // JobRemoved (or the loss of the bus) ends it.
+      const seconds = +(this.opts.jobTimeoutMs / 1000).toFixed(3);
+      e.message = `${action} ${e.name}: the job did not end within ${seconds} s (job_timeout); Busy stays 1 until systemd ends it`;
+      this.log.warn('unit control timed out; following the job until it ends', { unit: e.name, action, timeoutS: seconds });
+      this.publishUnit(e);
+      void ended.then((late) => this.jobEnded(e, action, late, startedUs, true));
+      throw new WriteError(Eca.PUTFAIL, e.message);
+    }
+    await this.jobEnded(e, action, outcome, startedUs, false);
+    if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message);
+  }
+
+  /** A job of ours ended (or was abandoned with the bus): show its real result. */
+  private async jobEnded(e: UnitEntry, action: JobAction, outcome: JobOutcome, startedUs: number, late: boolean): Promise<void> {
+    e.busy = Math.max(0, e.busy - 1);
+    e.jobResult = outcome.result;
+    let message = '';
+    if (outcome.result !== 'done') {
+      const lines = this.opts.journal
+        ? (await this.opts.journal.failureLines(e.name, startedUs, JOURNAL_WAIT_MS).catch(() => [])).slice(-FAILURE_LINES) : [];
+      message = lines.length
+        ? `${action} ${e.name}: job ended "${outcome.result}": ${lines.join(' | ')}`
+        : `${action} ${e.name}: job ended "${outcome.result}"; see systemctl --user status ${e.name}`;
+    }
+    // A later job's put may have cleared or set Message meanwhile; a late end still says how it ended.
+    e.message = message || (late ? '' : e.message);
+    this.log.info('unit control', { unit: e.name, action, result: e.jobResult, ...(late ? { afterTimeout: true } : {}) });
+    this.publishUnit(e);
+  }
+
+  /** ResetFailed and Enable: method calls without a job. */
+  private async callAction(e: UnitEntry, action: 'ResetFailed' | 'Enable', value: number): Promise<void> {
+    e.busy++;
+    e.message = '';
+    this.publishUnit(e);
+    try {
+      await this.runAction(e, action, value);
+      e.jobResult = 'done';
     } catch (err) {
       e.jobResult = 'error';
       e.message = `${action} ${e.name}: ${(err as Error).message}`;
     } finally {
-      e.busy = 0;
-    }
-    if (e.jobResult !== 'done' && e.message === '') {
-      const lines = this.opts.journal && (action === 'Start' || action === 'Restart' || action === 'Stop')
-        ? (await this.opts.journal.failureLines(e.name, startedUs, JOURNAL_WAIT_MS)).slice(-FAILURE_LINES) : [];
-      e.message = lines.length
-        ? `${action} ${e.name}: job ended "${e.jobResult}": ${lines.join(' | ')}`
-        : `${action} ${e.name}: job ended "${e.jobResult}"; see systemctl --user status ${e.name}`;
+      e.busy--;
     }
     this.log.info('unit control', { unit: e.name, action, result: e.jobResult });
     this.publishUnit(e);
     if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message);
   }
 
-  /** Returns the job result ("done" on success). */
-  private async runAction(e: UnitEntry, action: ControlAction, value: number): Promise<string> {
+  private async runAction(e: UnitEntry, action: 'ResetFailed' | 'Enable', value: number): Promise<void> {
     if (action === 'ResetFailed') {
       await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'ResetFailedUnit', 's', [e.name]);
-      return 'done';
+      return;
     }
-    if (action === 'Enable') {
-      if (value) await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'EnableUnitFiles', 'asbb', [[e.name], false, true]);
-      else await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'DisableUnitFiles', 'asb', [[e.name], false]);
-      // Like systemctl enable: make the manager see the new symlinks.
-      await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'Reload', '', []);
-      return 'done';
-    }
-    const [job] = await this.bus.call(MANAGER_PATH, MANAGER_IFACE, JOB_METHODS[action], 'ss', [e.name, 'replace']);
-    const outcome = await this.jobs.wait(String(job), this.opts.jobTimeoutMs,
-      () => new Error(`the ${action.toLowerCase()} job did not end within ${Math.round(this.opts.jobTimeoutMs / 1000)} s`));
-    return outcome.result;
+    if (value) await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'EnableUnitFiles', 'asbb', [[e.name], false, true]);
+    else await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'DisableUnitFiles', 'asb', [[e.name], false]);
+    // Like systemctl enable: make the manager see the new symlinks.
+    await this.bus.call(MANAGER_PATH, MANAGER_IFACE, 'Reload', '', []);
   }
 }

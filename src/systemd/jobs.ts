@@ -14,6 +14,7 @@ export interface JobOutcome {
 }
 
 interface Waiter {
+  ended: Promise<JobOutcome>;
   resolve: (o: JobOutcome) => void;
 }
 
@@ -37,28 +38,32 @@ export class JobTracker {
   }
 
   /**
-   * Wait for the job at `path` to end. Resolves with its outcome; rejects with
-   * `onTimeout()` after `timeoutMs` (the job itself keeps running in systemd).
+   * The end of the job at `path`, whenever systemd reports it: there is no
+   * timeout here, because a put that stops waiting does not stop the job
+   * (systemctl --no-block leaves it running too). Only abandonAll() ends the
+   * wait early.
    */
-  wait(path: string, timeoutMs: number, onTimeout: () => Error): Promise<JobOutcome> {
+  ended(path: string): Promise<JobOutcome> {
     const early = this.recent.get(path);
     if (early) {
       this.recent.delete(path);
       return Promise.resolve(early);
     }
-    return new Promise<JobOutcome>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(path);
-        reject(onTimeout());
-      }, timeoutMs);
-      timer.unref();
-      this.waiters.set(path, {
-        resolve: (o) => {
-          clearTimeout(timer);
-          resolve(o);
-        },
-      });
-    });
+    const waiting = this.waiters.get(path);
+    if (waiting) return waiting.ended;
+    let resolve!: (o: JobOutcome) => void;
+    const ended = new Promise<JobOutcome>((r) => (resolve = r));
+    this.waiters.set(path, { ended, resolve });
+    return ended;
+  }
+
+  /**
+   * Wait for the job at `path` to end. Resolves with its outcome; rejects with
+   * `onTimeout()` after `timeoutMs`. The job itself keeps running in systemd,
+   * and `ended(path)` still reports its end.
+   */
+  wait(path: string, timeoutMs: number, onTimeout: () => Error): Promise<JobOutcome> {
+    return withTimeout(this.ended(path), timeoutMs, onTimeout);
   }
 
   /** Fail every waiting job (the bus went away: no JobRemoved will come). */
@@ -74,4 +79,22 @@ export class JobTracker {
   get waiting(): number {
     return this.waiters.size;
   }
+}
+
+/** `p`, or a rejection with `onTimeout()` if it has not settled within `timeoutMs`; `p` itself goes on. */
+export function withTimeout<T>(p: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), timeoutMs);
+    timer.unref();
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err as Error);
+      },
+    );
+  });
 }

@@ -40,9 +40,13 @@ describe('JobTracker', () => {
     assert.equal((await p).result, 'canceled');
   });
 
-  it('fails a job that does not end in time', async () => {
+  it('fails a wait that runs out of time, and still reports the job when it ends', async () => {
     const t = new JobTracker();
     await assert.rejects(t.wait('/job/4', 10, () => new Error('job too slow')), /job too slow/);
+    assert.equal(t.waiting, 1, 'the job is still followed');
+    const later = t.ended('/job/4');
+    t.jobRemoved({ path: '/job/4', unit: 'a.service', result: 'failed' });
+    assert.equal((await later).result, 'failed');
     assert.equal(t.waiting, 0);
   });
 });
@@ -155,6 +159,48 @@ describe('systemd bridge (in-memory systemd)', () => {
     fake.release();
     await done;
     assert.equal(value('worker:Busy'), 0);
+  });
+
+  it('a job that outlives job_timeout fails the put, and Busy and JobResult follow it to its real end', async () => {
+    // A short job_timeout: this IOC is rebuilt with one.
+    ioc.database.stop();
+    fake = new FakeSystemd();
+    fake.addUnit('worker.service');
+    const config = parseConfig('[ioc]\nprefix = "bl:"\njob_timeout = 0.05\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n', 'test.toml');
+    ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
+    ioc.database.start();
+    ioc.bus.start();
+    await until('worker:ActiveState', () => alarm('worker:ActiveState')[1] === 'NO_ALARM');
+    fake.holdJobs = true;
+    await assert.rejects(put('worker:Start', 1), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL && /did not end within/.test(e.message));
+    assert.equal(value('worker:Busy'), 1, 'the job still runs');
+    assert.equal(value('worker:JobResult'), '');
+    assert.match(String(value('worker:Message')), /Start worker\.service: the job did not end within .*Busy stays 1 until systemd ends it/);
+    await fake.jobHeld();
+    fake.release();
+    await until('worker:Busy', () => value('worker:Busy') === 0);
+    assert.equal(value('worker:JobResult'), 'done');
+    assert.equal(value('worker:ActiveState'), 1);
+    assert.equal(value('worker:Message'), '');
+  });
+
+  it('a job that outlives job_timeout and then fails shows "failed" when it ends', async () => {
+    ioc.database.stop();
+    fake = new FakeSystemd();
+    fake.addUnit('worker.service', { failsToStart: true });
+    const config = parseConfig('[ioc]\nprefix = "bl:"\njob_timeout = 0.05\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n', 'test.toml');
+    ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
+    ioc.database.start();
+    ioc.bus.start();
+    await until('worker:ActiveState', () => alarm('worker:ActiveState')[1] === 'NO_ALARM');
+    fake.holdJobs = true;
+    await assert.rejects(put('worker:Restart', 1), /did not end within/);
+    assert.equal(value('worker:Busy'), 1);
+    await fake.jobHeld();
+    fake.release();
+    await until('worker:JobResult', () => value('worker:JobResult') === 'failed');
+    assert.equal(value('worker:Busy'), 0);
+    assert.match(String(value('worker:Message')), /Restart worker\.service: job ended "failed"/);
   });
 
   it('a failed start job fails the put with ECA_PUTFAIL and says why', async () => {
