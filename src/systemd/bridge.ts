@@ -5,6 +5,7 @@
  *   field(DTYP, "systemd") field(INP, "@redis.service ActiveState")
  *   field(DTYP, "systemd") field(OUT, "@redis.service Start")
  *   field(DTYP, "systemd") field(INP, "@bus Connected")
+ *   field(DTYP, "systemd") field(INP, "@bus Message")   (lsi: why not connected)
  *
  * State is keyed by unit name. Everything is re-read after a (re)connect,
  * after Reloading(false), after UnitFilesChanged and when systemd gets a new
@@ -131,6 +132,9 @@ export class SystemdBridge {
   private readonly units = new Map<string, UnitEntry>();
   private readonly byPath = new Map<string, UnitEntry>();
   private readonly busRecords = new Set<DeviceRecord>();
+  private readonly busMessageRecords = new Set<DeviceRecord>();
+  /** What IOC:BusMessage says: connected to which bus, or why not. */
+  private busMessage: string;
   private readonly jobs = new JobTracker();
   private refreshing: Promise<void> | undefined;
   private refreshAgain = false;
@@ -144,11 +148,19 @@ export class SystemdBridge {
     this.bus = opts.bus;
     this.log = opts.log;
     this.resources = opts.resources ?? new ResourceMonitor({ bus: opts.bus });
+    this.busMessage = this.bus.isConnected ? `connected to ${this.bus.describe()}` : `connecting to ${this.bus.describe()}`;
     this.bus.on('up', () => {
+      this.setBusMessage(`connected to ${this.bus.describe()}`);
       for (const r of this.busRecords) this.publishBus(r);
       this.requestRefresh('connected');
     });
-    this.bus.on('down', (reason: string) => this.onDown(reason));
+    this.bus.on('down', (reason: string) => {
+      this.setBusMessage(`lost ${this.bus.describe()}: ${reason}`);
+      this.onDown(reason);
+    });
+    this.bus.on('failed', (reason: string, retryMs: number) => {
+      this.setBusMessage(`cannot reach systemd on ${this.bus.describe()}: ${reason}; next try in ${retryMs / 1000} s`);
+    });
     this.bus.on('signal', (s: BusSignal) => this.onSignal(s));
   }
 
@@ -230,7 +242,12 @@ export class SystemdBridge {
     if (!m) throw new Error(`link "${link}": expected "@UNIT PROPERTY", e.g. "@redis.service ActiveState"`);
     const [, unit, what] = m;
     if (unit === 'bus') {
-      if (what !== 'Connected') throw new Error(`link "${link}": the bus has only "Connected"`);
+      if (what === 'Message') {
+        this.busMessageRecords.add(record);
+        record.update(this.busMessage);
+        return { close: () => this.busMessageRecords.delete(record) };
+      }
+      if (what !== 'Connected') throw new Error(`link "${link}": the bus has only "Connected" and "Message"`);
       this.busRecords.add(record);
       this.publishBus(record);
       return { close: () => this.busRecords.delete(record) };
@@ -342,6 +359,12 @@ export class SystemdBridge {
     let sev = 0;
     for (const r of recs) sev = Math.max(sev, r.field('SEVR') as number);
     health.set(`unit ${e.name}`, sev);
+  }
+
+  private setBusMessage(message: string): void {
+    if (message === this.busMessage) return;
+    this.busMessage = message;
+    for (const r of this.busMessageRecords) r.update(message);
   }
 
   private publishBus(record: DeviceRecord): void {

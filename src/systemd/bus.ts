@@ -19,9 +19,18 @@ export interface SystemdBusOptions {
   /** Address for the user bus; default from the environment. */
   address?: string;
   callTimeoutMs: number;
+  /** The first retry's delay; each failed attempt doubles it, up to maxReconnectDelayMs. */
   reconnectDelayMs: number;
+  /** Default 5 minutes. */
+  maxReconnectDelayMs?: number;
   log: Logger;
 }
+
+/** The longest wait between two attempts to reach systemd. */
+export const MAX_RECONNECT_DELAY_MS = 5 * 60_000;
+
+/** D-Bus errors that mean the bus works but nobody on it is systemd's manager. */
+const NO_SYSTEMD_ERRORS = new Set(['org.freedesktop.DBus.Error.ServiceUnknown', 'org.freedesktop.DBus.Error.NameHasNoOwner']);
 
 export class BusError extends Error {
   constructor(readonly code: 'BUS_DISCONNECTED' | 'BUS_TIMEOUT' | 'BUS_CALL_FAILED', message: string, readonly dbusName?: string) {
@@ -58,6 +67,8 @@ export interface SystemdConnection {
   on(event: 'up', listener: () => void): this;
   on(event: 'down', listener: (reason: string) => void): this;
   on(event: 'signal', listener: (signal: BusSignal) => void): this;
+  /** An attempt to reach systemd failed; the next is in `retryMs`. */
+  on(event: 'failed', listener: (reason: string, retryMs: number) => void): this;
 }
 
 interface Pending {
@@ -66,7 +77,10 @@ interface Pending {
 
 /**
  * Events: 'up' (connected and subscribed; re-read everything now), 'down'
- * (reason), 'signal' (BusSignal).
+ * (reason), 'signal' (BusSignal), 'failed' (reason, retryMs: an attempt to
+ * connect failed). Every failed attempt is a warning with its reason; the
+ * attempts slow down (1 s, 2 s, 4 s, ... up to 5 min) and the one that
+ * succeeds says so.
  */
 export class SystemdBus extends EventEmitter implements SystemdConnection {
   private bus: dbus.MessageBus | undefined;
@@ -75,6 +89,9 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
   private retry: NodeJS.Timeout | undefined;
   private readonly pending = new Set<Pending>();
   private generation = 0;
+  /** Attempts that failed since the last connection. */
+  private failures = 0;
+  private lastReason = '';
 
   constructor(private readonly opts: SystemdBusOptions) {
     super();
@@ -115,6 +132,11 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
       return;
     }
     this.bus = bus;
+    // Hello can hang too (a socket nobody reads).
+    const hello = setTimeout(() => {
+      if (generation === this.generation && !this.connected) this.lost(`no answer from ${this.describe()} within ${this.opts.callTimeoutMs} ms`);
+    }, this.opts.callTimeoutMs);
+    hello.unref();
     bus.on('error', (err: Error) => {
       if (generation === this.generation) this.lost(`bus error: ${err.message}`);
     });
@@ -125,6 +147,7 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
     });
     bus.on('message', (msg: dbus.Message) => this.onMessage(msg));
     bus.on('connect', () => {
+      clearTimeout(hello);
       if (generation !== this.generation) return;
       void this.setUp(generation);
     });
@@ -138,10 +161,17 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
       await this.subscribe();
       if (generation !== this.generation) return;
       this.connected = true;
-      this.opts.log.info('connected to systemd', { bus: this.describe() });
+      if (this.failures > 0) this.opts.log.info('reconnected to systemd', { bus: this.describe(), failedAttempts: this.failures });
+      else this.opts.log.info('connected to systemd', { bus: this.describe() });
+      this.failures = 0;
+      this.lastReason = '';
       this.emit('up');
     } catch (err) {
-      if (generation === this.generation) this.lost(`setting up the connection failed: ${(err as Error).message}`);
+      if (generation !== this.generation) return;
+      const e = err as Error;
+      this.lost(err instanceof BusError && err.dbusName && NO_SYSTEMD_ERRORS.has(err.dbusName)
+        ? `the bus answers, but systemd's manager (${SYSTEMD_SERVICE}) is not on it (${e.message})`
+        : `setting up the connection failed: ${e.message}`);
     }
   }
 
@@ -171,8 +201,7 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
   private lost(reason: string): void {
     const was = this.connected;
     this.drop(reason);
-    if (was) this.opts.log.warn('lost the connection to systemd', { bus: this.describe(), reason });
-    this.scheduleReconnect(reason);
+    this.scheduleReconnect(reason, was ? 'lost the connection to systemd' : 'cannot reach systemd');
   }
 
   private drop(reason: string): void {
@@ -191,13 +220,23 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
     if (was) this.emit('down', reason);
   }
 
-  private scheduleReconnect(reason: string): void {
+  /** Why the last attempt to reach systemd failed ('' while connected). */
+  get reason(): string {
+    return this.lastReason;
+  }
+
+  private scheduleReconnect(reason: string, what = 'cannot reach systemd'): void {
     if (this.stopped || this.retry) return;
-    this.opts.log.debug('will reconnect to the bus', { reason, delayMs: this.opts.reconnectDelayMs });
+    this.failures++;
+    this.lastReason = reason;
+    const max = this.opts.maxReconnectDelayMs ?? MAX_RECONNECT_DELAY_MS;
+    const delayMs = Math.min(max, this.opts.reconnectDelayMs * 2 ** Math.min(this.failures - 1, 30));
+    this.opts.log.warn(what, { bus: this.describe(), reason, attempt: this.failures, retryInS: delayMs / 1000 });
+    this.emit('failed', reason, delayMs);
     this.retry = setTimeout(() => {
       this.retry = undefined;
       this.connect();
-    }, this.opts.reconnectDelayMs);
+    }, delayMs);
     this.retry.unref();
   }
 
