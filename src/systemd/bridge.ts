@@ -37,6 +37,9 @@ type StatusProperty = (typeof STATUS_PROPERTIES)[number];
 /** What the IOC itself knows (its own jobs) or must always show: no COMM/INVALID from the unit. */
 const UNALARMED_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['JobResult', 'Busy', 'Message', 'HookState']);
 type ControlAction = (typeof CONTROL_ACTIONS)[number];
+/** Properties whose value is text: only a stringin or lsi can show them. */
+const TEXT_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['SubState', 'LoadState', 'UnitFileState', 'Result', 'ActiveSince', 'JobResult', 'Message']);
+const TEXT_RECORDS: ReadonlySet<string> = new Set(['stringin', 'lsi']);
 
 /** A UnitNew this soon after our own read of the unit was caused by that read. */
 const UNIT_NEW_QUIET_MS = 2000;
@@ -266,6 +269,9 @@ export class SystemdBridge {
     }
     if (!(STATUS_PROPERTIES as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${STATUS_PROPERTIES.join(', ')}`);
     const prop = what as StatusProperty;
+    if (TEXT_PROPERTIES.has(prop) && !TEXT_RECORDS.has(record.recordType)) {
+      throw new Error(`link "${link}": ${prop} is text: show it in a stringin or lsi record (this one is ${record.recordType})`);
+    }
     let set = e.status.get(prop);
     if (!set) e.status.set(prop, (set = new Set()));
     set.add(record);
@@ -279,7 +285,13 @@ export class SystemdBridge {
 
   // ------------------------------------------------------------ values
 
-  private valueOf(e: UnitEntry, prop: StatusProperty): FieldValue {
+  /** The value a record shows; a text record (stringin, lsi) gets ActiveState's name and numbers as text. */
+  private valueOf(e: UnitEntry, prop: StatusProperty, asText = false): FieldValue {
+    if (asText) {
+      if (prop === 'ActiveState') return e.props.ActiveState;
+      const v = this.valueOf(e, prop);
+      return typeof v === 'number' ? String(v) : v;
+    }
     const p = e.props;
     switch (prop) {
       case 'ActiveState': {
@@ -332,7 +344,7 @@ export class SystemdBridge {
     record.setDeviceAlarm(UNALARMED_PROPERTIES.has(prop) ? undefined : this.unitAlarm(e) ?? this.resourceAlarm(e, prop));
     if (isResource(prop) && !e.resources[prop]) return; // not polled yet: stays UDF
     if (isResource(prop) && !('value' in e.resources[prop]!)) return; // unknown: keeps its last value, INVALID
-    const value = this.valueOf(e, prop);
+    const value = this.valueOf(e, prop, TEXT_RECORDS.has(record.recordType));
     const last = e.last.get(record);
     if (last && last.value === value) return;
     e.last.set(record, { value });

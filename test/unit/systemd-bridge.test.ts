@@ -3,6 +3,9 @@
  * control writes complete with their jobs, bus loss shows as INVALID/COMM.
  */
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Eca } from '../../src/ca/protocol/constants';
 import { WriteError } from '../../src/ca/server/pv';
 import { parseConfig } from '../../src/ioc/config';
@@ -244,5 +247,36 @@ describe('systemd bridge (in-memory systemd)', () => {
     assert.equal(alarm('IOC:Health')[1], 'MINOR');
     fake.set('worker.service', { ActiveState: 'failed' });
     await until('IOC:Health', () => alarm('IOC:Health')[1] === 'MAJOR');
+  });
+
+  it('a stringin or lsi bound to ActiveState shows the state\'s name; a number record cannot take a text property', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'service-ioc-text-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'text.db'), [
+        'record(stringin, "$(P)redis:StateName") { field(DTYP, "systemd") field(INP, "@redis.service ActiveState") field(SCAN, "I/O Intr") }',
+        'record(lsi, "$(P)worker:StateName") { field(DTYP, "systemd") field(INP, "@worker.service ActiveState") field(SCAN, "I/O Intr") field(SIZV, "40") }',
+        'record(stringin, "$(P)redis:PidText") { field(DTYP, "systemd") field(INP, "@redis.service MainPID") field(SCAN, "I/O Intr") }',
+        '',
+      ].join('\n'));
+      ioc.database.stop();
+      fake = new FakeSystemd();
+      fake.addUnit('redis.service', { ActiveState: 'active', SubState: 'running', MainPID: 42 });
+      fake.addUnit('worker.service');
+      const config = parseConfig('[ioc]\nprefix = "bl:"\ndb = ["text.db"]\n', path.join(dir, 'test.toml'));
+      ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
+      ioc.database.start();
+      ioc.bus.start();
+      await until('redis:StateName', () => value('redis:StateName') === 'active');
+      await until('worker:StateName', () => value('worker:StateName') === 'inactive');
+      assert.equal(value('redis:PidText'), '42');
+      fake.set('redis.service', { ActiveState: 'failed' });
+      await until('redis:StateName', () => value('redis:StateName') === 'failed');
+
+      fs.writeFileSync(path.join(dir, 'bad.db'), 'record(ai, "$(P)redis:Sub") { field(DTYP, "systemd") field(INP, "@redis.service SubState") }\n');
+      const bad = parseConfig('[ioc]\nprefix = "bl:"\ndb = ["bad.db"]\n', path.join(dir, 'test.toml'));
+      assert.throws(() => buildServiceIoc(bad, memoryLogger(), new FakeSystemd()), /bad\.db:1.*SubState is text: show it in a stringin or lsi record \(this one is ai\)/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
