@@ -14,6 +14,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { UserManager, checkRedis, checkUserManager, fixtureUnit, freeTcpPort } from '../test/helpers/systemd-harness';
 import { startProcess, type Managed } from '../test/helpers/processes';
+import { checkPyepics, SYSTEM_PYTHON } from '../test/helpers/system';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -142,10 +143,18 @@ async function main(): Promise<void> {
     say(`service-ioc is serving ${pvs.length} PVs on CA port ${ready[1]}, among them:`);
     for (const pv of pvs.filter((p) => /IOC:Health|:ActiveState|:Running$|:Start$|qs:ManagerState|qs:Connected|_state$/.test(p))) say(`  ${pv}`);
     say('');
-    say('Watch them from another terminal (Debian package python3-pyepics):');
-    say(`  python3 -c "import epics, time; [epics.camonitor(p) for p in ('${PREFIX}IOC:Health', '${PREFIX}redis:ActiveState', '${PREFIX}qs:ManagerState')]; time.sleep(3600)"`);
-    say(`  python3 -c "import epics; print(epics.caput('${PREFIX}redis:Restart', 1, wait=True))"`);
-    say(`  (with EPICS_CA_ADDR_LIST=127.0.0.1 EPICS_CA_AUTO_ADDR_LIST=NO${ready[1] === '5064' ? '' : ` EPICS_CA_SERVER_PORT=${ready[1]}`})`);
+    // The one-liners name the interpreter checked here and carry the CA
+    // environment they need, so they work pasted as they are.
+    const caEnv = `EPICS_CA_ADDR_LIST=127.0.0.1 EPICS_CA_AUTO_ADDR_LIST=NO${ready[1] === '5064' ? '' : ` EPICS_CA_SERVER_PORT=${ready[1]}`}`;
+    const noPyepics = checkPyepics();
+    if (noPyepics === undefined) {
+      say(`Watch them from another terminal (pyepics, found in ${SYSTEM_PYTHON}):`);
+      say(`  ${caEnv} ${SYSTEM_PYTHON} -c "import epics, time; [epics.camonitor(p) for p in ('${PREFIX}IOC:Health', '${PREFIX}redis:ActiveState', '${PREFIX}qs:ManagerState')]; time.sleep(3600)"`);
+      say(`  ${caEnv} ${SYSTEM_PYTHON} -c "import epics; print(epics.caput('${PREFIX}redis:Restart', 1, wait=True))"`);
+    } else {
+      say(`No pyepics one-liners: ${noPyepics} (Debian package python3-pyepics).`);
+      say(`With EPICS base's tools: ${caEnv} camonitor ${PREFIX}IOC:Health ${PREFIX}redis:ActiveState`);
+    }
     say(`Screens, alarm configurations, the configuration and the put log are in ${out}`);
     say('demo ready; Ctrl-C stops everything.');
   } catch (err) {

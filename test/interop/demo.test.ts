@@ -4,11 +4,12 @@
  * Ctrl-C stops everything without leftovers.
  */
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, PyCa, REPO_ROOT, serverEnv } from '../helpers/pyca';
-import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
+import { checkPyepics, freeCaPorts, requireDependency, SYSTEM_PYTHON } from '../helpers/system';
 import { checkRedis, checkUserManager } from '../helpers/systemd-harness';
 import { makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
 
@@ -47,7 +48,9 @@ describe('npm run demo', function () {
     });
     await demo.waitLine(/^demo ready/, 60000);
     assert.ok(demo.lines.some((l) => /^\s+demo:IOC:Health$/.test(l)), 'prints the PV names');
-    assert.ok(demo.lines.some((l) => /python3 -c "import epics/.test(l)), 'prints a pyepics one-liner');
+    const caput = demo.lines.find((l) => /python3 -c "import epics; print\(epics\.caput/.test(l));
+    assert.ok(caput, 'prints a pyepics caput one-liner');
+    assert.match(caput, new RegExp(`^  EPICS_CA_ADDR_LIST=127\\.0\\.0\\.1 EPICS_CA_AUTO_ADDR_LIST=NO EPICS_CA_SERVER_PORT=${ports.server} ${SYSTEM_PYTHON} -c `));
 
     ca = await PyCa.start(clientEnv(ports.server, ports.repeater));
     // Health turns OK once redis, the queueserver unit and its manager are all as expected.
@@ -56,6 +59,9 @@ describe('npm run demo', function () {
     for (const f of ['service-ioc.toml', 'screens', 'alarms']) assert.ok(fs.existsSync(path.join(out, f)), `${f} written`);
     assert.ok(fs.readdirSync(path.join(out, 'screens')).some((f) => f.endsWith('.bob')));
     assert.ok(fs.readdirSync(path.join(out, 'alarms')).some((f) => f.endsWith('.xml')));
+    // The caput one-liner works pasted as printed: 1 is pyepics's success.
+    const ran = spawnSync('/bin/sh', ['-c', caput.trim()], { env: clientEnv(ports.server, ports.repeater), encoding: 'utf8', timeout: 60000 });
+    assert.equal(ran.stdout.trim(), '1', ran.stderr);
 
     demo.proc.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => demo!.proc.once('exit', resolve));
