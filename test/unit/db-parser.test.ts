@@ -309,8 +309,14 @@ describe('db parser: errors, with their positions', function () {
       "t.db:1:27: macro 'R' is recursive (expanding 'R' -> 'R')", 'R=$(R)');
     parseError('record(ai, "x") # ok\nrecord(ai, $(P', 'DB_ERR_BAD_MACRO',
       't.db:2:12: unterminated macro reference "$(P": missing \')\'', 'P=1');
-    // terminators count even inside quotes, as in macLib: this one is complete
-    parseError('record(ai, "$(P") ', 'DB_ERR_BAD_STRING', 't.db:1:12: closing quote missing at end of file', 'P=1');
+    // Terminators count even inside quotes, as in macLib: `"$(P") ` reads as
+    // `"$(P) `, which takes the string's closing quote; that is what is said.
+    parseError('record(ai, "$(P") ', 'DB_ERR_BAD_MACRO', 't.db:1:13: unterminated macro reference "$(P": missing \')\' before the quote', 'P=1');
+    parseError('record(ai, "a:x") {\n  field(DESC, "$(P")\n}\n', 'DB_ERR_BAD_MACRO',
+      't.db:2:16: unterminated macro reference "$(P": missing \')\' before the quote', 'P=1');
+    parseError('record(ai, "${P") {}\n', 'DB_ERR_BAD_MACRO', 't.db:1:13: unterminated macro reference "${P": missing \'}\' before the quote', 'P=1');
+    // A string left open without any macro is still just that.
+    parseError('record(ai, "abc) {}\n', 'DB_ERR_BAD_STRING', 't.db:1:12: newline in string, closing quote missing');
   });
 
   it('.dbd definition errors', function () {

@@ -284,6 +284,11 @@ export class DbLexer {
     for (;;) {
       const code = text.charCodeAt(i);
       if (i >= text.length || code === NEWLINE) {
+        // A macro reference that swallowed the closing quote (`"$(P"`) is the real fault.
+        const hint = this.src.hints?.find((h) => h.offset >= start && h.offset <= i);
+        if (hint) this.throwProblemsBefore(hint.offset);
+        if (hint) throw new DbLoadError(hint.code, hint.detail, hint.pos);
+        this.throwProblemsBefore(i + 1);
         throw this.error('DB_ERR_BAD_STRING',
           i >= text.length ? 'closing quote missing at end of file' : 'newline in string, closing quote missing',
           start);
@@ -292,6 +297,7 @@ export class DbLexer {
       if (code === 0x5c) { // backslash
         const n = text[i + 1];
         if (n === undefined || n === '\n') {
+          this.throwProblemsBefore(i + 2);
           throw this.error('DB_ERR_BAD_STRING', 'newline in string, closing quote missing', start);
         }
         if (json) {

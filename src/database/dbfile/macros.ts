@@ -257,6 +257,12 @@ export interface ExpandedSource {
   /** Undefined/recursive/bad references, in order of `offset`. */
   readonly problems: readonly MacroProblem[];
   /**
+   * References whose name took in a quote (`"$(P") {"` is `$(P)` to macLib,
+   * and eats the string's closing quote): no fault by themselves, but the
+   * explanation when the lexer then finds an unterminated string. By offset.
+   */
+  readonly hints?: readonly MacroProblem[];
+  /**
    * The source line and column of the character at `offset` of `text`. Text
    * produced by a macro maps to the position of its `$`. At or past the end
    * of `text`: the position just after its last character.
@@ -412,6 +418,7 @@ class ExpandedText implements ExpandedSource {
     readonly text: string,
     readonly problems: readonly MacroProblem[],
     private readonly map: SourceMap,
+    readonly hints: readonly MacroProblem[] = [],
   ) {}
 
   positionAt(offset: number): SourcePosition {
@@ -471,7 +478,7 @@ export function expandSource(text: string, defs: ReadonlyMap<string, string>, fi
     pieces.push(text.slice(copied));
     expanded = pieces.join('');
   }
-  return new ExpandedText(file, expanded, expander.problems, map);
+  return new ExpandedText(file, expanded, expander.problems, map, expander.hints);
 }
 
 // ---------------------------------------------------------------------------
@@ -580,6 +587,8 @@ class MacroExpander {
   private readonly active = new Set<MacroEntry>();
   /** Problems seen in 'collect' mode, with offsets into `main`. */
   readonly problems: MacroProblem[] = [];
+  /** References with a quote in their name, in 'collect' mode (see ExpandedSource.hints). */
+  readonly hints: MacroProblem[] = [];
 
   constructor(
     defs: ReadonlyMap<string, string>,
@@ -674,6 +683,17 @@ class MacroExpander {
     const nameOut = new ExpansionOutput();
     let r = this.trans(src, dollar + 2, level + 1, nameTerm, evaluating ? { out: nameOut, anchor } : scanOnly, ctx);
     const name = nameOut.text;
+    if (evaluating && ctx.mode === 'collect' && level === 0) {
+      const quote = src.slice(dollar + 2, r).search(/["']/);
+      if (quote >= 0) {
+        this.hints.push({
+          code: 'DB_ERR_BAD_MACRO',
+          detail: `unterminated macro reference ${JSON.stringify(src.slice(dollar, dollar + 2 + quote))}: missing '${close}' before the quote`,
+          pos: ctx.where(anchor),
+          offset: this.main.offset,
+        });
+      }
+    }
 
     // A default value is only scanned now; it is expanded if needed.
     let defaultStart = -1;
