@@ -30,7 +30,9 @@ export function formatFields(fields: LogFields | undefined): string {
   for (const [k, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     const s = String(v);
-    out += ` ${k}=${/[\s"=]/.test(s) || s === '' ? JSON.stringify(s) : s}`;
+    // Control characters are escaped (JSON), so a peer's text cannot forge or garble a log line.
+    // eslint-disable-next-line no-control-regex
+    out += ` ${k}=${/[\s"=\x00-\x1f\x7f]/.test(s) || s === '' ? JSON.stringify(s) : s}`;
   }
   return out;
 }

@@ -240,7 +240,7 @@ class AcfParser {
         try {
           rule.calc = { text, ...compileCalc(text) };
         } catch (err) {
-          if (err instanceof CalcError) this.fail(`CALC("${text}"): ${err.message}`, exprTok);
+          if (err instanceof CalcError) this.fail(`CALC(${quoteValue(text)}): ${err.message}`, exprTok);
           throw err;
         }
       } else {
@@ -265,7 +265,7 @@ class AcfParser {
         for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError(this.file, r.refLines.get(`UAG:${u}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names UAG ${quoteValue(u)}, which is not defined`);
         for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError(this.file, r.refLines.get(`HAG:${h}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names HAG ${quoteValue(h)}, which is not defined`);
         if (r.calc && !r.calc.inputs.some((i) => asg.inputs[i])) {
-          this.cfg.warnings.push(`${this.file}:${r.line}: CALC("${r.calc.text}") uses no input of ASG ${quoteValue(asg.name)} (INPA..INPL), so it is never evaluated and the rule never applies`);
+          this.cfg.warnings.push(`${this.file}:${r.line}: CALC(${quoteValue(r.calc.text)}) uses no input of ASG ${quoteValue(asg.name)} (INPA..INPL), so it is never evaluated and the rule never applies`);
         }
       }
     }

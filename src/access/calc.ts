@@ -4,6 +4,7 @@
  * arithmetic, comparisons, logic, the conditional operator and the common
  * functions. Compiled once when the .acf is read; evaluated on input changes.
  */
+import { showCharacter } from '../text';
 
 export type CalcFn = (inputs: readonly number[]) => number;
 
@@ -44,7 +45,7 @@ function tokenize(text: string): Tok[] {
     if (c === ')') { out.push({ t: ')' }); i++; continue; }
     if (c === ',') { out.push({ t: ',' }); i++; continue; }
     const op = OPS.find((o) => text.startsWith(o, i));
-    if (!op) throw new CalcError(`unexpected "${c}" at position ${i + 1}`);
+    if (!op) throw new CalcError(`unexpected ${showCharacter(c)} at position ${i + 1}`);
     out.push({ t: 'op', v: op });
     i += op.length;
   }

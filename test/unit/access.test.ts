@@ -13,7 +13,7 @@ import { PutLog } from '../../src/access/putlog';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { iocDeviceSupport } from '../../src/ioc/ioc-device';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
-import { memoryLogger } from '../../src/log';
+import { formatFields, memoryLogger } from '../../src/log';
 import type { ClientIdentity } from '../../src/ca/server/pv';
 import { EXAMPLE_ACF } from '../fixtures/access';
 
@@ -76,6 +76,9 @@ describe('access security', () => {
       ['HAG(h) { "opi1 }', /^a\.acf:1: a quoted string/],
       ['RULE(1, READ)', /^a\.acf:1: expected UAG, HAG or ASG, found "RULE"$/],
       ['ASG(X) {\n  RULE(1, READ)', /^a\.acf:2: expected INPA..INPL or RULE in ASG "X", found the end of the file$/],
+      // Raw control characters are shown by their code, never printed as they are.
+      ['UAG(ops\x1b) { alice }', /^a\.acf:1: unexpected character U\+001B$/],
+      ['ASG(X) {\n  RULE(1, WRITE) { CALC("A\x01") }\n}', /^a\.acf:2: CALC\("A\\u0001"\): unexpected U\+0001 at position 2$/],
     ];
     for (const [text, re] of errors) {
       it(`error: ${re.source.slice(8, 60)}`, () => {
@@ -209,5 +212,11 @@ describe('access security', () => {
       assert.ok(journal.some((l) => /bl:redis:Stop/.test(l)));
       assert.ok(journal.some((l) => /put log file failed/.test(l)));
     });
+  });
+});
+
+describe('log fields', () => {
+  it('show a value with control characters escaped, so a line stays one line', () => {
+    assert.equal(formatFields({ input: 'x\x02y', pv: 'a\nb', plain: 'ok' }), ' input="x\\u0002y" pv="a\\nb" plain=ok');
   });
 });
