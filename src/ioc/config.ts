@@ -45,6 +45,10 @@ export interface PutLogConfig {
   /** JSON-lines (or text) file; absent: the journal only. */
   file?: string;
   format: 'json' | 'text';
+  /** The file is rotated before it grows past this (max_size_mb). */
+  maxBytes: number;
+  /** Rotated files kept (FILE.1 ... FILE.keep). */
+  keep: number;
 }
 
 export interface JournalConfig {
@@ -121,7 +125,7 @@ const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
 const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver', 'redis', 'journal'] as const;
 const JOURNAL_KEYS = ['follow', 'directory'] as const;
 const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
-const PUTLOG_KEYS = ['file', 'format'] as const;
+const PUTLOG_KEYS = ['file', 'format', 'max_size_mb', 'keep'] as const;
 
 /** Record-name characters that a PV part may use. */
 const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
@@ -270,6 +274,14 @@ export function parseConfig(text: string, file: string): IocConfig {
   const putlogFile = putlogRaw.file === undefined ? undefined : path.resolve(base, str(putlogRaw, 'file', 'putlog', 'putlog.file'));
   const format = str(putlogRaw, 'format', 'putlog', 'putlog.format', 'json');
   if (format !== 'json' && format !== 'text') fail('putlog.format', `key "format" must be "json" or "text" (caPutLog's), not ${quoteValue(format)}`);
+  const maxSizeMb = putlogRaw.max_size_mb ?? 10;
+  if (typeof maxSizeMb !== 'number' || !(maxSizeMb >= 0.001) || !(maxSizeMb <= 1_000_000)) {
+    fail('putlog.max_size_mb', `key "max_size_mb" must be a number of megabytes from 0.001 to 1000000, not ${typeof maxSizeMb === 'string' ? quoteValue(maxSizeMb) : String(maxSizeMb)}`);
+  }
+  const keep = putlogRaw.keep ?? 3;
+  if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0 || keep > 100) {
+    fail('putlog.keep', `key "keep" must be a whole number of rotated files from 0 to 100, not ${typeof keep === 'string' ? quoteValue(keep) : String(keep)}`);
+  }
 
   const queueservers = parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs });
   const usedPvs = new Map<string, string>();
@@ -285,7 +297,7 @@ export function parseConfig(text: string, file: string): IocConfig {
   return {
     file,
     access,
-    putlog: { file: putlogFile, format: format as 'json' | 'text' },
+    putlog: { file: putlogFile, format: format as 'json' | 'text', maxBytes: Math.round((maxSizeMb as number) * 1024 * 1024), keep: keep as number },
     prefix,
     bus: bus as 'user' | 'system',
     callTimeout: numKey(ioc, 'call_timeout', 'ioc.call_timeout', 5),

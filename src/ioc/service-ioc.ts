@@ -81,7 +81,7 @@ export interface ServiceIoc {
 export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'stop' | 'security'> {
   checkConfigFiles(config);
   const health = new HealthAggregator();
-  const putlog = new PutLog({ file: config.putlog.file, format: config.putlog.format, log: log.child('putlog') });
+  const putlog = new PutLog({ ...config.putlog, log: log.child('putlog') });
   const bus = connection ?? new SystemdBus({ kind: config.bus, callTimeoutMs: config.callTimeout * 1000, reconnectDelayMs: 1000, log: log.child('systemd') });
   const journal = config.journal.follow
     ? new JournalFollower({ scope: config.bus, directory: config.journal.directory, lines: LOG_TAIL_LINES, log: log.child('journal') })

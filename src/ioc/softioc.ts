@@ -36,7 +36,7 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
   const security = opts.acf
     ? await enforceAccessSecurity(database, { file: opts.acf.file, macros: opts.acf.macros, log: opts.log.child('access') })
     : undefined;
-  // With access security, every write attempt is logged (caPutLog-style, to the journal).
+  // With access security, writes are logged caPutLog-style to the journal (see PutLog for which).
   const putlog = security ? new PutLog({ format: 'json', log: opts.log.child('putlog') }) : undefined;
   database.start();
   const server = new CaServer({ directory: database, config, log: opts.log.child('ca'), circuit: { audit: putlog?.audit } });
@@ -50,6 +50,7 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
       if (stopped) return;
       stopped = true;
       security?.close();
+      putlog?.close();
       database.stop();
       await server.stop();
     },

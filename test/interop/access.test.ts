@@ -662,9 +662,24 @@ describe('access security seen by pyepics clients of other users and hosts', fun
       return ioc!.proc.stderrLines(from).map((l) => PUTLOG_LINE.exec(l)).filter((m): m is RegExpExecArray => m !== null).map((m) => JSON.parse(m[1]) as PutLogEntry);
     }
 
-    async function nextPutLog(from: number): Promise<PutLogEntry> {
-      const m = await ioc!.proc.waitStderrLine(PUTLOG_LINE, 10_000, from);
+    /**
+     * The next put log line from stderr line `from` on, of `user` if given: a
+     * client's second write to a PV within a second is logged at the end of
+     * that second, so another client's line may come first.
+     */
+    async function nextPutLog(from: number, user?: string): Promise<PutLogEntry> {
+      const re = user ? new RegExp(`putlog: put (\\{.*"user":${JSON.stringify(user)}.*\\})\\s*$`) : PUTLOG_LINE;
+      const m = await ioc!.proc.waitStderrLine(re, 10_000, from);
       return JSON.parse(m[1]) as PutLogEntry;
+    }
+
+    /** The first put log line from stderr line `from` on that `match` takes. */
+    async function waitPutLog(from: number, match: (l: PutLogEntry) => boolean): Promise<PutLogEntry> {
+      for (;;) {
+        const found = putLog(from).find(match);
+        if (found) return found;
+        await ioc!.proc.waitStderrLine(PUTLOG_LINE, 10_000, ioc!.proc.stderrLineCount());
+      }
     }
 
     before(async () => {
@@ -765,7 +780,7 @@ describe('access security seen by pyepics clients of other users and hosts', fun
       assert.deepEqual([away.read, away.write], [true, false]);
       from = ioc!.proc.stderrLineCount();
       assert.equal((await viewer.request('put', { pv: `${P}setpoint`, value: 4, wait: true })).status, 1);
-      const line = await nextPutLog(from);
+      const line = await nextPutLog(from, VIEWER);
       assert.deepEqual([line.user, line.host, line.pv, line.old, line.new, line.result], [VIEWER, CONSOLE, `${P}setpoint`, 2.75, 4, 'done']);
       assert.equal((await op.request('put', { pv: `${P}enable`, value: 0, wait: true })).status, 1);
       const back = await viewer.request('wait_access', { pv: `${P}setpoint`, read: true, write: false, timeout: 10 });
@@ -798,7 +813,7 @@ describe('access security seen by pyepics clients of other users and hosts', fun
       assert.deepEqual([(await viewer.request('info', { pv: `${P}setpoint` })).write, (await op.request('info', { pv: `${P}setpoint` })).write], [false, true]);
       from = ioc!.proc.stderrLineCount();
       assert.equal((await op.request('put', { pv: `${P}setpoint`, value: 6, wait: true })).status, 1);
-      assert.equal((await nextPutLog(from)).new, 6, 'the old TRAPWRITE rule still logs');
+      assert.equal((await waitPutLog(from, (l) => l.pv === `${P}setpoint` && l.user === OPERATOR)).new, 6, 'the old TRAPWRITE rule still logs');
 
       // Fixed: viewers may write without the CALC now.
       lines[at] = '  RULE(1, WRITE, TRAPWRITE) { UAG(viewers) }';
@@ -810,7 +825,7 @@ describe('access security seen by pyepics clients of other users and hosts', fun
       assert.equal(now.matched, true, `viewer's rights stayed ${JSON.stringify(now)}`);
       from = ioc!.proc.stderrLineCount();
       assert.equal((await viewer.request('put', { pv: `${P}setpoint`, value: 7, wait: true })).status, 1);
-      const line = await nextPutLog(from);
+      const line = await nextPutLog(from, VIEWER);
       assert.deepEqual([line.user, line.pv, line.old, line.new, line.result], [VIEWER, `${P}setpoint`, 6, 7, 'done']);
       assert.deepEqual([(await opAway.request('info', { pv: `${P}setpoint` })).write], [false], 'the rest of the rules unchanged');
     });

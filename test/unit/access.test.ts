@@ -15,6 +15,7 @@ import { iocDeviceSupport } from '../../src/ioc/ioc-device';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
 import { formatFields, memoryLogger } from '../../src/log';
 import type { ClientIdentity } from '../../src/ca/server/pv';
+import type { DbrSource } from '../../src/ca/protocol/types';
 import { EXAMPLE_ACF } from '../fixtures/access';
 
 
@@ -196,6 +197,79 @@ describe('access security', () => {
       log.audit(attempt('done'));
       assert.match(fs.readFileSync(file, 'utf8'), /^\d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d opi1 alice bl:redis:Stop new=1 old=null\n$/);
       log.close();
+    });
+
+    const tmpLog = (name = 'put.jsonl'): string => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'putlog-')), name);
+    const readLines = (file: string): Array<Record<string, unknown>> => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const writeOf = (v: number, old: number, outcome: 'done' | 'denied' = 'done', pv = 'bl:x') => ({
+      ...attempt(outcome), pv, value: [v], old: { value: [old], metadata: {} } as unknown as DbrSource,
+    });
+
+    it('a burst of writes by one client to one PV is one line more: count, first, last, min and max', () => {
+      const file = tmpLog();
+      const journal: string[] = [];
+      const log = new PutLog({ file, format: 'json', log: memoryLogger(journal) });
+      for (let i = 1; i <= 100; i++) log.audit(writeOf(i % 7 === 0 ? 50 : i, i - 1));
+      assert.equal(readLines(file).length, 1, 'the first write at once, the rest wait for the window');
+      log.flush();
+      const lines = readLines(file);
+      assert.deepEqual(lines.map((l) => [l.old, l.new, l.count, l.first, l.min, l.max, l.result]), [
+        [0, 1, undefined, undefined, undefined, undefined, 'done'],
+        [1, 100, 99, 2, 2, 100, 'done'],
+      ]);
+      assert.equal(journal.filter((l) => /^info test: put /.test(l)).length, 2, journal.join('\n'));
+      log.close();
+    });
+
+    it('a single later write in the window is a plain line, as if alone', () => {
+      const file = tmpLog();
+      const log = new PutLog({ file, format: 'json', log: memoryLogger() });
+      log.audit(writeOf(1, 0));
+      log.audit(writeOf(2, 1));
+      log.close();
+      assert.deepEqual(readLines(file).map((l) => [l.old, l.new, 'count' in l]), [[0, 1, false], [1, 2, false]]);
+    });
+
+    it('refused writes are summarised per client and PV; other clients and PVs keep their own lines', () => {
+      const file = tmpLog();
+      const log = new PutLog({ file, format: 'json', log: memoryLogger() });
+      for (let i = 0; i < 10_000; i++) log.audit(writeOf(i, 0, 'denied'));
+      log.audit({ ...writeOf(5, 0, 'denied'), client: { user: 'bob', host: 'opi2', address: '10.0.0.6' } });
+      log.audit(writeOf(5, 0, 'denied', 'bl:y'));
+      assert.deepEqual(readLines(file).map((l) => [l.user, l.pv, l.result]), [['alice', 'bl:x', 'denied'], ['bob', 'bl:x', 'denied'], ['alice', 'bl:y', 'denied']]);
+      log.close();
+      const last = readLines(file).at(-1)!;
+      assert.deepEqual([last.user, last.pv, last.count, last.first, last.new, last.result], ['alice', 'bl:x', 9999, 1, 9999, 'denied']);
+    });
+
+    it('the text format carries the burst too', () => {
+      const file = tmpLog('put.log');
+      const log = new PutLog({ file, format: 'text', log: memoryLogger() });
+      for (let i = 1; i <= 3; i++) log.audit(writeOf(i, i - 1));
+      log.close();
+      assert.match(fs.readFileSync(file, 'utf8').split('\n')[1], / opi1 alice bl:x new=3 old=1 count=2 first=2 min=2 max=3$/);
+    });
+
+    it('rotates the file at its size, keeping FILE.1 .. FILE.keep', () => {
+      const file = tmpLog();
+      const log = new PutLog({ file, format: 'json', log: memoryLogger(), maxBytes: 1000, keep: 2, lineBurst: 1000 });
+      for (let i = 0; i < 40; i++) log.audit(writeOf(i, 0, 'done', `bl:pv${i}`));
+      log.close();
+      for (const f of [file, `${file}.1`, `${file}.2`]) assert.ok(fs.statSync(f).size <= 1000, f);
+      assert.equal(fs.existsSync(`${file}.3`), false);
+      assert.equal(readLines(file).at(-1)!.pv, 'bl:pv39', 'the newest line is in FILE');
+    });
+
+    it('beyond its line budget it drops lines and says how many', () => {
+      const file = tmpLog();
+      const journal: string[] = [];
+      const log = new PutLog({ file, format: 'json', log: memoryLogger(journal), linesPerSecond: 1, lineBurst: 5 });
+      for (let i = 0; i < 20; i++) log.audit(writeOf(i, 0, 'denied', `bl:pv${i}`));
+      log.close();
+      const lines = readLines(file);
+      assert.equal(lines.length, 6);
+      assert.deepEqual([lines[5].dropped, lines[5].reason], [15, '15 put log lines dropped: more than 1 a second']);
+      assert.ok(journal.some((l) => /15 put log lines dropped/.test(l)));
     });
 
     it('a failing log path turns ok false, and the line still reaches the journal', () => {

@@ -77,6 +77,8 @@ describe('configuration', () => {
     ['missing prefix', '[ioc]\nbus = "user"\n', /^ioc\.toml:1: \[ioc\]: missing key "prefix"$/],
     ['not TOML', '[ioc]\nprefix = \n', /^ioc\.toml:2: not valid TOML/],
     ['bad bus', good.replace('[ioc]\n', '[ioc]\nbus = "session"\n'), /^ioc\.toml:2: key "bus" must be "user" or "system"/],
+    ['bad put log size', `${good}[putlog]\nmax_size_mb = 0\n`, /^ioc\.toml:14: key "max_size_mb" must be a number of megabytes from 0\.001 to 1000000, not 0$/],
+    ['bad put log keep', `${good}[putlog]\nkeep = 1.5\n`, /^ioc\.toml:14: key "keep" must be a whole number of rotated files from 0 to 100, not 1\.5$/],
   ];
   for (const [what, text, re] of bad) {
     it(`stops on ${what}, naming the line and the key`, () => {

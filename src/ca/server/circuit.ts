@@ -563,7 +563,16 @@ export class Circuit implements ChannelTable {
       }
     };
     if (!ch.rights.write) {
-      attempt('denied', undefined, 'no write access');
+      // The log says what was tried, when the value can be read at all.
+      let tried: DbrValue | undefined;
+      if (audit) {
+        try {
+          tried = this.decodeWrite(ch, req);
+        } catch {
+          tried = undefined;
+        }
+      }
+      attempt('denied', tried, 'no write access');
       reply(Eca.NOWTACCESS, `no write access to ${ch.pv.name}`);
       return;
     }
@@ -623,6 +632,13 @@ export class Circuit implements ChannelTable {
     if (req.count === 0 || req.count > pv.maxCount) {
       throw new CaProtocolError('CA_ERR_BAD_COUNT', `count ${req.count} outside 1..${pv.maxCount}`, Eca.BADCOUNT);
     }
+    const value = this.decodeWrite(ch, req);
+    return { done: pv.write({ value, client, notify: req.notify }), value };
+  }
+
+  /** The value of a write request in the PV's native type; throws when it cannot be. */
+  private decodeWrite(ch: Channel, req: WriteRequestMessage): DbrValue {
+    const pv = ch.pv;
     let payload = req.payload;
     if (req.dbrType === DbrType.STRING && req.count === 1 && payload.length < MAX_STRING_SIZE) {
       // libca sends a single string as strlen + 1 bytes, padded to 8, not 40
@@ -631,11 +647,10 @@ export class Circuit implements ChannelTable {
     }
     const decoded = decodeDbr(req.dbrType, req.count, payload);
     const snap = pv.snapshot();
-    const value = convertValue(decoded.value, decoded.valueType, pv.nativeType, {
+    return convertValue(decoded.value, decoded.valueType, pv.nativeType, {
       enumStrings: snap.metadata.enumStrings,
       precision: snap.metadata.precision,
     });
-    return { done: pv.write({ value, client, notify: req.notify }), value };
   }
 
   // ------------------------------------------------------------ output and flow control
