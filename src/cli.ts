@@ -17,6 +17,7 @@ import { ConfigFileError, loadConfig } from './ioc/config';
 import * as fs from 'node:fs';
 import { AcfError, parseAcf } from './access/acf';
 import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
+import { describeOtherServer, findOtherServers } from './ioc/other-servers';
 import { screensCommand } from './ioc/screens';
 import { alarmsCommand } from './ioc/alarms';
 import { pvTableCommand } from './ioc/pv-table';
@@ -37,10 +38,13 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
 `,
   run: `  service-ioc run -c FILE.toml
       Watch and control the systemd units of the configuration, serving their PVs over CA.
+      At start it warns when another server already answers for its names (as check does).
 `,
   check: `  service-ioc check -c FILE.toml
       Validate the configuration and its databases, print the PV names, and exit.
-      Also warns when another server on the network already answers for these PV names.
+      Also warns when another server already answers for its names: a CA search for
+      <prefix>IOC:Health and a few more, where clients search (EPICS_CA_ADDR_LIST,
+      EPICS_CA_AUTO_ADDR_LIST), waiting 1 s for answers.
 `,
   screens: `  service-ioc screens -c FILE.toml -o DIR
       Write operator displays for the configuration: service-overview and one
@@ -158,12 +162,13 @@ async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-function check(args: string[]): number {
+async function check(args: string[]): Promise<number> {
   const config = loadConfig(configArg(args));
   const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
   if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
   process.stderr.write(`${config.file}: OK, ${count(config.units.length, 'unit')}, ${count(config.queueservers.length, 'queueserver')}, ${count(database.records.size, 'PV')}\n`);
+  for (const other of await findOtherServers(config)) process.stderr.write(`service-ioc: warning: ${describeOtherServer(other)}\n`);
   return 0;
 }
 
@@ -185,7 +190,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'softioc': return await softioc(rest);
       case 'dbl': return dbl(rest);
       case 'run': return await run(rest);
-      case 'check': return check(rest);
+      case 'check': return await check(rest);
       case 'screens': return screensCommand(rest, (m) => new UsageError(m));
       case 'alarms': return alarmsCommand(rest, (m) => new UsageError(m));
       case 'pv-table': return pvTableCommand(rest, (m) => new UsageError(m));

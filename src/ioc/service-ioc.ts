@@ -27,6 +27,7 @@ import { loadAll, macrosFromArg, type LoadStep } from './load';
 import { ServiceNotifier } from './notify';
 import { enforceAccessSecurity, type AccessSecurity } from '../access/access-security';
 import { PutLog } from '../access/putlog';
+import { findOtherServers, warnOtherServers } from './other-servers';
 
 /**
  * The templates shipped with service-ioc: `db/` at the package root, which is
@@ -125,6 +126,8 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
   built.caStats.server = server;
+  // In the background: the IOC serves meanwhile, and says so if its names are served twice.
+  void findOtherServers(config, process.env, server.tcpPort).then((others) => warnOtherServers(others, log), () => undefined);
   notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
   let stopped = false;
   return {
