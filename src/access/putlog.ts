@@ -234,7 +234,7 @@ export class PutLog {
     }
     const line = this.opts.format === 'json'
       ? JSON.stringify(entry)
-      : `${textStamp(now)} ${a.client.host} ${a.client.user} ${a.pv} new=${fmt(entry.new)} old=${fmt(entry.old)}${extra}${result === 'done' ? '' : ` result=${result}`}`;
+      : `${textStamp(now)} ${word(a.client.host)} ${word(a.client.user)} ${word(a.pv)} new=${fmt(entry.new)} old=${fmt(entry.old)}${extra}${result === 'done' ? '' : ` result=${word(result)}`}`;
     this.emit(line);
   }
 
@@ -349,5 +349,17 @@ function textStamp(d: Date): string {
 }
 
 function fmt(v: unknown): string {
-  return Array.isArray(v) ? v.join(',') : String(v);
+  return Array.isArray(v) ? v.map(word).join(',') : word(v);
+}
+
+/**
+ * One word of the text format: a string with white space, a quote, a comma
+ * or a control character is quoted with its specials escaped (as caPutLog
+ * does from release 4), so that a client's text cannot end a line or forge a
+ * field.
+ */
+function word(v: unknown): string {
+  const s = String(v);
+  // eslint-disable-next-line no-control-regex
+  return typeof v === 'string' && (s === '' || /[\s",\x00-\x1f\x7f]/.test(s)) ? JSON.stringify(s) : s;
 }

@@ -250,6 +250,16 @@ describe('access security', () => {
       assert.match(fs.readFileSync(file, 'utf8').split('\n')[1], / opi1 alice bl:x new=3 old=1 count=2 first=2 min=2 max=3$/);
     });
 
+    it('the text format quotes and escapes a client\'s text, so it cannot end a line or forge a field', () => {
+      const file = tmpLog('put.log');
+      const log = new PutLog({ file, format: 'text', log: memoryLogger() });
+      log.audit({ ...attempt('failed'), value: ['a b\nc'], client: { user: 'eve\n01-Jan-26 00:00:00 opi1 alice', host: 'opi1', address: '10.0.0.9' } });
+      log.close();
+      const text = fs.readFileSync(file, 'utf8');
+      assert.equal(text.split('\n').length, 2, 'one line');
+      assert.match(text, / opi1 "eve\\n01-Jan-26 00:00:00 opi1 alice" bl:redis:Stop new="a b\\nc" old=null result="failed: job failed"\n$/);
+    });
+
     it('rotates the file at its size, keeping FILE.1 .. FILE.keep', () => {
       const file = tmpLog();
       const log = new PutLog({ file, format: 'json', log: memoryLogger(), maxBytes: 1000, keep: 2, lineBurst: 1000 });
