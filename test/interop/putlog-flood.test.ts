@@ -65,7 +65,9 @@ describe('put log under a flood of refused writes', function () {
     const logBefore = fs.statSync(putFile, { throwIfNoEntry: false })?.size ?? 0;
     const outputBefore = output;
 
-    // The flood: batches of refused writes, as fast as the socket takes them.
+    // The flood: batches of refused writes, as fast as the socket takes them. A batch
+    // (24 kB) is more than the socket's high-water mark, so every write waits for
+    // 'drain' and the reads below get their turns in this process too.
     const value = Buffer.alloc(8);
     value.writeDoubleBE(9);
     const one = m.writeRequest(false, DbrType.DOUBLE, 1, flooder.sid, 0, value);
