@@ -21,7 +21,7 @@ export function probedNames(config: IocConfig): string[] {
  * Servers other than this one (the one at `ownTcpPort` on this host, if it
  * runs) that answer for the names, within `timeoutMs`.
  */
-export function findOtherServers(config: IocConfig, env: Env = process.env, ownTcpPort?: number, timeoutMs = 1000): Promise<NameAnswer[]> {
+export async function findOtherServers(config: IocConfig, env: Env = process.env, ownTcpPort?: number, timeoutMs = 1000): Promise<NameAnswer[]> {
   const destinations = probeDestinations(env, serverConfigFromEnv(env));
   return probeNames({
     names: probedNames(config),

@@ -127,7 +127,8 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   await server.start();
   built.caStats.server = server;
   // In the background: the IOC serves meanwhile, and says so if its names are served twice.
-  void findOtherServers(config, process.env, server.tcpPort).then((others) => warnOtherServers(others, log), () => undefined);
+  void findOtherServers(config, process.env, server.tcpPort).then((others) => warnOtherServers(others, log),
+    (err: Error) => log.warn('could not search for other servers of this IOC\'s names', { reason: err.message }));
   notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
   let stopped = false;
   return {
