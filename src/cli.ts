@@ -167,8 +167,8 @@ async function check(args: string[]): Promise<number> {
   const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
   if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
-  process.stderr.write(`${config.file}: OK, ${count(config.units.length, 'unit')}, ${count(config.queueservers.length, 'queueserver')}, ${count(database.records.size, 'PV')}\n`);
   for (const other of await findOtherServers(config)) process.stderr.write(`service-ioc: warning: ${describeOtherServer(other)}\n`);
+  process.stderr.write(`${config.file}: OK, ${count(config.units.length, 'unit')}, ${count(config.queueservers.length, 'queueserver')}, ${count(database.records.size, 'PV')}\n`);
   return 0;
 }
 
