@@ -5,6 +5,7 @@
  *   service-ioc dbl [-m MACROS] -d FILE.db ...
  *   service-ioc run -c FILE.toml
  *   service-ioc check -c FILE.toml
+ *   service-ioc repeater [--port PORT] [--address ADDRESS]
  */
 import { DbLoadError } from './database/dbfile/errors';
 import { ConfigError } from './ca/server/config';
@@ -23,6 +24,7 @@ import { alarmsCommand } from './ioc/alarms';
 import { pvTableCommand } from './ioc/pv-table';
 import { OutputError, parseOptions } from './ioc/command-args';
 import { systemErrorText } from './text';
+import { CaRepeater, RepeaterPortInUse, repeaterPortFromEnv } from './ca/repeater/repeater';
 
 
 /** Each command's usage, as `service-ioc COMMAND --help` prints it. */
@@ -56,6 +58,13 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
       (default: the folder "screens" beside DIR, so that "screens -o X/screens" and
       "alarms -o X/alarms" go together); --name: the Phoebus config and ALH main
       group (default Services).
+`,
+  repeater: `  service-ioc repeater [--port PORT] [--address ADDRESS]
+      Run a Channel Access repeater (like caRepeater): every CA client on this host
+      registers with it, and it hands each of them the beacons that reach the port.
+      --port: default EPICS_CA_REPEATER_PORT, else 5065; --address: the address to
+      bind (default 0.0.0.0, every interface). When another repeater has the port,
+      it says so and exits with status 0.
 `,
   'pv-table': `  service-ioc pv-table [--readme README.md]
       Print the PV reference generated from db/*.db, or rewrite it in the README.
@@ -172,6 +181,28 @@ async function check(args: string[]): Promise<number> {
   return 0;
 }
 
+async function repeater(args: string[]): Promise<number> {
+  const opts = parseOptions(args, { '--port': false, '--address': false }, (m) => new UsageError(m));
+  const portText = opts.get('--port');
+  const port = portText === undefined ? repeaterPortFromEnv() : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port: expected a port number 1..65535, got "${portText}"`);
+  const address = opts.get('--address') ?? '0.0.0.0';
+  const log = createLogger('repeater');
+  const shutdown = shutdownOnSignal(log);
+  const rep = new CaRepeater({ port, address, log });
+  try {
+    await rep.start();
+  } catch (err) {
+    if (!(err instanceof RepeaterPortInUse)) throw err;
+    // caRepeater exits quietly in this case: the repeater that has the port does the job.
+    process.stdout.write(`service-ioc repeater: ${err.message}; exiting\n`);
+    return 0;
+  }
+  process.stdout.write(`service-ioc repeater: CA repeater on ${address}:${port}\n`);
+  await shutdown.stopWith(() => rep.stop());
+  return 0;
+}
+
 function dbl(args: string[]): number {
   const parsed = parseDbArgs(args);
   const db = Database.build(loadAll(parsed.steps), { registry: defaultRegistry().register(iocDeviceSupport()) });
@@ -193,6 +224,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'check': return await check(rest);
       case 'screens': return screensCommand(rest, (m) => new UsageError(m));
       case 'alarms': return alarmsCommand(rest, (m) => new UsageError(m));
+      case 'repeater': return await repeater(rest);
       case 'pv-table': return pvTableCommand(rest, (m) => new UsageError(m));
       case '--version': case '-V':
         process.stdout.write(`service-ioc ${VERSION}\n`);

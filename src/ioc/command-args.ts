@@ -19,6 +19,8 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--displays': 'DIR|URL',
   '--name': 'NAME',
   '--readme': 'README.md',
+  '--port': 'PORT',
+  '--address': 'ADDRESS',
 };
 
 /** "-c FILE.toml": an option with what its value is. */

@@ -44,7 +44,8 @@ function pick(env: Env, ...names: string[]): { name: string; value: string } | u
   return undefined;
 }
 
-function port(env: Env, fallback: number, ...names: string[]): number {
+/** The first of `names` that is set, as a port number; `fallback` when none is. */
+export function portFromEnv(env: Env, fallback: number, ...names: string[]): number {
   const v = pick(env, ...names);
   if (!v) return fallback;
   const n = Number(v.value);
@@ -73,8 +74,8 @@ export function parseAddrList(text: string, defaultPort: number, variable = 'add
 }
 
 export function serverConfigFromEnv(env: Env = process.env): ServerConfig {
-  const serverPort = port(env, CA_SERVER_PORT, 'EPICS_CAS_SERVER_PORT', 'EPICS_CA_SERVER_PORT');
-  const beaconPort = port(env, CA_REPEATER_PORT, 'EPICS_CAS_BEACON_PORT', 'EPICS_CA_REPEATER_PORT');
+  const serverPort = portFromEnv(env, CA_SERVER_PORT, 'EPICS_CAS_SERVER_PORT', 'EPICS_CA_SERVER_PORT');
+  const beaconPort = portFromEnv(env, CA_REPEATER_PORT, 'EPICS_CAS_BEACON_PORT', 'EPICS_CA_REPEATER_PORT');
   const list = pick(env, 'EPICS_CAS_BEACON_ADDR_LIST', 'EPICS_CA_ADDR_LIST');
   const beaconAddrList = list ? parseAddrList(list.value, beaconPort, list.name) : [];
   const autoBeaconAddrList = yesNo(env, true, 'EPICS_CAS_AUTO_BEACON_ADDR_LIST', 'EPICS_CA_AUTO_ADDR_LIST');
