@@ -2,9 +2,11 @@
  * `npm run demo`: the whole stack on one machine, with nothing installed
  * system-wide. A private dbus-daemon and `systemd --user` (the harness the
  * tests use) run redis-server and a queueserver stand-in as real units;
- * service-ioc watches them and serves their PVs over Channel Access. The
- * screens and alarm configurations for it go to a folder. Ctrl-C stops
- * everything and leaves nothing behind.
+ * service-ioc watches them and serves their PVs over Channel Access, and
+ * `service-ioc repeater` hands its beacons to the CA clients of this host
+ * (unless a CA repeater already runs here). The screens and alarm
+ * configurations for it go to a folder. Ctrl-C stops everything and leaves
+ * nothing behind.
  *
  * usage: node build/demo/demo.js [--out DIR]   (CA port: EPICS_CAS_SERVER_PORT, default 5064)
  */
@@ -15,6 +17,7 @@ import * as path from 'node:path';
 import { UserManager, checkRedis, checkUserManager, fixtureUnit, freeTcpPort } from '../test/helpers/systemd-harness';
 import { startProcess, type Managed } from '../test/helpers/processes';
 import { checkPyepics, SYSTEM_PYTHON } from '../test/helpers/system';
+import { serverConfigFromEnv } from '../src/ca/server/config';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'dist/cli.js');
@@ -106,12 +109,14 @@ async function main(): Promise<void> {
 
   let manager: UserManager | undefined;
   let ioc: Managed | undefined;
+  let repeater: Managed | undefined;
   let stopping = false;
   const stop = async (code: number): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    say('demo: stopping service-ioc and the user manager ...');
+    say('demo: stopping service-ioc, its repeater and the user manager ...');
     await ioc?.stop();
+    await repeater?.stop();
     await manager?.stop();
     const left = manager?.leftovers() ?? [];
     say(left.length ? `demo: left behind: ${left.join(', ')}` : 'demo: stopped; no processes, cgroups or temporary files left');
@@ -128,6 +133,17 @@ async function main(): Promise<void> {
     const cfg = path.join(out, 'service-ioc.toml');
     fs.writeFileSync(cfg, config(out, control, info, redisPort));
     const env = { ...process.env, ...manager.env, SERVICE_IOC_LOG: process.env.SERVICE_IOC_LOG ?? 'warn' };
+    // The repeater takes the port the IOC sends its beacons to, on the interface it serves.
+    const serving = serverConfigFromEnv(env);
+    const repeaterArgs = ['repeater', '--port', String(serving.beaconPort), ...(serving.interfaces.length === 1 ? ['--address', serving.interfaces[0]] : [])];
+    repeater = startProcess(process.execPath, [CLI, ...repeaterArgs], env);
+    const said = await repeater.waitLine(/^service-ioc repeater: /, 10000);
+    if (/in use/.test(said[0])) {
+      repeater = undefined;
+      say(`demo: a CA repeater already runs on UDP port ${serving.beaconPort}; the demo uses that one`);
+    } else {
+      say(`demo: CA repeater on UDP port ${serving.beaconPort}`);
+    }
     ioc = startProcess(process.execPath, [CLI, 'run', '-c', cfg], env);
     ioc.proc.stderr?.on('data', (d: Buffer) => process.stderr.write(d));
     const ready = await ioc.waitLine(/CA on port (\d+)/, 30000);

@@ -5,6 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { startProcess, type Managed } from '../helpers/processes';
@@ -12,6 +13,14 @@ import { clientEnv, PyCa, REPO_ROOT, serverEnv } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency, SYSTEM_PYTHON } from '../helpers/system';
 import { checkRedis, checkUserManager } from '../helpers/systemd-harness';
 import { makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
+
+function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
 
 function harnessCgroups(): string[] {
   const out: string[] = [];
@@ -51,6 +60,8 @@ describe('npm run demo', function () {
     const caput = demo.lines.find((l) => /python3 -c "import epics; print\(epics\.caput/.test(l));
     assert.ok(caput, 'prints a pyepics caput one-liner');
     assert.match(caput, new RegExp(`^  EPICS_CA_ADDR_LIST=127\\.0\\.0\\.1 EPICS_CA_AUTO_ADDR_LIST=NO EPICS_CA_SERVER_PORT=${ports.server} ${SYSTEM_PYTHON} -c `));
+    assert.ok(demo.lines.includes(`demo: CA repeater on UDP port ${ports.repeater}`), 'runs a repeater on the beacon port');
+    assert.equal(await udpFree(ports.repeater), false, 'the repeater holds its port');
 
     ca = await PyCa.start(clientEnv(ports.server, ports.repeater));
     // Health turns OK once redis, the queueserver unit and its manager are all as expected.
@@ -66,6 +77,7 @@ describe('npm run demo', function () {
     demo.proc.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => demo!.proc.once('exit', resolve));
     assert.equal(code, 0);
+    assert.equal(await udpFree(ports.repeater), true, 'the repeater stopped with the demo');
     assert.ok(demo.lines.some((l) => /no processes, cgroups or temporary files left/.test(l)), demo.lines.slice(-5).join('\n'));
     assert.deepEqual(harnessCgroups().filter((c) => !before.has(c)), [], 'no cgroups left');
     assert.equal(fs.existsSync('/run/systemd/system'), false);

@@ -5,7 +5,7 @@ Real libca through Debian's python3-pyepics. Each stdin line is a JSON request
 Reached only through libca: nothing here knows the server under test.
 
 Ops: connect, get, rawget, put, rawput, putack, exceptions, monitor, rawmonitor, events,
-unmonitor, info, wait_access, whoami, disconnect, wait_connected, wait_disconnected, quit.
+unmonitor, info, wait_access, whoami, disconnect, wait_connected, wait_disconnected, udp_ports, quit.
 """
 import ctypes
 import json
@@ -354,6 +354,28 @@ def op_wait_value(req):
             return {'ok': True, 'value': jsonable(last)}
         ca.poll(0.05)
     return {'ok': False, 'value': jsonable(last)}
+
+
+def op_udp_ports(_req):
+    """The local ports of this process's UDP sockets (libca's search socket among them),
+    from /proc: the repeater logs the port of each client it registers."""
+    import os
+    inodes = set()
+    for fd in os.listdir('/proc/self/fd'):
+        try:
+            target = os.readlink('/proc/self/fd/' + fd)
+        except OSError:
+            continue
+        if target.startswith('socket:['):
+            inodes.add(target[8:-1])
+    ports = []
+    with open('/proc/self/net/udp') as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if cols[9] in inodes:
+                ports.append(int(cols[1].split(':')[1], 16))
+    return {'ports': sorted(ports)}
 
 
 OPS = {name[3:]: fn for name, fn in globals().items() if name.startswith('op_')}
