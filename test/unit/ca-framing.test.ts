@@ -182,6 +182,7 @@ describe('Beacons', () => {
     b.stop();
     const first = sent.filter((s) => s.to === '127.0.0.1');
     assert.deepEqual(first.map((s) => s.counter), first.map((_, i) => i), 'counter +1 per round, from 0');
+    assert.equal(first[0].at, 0, 'the first beacon goes out at start-up');
     const gaps = first.slice(1).map((s, i) => Math.round(s.at - first[i].at));
     assert.deepEqual(gaps.slice(0, 7), [20, 40, 80, 160, 320, 640, 1000]);
     assert.ok(gaps.slice(6).every((g) => g === 1000));
