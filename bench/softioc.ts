@@ -19,10 +19,11 @@ import { startProcess, type Managed } from '../test/helpers/processes';
 import { clientEnv, REPO_ROOT, serverEnv } from '../test/helpers/pyca';
 import { freeCaPorts } from '../test/helpers/system';
 import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../test/helpers/cli';
+import { sharedDir } from '../test/helpers/shared';
 import type { Figure } from './ca';
 
-/** The EPICS bundle: $EPICS_BUNDLE (set by its env.sh), else ../shared/epics beside the clone. */
-const EPICS = process.env.EPICS_BUNDLE ?? path.join(REPO_ROOT, '../shared/epics');
+/** The EPICS bundle: $EPICS_BUNDLE (set by its env.sh), else ../shared/epics beside the clone (or beside its main checkout). */
+const EPICS = process.env.EPICS_BUNDLE ?? path.join(sharedDir() ?? path.join(REPO_ROOT, '../shared'), 'epics');
 const CLIENT_SOURCE = path.join(REPO_ROOT, 'bench/c/ca_bench_client.c');
 const CLIENT = path.join(REPO_ROOT, 'build/bench/ca_bench_client');
 

@@ -17,9 +17,12 @@ export interface AccessPolicy {
   onChange(listener: () => void): () => void;
 }
 
+const READ_WRITE: AccessRights = Object.freeze({ read: true, write: true });
+const NO_WATCH = (): void => undefined;
+
 export const ALLOW_ALL: AccessPolicy = {
-  rights: () => ({ read: true, write: true }),
-  onChange: () => () => undefined,
+  rights: () => READ_WRITE,
+  onChange: () => NO_WATCH,
 };
 
 export interface FieldPvContext {
@@ -71,7 +74,8 @@ export class FieldPv implements ProcessVariable {
     return [v as number];
   }
 
-  private metadata(): DbrMetadata {
+  /** The field's display, control and enum information now (see `FieldSnapshot`). */
+  metadataNow(): DbrMetadata {
     if (this.isVal && !this.longString) return this.record.type.metadata(this.record);
     const d = this.def;
     if (d.type === 'MENU') return { ...EMPTY_METADATA, enumStrings: d.menu ?? [] };
@@ -91,17 +95,7 @@ export class FieldPv implements ProcessVariable {
       // DTYP is stored as its name and served as the index in the DTYP menu.
       value = [Math.max(0, this.ctx.deviceNames.indexOf(String(r.f.DTYP)))];
     }
-    return {
-      nativeType: this.nativeType,
-      value,
-      status: r.f.STAT as number,
-      severity: r.f.SEVR as number,
-      timestamp: r.time,
-      metadata: this.metadata(),
-      ackt: r.f.ACKT as number,
-      acks: r.f.ACKS as number,
-      className: r.type.name,
-    };
+    return new FieldSnapshot(this, value);
   }
 
   accessRights(client: ClientIdentity): AccessRights {
@@ -181,5 +175,38 @@ export class FieldPv implements ProcessVariable {
 
   onRightsChanged(listener: () => void): () => void {
     return this.ctx.access.onChange(listener);
+  }
+}
+
+/**
+ * A field's value and alarm as they are when it is taken. Its metadata (units,
+ * limits, enum labels) is built only when an encoder asks for it, within the
+ * same synchronous encode: a plain DBR_DOUBLE read or monitor update, the
+ * common case, never needs it. (`metadata` is a getter: a spread copy of a
+ * snapshot does not carry it.)
+ */
+class FieldSnapshot implements DbrSource {
+  readonly nativeType: NativeType;
+  readonly status: number;
+  readonly severity: number;
+  readonly timestamp: DbrSource['timestamp'];
+  readonly ackt: number;
+  readonly acks: number;
+  readonly className: string;
+  private meta: DbrMetadata | undefined;
+
+  constructor(private readonly pv: FieldPv, readonly value: DbrValue) {
+    const r = pv.record;
+    this.nativeType = pv.nativeType;
+    this.status = r.f.STAT as number;
+    this.severity = r.f.SEVR as number;
+    this.timestamp = r.time;
+    this.ackt = r.f.ACKT as number;
+    this.acks = r.f.ACKS as number;
+    this.className = r.type.name;
+  }
+
+  get metadata(): DbrMetadata {
+    return (this.meta ??= this.pv.metadataNow());
   }
 }

@@ -22,10 +22,17 @@ export interface CircuitCoreOptions {
   maxChannels: number;
 }
 
-/** One thing the server must act on, in arrival order. */
-export type Inbound =
-  | { readonly kind: 'request'; readonly request: ClientRequest }
-  | { readonly kind: 'violation'; readonly violation: ProtocolViolation };
+/** A broken rule, in its place among the requests. */
+export interface ViolationItem {
+  readonly kind: 'violation';
+  readonly violation: ProtocolViolation;
+}
+
+/**
+ * One thing the server must act on, in arrival order: a request (handed on
+ * as it is, with no wrapper per message) or a broken rule.
+ */
+export type Inbound = ClientRequest | ViolationItem;
 
 export class CircuitCore {
   private circuitState: CircuitState = 'handshake';
@@ -78,7 +85,7 @@ export class CircuitCore {
     const violation = checkRequest(request, this.circuitState, this.channels, this.opts);
     if (this.circuitState === 'handshake') this.circuitState = 'open';
     if (violation) return this.violated(violation);
-    return { kind: 'request', request };
+    return request;
   }
 
   /** Record a violation; one that ends the circuit moves it to `closing`. */

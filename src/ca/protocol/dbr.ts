@@ -218,9 +218,11 @@ function writeNumber(buf: Buffer, offset: number, type: NumericType, v: number):
   }
 }
 
-function writeValues(buf: Buffer, l: DbrLayout, count: number, src: DbrSource): void {
+const EMPTY_LABELS: readonly string[] = Object.freeze([]);
+
+function writeValues(buf: Buffer, base: number, l: DbrLayout, count: number, src: DbrSource): void {
   const to = l.valueType;
-  const offset = l.valueOffset;
+  const offset = base + l.valueOffset;
   if (l.family === 'class_name') {
     // RSRV fills the first element only.
     writeCString(buf, offset, src.className, MAX_STRING_SIZE);
@@ -228,9 +230,9 @@ function writeValues(buf: Buffer, l: DbrLayout, count: number, src: DbrSource): 
   }
   const values = src.value;
   const from = src.nativeType;
-  const labels = src.metadata.enumStrings;
   const n = values.length < count ? values.length : count;
   if (to === DbrType.STRING) {
+    const labels = src.metadata.enumStrings;
     const precision = src.metadata.precision;
     for (let i = 0; i < n; i++) {
       writeCString(buf, offset + i * MAX_STRING_SIZE, elementToString(values[i], from, labels, precision), MAX_STRING_SIZE);
@@ -242,14 +244,16 @@ function writeValues(buf: Buffer, l: DbrLayout, count: number, src: DbrSource): 
     // Same type: writeNumber's casts are the conversion.
     for (let i = 0; i < n; i++) writeNumber(buf, offset + i * size, to, +values[i]);
   } else {
+    // Enum labels are needed only to read a string as an enum state.
+    const labels = from === DbrType.STRING ? src.metadata.enumStrings : EMPTY_LABELS;
     for (let i = 0; i < n; i++) writeNumber(buf, offset + i * size, to, elementToNumber(values[i], from, to, labels));
   }
 }
 
-function writeLimits(buf: Buffer, l: DbrLayout, m: DbrMetadata): void {
+function writeLimits(buf: Buffer, base: number, l: DbrLayout, m: DbrMetadata): void {
   const type = l.valueType as NumericType;
   const w = l.elementSize;
-  let o = l.limitsOffset;
+  let o = base + l.limitsOffset;
   // Order of db_access.h: upper_disp, lower_disp, upper_alarm, upper_warning,
   // lower_warning, lower_alarm[, upper_ctrl, lower_ctrl].
   writeNumber(buf, o, type, toNativeNumber(m.upperDisplayLimit, type)); o += w;
@@ -273,35 +277,44 @@ function writeLimits(buf: Buffer, l: DbrLayout, m: DbrMetadata): void {
  *   CA_ERR_NO_CONVERT when a string value names no number or enum state.
  */
 export function encodeDbr(dbrType: DbrType, count: number, src: DbrSource): Buffer {
+  const buf = Buffer.alloc(paddedSize(dbrPayloadSize(dbrType, count)));
+  encodeDbrInto(buf, 0, dbrType, count, src);
+  return buf;
+}
+
+/**
+ * `encodeDbr` into `buf` at `base`, where it holds at least the padded
+ * payload's size of zero bytes (space in an output buffer, so that a reply
+ * needs no buffer of its own).
+ */
+export function encodeDbrInto(buf: Buffer, base: number, dbrType: DbrType, count: number, src: DbrSource): void {
   const l = dbrLayout(dbrType);
   const n = elementCount(count);
-  const buf = Buffer.alloc(paddedSize(l.size + (n - 1) * l.elementSize));
 
   if (l.hasAlarm) {
-    buf.writeUInt16BE(src.status & 0xffff, 0);
-    buf.writeUInt16BE(src.severity & 0xffff, 2);
+    buf.writeUInt16BE(src.status & 0xffff, base);
+    buf.writeUInt16BE(src.severity & 0xffff, base + 2);
   }
   if (l.family === 'stsack') {
-    buf.writeUInt16BE(src.ackt & 0xffff, 4);
-    buf.writeUInt16BE(src.acks & 0xffff, 6);
+    buf.writeUInt16BE(src.ackt & 0xffff, base + 4);
+    buf.writeUInt16BE(src.acks & 0xffff, base + 6);
   }
   if (l.stampOffset >= 0) {
-    buf.writeUInt32BE(src.timestamp.secPastEpoch >>> 0, l.stampOffset);
-    buf.writeUInt32BE(src.timestamp.nsec >>> 0, l.stampOffset + 4);
+    buf.writeUInt32BE(src.timestamp.secPastEpoch >>> 0, base + l.stampOffset);
+    buf.writeUInt32BE(src.timestamp.nsec >>> 0, base + l.stampOffset + 4);
   }
-  if (l.precisionOffset >= 0) buf.writeUInt16BE(src.metadata.precision & 0xffff, l.precisionOffset);
-  if (l.unitsOffset >= 0) writeCString(buf, l.unitsOffset, src.metadata.units, MAX_UNITS_SIZE);
-  if (l.limitsOffset >= 0) writeLimits(buf, l, src.metadata);
+  if (l.precisionOffset >= 0) buf.writeUInt16BE(src.metadata.precision & 0xffff, base + l.precisionOffset);
+  if (l.unitsOffset >= 0) writeCString(buf, base + l.unitsOffset, src.metadata.units, MAX_UNITS_SIZE);
+  if (l.limitsOffset >= 0) writeLimits(buf, base, l, src.metadata);
   if (l.enumOffset >= 0) {
     const labels = src.metadata.enumStrings;
     const noStr = labels.length < MAX_ENUM_STATES ? labels.length : MAX_ENUM_STATES;
-    buf.writeUInt16BE(noStr, l.enumOffset);
+    buf.writeUInt16BE(noStr, base + l.enumOffset);
     for (let i = 0; i < noStr; i++) {
-      writeCString(buf, l.enumOffset + 2 + i * MAX_ENUM_STRING_SIZE, labels[i], MAX_ENUM_STRING_SIZE);
+      writeCString(buf, base + l.enumOffset + 2 + i * MAX_ENUM_STRING_SIZE, labels[i], MAX_ENUM_STRING_SIZE);
     }
   }
-  writeValues(buf, l, n, src);
-  return buf;
+  writeValues(buf, base, l, n, src);
 }
 
 /* ------------------------------------------------------------------ decode */

@@ -8,7 +8,7 @@
  */
 import { CaProtocolError } from './errors';
 import { Eca, EXTENDED_HEADER_SIZE, HEADER_SIZE } from './constants';
-import { readHeader, type Message } from './header';
+import type { Message } from './header';
 
 export interface FramerOptions {
   /** Largest payload accepted, in bytes. */
@@ -42,25 +42,35 @@ export class MessageFramer {
       this.buffered += data.length;
     }
     const out: Message[] = [];
+    // The usual case: one chunk holding whole messages, read in place.
+    if (this.chunks.length === 1) {
+      const chunk = this.chunks[0];
+      let offset = 0;
+      for (;;) {
+        const total = this.sizeAt(chunk, offset);
+        if (total < 0 || chunk.length - offset < total) break;
+        out.push(messageAt(chunk, offset));
+        offset += total;
+      }
+      if (offset === chunk.length) this.chunks.length = 0;
+      else if (offset > 0) this.chunks[0] = chunk.subarray(offset);
+      this.buffered -= offset;
+      if (this.chunks.length <= 1) return out;
+    }
     while (this.buffered >= HEADER_SIZE) {
-      const head = this.peek(EXTENDED_HEADER_SIZE);
-      const header = readHeader(head, 0);
-      if (!header) break;
-      this.check(header.payloadSize, header.command);
-      const total = header.headerLength + header.payloadSize;
-      if (this.buffered < total) break;
-      const whole = this.take(total);
-      out.push({
-        command: header.command,
-        payloadSize: header.payloadSize,
-        dataType: header.dataType,
-        dataCount: header.dataCount,
-        parameter1: header.parameter1,
-        parameter2: header.parameter2,
-        payload: whole.subarray(header.headerLength, total),
-      });
+      const total = this.sizeAt(this.peek(EXTENDED_HEADER_SIZE), 0);
+      if (total < 0 || this.buffered < total) break;
+      out.push(messageAt(this.take(total), 0));
     }
     return out;
+  }
+
+  /** Header and payload bytes of the message at `offset`, or -1 when its header is not all there yet. */
+  private sizeAt(buf: Buffer, offset: number): number {
+    const payloadSize = payloadSizeAt(buf, offset);
+    if (payloadSize < 0) return -1;
+    this.check(payloadSize, u16(buf, offset));
+    return headerLengthAt(buf, offset) + payloadSize;
   }
 
   private check(payloadSize: number, command: number): void {
@@ -119,20 +129,59 @@ export class MessageFramer {
 export function splitDatagram(data: Buffer, onMessage: (m: Message) => void): void {
   let offset = 0;
   while (offset < data.length) {
-    const header = readHeader(data, offset);
-    if (!header || offset + header.headerLength + header.payloadSize > data.length) {
+    const payloadSize = payloadSizeAt(data, offset);
+    const total = payloadSize < 0 ? 0 : headerLengthAt(data, offset) + payloadSize;
+    if (payloadSize < 0 || offset + total > data.length) {
       throw new CaProtocolError('CA_ERR_TRUNCATED', `datagram ends inside a message at byte ${offset}`);
     }
-    const start = offset + header.headerLength;
-    onMessage({
-      command: header.command,
-      payloadSize: header.payloadSize,
-      dataType: header.dataType,
-      dataCount: header.dataCount,
-      parameter1: header.parameter1,
-      parameter2: header.parameter2,
-      payload: data.subarray(start, start + header.payloadSize),
-    });
-    offset = start + header.payloadSize;
+    onMessage(messageAt(data, offset));
+    offset += total;
   }
+}
+
+const NO_PAYLOAD = Buffer.alloc(0);
+const EXTENDED_MARKER = 0xffff;
+
+/** The payload size of the message at `offset`, or -1 when its header is not all there. */
+function payloadSizeAt(buf: Buffer, offset: number): number {
+  const left = buf.length - offset;
+  if (left < HEADER_SIZE) return -1;
+  const postsize = u16(buf, offset + 2);
+  if (postsize !== EXTENDED_MARKER) return postsize;
+  return left < EXTENDED_HEADER_SIZE ? -1 : u32(buf, offset + 16);
+}
+
+/** The header's length at `offset` (its first 4 bytes are there). */
+function headerLengthAt(buf: Buffer, offset: number): number {
+  return u16(buf, offset + 2) === EXTENDED_MARKER ? EXTENDED_HEADER_SIZE : HEADER_SIZE;
+}
+
+/**
+ * The whole message at `offset` (the caller checked that `buf` holds it), as
+ * one object with a view of its payload, or one shared empty buffer when it
+ * has none, as most requests have.
+ */
+function messageAt(buf: Buffer, offset: number): Message {
+  const postsize = u16(buf, offset + 2);
+  const extended = postsize === EXTENDED_MARKER;
+  const payloadSize = extended ? u32(buf, offset + 16) : postsize;
+  const start = offset + (extended ? EXTENDED_HEADER_SIZE : HEADER_SIZE);
+  return {
+    command: u16(buf, offset),
+    payloadSize,
+    dataType: u16(buf, offset + 4),
+    dataCount: extended ? u32(buf, offset + 20) : u16(buf, offset + 6),
+    parameter1: u32(buf, offset + 8),
+    parameter2: u32(buf, offset + 12),
+    payload: payloadSize === 0 ? NO_PAYLOAD : buf.subarray(start, start + payloadSize),
+  };
+}
+
+// Big-endian reads without Buffer's argument checks: the callers checked the length.
+function u16(b: Buffer, o: number): number {
+  return (b[o] << 8) | b[o + 1];
+}
+
+function u32(b: Buffer, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }

@@ -27,14 +27,20 @@ export function udpVersionMessage(sequence: number | undefined, minor = CA_MINOR
   });
 }
 
+/** A search reply's payload: the server's minor version, in 8 bytes. */
+export function searchReplyPayload(minor = CA_MINOR_VERSION): Buffer {
+  const payload = Buffer.alloc(8);
+  payload.writeUInt16BE(minor, 0);
+  return payload;
+}
+
 /**
  * SEARCH reply: dtype = TCP port, p1 = server address (0xFFFFFFFF: use the
  * datagram's source), p2 = the client's channel id. The payload is the server
  * minor version in 8 bytes; RSRV sends postsize 8 and libca requires >= 2.
  */
 export function searchReply(tcpPort: number, cid: number, serverAddress = 0xffffffff, minor = CA_MINOR_VERSION): Buffer {
-  const payload = Buffer.alloc(8);
-  payload.writeUInt16BE(minor, 0);
+  const payload = searchReplyPayload(minor);
   return encodeMessage({ command: Command.SEARCH, payloadSize: 8, dataType: tcpPort, dataCount: 0, parameter1: serverAddress, parameter2: cid }, payload);
 }
 
@@ -43,8 +49,13 @@ export function beaconMessage(tcpPort: number, counter: number, address = 0, min
   return encodeMessage({ command: Command.RSRV_IS_UP, payloadSize: 0, dataType: minor, dataCount: tcpPort, parameter1: counter >>> 0, parameter2: address >>> 0 });
 }
 
+/** ACCESS_RIGHTS' p2: the read and write bits. */
+export function accessRightsBits(read: boolean, write: boolean): number {
+  return (read ? ACCESS_READ : 0) | (write ? ACCESS_WRITE : 0);
+}
+
 export function accessRightsMessage(cid: number, read: boolean, write: boolean): Buffer {
-  const bits = (read ? ACCESS_READ : 0) | (write ? ACCESS_WRITE : 0);
+  const bits = accessRightsBits(read, write);
   return encodeMessage({ command: Command.ACCESS_RIGHTS, payloadSize: 0, dataType: 0, dataCount: 0, parameter1: cid, parameter2: bits });
 }
 

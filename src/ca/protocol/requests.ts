@@ -111,19 +111,13 @@ export type ClientRequest =
 
 export type RequestKind = ClientRequest['kind'];
 
-function header(m: Message): Header {
-  return {
-    command: m.command, payloadSize: m.payloadSize, dataType: m.dataType,
-    dataCount: m.dataCount, parameter1: m.parameter1, parameter2: m.parameter2,
-  };
-}
-
 /**
  * Decode one framed message from a client. A command a client never sends a
  * server (a reply code, or an unknown number) is a CaProtocolError.
  */
 export function decodeRequest(m: Message): ClientRequest {
-  const h = header(m);
+  // The message is the header an ERROR reply quotes (its payload is not read again).
+  const h: Header = m;
   switch (m.command) {
     case Command.VERSION:
       return { kind: 'version', header: h, priority: m.dataType, minorVersion: m.dataCount };

@@ -22,7 +22,7 @@
  */
 import type { Duplex } from 'node:stream';
 import {
-  CA_MINOR_VERSION, DBE_ALARM, MAX_STRING_SIZE, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
+  CA_MINOR_VERSION, Command, DBE_ALARM, MAX_STRING_SIZE, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
 } from '../protocol/constants';
 import { CircuitCore } from '../protocol/circuit-core';
 import { describeCloseReason, type ChannelTable, type CloseReason, type ProtocolViolation } from '../protocol/circuit-rules';
@@ -31,7 +31,8 @@ import type {
   ReadRequest, SearchRequest, WriteRequestMessage,
 } from '../protocol/requests';
 import * as msg from '../protocol/messages';
-import { decodeDbr, encodeDbr, isValidDbrType, dbrPayloadSize, paddedSize, zeroPayload } from '../protocol/dbr';
+import { MessageWriter } from '../protocol/writer';
+import { decodeDbr, encodeDbrInto, isValidDbrType, dbrPayloadSize, paddedSize, zeroPayload } from '../protocol/dbr';
 import { convertValue } from '../protocol/convert';
 import { CaProtocolError } from '../protocol/errors';
 import type { Logger } from '../../log';
@@ -74,6 +75,8 @@ export const DEFAULT_CIRCUIT_OPTIONS: CircuitOptions = {
   tcpPort: 0,
 };
 
+const NOTHING = (): void => undefined;
+
 /** Ask for as many DBE bits as the PV may post; events match when masks intersect. */
 const ALL_EVENTS = DBE_VALUE | DBE_LOG | DBE_ALARM | DBE_PROPERTY;
 
@@ -91,7 +94,8 @@ interface Channel {
   readonly sid: number;
   readonly pv: ProcessVariable;
   rights: AccessRights;
-  readonly subscriptions: Map<number, Subscription>;
+  /** Made at the first subscription: most channels never have one. */
+  subscriptions: Map<number, Subscription> | undefined;
   unsubscribe: () => void;
   unwatchRights: () => void;
   /** Put-callbacks started and not yet answered. */
@@ -121,14 +125,12 @@ export class Circuit implements ChannelTable {
   private nextSid = 1;
   private closed = false;
   /** Replies of this turn of the event loop, written together by `flush`. */
-  private outbox: Buffer[] = [];
-  private outboxBytes = 0;
+  private readonly out = new MessageWriter();
   private readonly flush = (): void => {
-    const out = this.outbox;
-    if (out.length === 0 || this.closed) return;
-    this.outbox = [];
-    this.outboxBytes = 0;
-    const ok = this.stream.write(out.length === 1 ? out[0] : Buffer.concat(out));
+    if (this.closed) return;
+    const bytes = this.out.take();
+    if (!bytes) return;
+    const ok = this.stream.write(bytes);
     // Below our own high-water mark a false from write() needs nothing: Node keeps the
     // bytes, and the length is looked at again on the next flush.
     if (!ok && !this.backedUp && this.stream.writableLength >= this.opts.sendHighWater) this.startBackpressure();
@@ -240,7 +242,7 @@ export class Circuit implements ChannelTable {
     for (let item = inbound.next(); item && !this.closed; item = inbound.next()) {
       if (this.handshakeTimer !== undefined && !this.isSilent) this.clearTimer('handshakeTimer');
       if (item.kind === 'violation') this.violated(item.violation);
-      else this.handle(item.request);
+      else this.handle(item);
     }
     // One chunk per turn of the event loop: before the next is read, what this one caused
     // is written out, to this client and to every other (a monitor of the record a burst
@@ -349,34 +351,35 @@ export class Circuit implements ChannelTable {
     const ch: Channel = {
       cid, sid, pv,
       rights: pv.accessRights(this.identity),
-      subscriptions: new Map(),
-      unsubscribe: () => undefined,
-      unwatchRights: () => undefined,
+      subscriptions: undefined,
+      unsubscribe: NOTHING,
+      unwatchRights: NOTHING,
       putsInProgress: 0,
     };
     this.channels.set(sid, ch);
     if (pv.onRightsChanged) ch.unwatchRights = pv.onRightsChanged(() => this.recomputeRights(ch));
     // ACCESS_RIGHTS must precede the CREATE_CHAN reply: libca sets the rights before
     // it calls the connection handler (camessage.c claim_ciu_reply).
-    this.send(msg.accessRightsMessage(cid, ch.rights.read, ch.rights.write));
-    this.send(msg.createChanReply(pv.nativeType, pv.maxCount, cid, sid));
+    this.reply(Command.ACCESS_RIGHTS, 0, 0, cid, msg.accessRightsBits(ch.rights.read, ch.rights.write));
+    this.reply(Command.CREATE_CHAN, pv.nativeType, pv.maxCount, cid, sid);
   }
 
   private clearChannel(req: ClearChannelRequest): void {
     const ch = this.channels.get(req.sid)!;
     this.dropChannel(ch);
     this.channels.delete(ch.sid);
-    this.send(msg.clearChannelReply(ch.sid, ch.cid));
+    this.reply(Command.CLEAR_CHANNEL, 0, 0, ch.sid, ch.cid);
   }
 
   private dropChannel(ch: Channel): void {
     ch.unsubscribe();
     ch.unwatchRights();
+    if (!ch.subscriptions) return;
     for (const sub of ch.subscriptions.values()) {
       this.subscriptions.delete(sub.id);
       this.held.delete(sub);
     }
-    ch.subscriptions.clear();
+    ch.subscriptions = undefined;
   }
 
   private recomputeAllRights(): void {
@@ -407,11 +410,25 @@ export class Circuit implements ChannelTable {
     return undefined;
   }
 
-  /** Encode the PV now; returns the element count sent and the payload. */
-  private encode(ch: Channel, dbrType: number, count: number): { count: number; payload: Buffer } {
+  /**
+   * Send `command` carrying the PV's value now as `dbrType`, encoded straight
+   * into the turn's output. Throws (and sends nothing) when the value cannot be
+   * converted.
+   */
+  private sendValue(command: number, ch: Channel, dbrType: number, count: number, parameter1: number, parameter2: number): void {
+    if (this.closed) return;
     const snap = ch.pv.snapshot();
     const n = count === 0 ? Math.min(snap.value.length, ch.pv.maxCount) : count;
-    return { count: n, payload: encodeDbr(dbrType, Math.max(1, n), snap) };
+    const elements = Math.max(1, n);
+    const mark = this.out.length;
+    const at = this.out.messageSpace(command, dbrType, n, parameter1, parameter2, paddedSize(dbrPayloadSize(dbrType, elements)));
+    try {
+      encodeDbrInto(this.out.buffer, at, dbrType, elements, snap);
+    } catch (err) {
+      this.out.rewind(mark);
+      throw err;
+    }
+    this.sent(mark === 0);
   }
 
   private read(req: ReadRequest): void {
@@ -428,11 +445,13 @@ export class Circuit implements ChannelTable {
     this.answerRead(ch, req);
   }
 
+  /** The reply to a read that carries a status: READ_NOTIFY; the obsolete READ is answered with READ, p1 = CID (camessage.c read_action). */
+  private readReply(ch: Channel, req: ReadRequest, eca: number, count: number, payload: Buffer): void {
+    if (req.notify) this.reply(Command.READ_NOTIFY, req.dbrType, count, eca, req.ioid, payload);
+    else this.reply(Command.READ, req.dbrType, count, ch.cid, req.ioid, payload);
+  }
+
   private answerRead(ch: Channel, req: ReadRequest): void {
-    const reply = (eca: number, count: number, payload: Buffer): Buffer => req.notify
-      ? msg.readNotifyReply(req.dbrType, count, eca, req.ioid, payload)
-      // The obsolete READ is answered with READ, p1 = CID (camessage.c read_action).
-      : msg.readReply(req.dbrType, count, ch.cid, req.ioid, payload);
     const bad = this.checkRequest(ch, req.dbrType, req.count);
     if (bad !== undefined) {
       // A read of a type or count we cannot serve: RSRV answers the request with the
@@ -441,7 +460,7 @@ export class Circuit implements ChannelTable {
         this.send(msg.errorMessage(ch.cid, bad, msg.requestHeaderBytes(req.header), ecaMessage(bad)));
         return;
       }
-      this.send(reply(bad, req.count, Buffer.alloc(0)));
+      this.readReply(ch, req, bad, req.count, Buffer.alloc(0));
       return;
     }
     if (!ch.rights.read) {
@@ -449,19 +468,17 @@ export class Circuit implements ChannelTable {
         this.send(msg.errorMessage(ch.cid, Eca.NORDACCESS, msg.requestHeaderBytes(req.header), ecaMessage(Eca.NORDACCESS)));
         return;
       }
-      this.send(reply(Eca.NORDACCESS, req.count, zeroPayload(req.dbrType, Math.max(1, req.count))));
+      this.readReply(ch, req, Eca.NORDACCESS, req.count, zeroPayload(req.dbrType, Math.max(1, req.count)));
       return;
     }
-    let encoded: { count: number; payload: Buffer };
     try {
-      encoded = this.encode(ch, req.dbrType, req.count);
+      if (req.notify) this.sendValue(Command.READ_NOTIFY, ch, req.dbrType, req.count, Eca.NORMAL, req.ioid);
+      else this.sendValue(Command.READ, ch, req.dbrType, req.count, ch.cid, req.ioid);
     } catch (err) {
       const eca = err instanceof CaProtocolError && err.eca === Eca.NOCONVERT ? Eca.NOCONVERT : Eca.GETFAIL;
       this.log.debug('read failed', { pv: ch.pv.name, reason: (err as Error).message });
-      this.send(reply(eca, req.count, zeroPayload(req.dbrType, Math.max(1, req.count))));
-      return;
+      this.readReply(ch, req, eca, req.count, zeroPayload(req.dbrType, Math.max(1, req.count)));
     }
-    this.send(reply(Eca.NORMAL, encoded.count, encoded.payload));
   }
 
   private eventAdd(req: EventAddRequest): void {
@@ -476,6 +493,7 @@ export class Circuit implements ChannelTable {
     const existing = this.subscriptions.get(id);
     if (existing) this.removeSubscription(existing);
     const sub: Subscription = { id, channel: ch, dbrType: req.dbrType, count: req.count, mask };
+    ch.subscriptions ??= new Map();
     ch.subscriptions.set(id, sub);
     this.subscriptions.set(id, sub);
     if (ch.subscriptions.size === 1) {
@@ -495,18 +513,18 @@ export class Circuit implements ChannelTable {
 
   private removeSubscription(sub: Subscription): void {
     const ch = sub.channel;
-    ch.subscriptions.delete(sub.id);
+    ch.subscriptions?.delete(sub.id);
     this.subscriptions.delete(sub.id);
     this.held.delete(sub);
-    if (ch.subscriptions.size === 0) {
+    if (!ch.subscriptions?.size) {
       ch.unsubscribe();
-      ch.unsubscribe = () => undefined;
+      ch.unsubscribe = NOTHING;
     }
   }
 
   /** A change on a channel's PV: deliver to the subscriptions whose mask matches. */
   private post(ch: Channel, eventMask: number): void {
-    if (this.closed) return;
+    if (this.closed || !ch.subscriptions) return;
     for (const sub of ch.subscriptions.values()) {
       if (sub.mask & eventMask) this.deliver(sub);
     }
@@ -523,15 +541,14 @@ export class Circuit implements ChannelTable {
   private sendEvent(sub: Subscription): void {
     const ch = sub.channel;
     if (!ch.rights.read) {
-      this.send(msg.eventMessage(sub.dbrType, sub.count, Eca.NORDACCESS, sub.id, zeroPayload(sub.dbrType, Math.max(1, sub.count))));
+      this.reply(Command.EVENT_ADD, sub.dbrType, sub.count, Eca.NORDACCESS, sub.id, zeroPayload(sub.dbrType, Math.max(1, sub.count)));
       return;
     }
     try {
-      const { count, payload } = this.encode(ch, sub.dbrType, sub.count);
-      this.send(msg.eventMessage(sub.dbrType, count, Eca.NORMAL, sub.id, payload));
+      this.sendValue(Command.EVENT_ADD, ch, sub.dbrType, sub.count, Eca.NORMAL, sub.id);
     } catch (err) {
       this.log.debug('monitor update failed', { pv: ch.pv.name, reason: (err as Error).message });
-      this.send(msg.eventMessage(sub.dbrType, sub.count, Eca.GETFAIL, sub.id, zeroPayload(sub.dbrType, Math.max(1, sub.count))));
+      this.reply(Command.EVENT_ADD, sub.dbrType, sub.count, Eca.GETFAIL, sub.id, zeroPayload(sub.dbrType, Math.max(1, sub.count)));
     }
   }
 
@@ -549,7 +566,7 @@ export class Circuit implements ChannelTable {
   private write(req: WriteRequestMessage): void {
     const ch = this.channels.get(req.sid)!;
     const reply = (eca: Eca, text: string): void => {
-      if (req.notify) this.send(msg.writeNotifyReply(req.dbrType, req.count, eca, req.ioid));
+      if (req.notify) this.reply(Command.WRITE_NOTIFY, req.dbrType, req.count, eca, req.ioid);
       else if (eca !== Eca.NORMAL) this.send(msg.errorMessage(ch.cid, eca, msg.requestHeaderBytes(req.header), text));
     };
     const audit = this.opts.audit;
@@ -655,15 +672,28 @@ export class Circuit implements ChannelTable {
 
   // ------------------------------------------------------------ output and flow control
 
+  /** Send a message already encoded. */
   private send(buf: Buffer): void {
     if (this.closed) return;
+    const first = this.out.length === 0;
+    this.out.raw(buf);
+    this.sent(first);
+  }
+
+  /** Send a message written straight into the turn's output (the common replies). */
+  private reply(command: number, dataType: number, dataCount: number, parameter1: number, parameter2: number, payload?: Buffer): void {
+    if (this.closed) return;
+    const first = this.out.length === 0;
+    this.out.message(command, dataType, dataCount, parameter1, parameter2, payload);
+    this.sent(first);
+  }
+
+  private sent(firstOfTurn: boolean): void {
     // Everything sent within one turn of the event loop leaves in one write of one
     // buffer: a client creating 10,000 channels gets its 20,000 replies in a few
     // segments, and the stream keeps one entry for them, not 20,000.
-    if (this.outbox.length === 0) process.nextTick(this.flush);
-    this.outbox.push(buf);
-    this.outboxBytes += buf.length;
-    if (!this.backedUp && this.outboxBytes + this.stream.writableLength >= this.opts.sendHighWater) {
+    if (firstOfTurn) process.nextTick(this.flush);
+    if (!this.backedUp && this.out.length + this.stream.writableLength >= this.opts.sendHighWater) {
       this.flush();
       if (!this.backedUp && this.stream.writableLength >= this.opts.sendHighWater) this.startBackpressure();
     }

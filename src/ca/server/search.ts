@@ -10,9 +10,13 @@
 import { CA_MINOR_VERSION, Command, HEADER_SIZE } from '../protocol/constants';
 import { decodeCString, type Message } from '../protocol/header';
 import { splitDatagram } from '../protocol/framer';
-import { searchReply, udpVersionMessage } from '../protocol/messages';
+import { searchReplyPayload, udpVersionMessage } from '../protocol/messages';
+import { MessageWriter } from '../protocol/writer';
 
 export const MAX_UDP_REPLY = 1024;
+/** The server's minor version, the payload of every search reply. */
+const SEARCH_REPLY_PAYLOAD = searchReplyPayload(CA_MINOR_VERSION);
+const SEARCH_REPLY_SIZE = HEADER_SIZE + SEARCH_REPLY_PAYLOAD.length;
 /** Clients from 4.11 on put a sequence number in their VERSION's p1. */
 const SEQUENCE_MINOR = 11;
 
@@ -27,7 +31,7 @@ export interface SearchOutcome {
 
 export function answerSearchDatagram(data: Buffer, serves: (name: string) => boolean, tcpPort: number): SearchOutcome {
   let sequence: number | undefined;
-  const found: Buffer[] = [];
+  const cids: number[] = [];
   let searched = 0;
   let error: string | undefined;
   try {
@@ -39,31 +43,28 @@ export function answerSearchDatagram(data: Buffer, serves: (name: string) => boo
         // Clients before 4.4 cannot use a TCP channel by name; RSRV ignores them too.
         if (m.dataCount < 4) return;
         const name = decodeCString(m.payload);
-        if (name && serves(name)) found.push(searchReply(tcpPort, m.parameter1, 0xffffffff, CA_MINOR_VERSION));
+        if (name && serves(name)) cids.push(m.parameter1);
       }
       // ECHO and everything else over UDP: ignored.
     });
   } catch (err) {
     error = (err as Error).message;
   }
-  return { replies: packReplies(found, sequence), searched, found: found.length, error };
+  return { replies: packReplies(cids, sequence, tcpPort), searched, found: cids.length, error };
 }
 
-function packReplies(found: Buffer[], sequence: number | undefined): Buffer[] {
-  if (found.length === 0) return [];
+/** Search replies for `cids`, in datagrams of at most MAX_UDP_REPLY bytes, each opened by a VERSION. */
+function packReplies(cids: readonly number[], sequence: number | undefined, tcpPort: number): Buffer[] {
+  if (cids.length === 0) return [];
   const out: Buffer[] = [];
+  const perDatagram = Math.floor((MAX_UDP_REPLY - HEADER_SIZE) / SEARCH_REPLY_SIZE);
   const version = udpVersionMessage(sequence);
-  let batch: Buffer[] = [version];
-  let size = HEADER_SIZE;
-  for (const r of found) {
-    if (size + r.length > MAX_UDP_REPLY) {
-      out.push(Buffer.concat(batch, size));
-      batch = [version];
-      size = HEADER_SIZE;
-    }
-    batch.push(r);
-    size += r.length;
+  for (let i = 0; i < cids.length; i += perDatagram) {
+    const w = new MessageWriter();
+    w.raw(version);
+    // p1 0xFFFFFFFF: the client takes the server's address from the datagram's source.
+    for (const cid of cids.slice(i, i + perDatagram)) w.message(Command.SEARCH, tcpPort, 0, 0xffffffff, cid, SEARCH_REPLY_PAYLOAD);
+    out.push(w.take()!);
   }
-  out.push(Buffer.concat(batch, size));
   return out;
 }
