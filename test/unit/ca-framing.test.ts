@@ -9,6 +9,8 @@ import { CaProtocolError } from '../../src/ca/protocol/errors';
 import { Command, DBE_VALUE, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
 import { answerSearchDatagram, MAX_UDP_REPLY } from '../../src/ca/server/search';
+import { MessageWriter } from '../../src/ca/protocol/writer';
+import { encodeDbr, encodeDbrInto, paddedSize, dbrPayloadSize } from '../../src/ca/protocol/dbr';
 import { BeaconEmitter } from '../../src/ca/server/beacon';
 import { FakeScheduler } from '../helpers/fake-scheduler';
 import { ConfigError, parseAddrList, serverConfigFromEnv } from '../../src/ca/server/config';
@@ -22,6 +24,15 @@ const fixtures: Buffer[] = [
   m.echoMessage(),
 ];
 const stream = Buffer.concat(fixtures);
+
+const EXAMPLE_SOURCE = {
+  nativeType: DbrType.DOUBLE as const, value: [2.5], status: 3, severity: 1, timestamp: { secPastEpoch: 1000, nsec: 5 },
+  metadata: {
+    units: 'mm', precision: 3, upperDisplayLimit: 10, lowerDisplayLimit: -10, upperAlarmLimit: 9, upperWarningLimit: 8,
+    lowerWarningLimit: -8, lowerAlarmLimit: -9, upperControlLimit: 10, lowerControlLimit: -10, enumStrings: [],
+  },
+  ackt: 0, acks: 0, className: 'ao',
+};
 
 function strip(msgs: Message[]): string[] {
   return msgs.map((x) => `${x.command}/${x.dataType}/${x.dataCount}/${x.parameter1}/${x.parameter2}/${x.payload.toString('hex').length}/${x.payload.subarray(0, 32).toString('hex')}`);
@@ -118,6 +129,45 @@ describe('MessageFramer', () => {
         );
       },
     ));
+  });
+});
+
+describe('MessageWriter', () => {
+  const header = fc.record({
+    command: fc.integer({ min: 0, max: 0xffff }), dataType: fc.integer({ min: 0, max: 0xffff }),
+    dataCount: fc.integer({ min: 0, max: 0x1_0000_0 }), parameter1: fc.nat(), parameter2: fc.nat(),
+    size: fc.integer({ min: 0, max: 40 }).map((n) => n * 8),
+  });
+
+  it('writes the same bytes as encodeMessage, standard and extended headers, across buffer growth', () => {
+    fc.assert(fc.property(fc.array(header, { minLength: 1, maxLength: 400 }), (hs) => {
+      const w = new MessageWriter();
+      const expected: Buffer[] = [];
+      for (const h of hs) {
+        const payload = Buffer.alloc(h.size, h.size & 0xff);
+        w.message(h.command, h.dataType, h.dataCount, h.parameter1, h.parameter2, payload);
+        expected.push(encodeMessage({ ...h, payloadSize: h.size }, payload));
+      }
+      assert.deepEqual(w.take(), Buffer.concat(expected));
+      assert.equal(w.take(), undefined, 'nothing is handed out twice');
+    }));
+  });
+
+  it('gives a DBR payload zeroed space in place, and takes it back on rewind', () => {
+    const src = { ...EXAMPLE_SOURCE };
+    const w = new MessageWriter();
+    w.message(Command.ECHO, 0, 0, 0, 0);
+    const mark = w.length;
+    const size = paddedSize(dbrPayloadSize(DbrType.CTRL_DOUBLE, 1));
+    const at = w.messageSpace(Command.READ_NOTIFY, DbrType.CTRL_DOUBLE, 1, 1, 7, size);
+    encodeDbrInto(w.buffer, at, DbrType.CTRL_DOUBLE, 1, src);
+    const out = w.take()!;
+    assert.deepEqual(out.subarray(mark + 16), encodeDbr(DbrType.CTRL_DOUBLE, 1, src));
+    w.message(Command.ECHO, 0, 0, 0, 0);
+    const before = w.length;
+    w.messageSpace(Command.READ_NOTIFY, DbrType.DOUBLE, 1, 1, 8, 8);
+    w.rewind(before);
+    assert.deepEqual(w.take(), m.echoMessage());
   });
 });
 
