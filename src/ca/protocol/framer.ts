@@ -127,15 +127,43 @@ export class MessageFramer {
  * returned through `onMessage` first, so a search batch is not lost whole).
  */
 export function splitDatagram(data: Buffer, onMessage: (m: Message) => void): void {
+  scanDatagram(data, (offset) => onMessage(messageAt(data, offset)));
+}
+
+/** Where one message of a datagram lies, for a visitor that reads its fields in place. */
+export interface MessageSpan {
+  command: number;
+  dataType: number;
+  dataCount: number;
+  parameter1: number;
+  parameter2: number;
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+/**
+ * `splitDatagram` without an object or buffer view per message: `visit` gets
+ * each message's offset and one reused span describing it (read it before
+ * returning). A search datagram carries dozens of names; this is its path.
+ */
+export function scanDatagram(data: Buffer, visit: (offset: number, span: MessageSpan) => void): void {
+  const span: MessageSpan = { command: 0, dataType: 0, dataCount: 0, parameter1: 0, parameter2: 0, payloadStart: 0, payloadEnd: 0 };
   let offset = 0;
   while (offset < data.length) {
     const payloadSize = payloadSizeAt(data, offset);
-    const total = payloadSize < 0 ? 0 : headerLengthAt(data, offset) + payloadSize;
-    if (payloadSize < 0 || offset + total > data.length) {
+    const headerLength = payloadSize < 0 ? 0 : headerLengthAt(data, offset);
+    if (payloadSize < 0 || offset + headerLength + payloadSize > data.length) {
       throw new CaProtocolError('CA_ERR_TRUNCATED', `datagram ends inside a message at byte ${offset}`);
     }
-    onMessage(messageAt(data, offset));
-    offset += total;
+    span.command = u16(data, offset);
+    span.dataType = u16(data, offset + 4);
+    span.dataCount = headerLength === HEADER_SIZE ? u16(data, offset + 6) : u32(data, offset + 20);
+    span.parameter1 = u32(data, offset + 8);
+    span.parameter2 = u32(data, offset + 12);
+    span.payloadStart = offset + headerLength;
+    span.payloadEnd = span.payloadStart + payloadSize;
+    visit(offset, span);
+    offset = span.payloadEnd;
   }
 }
 

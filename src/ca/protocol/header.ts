@@ -109,6 +109,12 @@ export function encodeCString(s: string): Buffer {
 
 /** The text of a payload up to its first NUL (or its end). */
 export function decodeCString(payload: Buffer): string {
-  const nul = payload.indexOf(0);
-  return payload.toString('utf8', 0, nul < 0 ? payload.length : nul);
+  return decodeCStringAt(payload, 0, payload.length);
+}
+
+/** The text of `buf` from `start` up to its first NUL before `end` (or `end`), read in place. */
+export function decodeCStringAt(buf: Buffer, start: number, end: number): string {
+  let nul = start;
+  while (nul < end && buf[nul] !== 0) nul++;
+  return nul === start ? '' : buf.toString('utf8', start, nul);
 }

@@ -8,8 +8,8 @@
  * client's sequence number (cast_server.c, camessage.c search_reply_udp).
  */
 import { CA_MINOR_VERSION, Command, HEADER_SIZE } from '../protocol/constants';
-import { decodeCString, type Message } from '../protocol/header';
-import { splitDatagram } from '../protocol/framer';
+import { decodeCStringAt } from '../protocol/header';
+import { scanDatagram } from '../protocol/framer';
 import { searchReplyPayload, udpVersionMessage } from '../protocol/messages';
 import { MessageWriter } from '../protocol/writer';
 
@@ -35,14 +35,14 @@ export function answerSearchDatagram(data: Buffer, serves: (name: string) => boo
   let searched = 0;
   let error: string | undefined;
   try {
-    splitDatagram(data, (m: Message) => {
+    scanDatagram(data, (_offset, m) => {
       if (m.command === Command.VERSION) {
         sequence = m.dataCount >= SEQUENCE_MINOR ? m.parameter1 : undefined;
       } else if (m.command === Command.SEARCH) {
         searched++;
         // Clients before 4.4 cannot use a TCP channel by name; RSRV ignores them too.
         if (m.dataCount < 4) return;
-        const name = decodeCString(m.payload);
+        const name = decodeCStringAt(data, m.payloadStart, m.payloadEnd);
         if (name && serves(name)) cids.push(m.parameter1);
       }
       // ECHO and everything else over UDP: ignored.

@@ -45,7 +45,6 @@ export class CaServer {
   private beaconSocket: dgram.Socket | undefined;
   private beacons: BeaconEmitter | undefined;
   private readonly circuits = new Set<Circuit>();
-  private udpInFlight = 0;
   private _tcpPort = 0;
   private _udpPort = 0;
   private started = false;
@@ -237,14 +236,13 @@ export class CaServer {
     this.counters.searchHits += outcome.found;
     if (outcome.error) this.log.debug('malformed search datagram', { from: `${rinfo.address}:${rinfo.port}`, reason: outcome.error });
     for (const reply of outcome.replies) {
-      if (this.udpInFlight >= MAX_UDP_IN_FLIGHT || !this.udp) {
+      // Replies the kernel could not take at once wait in the socket's queue; beyond a
+      // bound they are dropped (the client searches again), so a flood cannot grow it.
+      if (!this.udp || this.udp.getSendQueueCount() >= MAX_UDP_IN_FLIGHT) {
         this.counters.udpDropped++;
         continue;
       }
-      this.udpInFlight++;
-      this.udp.send(reply, rinfo.port, rinfo.address, () => {
-        this.udpInFlight--;
-      });
+      this.udp.send(reply, rinfo.port, rinfo.address);
     }
   }
 
