@@ -142,10 +142,10 @@ describe('interop: service-ioc repeater with libca, casw and softIoc', function 
     const [s, r] = await Promise.all([measure(ours), measure(reference)]);
     console.log(`      reconnect ${s.toFixed(2)} s (service-ioc) and ${r.toFixed(2)} s (softIoc) after the server's return`);
     // Without beacons the channel waits for its 16 s (or 33 s) timer; the anomaly the
-    // returning server's beacons make moves it to the 8.2 s one. The same holds for softIoc,
-    // which checks that this host behaves as the bound assumes.
-    const bound = ANOMALY_SEARCH_PERIOD_S + 1.5;
-    assert.ok(r < bound, `softIoc: reconnect ${r.toFixed(2)} s after its return`);
-    assert.ok(s < bound, `service-ioc: reconnect ${s.toFixed(2)} s after its return (softIoc: ${r.toFixed(2)} s)`);
+    // returning server's beacons make moves it to the 8.2 s one, for softIoc as for us.
+    // The timers scale with libca's round-trip estimate (at least 32 ms): on a host slow
+    // enough to raise it, softIoc's figure says how far, and the bound follows it.
+    const bound = Math.max(ANOMALY_SEARCH_PERIOD_S + 1.5, 1.5 * r + 1);
+    assert.ok(s < bound, `service-ioc: reconnect ${s.toFixed(2)} s after its return; softIoc: ${r.toFixed(2)} s`);
   });
 });
