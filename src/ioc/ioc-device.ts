@@ -7,7 +7,7 @@
  *   @starttime  stringin, ISO time of start
  *   @health     bi, 1 when every watched service is as expected (see HealthAggregator)
  *   @healthmessage  lsi/stringin, why not: each cause, worst first
- *   @putlog     bi, 1 while the put log file takes every line
+ *   @putlog     bi, 1 while the put log file can be written
  */
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
 import type { HealthAggregator } from './health';
