@@ -37,6 +37,8 @@ export class FieldPv implements ProcessVariable {
   readonly nativeType: NativeType;
   readonly maxCount: number;
   private readonly isVal: boolean;
+  /** The record's own ENUM-to-string rule, for its VAL. */
+  readonly enumText: ((index: number) => string) | undefined;
 
   constructor(
     readonly name: string,
@@ -57,6 +59,8 @@ export class FieldPv implements ProcessVariable {
       this.nativeType = nativeTypeOfDbf(def.type);
       this.maxCount = 1;
     }
+    const enumString = record.type.enumString;
+    this.enumText = this.isVal && !longString && enumString ? (index) => enumString(record, index) : undefined;
   }
 
   /** The field's value as CA elements. */
@@ -193,6 +197,7 @@ class FieldSnapshot implements DbrSource {
   readonly ackt: number;
   readonly acks: number;
   readonly className: string;
+  readonly enumText: ((index: number) => string) | undefined;
   private meta: DbrMetadata | undefined;
 
   constructor(private readonly pv: FieldPv, readonly value: DbrValue) {
@@ -204,6 +209,7 @@ class FieldSnapshot implements DbrSource {
     this.ackt = r.f.ACKT as number;
     this.acks = r.f.ACKS as number;
     this.className = r.type.name;
+    this.enumText = pv.enumText;
   }
 
   get metadata(): DbrMetadata {

@@ -257,7 +257,11 @@ export class DbRecord implements RecordState, DeviceRecord {
     });
   }
 
-  /** DRVH/DRVL for ao and longout, state range for mbbo/bo. */
+  /**
+   * DRVH/DRVL for ao and longout. A bo or mbbo takes any state number, as
+   * dbPut stores it: a state without a name or beyond the 16 of an mbbo is
+   * shown as such and raises the state alarm its record support gives it.
+   */
   private clampValue(value: FieldValue): FieldValue {
     const r = this.f;
     switch (this.type.name) {
@@ -267,11 +271,6 @@ export class DbRecord implements RecordState, DeviceRecord {
         if (drvh > drvl) v = Math.min(drvh, Math.max(drvl, v));
         return v;
       }
-      case 'bo':
-        return (value as number) ? 1 : 0;
-      case 'mbbo':
-        if ((value as number) > 15) throw new WriteError(Eca.PUTFAIL, `${this.name}: state ${String(value)} is outside 0..15`);
-        return value;
       default:
         return value;
     }

@@ -3,7 +3,7 @@
  * record support that clients can see (alarms, monitors, metadata), after the
  * rset routines in epics-base modules/database/src/std/rec/*.c.
  */
-import { AlarmStatus, DbrType, type NativeType } from '../ca/protocol/constants';
+import { AlarmSeverity, AlarmStatus, DbrType, type NativeType } from '../ca/protocol/constants';
 import { EMPTY_METADATA, type DbrMetadata } from '../ca/protocol/types';
 import {
   menuAlarmSevr, menuAlarmStat, menuFtype, menuIvoa, menuOmsl, menuPini, menuPost, menuPriority, menuScan, menuYesNo,
@@ -28,6 +28,8 @@ export interface RecordType {
   checkAlarms(rec: RecordState): void;
   /** DBE_VALUE / DBE_LOG bits for a processed VAL (deadbands), updating MLST/ALST. */
   valueMask(rec: RecordState, changed: boolean): number;
+  /** An ENUM VAL as DBR_STRING (the rset get_enum_str), for the types that have one. */
+  enumString?(rec: RecordState, index: number): string;
 }
 
 export type FieldValue = number | string | ArrayLike<number> | readonly string[];
@@ -321,6 +323,8 @@ function binaryType(name: string, output: boolean): RecordType {
       r.LALM = val;
     },
     valueMask: changedMask,
+    // boRecord.c / biRecord.c get_enum_str: any other state has no name.
+    enumString: (rec, index) => (index === 0 ? rec.f.ZNAM : index === 1 ? rec.f.ONAM : 'Illegal_Value') as string,
   });
 }
 
@@ -332,12 +336,21 @@ function multiBitType(name: string, output: boolean): RecordType {
       const r = rec.f;
       if (r.UDF) return raiseAlarm(rec, AlarmStatus.UDF, r.UDFS as number);
       const val = r.VAL as number;
-      if (val > 15) raiseAlarm(rec, AlarmStatus.STATE, r.UNSV as number);
-      else raiseAlarm(rec, AlarmStatus.STATE, r[`${MBB_PREFIXES[val]}SV`] as number);
+      if (val > 15) {
+        // mbboRecord.c convert: with state strings defined, no raw value exists for such a state.
+        if (output && multiBitLabels(rec).length > 0) raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+        raiseAlarm(rec, AlarmStatus.STATE, r.UNSV as number);
+      } else raiseAlarm(rec, AlarmStatus.STATE, r[`${MBB_PREFIXES[val]}SV`] as number);
       if (val !== r.LALM) raiseAlarm(rec, AlarmStatus.COS, r.COSV as number);
       r.LALM = val;
     },
     valueMask: changedMask,
+    // mbbiRecord.c / mbboRecord.c get_enum_str: a state's string, empty if it has none;
+    // beyond the 16 states, "Illegal Value". A record with no strings at all shows its number.
+    enumString: (rec, index) => {
+      if (multiBitLabels(rec).length === 0) return String(index);
+      return index < MBB_PREFIXES.length ? rec.f[`${MBB_PREFIXES[index]}ST`] as string : 'Illegal Value';
+    },
   });
 }
 

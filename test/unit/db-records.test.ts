@@ -6,6 +6,7 @@ import { strict as assert } from 'node:assert';
 import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca } from '../../src/ca/protocol/constants';
 import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
 import { valueElements } from '../../src/ca/protocol/types';
+import { encodeDbr } from '../../src/ca/protocol/dbr';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { DbLoadError } from '../../src/database/dbfile/errors';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
@@ -135,7 +136,38 @@ describe('records', () => {
       assert.deepEqual(alarm(db, 'm'), ['STATE', 'MAJOR']);
       await put(db, 'm', 1);
       assert.deepEqual(alarm(db, 'm'), ['NO_ALARM', 'NO_ALARM']);
-      await assert.rejects(put(db, 'm', 16), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL);
+      // Beyond the 16 states: stored as dbPut stores it; an mbbo with strings has no raw value for it (SOFT/INVALID).
+      await put(db, 'm', 16);
+      assert.equal(pv(db, 'm').snapshot().value[0], 16);
+      assert.deepEqual(alarm(db, 'm'), ['SOFT', 'INVALID']);
+      const mbbi = build('record(mbbi, "i") { field(ZRST, "Idle") field(UNSV, "MAJOR") }');
+      await put(mbbi, 'i', 16);
+      assert.deepEqual(alarm(mbbi, 'i'), ['STATE', 'MAJOR']);
+    });
+
+    it('bi/bo/mbbi/mbbo as DBR_STRING: the state name, empty for a state without one, else "Illegal_Value"/"Illegal Value"', async () => {
+      const db = build(`record(bo, "b") { field(ZNAM, "Off") field(ONAM, "On") }
+        record(bo, "n") { }
+        record(mbbo, "m") { field(ZRST, "Idle") field(ONST, "Run") }
+        record(mbbi, "u") { }`);
+      const text = (name: string): string => String(encodeDbr(DbrType.STRING, 1, pv(db, name).snapshot()).toString('latin1').split('\0')[0]);
+      await put(db, 'b', 1);
+      assert.equal(text('b'), 'On');
+      // A bo takes any state number (boRecord.c keeps VAL; only RVAL is 0 or 1).
+      await put(db, 'b', 2);
+      assert.equal(pv(db, 'b').snapshot().value[0], 2);
+      assert.equal(text('b'), 'Illegal_Value');
+      await put(db, 'n', 0);
+      assert.equal(text('n'), '');
+      await put(db, 'm', 1);
+      assert.equal(text('m'), 'Run');
+      await put(db, 'm', 7);
+      assert.equal(text('m'), '');
+      await put(db, 'm', 20);
+      assert.equal(text('m'), 'Illegal Value');
+      // No strings at all: the number.
+      await put(db, 'u', 5);
+      assert.equal(text('u'), '5');
     });
   });
 

@@ -234,8 +234,10 @@ function writeValues(buf: Buffer, base: number, l: DbrLayout, count: number, src
   if (to === DbrType.STRING) {
     const labels = src.metadata.enumStrings;
     const precision = src.metadata.precision;
+    const enumText = from === DbrType.ENUM ? src.enumText : undefined;
     for (let i = 0; i < n; i++) {
-      writeCString(buf, offset + i * MAX_STRING_SIZE, elementToString(values[i], from, labels, precision), MAX_STRING_SIZE);
+      const text = enumText ? enumText(+values[i] & 0xffff) : elementToString(values[i], from, labels, precision);
+      writeCString(buf, offset + i * MAX_STRING_SIZE, text, MAX_STRING_SIZE);
     }
     return;
   }

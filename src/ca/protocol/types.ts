@@ -46,6 +46,11 @@ export interface DbrSource {
   acks: number;
   /** Record type name, served as DBR_CLASS_NAME. */
   className: string;
+  /**
+   * The text of an ENUM value as DBR_STRING, when the PV has its own rule for
+   * it (a record's get_enum_str); without it, the label or the decimal index.
+   */
+  enumText?: (index: number) => string;
 }
 
 /** A DBR payload decoded back into its parts (fields absent from the type are undefined). */
