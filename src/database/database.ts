@@ -3,7 +3,7 @@
  * their device support, and served as PVs (`REC`, `REC.FIELD`, `REC.FIELD$`).
  * Also runs what iocInit would: PINI processing and periodic scans.
  */
-import { DbrType } from '../ca/protocol/constants';
+import { AlarmSeverity, AlarmStatus, DbrType } from '../ca/protocol/constants';
 import { parseNumber } from '../ca/protocol/convert';
 import type { ProcessVariable, PvDirectory } from '../ca/server/pv';
 import type { Logger } from '../log';
@@ -116,7 +116,14 @@ export class Database implements PvDirectory {
    * processing, and start periodic scans.
    */
   start(): void {
-    for (const rec of this.records.values()) rec.process(false);
+    // iocInit processes no record but those with PINI: the others keep STAT UDF,
+    // no timestamp, and the severity UDFS while their value is undefined (iocInit.c).
+    for (const rec of this.records.values()) {
+      if (rec.f.STAT === AlarmStatus.UDF) rec.f.SEVR = rec.f.UDF ? rec.f.UDFS : AlarmSeverity.NO_ALARM;
+      // init_record: the last posted, archived and alarmed values start at VAL.
+      const val = rec.f.VAL;
+      if (typeof val === 'number') for (const k of ['MLST', 'ALST', 'LALM']) if (rec.type.fields.has(k)) rec.f[k] = val;
+    }
     for (const rec of this.records.values()) {
       if (rec.f.PINI === 1) this.processInit(rec);
     }
@@ -150,7 +157,7 @@ export class Database implements PvDirectory {
   private scan(rec: DbRecord): void {
     try {
       if (rec.binding.read) rec.binding.read();
-      else rec.process(false);
+      else rec.processSoft();
     } catch (err) {
       this.log.warn('scan failed', { record: rec.name, reason: (err as Error).message });
     }

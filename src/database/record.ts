@@ -20,6 +20,8 @@ export interface Alarm {
 
 const NO_BINDING: DeviceBinding = {};
 
+const SOFT_READ_DEFINES_VALUE = new Set(['ai', 'bi', 'mbbi', 'longin', 'waveform']);
+
 export class DbRecord implements RecordState, DeviceRecord {
   readonly f: Record<string, FieldValue>;
   time: EpicsTimestamp = { secPastEpoch: 0, nsec: 0 };
@@ -110,6 +112,18 @@ export class DbRecord implements RecordState, DeviceRecord {
     this.time = opts.time ?? epicsNow();
     const mask = this.resetAlarms() | this.type.valueMask(this, changed);
     if (mask) this.post('VAL', mask);
+  }
+
+  /**
+   * Process a Soft Channel record on a scan, PINI or PROC. Its read of an
+   * empty or constant INP defines the value of an ai, bi, mbbi, longin or
+   * waveform, and an ao's value is defined unless NaN (devAiSoft.c and
+   * friends, aoRecord.c convert): UDF is cleared. Other types keep UDF.
+   */
+  processSoft(): void {
+    const t = this.type.name;
+    if (SOFT_READ_DEFINES_VALUE.has(t) || (t === 'ao' && !Number.isNaN(this.f.VAL))) this.f.UDF = 0;
+    this.process(false);
   }
 
   /** recGblResetAlarms: make NSTA/NSEV current; returns DBE_ALARM if they changed. */
@@ -223,8 +237,12 @@ export class DbRecord implements RecordState, DeviceRecord {
   private applyPut(def: FieldDef, value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> | undefined {
     if (def.name === 'VAL') return this.putValue(value, client);
     if (def.name === 'PROC') {
-      this.binding.read?.();
-      this.process(false);
+      if (this.binding.read) {
+        this.binding.read();
+        this.process(false);
+      } else {
+        this.processSoft();
+      }
       return undefined;
     }
     this.setField(def.name, value);

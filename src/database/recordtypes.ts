@@ -358,7 +358,8 @@ function stringType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', stringFields(output), {
     ...scalar(DbrType.STRING),
     metadata: () => EMPTY_METADATA,
-    checkAlarms: udfOnly,
+    // stringinRecord.c has no alarm check: processing it never raises UDF.
+    checkAlarms: output ? udfOnly : () => undefined,
     valueMask: postMask,
   });
 }
@@ -368,7 +369,8 @@ function longStringType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', longStringFields(output), {
     ...scalar(DbrType.STRING),
     metadata: () => EMPTY_METADATA,
-    checkAlarms: udfOnly,
+    // lsiRecord.c has no alarm check either.
+    checkAlarms: output ? udfOnly : () => undefined,
     valueMask: postMask,
   });
 }
@@ -386,6 +388,8 @@ const waveform = makeType('waveform', 'input', waveformFields(), {
     units: rec.f.EGU as string, precision: rec.f.PREC as number,
     upperDisplayLimit: rec.f.HOPR as number, lowerDisplayLimit: rec.f.LOPR as number,
     upperControlLimit: rec.f.HOPR as number, lowerControlLimit: rec.f.LOPR as number,
+    // No get_alarm_double in waveformRecord.c: recGblGetAlarmDouble serves NaN.
+    upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
   }),
   checkAlarms: udfOnly,
   valueMask: postMask,

@@ -95,7 +95,8 @@ describe('records', () => {
       await put(db, 'd', 6); // beyond both
       await put(db, 'd', 21); // beyond both, and an alarm
       await put(db, 'd', 21); // nothing changes
-      assert.deepEqual(masks, [0, DBE_VALUE, DBE_VALUE | DBE_LOG, DBE_VALUE | DBE_LOG | DBE_ALARM].filter((m) => m !== 0));
+      // The first processing takes STAT out of UDF, where iocInit left it: an alarm event.
+      assert.deepEqual(masks, [DBE_ALARM, DBE_VALUE, DBE_VALUE | DBE_LOG, DBE_VALUE | DBE_LOG | DBE_ALARM]);
     });
 
     it('posts PROPERTY on VAL when a metadata field changes', async () => {
@@ -111,7 +112,35 @@ describe('records', () => {
       const masks = watch(pv(db, 'b'));
       await put(db, 'b', 0);
       await put(db, 'b', 1);
-      assert.deepEqual(masks, [DBE_VALUE | DBE_LOG]);
+      // The first write also takes STAT out of UDF (DBE_ALARM).
+      assert.deepEqual(masks, [DBE_ALARM, DBE_VALUE | DBE_LOG]);
+    });
+  });
+
+  describe('start, as iocInit leaves records', () => {
+    it('without PINI: STAT UDF, no timestamp, SEVR UDFS while the value is undefined, else NO_ALARM', () => {
+      const db = build(`record(ai, "v") { field(VAL, "3") field(HIHI, "1") field(HHSV, "MAJOR") }
+        record(stringin, "s") { }
+        record(bi, "b") { field(VAL, "1") field(OSV, "MAJOR") }`);
+      assert.deepEqual(alarm(db, 'v'), ['UDF', 'NO_ALARM']);
+      assert.deepEqual(alarm(db, 's'), ['UDF', 'INVALID']);
+      assert.deepEqual(alarm(db, 'b'), ['UDF', 'NO_ALARM']);
+      assert.deepEqual(pv(db, 'v').snapshot().timestamp, { secPastEpoch: 0, nsec: 0 });
+    });
+
+    it('PINI processes a Soft Channel input: ai, bi, mbbi, longin, waveform become defined; a stringin raises no UDF; outputs keep UDF', () => {
+      const db = build(['ai', 'bi', 'mbbi', 'longin', 'waveform', 'stringin', 'lsi', 'ao', 'bo', 'mbbo', 'longout', 'stringout', 'lso']
+        .map((t) => `record(${t}, "${t}") { field(PINI, "YES") }`).join('\n'));
+      for (const t of ['ai', 'bi', 'mbbi', 'longin', 'waveform', 'ao']) {
+        assert.deepEqual(alarm(db, t), ['NO_ALARM', 'NO_ALARM'], t);
+        assert.equal(pv(db, `${t}.UDF`).snapshot().value[0], 0, t);
+      }
+      for (const t of ['stringin', 'lsi']) {
+        assert.deepEqual(alarm(db, t), ['NO_ALARM', 'NO_ALARM'], t);
+        assert.equal(pv(db, `${t}.UDF`).snapshot().value[0], 1, t);
+      }
+      for (const t of ['bo', 'mbbo', 'longout', 'stringout', 'lso']) assert.deepEqual(alarm(db, t), ['UDF', 'INVALID'], t);
+      assert.ok(pv(db, 'ai').snapshot().timestamp.secPastEpoch > 0);
     });
   });
 
