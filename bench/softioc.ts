@@ -1,6 +1,6 @@
 /**
  * service-ioc against EPICS base's softIoc (../shared/epics), on the same
- * .db files, one after the other in one run, measured by the same C client
+ * .db files in one run, their runs taken turn about, measured by the same C client
  * (bench/c/ca_bench_client.c, linked against the bundle's libca):
  *  - connect 10,000 PVs from one client, and the first get of all of them;
  *  - monitor updates one client receives while another puts 300,000 values
@@ -154,26 +154,37 @@ interface Results {
   start: number[];
 }
 
-async function measure(server: Server, dbs: { small: string; big: string }): Promise<Results> {
-  const res: Results = { connect: [], get: [], bursts: [], start: [] };
-  const { proc, ports } = await startServed(server, dbs.small, `bench:ao${PVS - 1}`, 30);
+/**
+ * Both servers, measured turn about: each figure's runs alternate between
+ * them, so that a machine busy with other work slows both alike.
+ */
+async function measureBoth(servers: Server[], dbs: { small: string; big: string }): Promise<Results[]> {
+  const res: Results[] = servers.map(() => ({ connect: [], get: [], bursts: [], start: [] }));
+  const served = [];
   try {
+    for (const server of servers) served.push(await startServed(server, dbs.small, `bench:ao${PVS - 1}`, 30));
     // The first client after start is run and not counted: both servers are measured warm.
-    await client(['connect-get', 'bench:ao', String(PVS)], ports, 120_000);
+    for (const s of served) await client(['connect-get', 'bench:ao', String(PVS)], s.ports, 120_000);
     for (let r = 0; r < RUNS; r++) {
-      const c = await client(['connect-get', 'bench:ao', String(PVS)], ports, 120_000);
-      if (c.wrong_values) throw new Error(`${server.name}: ${c.wrong_values} of ${PVS} values read wrong`);
-      res.connect.push(c.connect_s);
-      res.get.push(c.get_s);
+      for (const [i, s] of served.entries()) {
+        const c = await client(['connect-get', 'bench:ao', String(PVS)], s.ports, 120_000);
+        if (c.wrong_values) throw new Error(`${servers[i].name}: ${c.wrong_values} of ${PVS} values read wrong`);
+        res[i].connect.push(c.connect_s);
+        res[i].get.push(c.get_s);
+      }
     }
-    for (let r = 0; r < RUNS; r++) res.bursts.push(await burst(`bench:burst${r}`, ports));
+    for (let r = 0; r < RUNS; r++) {
+      for (const [i, s] of served.entries()) res[i].bursts.push(await burst(`bench:burst${r}`, s.ports));
+    }
   } finally {
-    await proc.stop();
+    for (const s of served) await s.proc.stop();
   }
   for (let r = 0; r < RUNS; r++) {
-    const started = await startServed(server, dbs.big, `bench:ai${START_RECORDS - 1}`, 120);
-    res.start.push(started.seconds);
-    await started.proc.stop();
+    for (const [i, server] of servers.entries()) {
+      const started = await startServed(server, dbs.big, `bench:ai${START_RECORDS - 1}`, 120);
+      res[i].start.push(started.seconds);
+      await started.proc.stop();
+    }
   }
   return res;
 }
@@ -184,7 +195,7 @@ export async function benchSoftIoc(): Promise<Figure[]> {
   const dir = makeTempDir('sioc-bench-softioc-');
   try {
     const dbs = writeDatabases(dir);
-    const [ours, base] = [await measure(SERVERS[0], dbs), await measure(SERVERS[1], dbs)];
+    const [ours, base] = await measureBoth(SERVERS, dbs);
     const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}x`;
     const secs = (xs: number[]): string => `${median(xs).toFixed(3)} s`;
     const figures: Figure[] = [];
