@@ -1,0 +1,337 @@
+/**
+ * The generated operator files in the real tools: MEDM 3.1.22 and ALH 1.2.35
+ * (../shared/epics) on a virtual X server, against `service-ioc run` serving
+ * the example configuration (ioc/service-ioc.toml) with its units live under
+ * a real systemd --user: redis, and a stand-in RE Manager as the queueserver.
+ *
+ * MEDM prints its errors (a file it cannot read, a block it does not know)
+ * on stderr, and nothing at all about a PV that does not connect: it draws
+ * that widget as a white box. So a screen counts as connected when no
+ * widget with a channel is white in a screenshot of its window; a screen
+ * naming a missing PV shows that this check fails. ALH, with -noerrorpopup,
+ * writes its errors to its operator-modification log and each alarm to its
+ * alarm log.
+ */
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { UserManager, checkRedis, checkUserManager, fixtureUnit, freeTcpPort } from '../helpers/systemd-harness';
+import { startProcess, type Managed } from '../helpers/processes';
+import { clientEnv, PyCa, REPO_ROOT, serverEnv } from '../helpers/pyca';
+import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
+import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, runCli } from '../helpers/cli';
+import { checkEpicsBundle, epicsBin } from '../helpers/shared';
+import { adlBlocks, adlValue, parseAdl } from '../helpers/adl';
+import { checkXTools, pixelAt, XServer, type Pixels, type XWindow } from '../helpers/xserver';
+
+const ARTIFACTS = path.join(REPO_ROOT, 'build/test-artifacts/operator-tools');
+const STANDIN = path.join(REPO_ROOT, 'build/test/fixtures/re-manager-standin.js');
+const EXAMPLE = path.join(REPO_ROOT, 'ioc/service-ioc.toml');
+const WHITE = '255,255,255';
+/** The colour MEDM draws a MAJOR alarm in (alarmColorString in medm/medm.c: "Red"). */
+const MAJOR_RED = '255,0,0';
+/** What MEDM prints on stdout as it starts and as it stops on SIGTERM: not errors. */
+const MEDM_CHATTER = [/^$/, /^MEDM Version [\d.]+: Loading aliased fonts\.*$/, /^SIGTERM$/];
+
+/** Why MEDM or ALH cannot run here, or undefined. */
+function checkOperatorTools(): string | undefined {
+  const bundle = checkEpicsBundle();
+  if (bundle) return bundle;
+  for (const tool of ['medm', 'alh']) {
+    const exe = path.join(epicsBin()!, tool);
+    if (!fs.existsSync(exe)) return `${exe} is missing from the EPICS bundle`;
+    const r = spawnSync(exe, ['-version'], { encoding: 'utf8', timeout: 10000, env: { ...process.env, DISPLAY: '' } });
+    if (/error while loading shared libraries/.test(`${r.stderr}`)) return `${exe}: ${r.stderr.trim()} (see .ci/apt-packages.txt)`;
+  }
+  return checkXTools();
+}
+
+/** The example configuration, pointed at this test's redis, RE Manager and files. */
+function exampleConfig(dir: string, redisPort: number, control: number, info: number): string {
+  let text = fs.readFileSync(EXAMPLE, 'utf8');
+  const swap = (re: RegExp, to: string): void => {
+    assert.match(text, re, `${EXAMPLE} no longer has ${re}`);
+    text = text.replace(re, to);
+  };
+  swap(/^file = "\/var\/tmp\/service-ioc-puts\.jsonl"/m, `file = "${path.join(dir, 'puts.jsonl')}"`);
+  swap(/^info_addr = "tcp:\/\/localhost:60625"/m, `info_addr = "tcp://localhost:${info}"\ncontrol_addr = "tcp://localhost:${control}"`);
+  swap(/^addr = "localhost:6379"/m, `addr = "localhost:${redisPort}"`);
+  for (const f of ['legacy.db', 'access.acf']) fs.copyFileSync(path.join(REPO_ROOT, 'ioc', f), path.join(dir, f));
+  return text;
+}
+
+function units(redisPort: number, control: number, info: number): Record<string, string> {
+  return {
+    'redis.service': fixtureUnit('redis.service'),
+    'redis.service.d/port.conf': `[Service]\nEnvironment=REDIS_PORT=${redisPort}\n`,
+    'queueserver.service': [
+      '[Unit]', 'Description=RE Manager stand-in', '', '[Service]', 'Type=simple',
+      `Environment=QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${control}`,
+      `Environment=QSERVER_ZMQ_INFO_ADDRESS_FOR_SERVER=tcp://*:${info}`,
+      `ExecStart=${process.execPath} ${STANDIN}`, '',
+    ].join('\n'),
+  };
+}
+
+interface Widget {
+  what: string;
+  chan: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+  /** The widget's background colour ("r,g,b"), which MEDM fills it with once connected. */
+  background: string;
+}
+
+/** The widgets of an .adl file that show or write a channel, with their boxes in the display. */
+function channelWidgets(text: string): Widget[] {
+  const out: Widget[] = [];
+  const blocks = parseAdl(text);
+  const map = blocks.find((b) => b.name === 'color map');
+  const colors = map ? adlBlocks(map, 'colors')[0]?.entries.flatMap((e) => (e.kind === 'item' ? [e.value.replace(/,$/, '')] : [])) ?? [] : [];
+  const rgb = (index: string | undefined): string => {
+    const hex = colors[Number(index)];
+    if (!hex) throw new Error(`colour ${index} is not in the colour map`);
+    return [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16)).join(',');
+  };
+  for (const b of blocks) {
+    const obj = adlBlocks(b, 'object')[0];
+    const channel = [...adlBlocks(b, 'monitor'), ...adlBlocks(b, 'control')].find((c) => adlValue(c, 'chan'));
+    if (!obj || !channel || b.name === 'display') continue;
+    const chan = adlValue(channel, 'chan')!;
+    const n = (k: string): number => Number(adlValue(obj, k));
+    out.push({ what: `${b.name} ${chan} (line ${b.line})`, chan, x: n('x'), y: n('y'), width: n('width'), height: n('height'), background: rgb(adlValue(channel, 'bclr')) });
+  }
+  return out;
+}
+
+/** How many pixels of each colour ("r,g,b") a box holds. */
+function colours(img: Pixels, w: Widget): Map<string, number> {
+  const out = new Map<string, number>();
+  for (let y = w.y; y < Math.min(img.height, w.y + w.height); y++) {
+    for (let x = w.x; x < Math.min(img.width, w.x + w.width); x++) {
+      const c = pixelAt(img, x, y).join(',');
+      out.set(c, (out.get(c) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/**
+ * How MEDM shows a widget: white when its channel is not connected, mostly
+ * its own background colour when it is, and neither before it is drawn.
+ */
+function look(img: Pixels, w: Widget): 'connected' | 'disconnected' | 'undrawn' {
+  const c = colours(img, w);
+  const area = w.width * w.height;
+  if ((c.get(WHITE) ?? 0) > 0.9 * area) return 'disconnected';
+  return (c.get(w.background) ?? 0) > 0.5 * area ? 'connected' : 'undrawn';
+}
+
+describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca)', function () {
+  this.timeout(120000);
+  const P = '100id:bluesky:';
+  let manager: UserManager | undefined;
+  let ioc: Managed | undefined;
+  let ca: PyCa | undefined;
+  let x: XServer | undefined;
+  let dir: string | undefined;
+  let caEnv: NodeJS.ProcessEnv = {};
+  const tools: Managed[] = [];
+
+  before(async function () {
+    requireDependency(this, checkUserManager() ?? checkRedis() ?? checkPyepics() ?? checkOperatorTools());
+    requireBuiltCli();
+    if (!fs.existsSync(STANDIN)) throw new Error(`${STANDIN} is missing: run "npm run build:test" first`);
+    dir = makeTempDir('sioc-optools-');
+    const [redisPort, control, info] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
+    manager = await UserManager.start({ units: units(redisPort, control, info) });
+    assert.equal((await manager.systemctl('start', 'redis.service', 'queueserver.service')).code, 0);
+    const cfg = path.join(dir, 'service-ioc.toml');
+    fs.writeFileSync(cfg, exampleConfig(dir, redisPort, control, info));
+    const ports = await freeCaPorts();
+    ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], { ...serverEnv(ports.server, ports.repeater), ...manager.env });
+    await ioc.waitLine(/CA on port \d+/, 30000);
+    caEnv = clientEnv(ports.server, ports.repeater, { PATH: `${epicsBin()}:${process.env.PATH}` });
+    for (const [cmd, sub] of [['screens', 'screens'], ['alarms', 'alarms']]) {
+      const r = await runCli([cmd, '-c', cfg, '-o', path.join(dir, sub)], process.env);
+      assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+      assert.equal(r.stderr, '', `${cmd} warns`);
+    }
+    ca = await PyCa.start(caEnv);
+    // Health is OK once redis, the queueserver unit and its manager are as expected.
+    const health = await ca.request('wait_value', { pv: `${P}IOC:Health`, value: 1, timeout: 40 });
+    assert.equal(health.ok, true, `IOC:Health: ${JSON.stringify(health)}`);
+    // A screen large enough that MEDM's startup banner (centred) does not cover a display.
+    x = await XServer.start([path.resolve(epicsBin()!, '../fonts')], { width: 3200, height: 2400 });
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === 'failed' && ioc) process.stderr.write(`IOC stderr:\n${ioc.stderr().slice(-3000)}\n`);
+  });
+
+  after(async () => {
+    for (const t of tools) await t.stop();
+    await x?.stop();
+    await ca?.stop();
+    await ioc?.stop();
+    await manager?.stop();
+    removeTempDir(dir);
+  });
+
+  function screensDir(): string {
+    return path.join(dir!, 'screens');
+  }
+
+  function medm(file: string): Managed {
+    const m = startProcess(path.join(epicsBin()!, 'medm'), ['-x', '-local', '-macro', `P=${P}`, file], x!.env(caEnv));
+    tools.push(m);
+    return m;
+  }
+
+  /** Stop MEDM; its output, less what it always prints, as lines. */
+  async function medmErrors(m: Managed): Promise<string[]> {
+    await m.stop();
+    tools.splice(tools.indexOf(m), 1);
+    const printed = [...m.lines, ...m.stderr().split('\n')];
+    return printed.filter((l) => !MEDM_CHATTER.some((re) => re.test(l)));
+  }
+
+  /**
+   * Screenshots of `win` until every widget is drawn, those naming a PV in
+   * `missing` as disconnected and the others as connected (or until the
+   * time is up); returns the last one and the widgets that are not drawn
+   * as connected.
+   */
+  async function settle(win: XWindow, widgets: Widget[], missing: ReadonlySet<string> = new Set(), timeoutMs = 20000): Promise<{ xwd: Buffer; img: Pixels; off: Widget[] }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const xwd = x!.capture(win.id);
+      const img = XServer.pixels(xwd);
+      const looks = widgets.map((w) => look(img, w));
+      const off = widgets.flatMap((w, i) => (looks[i] === 'connected' ? [] : [{ ...w, what: `${w.what}: ${looks[i]}` }]));
+      const expected = widgets.every((w, i) => looks[i] === (missing.has(w.chan) ? 'disconnected' : 'connected'));
+      if (expected || Date.now() > deadline) return { xwd, img, off };
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  function save(xwd: Buffer, name: string): string {
+    const file = path.join(ARTIFACTS, name);
+    XServer.savePng(xwd, file);
+    process.stdout.write(`      screenshot: ${path.relative(process.cwd(), file)}\n`);
+    return file;
+  }
+
+  it('MEDM opens every generated .adl without an error, and every widget connects', async () => {
+    const files = fs.readdirSync(screensDir()).filter((f) => f.endsWith('.adl')).sort();
+    assert.ok(files.length >= 2, `screens: ${files.join(', ')}`);
+    for (const f of files) {
+      const widgets = channelWidgets(fs.readFileSync(path.join(screensDir(), f), 'utf8'));
+      assert.ok(widgets.length > 5, `${f} has widgets with channels`);
+      const m = medm(path.join(screensDir(), f));
+      const win = await x!.waitWindow(new RegExp(`^${f.replace(/\./g, '\\.')}$`));
+      const shot = await settle(win, widgets);
+      save(shot.xwd, f.replace(/\.adl$/, '.png'));
+      assert.deepEqual(shot.off.map((w) => w.what), [], `${f}: widgets MEDM shows as not connected`);
+      assert.deepEqual(await medmErrors(m), [], `${f}: MEDM's output`);
+    }
+  });
+
+  it('the checks fail for a screen naming a missing PV and for a file MEDM cannot read', async () => {
+    const overview = fs.readFileSync(path.join(screensDir(), 'service-overview.adl'), 'utf8');
+    const missingPv = '$(P)no:such:Record';
+    const text = overview.replace('chan="$(P)IOC:Uptime"', `chan="${missingPv}"`);
+    assert.notEqual(text, overview);
+    const file = path.join(dir!, 'missing-pv.adl');
+    fs.writeFileSync(file, text.replace('name="service-overview.adl"', 'name="missing-pv.adl"'));
+    const widgets = channelWidgets(text);
+    const m = medm(file);
+    const win = await x!.waitWindow(/^missing-pv\.adl$/);
+    const shot = await settle(win, widgets, new Set([missingPv]));
+    save(shot.xwd, 'missing-pv.png');
+    assert.deepEqual(shot.off.map((w) => (w.what.endsWith(': disconnected') ? w.chan : w.what)), [missingPv], 'only the widget naming the missing PV is white');
+    assert.deepEqual(await medmErrors(m), [], 'MEDM says nothing about a PV that does not connect');
+
+    const absent = medm(path.join(dir!, 'absent.adl'));
+    await absent.waitStderrLine(/Cannot access file/, 20000);
+    assert.match((await medmErrors(absent)).join('\n'), /Cannot access file: .*absent\.adl/);
+  });
+
+  /** Start ALH, passive and silent, logging to `logDir`; resolves once it has read its configuration. */
+  async function alh(config: string, logDir: string): Promise<Managed> {
+    fs.mkdirSync(logDir, { recursive: true });
+    const a = startProcess(path.join(epicsBin()!, 'alh'), ['-S', '-s', '-noerrorpopup', '-l', logDir, '-a', 'alarm.log', '-o', 'opmod.log', config], x!.env(caEnv));
+    tools.push(a);
+    await waitFile(path.join(logDir, 'opmod.log'), /Setup Config File/);
+    return a;
+  }
+
+  /** Wait until `file` has a line matching `re` (ALH writes its logs as it goes; polled). */
+  async function waitFile(file: string, re: RegExp, timeoutMs = 20000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+      const line = text.split('\n').find((l) => re.test(l));
+      if (line) return line;
+      if (Date.now() > deadline) throw new Error(`${path.basename(file)} has no line matching ${re} after ${timeoutMs} ms:\n${text}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  it('ALH reads the .alhConfig without an error and connects every channel; a missing PV shows', async () => {
+    const config = path.join(dir!, 'alarms/service-alarms.alhConfig');
+    const logs = path.join(dir!, 'alh-parse');
+    const a = await alh(config, logs);
+    // A channel that does not connect is logged NOT_CONNECTED; the copy naming a missing PV proves it.
+    const bad = path.join(dir!, 'missing-pv.alhConfig');
+    fs.writeFileSync(bad, fs.readFileSync(config, 'utf8').replace(`CHANNEL  redis ${P}redis:ActiveState`, `CHANNEL  redis ${P}no:such:Record`));
+    const b = await alh(bad, path.join(dir!, 'alh-missing'));
+    await waitFile(path.join(dir!, 'alh-missing/alarm.log'), /no:such:Record\s+NOT_CONNECTED/);
+    for (const t of [a, b]) {
+      await t.stop();
+      tools.splice(tools.indexOf(t), 1);
+    }
+    assert.deepEqual(fs.readFileSync(path.join(logs, 'opmod.log'), 'utf8').split('\n').filter((l) => l && !/: (Setup (Alarm Log|Config) File : |Channel forcePV FORCE )/.test(l)), [], 'ALH opmod log');
+    assert.doesNotMatch(fs.readFileSync(path.join(logs, 'alarm.log'), 'utf8'), /NOT_CONNECTED/);
+    assert.equal(a.stderr() + a.lines.join('\n'), '', 'ALH prints nothing');
+  });
+
+  it('a killed unit turns its state widget red in MEDM and raises a MAJOR alarm in ALH', async () => {
+    const file = path.join(screensDir(), 'service-overview.adl');
+    const widgets = channelWidgets(fs.readFileSync(file, 'utf8'));
+    const state = widgets.find((w) => w.chan === '$(P)redis:ActiveState');
+    assert.ok(state, 'the overview shows redis:ActiveState');
+    const logs = path.join(dir!, 'alh-kill');
+    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
+    const m = medm(file);
+    const win = await x!.waitWindow(/^service-overview\.adl$/);
+    const before = await settle(win, widgets);
+    assert.deepEqual(before.off.map((w) => w.what), []);
+    assert.equal(colours(before.img, state).get(MAJOR_RED) ?? 0, 0, 'an active unit is not red');
+
+    assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGKILL', 'redis.service')).code, 0);
+    const failed = await ca!.request('wait_value', { pv: `${P}redis:ActiveState`, value: 4, timeout: 20 });
+    assert.equal(failed.ok, true, `redis:ActiveState: ${JSON.stringify(failed)}`);
+    const deadline = Date.now() + 20000;
+    let shot = x!.capture(win.id);
+    while ((colours(XServer.pixels(shot), state).get(MAJOR_RED) ?? 0) < 20 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      shot = x!.capture(win.id);
+    }
+    save(shot, 'service-overview-redis-killed.png');
+    const seen = colours(XServer.pixels(shot), state);
+    assert.ok((seen.get(MAJOR_RED) ?? 0) >= 20, `the state widget's colours: ${JSON.stringify([...seen])}`);
+
+    const alarm = await waitFile(path.join(logs, 'alarm.log'), new RegExp(`${P}redis:ActiveState\\s+\\S+\\s+MAJOR`));
+    assert.match(alarm, /failed/);
+    save(x!.capture(), 'screen-redis-killed.png');
+    assert.deepEqual(await medmErrors(m), []);
+    await a.stop();
+    tools.splice(tools.indexOf(a), 1);
+    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
+  });
+});
