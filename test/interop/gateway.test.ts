@@ -115,7 +115,7 @@ describe('service-ioc behind the CA gateway (real gateway, systemd, libca)', fun
     gateway = startProcess(path.join(epicsBin()!, 'gateway'), [
       '-sip', '127.0.0.1', '-sport', String(gwPorts.server),
       '-cip', '127.0.0.1', '-cport', String(iocPorts.server),
-      '-pvlist', 'gateway.pvlist', '-access', 'gateway.access', '-putlog', gatewayPutLog, '-home', dir,
+      '-pvlist', 'gateway.pvlist', '-access', 'gateway.access', '-putlog', 'gateway-puts.log', '-home', dir,
     ], {
       PATH: pathWithoutBundle(),
       HOME: dir,
