@@ -8,9 +8,11 @@
  *   @health     bi, 1 when every watched service is as expected (see HealthAggregator)
  *   @healthmessage  lsi/stringin, why not: each cause, worst first
  *   @putlog     bi, 1 while the put log file can be written
+ *   @linger     bi, 1 while the user's manager lingers (read on every scan)
  */
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
 import type { HealthAggregator } from './health';
+import { currentUser, isLingering, lingerDirFromEnv } from '../systemd/linger';
 
 export const VERSION = '0.1.0';
 
@@ -20,7 +22,12 @@ export interface PutLogStatus {
   onStatus(listener: (ok: boolean) => void): () => void;
 }
 
-export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregator, putlog?: PutLogStatus): DeviceSupport {
+/** Whether the user's manager lingers, as @linger reads it: logind's file for this process's user by default. */
+export type LingerProbe = () => boolean;
+
+const defaultLingerProbe: LingerProbe = () => isLingering(currentUser(), lingerDirFromEnv());
+
+export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregator, putlog?: PutLogStatus, linger: LingerProbe = defaultLingerProbe): DeviceSupport {
   return {
     dtyp: 'ioc',
     recordTypes: ['longin', 'ai', 'stringin', 'lsi', 'bi'],
@@ -54,8 +61,13 @@ export function iocDeviceSupport(startedAt = Date.now(), health?: HealthAggregat
           const off = putlog?.onStatus((ok) => record.update(ok ? 1 : 0));
           return { close: () => off?.() };
         }
+        case 'linger': {
+          const read = (): void => record.update(linger() ? 1 : 0);
+          read();
+          return { read };
+        }
         default:
-          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime, @health, @healthmessage or @putlog`);
+          throw new Error(`INP "${link}": expected @heartbeat, @uptime, @version, @starttime, @health, @healthmessage, @putlog or @linger`);
       }
     },
   };

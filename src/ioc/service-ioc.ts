@@ -38,7 +38,9 @@ export const DB_DIR = ['../../db', '../../../db'].map((d) => path.resolve(__dirn
 /** The databases a configuration stands for, in load order. */
 export function configSteps(config: IocConfig): LoadStep[] {
   const P = config.prefix;
-  const steps: LoadStep[] = [{ kind: 'db', file: path.join(DB_DIR, 'ioc.db'), macros: new Map([['P', P]]) }];
+  // Lingering matters to a user manager only.
+  const iocMacros = new Map([['P', P], ['LINGER_SEVR', config.bus === 'user' ? 'MINOR' : 'NO_ALARM']]);
+  const steps: LoadStep[] = [{ kind: 'db', file: path.join(DB_DIR, 'ioc.db'), macros: iocMacros }];
   if (config.iocStats) steps.push({ kind: 'db', file: path.join(DB_DIR, 'iocstats.db'), macros: new Map([['P', P]]) });
   for (const u of config.units) {
     const macros = new Map([['P', P], ['N', u.pv], ['UNIT', u.name], ['INACTIVE_SEVR', u.expect === 'active' ? 'MAJOR' : 'NO_ALARM']]);
