@@ -6,6 +6,7 @@
  *   service-ioc run -c FILE.toml
  *   service-ioc check -c FILE.toml
  *   service-ioc repeater [--port PORT] [--address ADDRESS]
+ *   service-ioc install [--config-dir DIR] [--unit-dir DIR] [--force]
  */
 import { DbLoadError } from './database/dbfile/errors';
 import { ConfigError } from './ca/server/config';
@@ -24,6 +25,9 @@ import { alarmsCommand } from './ioc/alarms';
 import { pvTableCommand } from './ioc/pv-table';
 import { OutputError, parseOptions } from './ioc/command-args';
 import { systemErrorText } from './text';
+import { installCommand } from './ioc/install';
+import { currentUser, isLingering, lingerDirFromEnv, lingerWarning } from './systemd/linger';
+import type { IocConfig } from './ioc/config';
 import { CaRepeater, RepeaterPortInUse, repeaterPortFromEnv } from './ca/repeater/repeater';
 
 
@@ -40,13 +44,16 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
 `,
   run: `  service-ioc run -c FILE.toml
       Watch and control the systemd units of the configuration, serving their PVs over CA.
-      At start it warns when another server already answers for its names (as check does).
+      At start it warns when another server already answers for its names (as check does),
+      and when the user's lingering is off (bus = "user").
 `,
   check: `  service-ioc check -c FILE.toml
       Validate the configuration and its databases, print the PV names, and exit.
       Also warns when another server already answers for its names: a CA search for
       <prefix>IOC:Health and a few more, where clients search (EPICS_CA_ADDR_LIST,
-      EPICS_CA_AUTO_ADDR_LIST), waiting 1 s for answers.
+      EPICS_CA_AUTO_ADDR_LIST), waiting 1 s for answers; and, with bus = "user", when
+      the user's lingering is off (loginctl enable-linger): the user manager then stops
+      with the user's last session, and the IOC with it.
 `,
   screens: `  service-ioc screens -c FILE.toml -o DIR
       Write operator displays for the configuration: service-overview and one
@@ -65,6 +72,14 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
       --port: default EPICS_CA_REPEATER_PORT, else 5065; --address: the address to
       bind (default 0.0.0.0, every interface). When another repeater has the port,
       it says so and exits with status 0.
+`,
+  install: `  service-ioc install [--config-dir DIR] [--unit-dir DIR] [--force]
+      Set this installation up as a systemd user service: write the unit
+      service-ioc.service (ExecStart= runs this Node.js and this service-ioc by
+      absolute path) to --unit-dir (default ~/.config/systemd/user), copy the
+      example configuration service-ioc.toml, access.acf and legacy.db to
+      --config-dir (default ~/.config/service-ioc), and print the next steps.
+      A file that exists is kept (and named) unless --force is given.
 `,
   'pv-table': `  service-ioc pv-table [--readme README.md]
       Print the PV reference generated from db/*.db, or rewrite it in the README.
@@ -161,10 +176,19 @@ function configArg(args: readonly string[]): string {
   return parseOptions(args, { '-c': true }, (m) => new UsageError(m)).get('-c') as string;
 }
 
+/** The lingering warning, for a configuration on the user bus whose user does not linger. */
+function lingerProblem(config: IocConfig): string | undefined {
+  if (config.bus !== 'user') return undefined;
+  const user = currentUser();
+  return isLingering(user, lingerDirFromEnv()) ? undefined : lingerWarning(user);
+}
+
 async function run(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const config = loadConfig(configArg(args));
   const shutdown = shutdownOnSignal(log);
+  const linger = lingerProblem(config);
+  if (linger) log.warn(linger);
   const ioc = await startServiceIoc(config, log);
   process.stdout.write(`service-ioc: ${count(ioc.database.records.size, 'PV')} for ${count(config.units.length, 'unit')} and ${count(config.queueservers.length, 'queueserver')}, CA on port ${ioc.server?.tcpPort}\n`);
   await shutdown.stopWith(() => ioc.stop());
@@ -177,6 +201,8 @@ async function check(args: string[]): Promise<number> {
   if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));
   for (const other of await findOtherServers(config)) process.stderr.write(`service-ioc: warning: ${describeOtherServer(other)}\n`);
+  const linger = lingerProblem(config);
+  if (linger) process.stderr.write(`service-ioc: warning: ${linger}\n`);
   process.stderr.write(`${config.file}: OK, ${count(config.units.length, 'unit')}, ${count(config.queueservers.length, 'queueserver')}, ${count(database.records.size, 'PV')}\n`);
   return 0;
 }
@@ -225,6 +251,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'screens': return screensCommand(rest, (m) => new UsageError(m));
       case 'alarms': return alarmsCommand(rest, (m) => new UsageError(m));
       case 'repeater': return await repeater(rest);
+      case 'install': return installCommand(rest, (m) => new UsageError(m));
       case 'pv-table': return pvTableCommand(rest, (m) => new UsageError(m));
       case '--version': case '-V':
         process.stdout.write(`service-ioc ${VERSION}\n`);

@@ -21,6 +21,8 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--readme': 'README.md',
   '--port': 'PORT',
   '--address': 'ADDRESS',
+  '--config-dir': 'DIR',
+  '--unit-dir': 'DIR',
 };
 
 /** "-c FILE.toml": an option with what its value is. */

@@ -108,7 +108,7 @@ describe('cli', function () {
       assert.match(r.stdout, /usage:/);
     });
 
-    const commands = ['softioc', 'dbl', 'run', 'check', 'screens', 'alarms', 'pv-table'];
+    const commands = ['softioc', 'dbl', 'run', 'check', 'screens', 'alarms', 'pv-table', 'install'];
     for (const command of commands) {
       for (const flag of ['--help', '-h']) {
         it(`${command} ${flag}: its usage on stdout, nothing on stderr, exit 0`, async () => {
@@ -138,6 +138,8 @@ describe('cli', function () {
       [['alarms', '-o', 'out'], 'alarms: missing -c FILE.toml'],
       [['alarms', '-c', 'x.toml', '-o', 'out', '--name'], 'alarms: missing NAME after --name'],
       [['pv-table', '--readme'], 'pv-table: missing README.md after --readme'],
+      [['install', '--unit-dir'], 'install: missing DIR after --unit-dir'],
+      [['install', '--force', '--force'], 'install: --force given twice'],
       [['dbl'], 'dbl: missing -d FILE.db (or -s FILE.substitutions)'],
       [['softioc', '-d'], 'softioc: missing FILE.db after -d'],
       [['softioc', '-m'], 'softioc: missing MACROS after -m'],
