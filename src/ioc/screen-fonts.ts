@@ -136,3 +136,10 @@ export function phoebusTextWidth(text: string, font: PhoebusFont): number {
  * inset.
  */
 export const PHOEBUS_PADDING = { label: 0, value: 4, led: 4, button: 24 } as const;
+
+/**
+ * Room MEDM's text updates get around their text: MEDM fills the widget's
+ * box with its background colour and draws the text from its edge, so 4 px
+ * a side keep a value that fills the column off the box's edges.
+ */
+export const MEDM_VALUE_PADDING = 2 * 4;

@@ -19,7 +19,7 @@ import { loadConfig, type IocConfig } from './config';
 import { parseOptions, writeGeneratedFiles, type GeneratedFile, type UsageErrorFactory } from './command-args';
 import { el, leaf, renderXmlDocument, type XmlElement } from './xml-text';
 import {
-  MEDM_BUTTON_PADDING, PHOEBUS_FONTS, PHOEBUS_PADDING, medmButtonFont, medmTextFont, medmTextWidth, phoebusTextWidth,
+  MEDM_BUTTON_PADDING, MEDM_VALUE_PADDING, PHOEBUS_FONTS, PHOEBUS_PADDING, medmButtonFont, medmTextFont, medmTextWidth, phoebusTextWidth,
 } from './screen-fonts';
 
 // ---------------------------------------------------------------------------
@@ -184,13 +184,13 @@ function labelRoom(text: string, style: TextStyle): number {
 }
 
 function stateRoom(labels: readonly string[]): number {
-  return Math.max(...labels.map((l) => Math.max(medmTextWidth(MEDM_TEXT_FONT, l), phoebusTextWidth(l, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.led)));
+  return Math.max(...labels.map((l) => Math.max(medmTextWidth(MEDM_TEXT_FONT, l) + MEDM_VALUE_PADDING, phoebusTextWidth(l, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.led)));
 }
 
 /** A value of `chars` characters: digits and lower-case letters are no wider than "0" and "n" in Liberation Sans. */
 function valueRoom(chars: number): number {
   const text = 'n'.repeat(chars);
-  return Math.max(medmTextWidth(MEDM_TEXT_FONT, text), phoebusTextWidth(text, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.value);
+  return Math.max(medmTextWidth(MEDM_TEXT_FONT, text) + MEDM_VALUE_PADDING, phoebusTextWidth(text, PHOEBUS_FONTS.plain) + PHOEBUS_PADDING.value);
 }
 
 function buttonRoom(text: string): number {
