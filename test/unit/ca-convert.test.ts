@@ -83,11 +83,13 @@ const TABLE: Row[] = [
   [F64, F64, [0.1, -0, 1e308], [0.1, -0, 1e308]],
   // STRING ->
   [S, S, ['', 'abc', 'x'.repeat(50)], ['', 'abc', 'x'.repeat(50)]],
-  [S, I16, ['12', ' -7 ', '0x10', '1.9', '', '1e3', '40000', '+5'], [12, -7, 16, 1, 0, 1000, -25536, 5]],
-  [S, U8, ['255', '256', '-1', '0xff'], [255, 0, 255, 255]],
-  [S, I32, ['0x7fffffff', '-0x10', '3e9', '-2147483648'], [2147483647, -16, -1294967296, -2147483648]],
+  // A string is read as the number it starts with, integers in decimal (softIoc 7.0.8, dbConvert.c).
+  [S, I16, ['12', ' -7 ', '0x10', '1.9', '', '1e3', '+5', '12abc', '1,5', '32767'], [12, -7, 0, 1, 0, 1, 5, 12, 1, 32767]],
+  [S, U8, ['127', '-1', '0xff', '-128'], [127, 255, 0, 128]],
+  [S, I32, ['0x7fffffff', '-0x10', '3e9', '-2147483648', '40000'], [0, 0, 3, -2147483648, 40000]],
   [S, F32, ['0.1', 'inf', '-Infinity', 'NaN', '1e39'], [0.10000000149011612, Infinity, -Infinity, NaN, Infinity]],
   [S, F64, ['0.1', '+.5', '1.', '-2.5e-3', '0X1f', '\t42\n', '1E+2'], [0.1, 0.5, 1, -0.0025, 31, 42, 100]],
+  [S, F64, ['12abc', '1.2.3', '0.1.0', '0x', '0x1g', '1e', '-7.5 mm', '1,5'], [12, 1.2, 0.1, 0, 1, 1, -7.5, 1]],
   [S, E16, ['On', 'Off', '1', '15', '0', ' 2 '], [1, 0, 1, 15, 0, 2]],
 ];
 
@@ -228,10 +230,15 @@ describe('native type conversions', () => {
 
   describe('strings to numbers', () => {
     it('refuses text that is not a number', () => {
-      for (const bad of ['abc', '1.2.3', '0x', '12abc', '1e', '--1', 'in f', '0x1g', '1,5', '.', 'e5', '+']) {
+      // No number at the start, as softIoc refuses them.
+      for (const bad of ['abc', '--1', 'in f', '.', 'e5', '+', 'x1', ' ']) {
         expectNoConvert(() => convertValue([bad], S, F64), `"${bad}"`);
         expectNoConvert(() => convertValue([bad], S, I16));
       }
+      // An integer that does not fit its type (softIoc: a failed read).
+      expectNoConvert(() => convertValue(['40000'], S, I16));
+      expectNoConvert(() => convertValue(['255'], S, U8));
+      expectNoConvert(() => convertValue(['inf'], S, I32));
     });
 
     it('parses like strtod, whole text only', () => {

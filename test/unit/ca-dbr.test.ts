@@ -315,7 +315,8 @@ describe('DBR codec', () => {
     it('serves a string PV as a number, and refuses text that is none', () => {
       const text: DbrSource = { ...SOURCE, nativeType: DbrType.STRING, value: ['-1.5e2'] };
       assert.equal(encodeDbr(DbrType.DOUBLE, 1, text).toString('hex'), 'c062c00000000000');
-      assert.equal(encodeDbr(DbrType.SHORT, 1, text).toString('hex'), h('ff6a', zeros(6)));
+      // An integer type takes the decimal integer the text starts with: -1 (softIoc).
+      assert.equal(encodeDbr(DbrType.SHORT, 1, text).toString('hex'), h('ffff', zeros(6)));
       const bad: DbrSource = { ...SOURCE, nativeType: DbrType.STRING, value: ['idle'] };
       expectCaError(() => encodeDbr(DbrType.TIME_DOUBLE, 1, bad), 'CA_ERR_NO_CONVERT', Eca.NOCONVERT);
     });
@@ -595,8 +596,16 @@ describe('DBR codec', () => {
           const value = nativeType === DbrType.STRING ? numbers.map((n) => String(n)) : numbers;
           const metadata = { ...METADATA, precision, enumStrings: labels };
           if (nativeType === DbrType.STRING && to === DbrType.ENUM) return; // most numbers are no state
+          let converted: number[] | string[];
+          try {
+            // The encoder converts the elements it sends: the first `count`.
+            converted = convertValue(value.slice(0, count), nativeType, to, { enumStrings: labels, precision });
+          } catch (err) {
+            // Text holding an integer its type cannot: the encoder refuses it the same way.
+            assert.throws(() => encodeDbr(dbrType, count, { ...SOURCE, nativeType, value, metadata }), { message: (err as Error).message });
+            return;
+          }
           const direct = encodeDbr(dbrType, count, { ...SOURCE, nativeType, value, metadata });
-          const converted = convertValue(value, nativeType, to, { enumStrings: labels, precision });
           const viaConvert = encodeDbr(dbrType, count, { ...SOURCE, nativeType: to, value: converted, metadata });
           assert.equal(direct.toString('hex'), viaConvert.toString('hex'));
         }), { numRuns: 2000 });

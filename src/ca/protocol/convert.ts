@@ -73,6 +73,39 @@ export function parseNumber(text: string): number {
   throw new CaProtocolError('CA_ERR_NO_CONVERT', `"${text}" is not a number`, Eca.NOCONVERT);
 }
 
+const FLOAT_PREFIX_RE = /^[+-]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)/i;
+const INTEGER_PREFIX_RE = /^[+-]?\d+/;
+const INTEGER_RANGE: { readonly [T in NumericType]?: readonly [number, number] } = {
+  [DbrType.SHORT]: [-0x8000, 0x7fff],
+  [DbrType.LONG]: [-0x8000_0000, 0x7fff_ffff],
+  [DbrType.CHAR]: [-0x80, 0x7f],
+  [DbrType.ENUM]: [0, 0xffff],
+};
+
+/**
+ * The number at the start of a string, as EPICS base converts a string for a
+ * numeric read or a string put to a numeric field (dbConvert.c, parsing with
+ * an end pointer): leading blanks are skipped, the longest number at the start
+ * is taken and the text after it ignored ("12abc" is 12, "-7.5 mm" is -7.5,
+ * "0.1.0" is 0.1); an integer type takes a decimal integer ("1e3" is 1, "0x1A"
+ * is 0). An empty string is 0. Measured against softIoc 7.0.8.
+ * @throws CaProtocolError CA_ERR_NO_CONVERT when no number starts the string,
+ *   or an integer does not fit its type.
+ */
+export function parseNumberPrefix(text: string, to: NumericType): number {
+  if (text === '') return 0;
+  const s = text.trimStart();
+  const range = INTEGER_RANGE[to];
+  const m = (range ? INTEGER_PREFIX_RE : FLOAT_PREFIX_RE).exec(s);
+  if (!m) throw new CaProtocolError('CA_ERR_NO_CONVERT', `"${text}" does not start with a number`, Eca.NOCONVERT);
+  if (!range) return parseNumber(m[0]);
+  const n = Number(m[0]);
+  if (n < range[0] || n > range[1]) {
+    throw new CaProtocolError('CA_ERR_NO_CONVERT', `"${text}" is outside ${range[0]}..${range[1]}`, Eca.NOCONVERT);
+  }
+  return n;
+}
+
 /**
  * The enum index a string names: an exact (non-empty) label first, else a
  * decimal integer below max(label count, 16).
@@ -223,7 +256,7 @@ export function elementToNumber(
   if (from === DbrType.STRING) {
     const s = typeof e === 'string' ? e : String(e);
     if (to === DbrType.ENUM) return enumIndexFromString(s, enumStrings);
-    return toNativeNumber(parseNumber(s), to);
+    return toNativeNumber(parseNumberPrefix(s, to), to);
   }
   const v = typeof e === 'number' ? e : Number(e);
   return from === to ? toNativeNumber(v, to) : toNativeNumber(toNativeNumber(v, from), to);

@@ -475,9 +475,9 @@ export class Circuit implements ChannelTable {
       if (req.notify) this.sendValue(Command.READ_NOTIFY, ch, req.dbrType, req.count, Eca.NORMAL, req.ioid);
       else this.sendValue(Command.READ, ch, req.dbrType, req.count, ch.cid, req.ioid);
     } catch (err) {
-      const eca = err instanceof CaProtocolError && err.eca === Eca.NOCONVERT ? Eca.NOCONVERT : Eca.GETFAIL;
+      // RSRV answers any failed dbGet (a string that is no number, say) with ECA_GETFAIL.
       this.log.debug('read failed', { pv: ch.pv.name, reason: (err as Error).message });
-      this.readReply(ch, req, eca, req.count, zeroPayload(req.dbrType, Math.max(1, req.count)));
+      this.readReply(ch, req, Eca.GETFAIL, req.count, zeroPayload(req.dbrType, Math.max(1, req.count)));
     }
   }
 
