@@ -33,6 +33,12 @@ export interface FieldPvContext {
 
 const encoder = new TextEncoder();
 
+/** A field other than VAL has no alarm limits: recGblGetAlarmDouble serves NaN. */
+const FIELD_METADATA: DbrMetadata = Object.freeze({
+  ...EMPTY_METADATA,
+  upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
+});
+
 export class FieldPv implements ProcessVariable {
   readonly nativeType: NativeType;
   readonly maxCount: number;
@@ -87,9 +93,9 @@ export class FieldPv implements ProcessVariable {
     if (this.nativeType === DbrType.DOUBLE || this.nativeType === DbrType.FLOAT) {
       const prec = this.record.f.PREC;
       const egu = this.record.f.EGU;
-      return { ...EMPTY_METADATA, precision: typeof prec === 'number' ? prec : 0, units: typeof egu === 'string' ? egu : '' };
+      return { ...FIELD_METADATA, precision: typeof prec === 'number' ? prec : 0, units: typeof egu === 'string' ? egu : '' };
     }
-    return EMPTY_METADATA;
+    return FIELD_METADATA;
   }
 
   snapshot(): DbrSource {

@@ -117,6 +117,15 @@ describe('records', () => {
     });
   });
 
+  describe('field PV metadata', () => {
+    it('a numeric field other than VAL has NaN alarm limits (recGblGetAlarmDouble)', () => {
+      const db = build('record(ai, "a") { field(HIHI, "5") field(HHSV, "MAJOR") }');
+      const m = pv(db, 'a.HIHI').snapshot().metadata;
+      assert.ok([m.upperAlarmLimit, m.upperWarningLimit, m.lowerWarningLimit, m.lowerAlarmLimit].every(Number.isNaN));
+      assert.equal(pv(db, 'a').snapshot().metadata.upperAlarmLimit, 5);
+    });
+  });
+
   describe('start, as iocInit leaves records', () => {
     it('without PINI: STAT UDF, no timestamp, SEVR UDFS while the value is undefined, else NO_ALARM', () => {
       const db = build(`record(ai, "v") { field(VAL, "3") field(HIHI, "1") field(HHSV, "MAJOR") }
