@@ -6,6 +6,7 @@
  *   service-ioc run -c FILE.toml
  *   service-ioc check -c FILE.toml
  *   service-ioc repeater [--port PORT] [--address ADDRESS]
+ *   service-ioc archive-list -c FILE.toml [-o FILE]
  *   service-ioc install [--config-dir DIR] [--unit-dir DIR] [--force]
  */
 import { DbLoadError } from './database/dbfile/errors';
@@ -26,6 +27,7 @@ import { pvTableCommand } from './ioc/pv-table';
 import { OutputError, parseOptions } from './ioc/command-args';
 import { systemErrorText } from './text';
 import { installCommand } from './ioc/install';
+import { archiveListCommand } from './ioc/archive';
 import { currentUser, isLingering, lingerDirFromEnv, lingerWarning } from './systemd/linger';
 import type { IocConfig } from './ioc/config';
 import { CaRepeater, RepeaterPortInUse, repeaterPortFromEnv } from './ca/repeater/repeater';
@@ -72,6 +74,13 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
       --port: default EPICS_CA_REPEATER_PORT, else 5065; --address: the address to
       bind (default 0.0.0.0, every interface). When another repeater has the port,
       it says so and exits with status 0.
+`,
+  'archive-list': `  service-ioc archive-list -c FILE.toml [-o FILE]
+      Write the PVs of the configuration worth archiving as the JSON list the
+      Archiver Appliance's archivePV takes ("pv", "samplingmethod" MONITOR or
+      SCAN, "samplingperiod" in seconds), to FILE or standard output:
+        curl -H "Content-Type: application/json" --data @FILE \\
+          http://ARCHIVER:17665/mgmt/bpl/archivePV
 `,
   install: `  service-ioc install [--config-dir DIR] [--unit-dir DIR] [--force]
       Set this installation up as a systemd user service: write the unit
@@ -251,6 +260,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'screens': return screensCommand(rest, (m) => new UsageError(m));
       case 'alarms': return alarmsCommand(rest, (m) => new UsageError(m));
       case 'repeater': return await repeater(rest);
+      case 'archive-list': return archiveListCommand(rest, (m) => new UsageError(m));
       case 'install': return installCommand(rest, (m) => new UsageError(m));
       case 'pv-table': return pvTableCommand(rest, (m) => new UsageError(m));
       case '--version': case '-V':

@@ -108,7 +108,7 @@ describe('cli', function () {
       assert.match(r.stdout, /usage:/);
     });
 
-    const commands = ['softioc', 'dbl', 'run', 'check', 'screens', 'alarms', 'pv-table', 'install'];
+    const commands = ['softioc', 'dbl', 'run', 'check', 'screens', 'alarms', 'pv-table', 'install', 'archive-list'];
     for (const command of commands) {
       for (const flag of ['--help', '-h']) {
         it(`${command} ${flag}: its usage on stdout, nothing on stderr, exit 0`, async () => {
