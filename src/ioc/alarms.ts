@@ -153,6 +153,51 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
     });
   }
 
+  const unitPvs = new Map(set.units.map((u) => [u.name, u.pv]));
+  for (const r of set.redis) {
+    const redisUnitPv = r.unit === undefined ? undefined : unitPvs.get(r.unit);
+    const row = `Screen: ${overview}, row ${r.pv} (${r.addr}) of the redis table.`;
+    const where = r.unit === undefined
+      ? [`First try: redis-cli -u redis://${r.addr} ping  (from the IOC host)`]
+      : [`First try, on the service host: ${ctl} status ${r.unit}`, `  ${journal} -u ${r.unit} -n 100`, `  redis-cli -u redis://${r.addr} ping`];
+    components.push({
+      name: `redis ${r.pv}`,
+      group: r.pv,
+      pvs: [
+        {
+          name: `${P}${r.pv}:Connected`,
+          description: `redis ${r.pv} (${r.addr}) does not answer`,
+          delay: 5,
+          latching: true,
+          guidance: [
+            row,
+            'service-ioc gets no answer from this redis within its timeout (down, hung or refusing the password);',
+            'the RE Managers that keep their queue in it stop answering too, and its other PVs are INVALID.',
+            ...where,
+          ].join('\n'),
+          displays: [OVERVIEW_LINK],
+          // When its unit is watched and not active, the unit's alarm says so.
+          ...(redisUnitPv === undefined ? {} : { enabledWhen: { pv: `${P}${redisUnitPv}:ActiveState`, value: 1 } }),
+        },
+        {
+          name: `${P}${r.pv}:Persistence`,
+          description: `redis ${r.pv}: the last save to disk failed`,
+          delay: 0,
+          latching: true,
+          guidance: [
+            row,
+            'redis reports that its last RDB save or AOF write failed: the queue and history',
+            'would be lost at its next restart. Usually the disk is full or not writable.',
+            `First try: redis-cli -u redis://${r.addr} info persistence  (rdb_last_bgsave_status, aof_last_write_status)`,
+            'and look at the free space where redis keeps its files (CONFIG GET dir).',
+          ].join('\n'),
+          displays: [OVERVIEW_LINK],
+          enabledWhen: { pv: `${P}${r.pv}:Connected`, value: 1 },
+        },
+      ],
+    });
+  }
+
   const details = detailDisplayNames(set);
   const watched = new Map(set.units.map((u) => [u.name, u.pv]));
   for (const q of set.queueservers) {

@@ -15,6 +15,7 @@
  * ActionButtonWidget; action types write_pv and open_display) and MEDM's
  * own files (notes/FileFormat in epics-extensions/medm).
  */
+import { formatRedisAddress } from '../redis/config';
 import { loadConfig, type IocConfig } from './config';
 import { parseOptions, writeGeneratedFiles, type GeneratedFile, type UsageErrorFactory } from './command-args';
 import { el, leaf, renderXmlDocument, type XmlElement } from './xml-text';
@@ -31,6 +32,8 @@ export interface ServiceSet {
   bus: 'user' | 'system';
   units: ReadonlyArray<{ name: string; pv: string; expect: 'active' | 'any'; control: boolean }>;
   queueservers: ReadonlyArray<{ pv: string; unit?: string; control: boolean }>;
+  /** redis servers watched ([[redis]]). */
+  redis: ReadonlyArray<{ pv: string; addr: string; unit?: string }>;
 }
 
 /** The queueserver part of a configuration, which older configurations lack. */
@@ -43,6 +46,7 @@ export function serviceSet(config: IocConfig): ServiceSet {
     bus: config.bus,
     units: config.units.map((u) => ({ name: u.name, pv: u.pv, expect: u.expect, control: u.control })),
     queueservers: qs.map((q) => ({ pv: q.pv, unit: q.unit, control: q.control ?? true })),
+    redis: (config.redis ?? []).map((r) => ({ pv: r.pv, addr: formatRedisAddress(r.addr), unit: r.unit })),
   };
 }
 
@@ -296,7 +300,7 @@ export function overviewScreen(set: ServiceSet): Screen {
   }];
   if (set.units.length > 0) {
     tables.push({
-      headings: ['Service', 'State', 'Process', 'Sub-state', 'Uptime (s)', 'Restarts'],
+      headings: ['Service', 'State', 'Process', 'Sub-state', 'Uptime (s)', 'Restarts', 'Memory (MiB)', 'CPU (%)', 'Tasks', 'Last journal line'],
       rows: set.units.map((u) => {
         const rec = (name: string): string => pvOf(`${u.pv}:${name}`);
         return {
@@ -307,6 +311,10 @@ export function overviewScreen(set: ServiceSet): Screen {
             value(rec('SubState'), 12),
             value(rec('Uptime'), 9),
             value(rec('NRestarts'), 5),
+            value(rec('MemoryCurrent'), 8),
+            value(rec('CPUUsage'), 6),
+            value(rec('TasksCurrent'), 5),
+            longValue(rec('LogLast'), 40),
           ],
           buttons: u.control
             ? UNIT_CONTROLS.map(([record, label, confirm]): Cell => ({ kind: 'write', pv: rec(record), value: 1, text: label, confirm: confirm(u.name) }))
@@ -330,6 +338,28 @@ export function overviewScreen(set: ServiceSet): Screen {
             value(rec('RunningPlan'), 24),
           ],
           buttons: [{ kind: 'open', text: 'Details', display: details.get(q.pv) as string, macros: [['P', PREFIX_MACRO]] }],
+        };
+      }),
+    });
+  }
+  if (set.redis.length > 0) {
+    tables.push({
+      headings: ['redis', 'Connection', 'Ping (ms)', 'Memory (MiB)', 'Persistence', 'Since save (s)', 'Clients', 'Queue', 'History'],
+      rows: set.redis.map((r) => {
+        const rec = (name: string): string => pvOf(`${r.pv}:${name}`);
+        return {
+          cells: [
+            text(`${r.pv} (${r.addr})`),
+            flagCell(rec('Connected'), flag('Disconnected', RED, 'Connected', GREEN)),
+            value(rec('PingTime'), 7),
+            value(rec('UsedMemory'), 8),
+            flagCell(rec('Persistence'), flag('Failed', RED, 'OK', GREEN)),
+            value(rec('LastSaveAge'), 7),
+            value(rec('ConnectedClients'), 5),
+            value(rec('QueueLength'), 5),
+            value(rec('HistoryLength'), 6),
+          ],
+          buttons: [],
         };
       }),
     });

@@ -71,7 +71,7 @@ describe('alarms', () => {
       };
       childrenNamed(root, 'component').forEach(check);
       const names = childrenNamed(root, 'component').map((c) => c.attributes.get('name'));
-      assert.deepEqual(names, ['IOC', 'redis.service', 'queueserver@25idc.service', 'RE Manager qs (queueserver@25idc.service)', 'RE Manager qs:sim']);
+      assert.deepEqual(names, ['IOC', 'redis.service', 'queueserver@25idc.service', 'redis qsredis', 'RE Manager qs (queueserver@25idc.service)', 'RE Manager qs:sim']);
     });
 
     it('names each PV once, with the prefix expanded, and the IOC serves it', () => {
@@ -80,6 +80,7 @@ describe('alarms', () => {
       assert.deepEqual(pvs, [
         '25idc:svc:IOC:BusConnected',
         '25idc:svc:redis:ActiveState', '25idc:svc:qsunit:ActiveState',
+        '25idc:svc:qsredis:Connected', '25idc:svc:qsredis:Persistence',
         '25idc:svc:qs:Connected', '25idc:svc:qs:EnvState', '25idc:svc:qs:LastExitStatus',
         '25idc:svc:qs:sim:Connected', '25idc:svc:qs:sim:EnvState', '25idc:svc:qs:sim:LastExitStatus',
       ]);
@@ -118,6 +119,8 @@ describe('alarms', () => {
         '25idc:svc:redis:ActiveState': "'25idc:svc:IOC:BusConnected' == 1",
         '25idc:svc:qsunit:ActiveState': "'25idc:svc:IOC:BusConnected' == 1",
         // Its unit is watched: while the unit is not active, the unit's alarm says so.
+        '25idc:svc:qsredis:Connected': "'25idc:svc:redis:ActiveState' == 1",
+        '25idc:svc:qsredis:Persistence': "'25idc:svc:qsredis:Connected' == 1",
         '25idc:svc:qs:Connected': "'25idc:svc:qsunit:ActiveState' == 1",
         '25idc:svc:qs:EnvState': "'25idc:svc:qs:Connected' == 1",
         '25idc:svc:qs:LastExitStatus': "'25idc:svc:qs:Connected' == 1",
@@ -169,7 +172,7 @@ describe('alarms', () => {
       assert.equal(main.name, 'Services');
       assert.deepEqual(main.groups.map((g) => [g.name, g.alias]), [
         ['IOC', 'IOC'], ['redis', 'redis.service'], ['qsunit', 'queueserver@25idc.service'],
-        ['qs', 'RE Manager qs (queueserver@25idc.service)'], ['qs:sim', 'RE Manager qs:sim'],
+        ['qsredis', 'redis qsredis'], ['qs', 'RE Manager qs (queueserver@25idc.service)'], ['qs:sim', 'RE Manager qs:sim'],
       ]);
       for (const c of alhChannels(main)) {
         assert.ok(c.alias, `line ${c.line}: $ALIAS`);

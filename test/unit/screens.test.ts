@@ -324,7 +324,9 @@ describe('screens', () => {
       const screen = allScreens(long)[0];
       const fonts: XFontMetrics[] = MEDM_FONTS.map((f) => ({ ascent: f.height, descent: 0, textWidth: (t: string) => (f.cell ?? 99) * t.length }));
       const texts = new Map<string, string[]>();
-      for (const w of screen.widgets) if ('pv' in w && w.kind !== 'write') texts.set(expandMacros(w.pv, macros), ['0']);
+      for (const w of screen.widgets) {
+        if ('pv' in w && w.kind !== 'write') texts.set(expandMacros(w.kind === 'value' && w.long ? longStringPv(w.pv) : w.pv, macros), ['0']);
+      }
       assert.deepEqual(adlLayoutProblems(screen.name, renderAdl(screen), macros, fonts, texts), []);
     });
   });
@@ -353,12 +355,12 @@ describe('screens', () => {
     });
 
     it('detail display names: unsafe characters become "_", clashes are numbered', () => {
-      const s: ServiceSet = { prefix: 'x:', bus: 'user', units: [], queueservers: [{ pv: 'a:b', control: true }, { pv: 'a_b', control: true }, { pv: 'a<b', control: true }] };
+      const s: ServiceSet = { prefix: 'x:', bus: 'user', units: [], redis: [], queueservers: [{ pv: 'a:b', control: true }, { pv: 'a_b', control: true }, { pv: 'a<b', control: true }] };
       assert.deepEqual([...detailDisplayNames(s).values()], ['queueserver-a_b', 'queueserver-a_b-2', 'queueserver-a_b-3']);
     });
 
     it('a configuration without units or RE Managers still gives a valid overview', () => {
-      const empty = generateScreens({ prefix: 'e:', bus: 'system', units: [], queueservers: [] });
+      const empty = generateScreens({ prefix: 'e:', bus: 'system', units: [], queueservers: [], redis: [] });
       assert.deepEqual(empty.map((f) => f.name), ['service-overview.bob', 'service-overview.adl']);
       const display = parseXml(empty[0].text);
       assert.deepEqual(bobPvs(display), ['$(P)IOC:Health', '$(P)IOC:BusConnected', '$(P)IOC:Uptime', '$(P)IOC:Version']);
@@ -366,7 +368,7 @@ describe('screens', () => {
     });
 
     it('text that is not XML-safe is escaped', () => {
-      const s: ServiceSet = { prefix: 'a<&>"b:', bus: 'user', units: [{ name: 'x.service', pv: 'x', expect: 'active', control: true }], queueservers: [] };
+      const s: ServiceSet = { prefix: 'a<&>"b:', bus: 'user', units: [{ name: 'x.service', pv: 'x', expect: 'active', control: true }], queueservers: [], redis: [] };
       const display = parseXml(generateScreens(s)[0].text);
       assert.equal(displayMacros(display).get('P'), 'a<&>"b:');
     });
