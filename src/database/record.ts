@@ -106,9 +106,12 @@ export class DbRecord implements RecordState, DeviceRecord {
       if (alarmMask) this.post('VAL', alarmMask);
       return;
     }
-    this.type.checkAlarms(this);
+    // Device support's alarm first, as its read raises it before the record's checkAlarms
+    // (aiRecord.c process: readValue, then checkAlarms): of two alarms of one severity,
+    // the first raised is the one shown, so a lost source reads COMM, not the state alarm.
     if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
     if (opts.alarm) raiseAlarm(this, opts.alarm.status, opts.alarm.severity);
+    this.type.checkAlarms(this);
     this.time = opts.time ?? epicsNow();
     const mask = this.resetAlarms() | this.type.valueMask(this, changed);
     if (mask) this.post('VAL', mask);
