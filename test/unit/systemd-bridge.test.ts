@@ -166,16 +166,20 @@ describe('systemd bridge (in-memory systemd)', () => {
     assert.equal(value('worker:Busy'), 0);
   });
 
-  it('a job that outlives job_timeout fails the put, and Busy and JobResult follow it to its real end', async () => {
-    // A short job_timeout: this IOC is rebuilt with one.
+  /** This IOC rebuilt with job_timeout = 0.05 s and one unit, worker.service, seen idle. */
+  async function rebuildWithShortJobTimeout(unit?: Parameters<FakeSystemd['addUnit']>[1]): Promise<void> {
     ioc.database.stop();
     fake = new FakeSystemd();
-    fake.addUnit('worker.service');
+    fake.addUnit('worker.service', unit);
     const config = parseConfig('[ioc]\nprefix = "bl:"\njob_timeout = 0.05\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n', 'test.toml');
     ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
     ioc.database.start();
     ioc.bus.start();
     await until('worker:ActiveState', () => alarm('worker:ActiveState')[1] === 'NO_ALARM');
+  }
+
+  it('a job that outlives job_timeout fails the put, and Busy and JobResult follow it to its real end', async () => {
+    await rebuildWithShortJobTimeout();
     fake.holdJobs = true;
     await assert.rejects(put('worker:Start', 1), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL && /did not end within/.test(e.message));
     assert.equal(value('worker:Busy'), 1, 'the job still runs');
@@ -190,14 +194,7 @@ describe('systemd bridge (in-memory systemd)', () => {
   });
 
   it('a job that outlives job_timeout and then fails shows "failed" when it ends', async () => {
-    ioc.database.stop();
-    fake = new FakeSystemd();
-    fake.addUnit('worker.service', { failsToStart: true });
-    const config = parseConfig('[ioc]\nprefix = "bl:"\njob_timeout = 0.05\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n', 'test.toml');
-    ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
-    ioc.database.start();
-    ioc.bus.start();
-    await until('worker:ActiveState', () => alarm('worker:ActiveState')[1] === 'NO_ALARM');
+    await rebuildWithShortJobTimeout({ failsToStart: true });
     fake.holdJobs = true;
     await assert.rejects(put('worker:Restart', 1), /did not end within/);
     assert.equal(value('worker:Busy'), 1);
