@@ -6,7 +6,7 @@
  *  - 10 managers of which 2 hang: the poll interval of the 8 healthy ones.
  * Prints figures; asserts nothing.
  */
-import type { ProcessVariable } from '../src/ca/server/pv';
+import type { ProcessVariable } from '../src/ca/pv';
 import { parseConfig } from '../src/ioc/config';
 import { buildServiceIoc } from '../src/ioc/service-ioc';
 import { createLogger } from '../src/log';

@@ -12,7 +12,7 @@
 import * as dns from 'node:dns/promises';
 import * as fs from 'node:fs';
 import { AlarmSeverity } from '../ca/protocol/constants';
-import type { AccessRights, ClientIdentity, ProcessVariable } from '../ca/server/pv';
+import type { AccessRights, ClientIdentity, ProcessVariable } from '../ca/pv';
 import type { AccessPolicy } from '../database/field-pv';
 import type { FieldDef } from '../database/fields';
 import type { Database } from '../database/database';

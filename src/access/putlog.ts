@@ -24,7 +24,7 @@
  */
 import * as fs from 'node:fs';
 import type { DbrSource, DbrValue } from '../ca/protocol/types';
-import type { WriteAttempt } from '../ca/server/pv';
+import type { WriteAttempt } from '../ca/pv';
 import type { Logger } from '../log';
 
 export type PutLogFormat = 'json' | 'text';

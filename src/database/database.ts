@@ -5,7 +5,7 @@
  */
 import { AlarmSeverity, AlarmStatus, DbrType } from '../ca/protocol/constants';
 import { parseNumber } from '../ca/protocol/convert';
-import type { ProcessVariable, PvDirectory } from '../ca/server/pv';
+import type { ProcessVariable, PvDirectory } from '../ca/pv';
 import type { Logger } from '../log';
 import { createLogger } from '../log';
 import { DbLoadError, type SourcePosition } from './dbfile/errors';

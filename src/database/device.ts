@@ -50,6 +50,22 @@ export interface DeviceSupport {
   bind(record: DeviceRecord, link: string): DeviceBinding;
 }
 
+/** What is wrong with a watched source, in an operator's words. */
+export interface HealthCause {
+  text: string;
+  /** The source whose fault this one follows from, e.g. "redis qsredis". */
+  causedBy?: string;
+}
+
+/**
+ * Where device support reports the health of what it watches (a unit, a
+ * manager, a redis server): the IOC's health records, wired by the IOC.
+ */
+export interface HealthSink {
+  /** The severity of one source (0 = as expected), and what is wrong. */
+  set(source: string, severity: number, cause?: HealthCause): void;
+}
+
 /** DTYP name → support. */
 export class DeviceRegistry {
   private readonly supports = new Map<string, DeviceSupport>();

@@ -5,7 +5,7 @@
  */
 import { DbrType, Eca, type NativeType } from '../ca/protocol/constants';
 import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from '../ca/protocol/types';
-import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/server/pv';
+import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/pv';
 import { nativeTypeOfDbf, type FieldDef } from './fields';
 import type { DbRecord } from './record';
 import type { FieldValue } from './recordtypes';

@@ -7,7 +7,7 @@
 import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, Eca } from '../ca/protocol/constants';
 import type { EpicsTimestamp } from '../ca/protocol/types';
 import { epicsNow } from '../ca/protocol/timestamp';
-import { WriteError, type ChangeListener } from '../ca/server/pv';
+import { WriteError, type ChangeListener } from '../ca/pv';
 import type { DeviceBinding, DeviceRecord } from './device';
 import { nativeTypeOfDbf, type FieldDef } from './fields';
 import type { RecordState } from './record-state';

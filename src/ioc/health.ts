@@ -8,21 +8,15 @@
  * one cause.
  */
 import { AlarmSeverity, AlarmStatus } from '../ca/protocol/constants';
-import type { DeviceRecord } from '../database/device';
-
-export interface HealthCause {
-  /** What is wrong, in an operator's words. */
-  text: string;
-  /** The source whose fault this one follows from, e.g. "redis qsredis". */
-  causedBy?: string;
-}
+import type { DeviceRecord, HealthCause, HealthSink } from '../database/device';
+import { fitString } from '../database/device-bridge';
 
 interface SourceState {
   severity: number;
   cause?: HealthCause;
 }
 
-export class HealthAggregator {
+export class HealthAggregator implements HealthSink {
   private readonly sources = new Map<string, SourceState>();
   private readonly records = new Set<DeviceRecord>();
   private readonly messageRecords = new Set<DeviceRecord>();
@@ -85,7 +79,7 @@ export class HealthAggregator {
   /** A string record that shows `message`. */
   attachMessage(record: DeviceRecord): void {
     this.messageRecords.add(record);
-    record.update(fit(record, this.message));
+    record.update(fitString(record, this.message));
   }
 
   detachMessage(record: DeviceRecord): void {
@@ -100,7 +94,7 @@ export class HealthAggregator {
     const m = this.message;
     if (m === this.lastMessage) return;
     this.lastMessage = m;
-    for (const r of this.messageRecords) r.update(fit(r, m));
+    for (const r of this.messageRecords) r.update(fitString(r, m));
   }
 
   private publishTo(record: DeviceRecord): void {
@@ -108,12 +102,4 @@ export class HealthAggregator {
     record.setDeviceAlarm(sev === AlarmSeverity.NO_ALARM ? undefined : { status: AlarmStatus.STATE, severity: sev });
     record.update(sev === AlarmSeverity.NO_ALARM ? 1 : 0);
   }
-}
-
-/** Cut a text to what the record holds (SIZV for lsi, 40 for stringin), on a character boundary. */
-function fit(record: DeviceRecord, text: string): string {
-  const size = record.recordType === 'lsi' ? Math.max(1, Number(record.field('SIZV'))) : 40;
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length <= size - 1) return text;
-  return bytes.subarray(0, size - 1).toString('utf8').replace(/\uFFFD$/, '');
 }

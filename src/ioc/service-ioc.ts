@@ -12,6 +12,7 @@ import { Database, defaultRegistry } from '../database/database';
 import type { Logger } from '../log';
 import { SystemdBridge } from '../systemd/bridge';
 import { SystemdBus, type SystemdConnection } from '../systemd/bus';
+import { UnitEnvironment } from '../systemd/unit-environment';
 import { QueueserverBridge } from '../queueserver/bridge';
 import { RedisBridge } from '../redis/bridge';
 import { checkConfigFiles, type IocConfig } from './config';
@@ -94,7 +95,7 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   });
   for (const u of config.units) bridge.watch(u.name);
   const redis = new RedisBridge({ servers: config.redis, log: log.child('redis'), health });
-  const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, bus, redis });
+  const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, unitEnvironment: new UnitEnvironment(bus), redis });
   const startedAt = Date.now();
   // The CA server comes after the database; iocStats reads it through this.
   const caStats: ServiceIoc['caStats'] = { server: undefined };

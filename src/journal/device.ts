@@ -9,6 +9,7 @@
  */
 import { AlarmSeverity, AlarmStatus } from '../ca/protocol/constants';
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
+import { oneOf, parseLink } from '../database/device-bridge';
 import { formatLine } from './entry';
 import type { JournalFollower } from './follower';
 
@@ -38,10 +39,8 @@ export function journalDeviceSupport(follower: JournalFollower): DeviceSupport {
     dtyp: 'journal',
     recordTypes: ['lsi', 'stringin'],
     bind(record: DeviceRecord, link: string): DeviceBinding {
-      const m = /^@(\S+)\s+(\S+)\s*$/.exec(link.trim());
-      if (!m || !(WHAT as readonly string[]).includes(m[2])) throw new Error(`link "${link}": expected "@UNIT LogLast" or "@UNIT LogTail"`);
-      const unit = m[1];
-      const what = m[2] as What;
+      const { target: unit, name } = parseLink(link, '"@UNIT LogLast" or "@UNIT LogTail"');
+      const what = oneOf(link, name, WHAT);
       follower.watch(unit);
       bound.set(record, { unit, what });
       publish(record, unit, what);

@@ -10,12 +10,12 @@
  * db/queueserver.db (status) and db/queueserver-control.db (controls).
  */
 import { AlarmSeverity, AlarmStatus, Eca } from '../ca/protocol/constants';
-import { WriteError } from '../ca/server/pv';
-import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
+import { WriteError } from '../ca/pv';
+import type { DeviceBinding, DeviceRecord, DeviceSupport, HealthSink } from '../database/device';
+import { BoundRecords, oneOf, parseLink, unknownTarget, type DeviceAlarm } from '../database/device-bridge';
 import type { FieldValue } from '../database/recordtypes';
 import type { Logger } from '../log';
-import type { SystemdConnection } from '../systemd/bus';
-import { controlAddressFromEnvironment, encodingFromEnvironment, readUnitEnvironment } from './address';
+import { controlAddressFromEnvironment, encodingFromEnvironment, type UnitEnvironmentReader } from './address';
 import type { QueueserverConfig } from './config';
 import { DEFAULT_CONTROL_ADDRESS, DEFAULT_ENCODING, MANAGER_DISCONNECTED, STATUS_NAMES, type Params, type Reading, type StatusName } from './protocol';
 import { ReManagerWatcher, type ManagerEndpoint } from './watcher';
@@ -51,7 +51,7 @@ const PAUSE_OPTIONS = ['', 'deferred', 'immediate'] as const;
 /** PVs that describe the IOC's side (connection, commands, console), not the manager's status: no COMM alarm. */
 const OWN_PVS: ReadonlySet<StatusPv> = new Set(['Connected', 'StatusAge', 'ConsoleLast', 'CmdStatus', 'CmdMessage', 'Problem']);
 /** The records whose severity is the manager's health. */
-const HEALTH_PVS: readonly StatusPv[] = ['Connected', 'ManagerState', 'EnvState', 'REState', 'LastExitStatus', 'PlansAllowed', 'DevicesAllowed'];
+const HEALTH_PVS: ReadonlySet<StatusPv> = new Set(['Connected', 'ManagerState', 'EnvState', 'REState', 'LastExitStatus', 'PlansAllowed', 'DevicesAllowed']);
 
 const COMM_ALARM = { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID };
 const READ_ALARM = { status: AlarmStatus.READ, severity: AlarmSeverity.INVALID };
@@ -65,17 +65,12 @@ export interface RedisStatusSource {
   subscribe(listener: (pv: string) => void): () => void;
 }
 
-/** Where the bridge reports each manager's health, with the cause an operator reads. */
-export interface QueueserverHealth {
-  set(source: string, severity: number, cause?: { text: string; causedBy?: string }): void;
-}
-
 export interface QueueserverBridgeOptions {
   managers: readonly QueueserverConfig[];
   log: Logger;
-  health?: QueueserverHealth;
+  health?: HealthSink;
   /** For managers whose address comes from their unit's environment. */
-  bus?: SystemdConnection;
+  unitEnvironment?: UnitEnvironmentReader;
   /** For managers that name their redis (`redis = "<pv>"`). */
   redis?: RedisStatusSource;
 }
@@ -98,9 +93,7 @@ export function controlRequest(control: ControlPv, value: number): { method: str
 }
 
 class ManagerEntry {
-  readonly status = new Map<DeviceRecord, StatusPv>();
-  readonly controls = new Map<DeviceRecord, ControlPv>();
-  readonly last = new Map<DeviceRecord, FieldValue>();
+  readonly records = new BoundRecords<StatusPv, ControlPv>();
   cmdOk = 1;
   cmdMessage = '';
   consoleLast = '';
@@ -194,38 +187,21 @@ export class QueueserverBridge {
   }
 
   private bind(record: DeviceRecord, link: string): DeviceBinding {
-    const m = /^@(\S+)\s+(\S+)\s*$/.exec(link.trim());
-    if (!m) throw new Error(`link "${link}": expected "@PV NAME", e.g. "@qs ManagerState"`);
-    const [, pv, what] = m;
-    const e = this.managers.get(pv);
-    if (!e) {
-      const known = [...this.managers.keys()];
-      throw new Error(`link "${link}": no [[queueserver]] has pv = "${pv}"${known.length ? `; configured: ${known.join(', ')}` : ''}`);
-    }
+    const { target, name } = parseLink(link, '"@PV NAME", e.g. "@qs ManagerState"');
+    const e = this.managers.get(target);
+    if (!e) throw unknownTarget(link, '[[queueserver]]', target, this.managers.keys());
     if (record.kind === 'output') {
-      if (!(CONTROL_PVS as string[]).includes(what)) throw new Error(`link "${link}": expected one of ${CONTROL_PVS.join(', ')}`);
-      const control = what as ControlPv;
-      e.controls.set(record, control);
-      return {
-        write: (value) => this.control(e, control, Number(value)),
-        close: () => e.controls.delete(record),
-      };
+      const control = oneOf(link, name, CONTROL_PVS);
+      return e.records.bindControl(record, control, (value) => this.control(e, control, value));
     }
-    if (!(STATUS_PVS as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${STATUS_PVS.join(', ')}`);
-    const name = what as StatusPv;
-    e.status.set(record, name);
-    this.publishRecord(e, record, name);
-    return {
-      // StatusAge grows without any message: its record is scanned.
-      read: () => this.publishRecord(e, record, name),
-      close: () => e.status.delete(record),
-    };
+    // StatusAge grows without any message: its record is scanned.
+    return e.records.bindStatus(record, oneOf(link, name, STATUS_PVS), (r) => this.publishRecord(e, r));
   }
 
   // ------------------------------------------------------------ values
 
   /** The value a record shows, and the alarm the device adds to the record's own. */
-  private valueOf(e: ManagerEntry, name: StatusPv): { value?: FieldValue; alarm?: { status: AlarmStatus; severity: AlarmSeverity } } {
+  private valueOf(e: ManagerEntry, name: StatusPv): { value?: FieldValue; alarm?: DeviceAlarm } {
     const w = e.watcher;
     switch (name) {
       case 'Connected': return { value: w.connected ? 1 : 0 };
@@ -255,22 +231,18 @@ export class QueueserverBridge {
   }
 
   /** `always`: post even an unchanged value (a console line printed twice). */
-  private publishRecord(e: ManagerEntry, record: DeviceRecord, name: StatusPv, always = false): void {
+  private publishRecord(e: ManagerEntry, record: DeviceRecord, always = false): void {
+    const name = e.records.status.get(record);
+    if (name === undefined) return;
     const { value, alarm } = this.valueOf(e, name);
-    record.setDeviceAlarm(OWN_PVS.has(name) ? undefined : alarm);
-    if (value === undefined) return;
-    if (!always && name !== 'StatusAge' && e.last.get(record) === value) return;
-    e.last.set(record, value);
-    record.update(typeof value === 'string' ? fitString(record, value) : value);
+    e.records.show(record, value, OWN_PVS.has(name) ? undefined : alarm, always || name === 'StatusAge');
   }
 
   private publish(e: ManagerEntry): void {
-    for (const [r, name] of e.status) this.publishRecord(e, r, name);
+    for (const r of e.records.status.keys()) this.publishRecord(e, r);
     // AutostartSet reads back from the manager's queue_autostart_enabled.
     const autostart = e.watcher.connected ? e.watcher.readings?.Autostart : undefined;
-    if (autostart?.value !== undefined) {
-      for (const [r, control] of e.controls) if (control === 'AutostartSet' && r.field('VAL') !== autostart.value) r.update(autostart.value);
-    }
+    if (autostart?.value !== undefined) e.records.readBack('AutostartSet', autostart.value);
     this.reportHealth(e);
   }
 
@@ -278,14 +250,13 @@ export class QueueserverBridge {
   private reportHealth(e: ManagerEntry): void {
     const health = this.opts.health;
     if (!health) return;
-    let sev = -1;
-    for (const [r, name] of e.status) if (HEALTH_PVS.includes(name)) sev = Math.max(sev, r.field('SEVR') as number);
-    if (sev >= 0) health.set(`queueserver ${e.pv}`, sev, this.problem(e));
+    const sev = e.records.severity(HEALTH_PVS);
+    if (sev !== undefined) health.set(`queueserver ${e.pv}`, sev, this.problem(e));
   }
 
   private onConsoleLine(e: ManagerEntry, line: string): void {
     e.consoleLast = line;
-    for (const [r, name] of e.status) if (name === 'ConsoleLast') this.publishRecord(e, r, name, true);
+    for (const r of e.records.showing('ConsoleLast')) this.publishRecord(e, r, true);
   }
 
   // ------------------------------------------------------------ control
@@ -333,15 +304,13 @@ export class QueueserverBridge {
       say('warn', 'using the default control address', { address: DEFAULT_CONTROL_ADDRESS, reason });
       return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured };
     };
-    const bus = this.opts.bus;
-    if (!bus) return fallback('no D-Bus connection');
-    const waitMs = Math.max(5000, config.timeout * 1000);
-    if (!(await busUp(bus, waitMs))) return fallback(`not connected to ${bus.describe()} within ${waitMs / 1000} s`);
-    let env: Map<string, string>;
+    const reader = this.opts.unitEnvironment;
+    if (!reader) return fallback('no D-Bus connection');
+    let env: ReadonlyMap<string, string>;
     try {
-      env = await readUnitEnvironment(bus, config.unit, config.timeout * 1000);
+      env = await reader.environment(config.unit, { waitMs: Math.max(5000, config.timeout * 1000), timeoutMs: config.timeout * 1000 });
     } catch (err) {
-      return fallback(`cannot read the unit's environment: ${(err as Error).message}`);
+      return fallback((err as Error).message);
     }
     const address = controlAddressFromEnvironment(env);
     if (!address) return fallback(`the unit's environment sets no control address`);
@@ -354,30 +323,4 @@ export class QueueserverBridge {
     say('info', 'control address from the unit', { address, encoding });
     return { address, encoding };
   }
-}
-
-function busUp(bus: SystemdConnection, waitMs: number): Promise<boolean> {
-  if (bus.isConnected) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    let settled = false;
-    const timer = setTimeout(() => settle(false), waitMs);
-    // Waiting for the bus must not keep a stopping IOC alive.
-    timer.unref();
-    const settle = (up: boolean): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(up);
-    };
-    bus.on('up', () => settle(true));
-  });
-}
-
-/** Cut a string to what the record holds (SIZV for lsi, 40 for stringin), on a character boundary. */
-function fitString(record: DeviceRecord, value: string): string {
-  const size = record.recordType === 'lsi' ? Math.max(1, Number(record.field('SIZV'))) : 40;
-  const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length <= size - 1) return value;
-  // A multi-byte character cut in two decodes as U+FFFD: drop it.
-  return bytes.subarray(0, size - 1).toString('utf8').replace(/\uFFFD$/, '');
 }

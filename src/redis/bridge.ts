@@ -9,7 +9,8 @@
  * whether a server is up through `state()` and `subscribe()`.
  */
 import { AlarmSeverity, AlarmStatus } from '../ca/protocol/constants';
-import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
+import type { DeviceBinding, DeviceRecord, DeviceSupport, HealthSink } from '../database/device';
+import { BoundRecords, DeviceLinkError, oneOf, parseLink, unknownTarget, type DeviceAlarm } from '../database/device-bridge';
 import type { FieldValue } from '../database/recordtypes';
 import type { Logger } from '../log';
 import type { RedisConfig } from './config';
@@ -31,11 +32,6 @@ const HEALTH_PVS: ReadonlySet<RedisPv> = new Set(['Connected', 'Persistence']);
 const COMM_ALARM = { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID };
 const READ_ALARM = { status: AlarmStatus.READ, severity: AlarmSeverity.INVALID };
 
-/** The IOC-wide health, as the bridges report to it. */
-export interface HealthSink {
-  set(source: string, severity: number, cause?: { text: string }): void;
-}
-
 /** A server's state as others see it. */
 export interface RedisState {
   /** undefined before the first poll. */
@@ -52,8 +48,7 @@ export interface RedisBridgeOptions {
 }
 
 class ServerEntry {
-  readonly records = new Map<DeviceRecord, RedisPv>();
-  readonly last = new Map<DeviceRecord, FieldValue>();
+  readonly records = new BoundRecords<RedisPv>();
   watcher!: RedisWatcher;
   polledOnce = false;
   constructor(readonly config: RedisConfig) {}
@@ -116,29 +111,17 @@ export class RedisBridge {
   }
 
   private bind(record: DeviceRecord, link: string): DeviceBinding {
-    const m = /^@(\S+)\s+(\S+)\s*$/.exec(link.trim());
-    if (!m) throw new Error(`link "${link}": expected "@PV NAME", e.g. "@redisdb UsedMemory"`);
-    const [, pv, what] = m;
-    const e = this.servers.get(pv);
-    if (!e) {
-      const known = [...this.servers.keys()];
-      throw new Error(`link "${link}": no [[redis]] has pv = "${pv}"${known.length ? `; configured: ${known.join(', ')}` : ''}`);
-    }
-    if (record.kind === 'output') throw new Error(`link "${link}": redis PVs are read-only`);
-    if (!(REDIS_PVS as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${REDIS_PVS.join(', ')}`);
-    const name = what as RedisPv;
-    e.records.set(record, name);
-    this.publishRecord(e, record, name);
-    return {
-      // LastSaveAge grows without any poll: its record is scanned.
-      read: () => this.publishRecord(e, record, name),
-      close: () => e.records.delete(record),
-    };
+    const { target, name } = parseLink(link, '"@PV NAME", e.g. "@redisdb UsedMemory"');
+    const e = this.servers.get(target);
+    if (!e) throw unknownTarget(link, '[[redis]]', target, this.servers.keys());
+    if (record.kind === 'output') throw new DeviceLinkError('LINK_ERR_READ_ONLY', link, 'redis PVs are read-only');
+    // LastSaveAge grows without any poll: its record is scanned.
+    return e.records.bindStatus(record, oneOf(link, name, REDIS_PVS), (r) => this.publishRecord(e, r));
   }
 
   // ------------------------------------------------------------ values
 
-  private valueOf(e: ServerEntry, name: RedisPv): { value?: FieldValue; alarm?: { status: AlarmStatus; severity: AlarmSeverity } } {
+  private valueOf(e: ServerEntry, name: RedisPv): { value?: FieldValue; alarm?: DeviceAlarm } {
     const w = e.watcher;
     if (name === 'Connected') return { value: w.connected ? 1 : 0 };
     if (name === 'Message') return { value: w.connected ? persistenceWhy(w.readings) : w.fault };
@@ -157,17 +140,15 @@ export class RedisBridge {
     return { value: reading.value };
   }
 
-  private publishRecord(e: ServerEntry, record: DeviceRecord, name: RedisPv): void {
+  private publishRecord(e: ServerEntry, record: DeviceRecord): void {
+    const name = e.records.status.get(record);
+    if (name === undefined) return;
     const { value, alarm } = this.valueOf(e, name);
-    record.setDeviceAlarm(OWN_PVS.has(name) ? undefined : alarm);
-    if (value === undefined) return;
-    if (name !== 'LastSaveAge' && e.last.get(record) === value) return;
-    e.last.set(record, value);
-    record.update(typeof value === 'string' ? fitString(record, value) : value);
+    e.records.show(record, value, OWN_PVS.has(name) ? undefined : alarm, name === 'LastSaveAge');
   }
 
   private publish(e: ServerEntry): void {
-    for (const [r, name] of e.records) this.publishRecord(e, r, name);
+    for (const r of e.records.status.keys()) this.publishRecord(e, r);
     this.reportHealth(e);
     for (const l of this.listeners) l(e.config.pv);
   }
@@ -176,22 +157,14 @@ export class RedisBridge {
   private reportHealth(e: ServerEntry): void {
     const health = this.opts.health;
     if (!health) return;
-    let sev = -1;
-    for (const [r, name] of e.records) if (HEALTH_PVS.has(name)) sev = Math.max(sev, r.field('SEVR') as number);
+    const sev = e.records.severity(HEALTH_PVS);
+    if (sev === undefined) return;
     const w = e.watcher;
     const text = w.connected ? persistenceWhy(w.readings) : `redis at ${w.address} is down: ${w.fault}`;
-    if (sev >= 0) health.set(`redis ${e.config.pv}`, sev, { text });
+    health.set(`redis ${e.config.pv}`, sev, { text });
   }
 }
 
 function persistenceWhy(r: RedisReadings | undefined): string {
   return r?.Persistence.why ?? '';
-}
-
-/** Cut a string to what the record holds (SIZV for lsi, 40 for stringin), on a character boundary. */
-function fitString(record: DeviceRecord, value: string): string {
-  const size = record.recordType === 'lsi' ? Math.max(1, Number(record.field('SIZV'))) : 40;
-  const bytes = Buffer.from(value, 'utf8');
-  if (bytes.length <= size - 1) return value;
-  return bytes.subarray(0, size - 1).toString('utf8').replace(/\uFFFD$/, '');
 }

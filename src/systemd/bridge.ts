@@ -12,10 +12,10 @@
  * bus owner (re-exec): LoadState and UnitFileState are never signalled.
  */
 import { AlarmSeverity, AlarmStatus, Eca } from '../ca/protocol/constants';
-import { WriteError } from '../ca/server/pv';
-import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
+import { WriteError } from '../ca/pv';
+import type { DeviceBinding, DeviceRecord, DeviceSupport, HealthSink } from '../database/device';
+import { BoundRecords, DeviceLinkError, oneOf, parseLink, type DeviceAlarm } from '../database/device-bridge';
 import type { FieldValue } from '../database/recordtypes';
-import type { HealthAggregator } from '../ioc/health';
 import type { Logger } from '../log';
 import { BusError, type BusSignal, type SystemdConnection } from './bus';
 import { JobTracker, withTimeout, type JobOutcome } from './jobs';
@@ -37,6 +37,8 @@ type StatusProperty = (typeof STATUS_PROPERTIES)[number];
 /** What the IOC itself knows (its own jobs) or must always show: no COMM/INVALID from the unit. */
 const UNALARMED_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['JobResult', 'Busy', 'Message', 'HookState']);
 type ControlAction = (typeof CONTROL_ACTIONS)[number];
+/** The records whose severity is the unit's health: they carry its alarm rules. */
+const HEALTH_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['ActiveState']);
 /** Properties whose value is text: only a stringin or lsi can show them. */
 const TEXT_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['SubState', 'LoadState', 'UnitFileState', 'Result', 'ActiveSince', 'JobResult', 'Message']);
 const TEXT_RECORDS: ReadonlySet<string> = new Set(['stringin', 'lsi']);
@@ -52,7 +54,7 @@ export interface SystemdBridgeOptions {
   log: Logger;
   /** How long a put-callback waits for its job before failing. */
   jobTimeoutMs: number;
-  health?: HealthAggregator;
+  health?: HealthSink;
   /** How often resources (MemoryCurrent, TasksCurrent, CPUUsage) are polled; default 5 s. */
   resourcePeriodMs?: number;
   /** Resources from somewhere else than systemd and /proc (tests). */
@@ -92,10 +94,6 @@ const UNKNOWN_PROPS: Props = {
   LoadState: '', ActiveState: '', SubState: '', UnitFileState: '', MainPID: 0, NRestarts: 0, Result: '', ExecMainStatus: 0, ActiveEnterTimestamp: 0,
 };
 
-interface Published {
-  value: FieldValue;
-}
-
 class UnitEntry {
   props: Props = { ...UNKNOWN_PROPS };
   /** Whether a read has succeeded since the last (re)connect. */
@@ -109,9 +107,7 @@ class UnitEntry {
   /** Why a resource is unknown, shown in Message while no job error is. */
   resourceMessage = '';
   resources: ResourceReadings = { MemoryCurrent: undefined, TasksCurrent: undefined, CPUUsage: undefined };
-  readonly status = new Map<StatusProperty, Set<DeviceRecord>>();
-  readonly controls = new Map<DeviceRecord, ControlAction>();
-  readonly last = new Map<DeviceRecord, Published>();
+  readonly records = new BoundRecords<StatusProperty, ControlAction>();
   constructor(readonly name: string) {}
   get path(): string {
     return unitPath(this.name);
@@ -185,7 +181,7 @@ export class SystemdBridge {
     if (this.polling) return this.polling;
     this.polling = (async () => {
       if (!this.bus.isConnected) return;
-      const wanted = [...this.units.values()].filter((e) => e.known && RESOURCE_PROPERTIES.some((p) => e.status.get(p)?.size));
+      const wanted = [...this.units.values()].filter((e) => e.known && [...e.records.status.values()].some(isResource));
       await Promise.all(wanted.map(async (e) => {
         const p = e.props;
         const running = p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'activating' || p.ActiveState === 'deactivating' || p.ActiveState === 'refreshing';
@@ -203,7 +199,7 @@ export class SystemdBridge {
           if (msg) this.log.warn('resources unknown', { unit: e.name, reason: msg });
           e.resourceMessage = msg;
         }
-        for (const r of [...RESOURCE_PROPERTIES, 'Message' as const]) for (const rec of e.status.get(r) ?? []) this.publishRecord(e, rec, r);
+        for (const [rec, what] of e.records.status) if (isResource(what) || what === 'Message') this.publishRecord(e, rec);
       }));
     })().finally(() => {
       this.polling = undefined;
@@ -241,46 +237,34 @@ export class SystemdBridge {
   }
 
   private bind(record: DeviceRecord, link: string): DeviceBinding {
-    const m = /^@(\S+)\s+(\S+)\s*$/.exec(link.trim());
-    if (!m) throw new Error(`link "${link}": expected "@UNIT PROPERTY", e.g. "@redis.service ActiveState"`);
-    const [, unit, what] = m;
+    const { target: unit, name } = parseLink(link, '"@UNIT PROPERTY", e.g. "@redis.service ActiveState"');
     if (unit === 'bus') {
-      if (what === 'Message') {
+      if (name === 'Message') {
         this.busMessageRecords.add(record);
         record.update(this.busMessage);
         return { close: () => this.busMessageRecords.delete(record) };
       }
-      if (what !== 'Connected') throw new Error(`link "${link}": the bus has only "Connected" and "Message"`);
+      if (name !== 'Connected') throw new DeviceLinkError('LINK_ERR_UNKNOWN_NAME', link, 'the bus has only "Connected" and "Message"');
       this.busRecords.add(record);
       this.publishBus(record);
       return { close: () => this.busRecords.delete(record) };
     }
-    if (!isValidUnitName(unit)) throw new Error(`link "${link}": "${unit}" is not a unit name (NAME.service, NAME@INSTANCE.service, ...)`);
+    if (!isValidUnitName(unit)) throw new DeviceLinkError('LINK_ERR_UNKNOWN_TARGET', link, `"${unit}" is not a unit name (NAME.service, NAME@INSTANCE.service, ...)`);
     const e = this.entry(unit);
     if (record.kind === 'output') {
-      if (!(CONTROL_ACTIONS as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${CONTROL_ACTIONS.join(', ')}`);
-      const action = what as ControlAction;
-      e.controls.set(record, action);
+      const action = oneOf(link, name, CONTROL_ACTIONS);
+      const binding = e.records.bindControl(record, action, (value) => this.control(e, action, value));
       this.publishUnit(e);
-      return {
-        write: (value) => this.control(e, action, Number(value)),
-        close: () => e.controls.delete(record),
-      };
+      return binding;
     }
-    if (!(STATUS_PROPERTIES as readonly string[]).includes(what)) throw new Error(`link "${link}": expected one of ${STATUS_PROPERTIES.join(', ')}`);
-    const prop = what as StatusProperty;
+    const prop = oneOf(link, name, STATUS_PROPERTIES);
     if (TEXT_PROPERTIES.has(prop) && !TEXT_RECORDS.has(record.recordType)) {
-      throw new Error(`link "${link}": ${prop} is text: show it in a stringin or lsi record (this one is ${record.recordType})`);
+      throw new DeviceLinkError('LINK_ERR_RECORD_TYPE', link, `${prop} is text: show it in a stringin or lsi record (this one is ${record.recordType})`);
     }
-    let set = e.status.get(prop);
-    if (!set) e.status.set(prop, (set = new Set()));
-    set.add(record);
+    // Uptime advances without any signal: its record is scanned (SCAN "1 second").
+    const binding = e.records.bindStatus(record, prop, (r) => this.publishRecord(e, r));
     this.publishUnit(e);
-    return {
-      // Uptime advances without any signal: its record is scanned (SCAN "1 second").
-      read: () => this.publishRecord(e, record, prop),
-      close: () => set!.delete(record),
-    };
+    return binding;
   }
 
   // ------------------------------------------------------------ values
@@ -326,7 +310,7 @@ export class SystemdBridge {
   }
 
   /** A resource that neither systemd nor /proc gives is INVALID (READ); Message says why. */
-  private resourceAlarm(e: UnitEntry, prop: StatusProperty): { status: AlarmStatus; severity: AlarmSeverity } | undefined {
+  private resourceAlarm(e: UnitEntry, prop: StatusProperty): DeviceAlarm | undefined {
     if (!isResource(prop)) return undefined;
     const r = e.resources[prop];
     if (!r) return { status: AlarmStatus.UDF, severity: AlarmSeverity.INVALID };
@@ -334,31 +318,26 @@ export class SystemdBridge {
   }
 
   /** The alarm every status record of a unit carries, beyond its own. */
-  private unitAlarm(e: UnitEntry): { status: AlarmStatus; severity: AlarmSeverity } | undefined {
+  private unitAlarm(e: UnitEntry): DeviceAlarm | undefined {
     if (!this.bus.isConnected || !e.known) return { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID };
     if (BAD_LOAD_STATES.has(e.props.LoadState)) return { status: AlarmStatus.STATE, severity: AlarmSeverity.INVALID };
     return undefined;
   }
 
-  private publishRecord(e: UnitEntry, record: DeviceRecord, prop: StatusProperty): void {
-    record.setDeviceAlarm(UNALARMED_PROPERTIES.has(prop) ? undefined : this.unitAlarm(e) ?? this.resourceAlarm(e, prop));
-    if (isResource(prop) && !e.resources[prop]) return; // not polled yet: stays UDF
-    if (isResource(prop) && !('value' in e.resources[prop]!)) return; // unknown: keeps its last value, INVALID
-    const value = this.valueOf(e, prop, TEXT_RECORDS.has(record.recordType));
-    const last = e.last.get(record);
-    if (last && last.value === value) return;
-    e.last.set(record, { value });
-    record.update(value);
+  private publishRecord(e: UnitEntry, record: DeviceRecord): void {
+    const prop = e.records.status.get(record);
+    if (prop === undefined) return;
+    const alarm = UNALARMED_PROPERTIES.has(prop) ? undefined : this.unitAlarm(e) ?? this.resourceAlarm(e, prop);
+    const resource = isResource(prop) ? e.resources[prop] : undefined;
+    // A resource not polled yet stays UDF; an unknown one keeps its last value, INVALID.
+    const shown = isResource(prop) && !(resource && 'value' in resource) ? undefined : this.valueOf(e, prop, TEXT_RECORDS.has(record.recordType));
+    e.records.show(record, shown, alarm);
   }
 
   private publishUnit(e: UnitEntry): void {
-    for (const [prop, recs] of e.status) for (const r of recs) this.publishRecord(e, r, prop);
-    for (const [r, action] of e.controls) {
-      if (action !== 'Enable') continue;
-      // Enable reads back from UnitFileState.
-      const enabled = e.props.UnitFileState.startsWith('enabled') ? 1 : 0;
-      if (r.field('VAL') !== enabled) r.update(enabled);
-    }
+    for (const r of e.records.status.keys()) this.publishRecord(e, r);
+    // Enable reads back from UnitFileState.
+    e.records.readBack('Enable', e.props.UnitFileState.startsWith('enabled') ? 1 : 0);
     this.reportHealth(e);
   }
 
@@ -366,11 +345,8 @@ export class SystemdBridge {
   private reportHealth(e: UnitEntry): void {
     const health = this.opts.health;
     if (!health) return;
-    const recs = e.status.get('ActiveState');
-    if (!recs || recs.size === 0) return;
-    let sev = 0;
-    for (const r of recs) sev = Math.max(sev, r.field('SEVR') as number);
-    health.set(`unit ${e.name}`, sev);
+    const sev = e.records.severity(HEALTH_PROPERTIES);
+    if (sev !== undefined) health.set(`unit ${e.name}`, sev);
   }
 
   private setBusMessage(message: string): void {

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { AlarmSeverity, AlarmStatus } from '../../src/ca/protocol/constants';
-import type { ProcessVariable, PvDirectory } from '../../src/ca/server/pv';
+import type { ProcessVariable, PvDirectory } from '../../src/ca/pv';
 
 export const TEST_CLIENT = { user: 'op', host: 'opi', address: '127.0.0.1' };
 

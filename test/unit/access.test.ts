@@ -14,7 +14,7 @@ import { Database, defaultRegistry } from '../../src/database/database';
 import { iocDeviceSupport } from '../../src/ioc/ioc-device';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
 import { formatFields, memoryLogger } from '../../src/log';
-import type { ClientIdentity } from '../../src/ca/server/pv';
+import type { ClientIdentity } from '../../src/ca/pv';
 import type { DbrSource } from '../../src/ca/protocol/types';
 import { EXAMPLE_ACF } from '../fixtures/access';
 

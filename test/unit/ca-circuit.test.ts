@@ -4,7 +4,8 @@
 import { strict as assert } from 'node:assert';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS } from '../../src/ca/server/circuit';
 import type { CloseReason } from '../../src/ca/protocol/circuit-rules';
-import { MapDirectory, SimplePv, WriteError } from '../../src/ca/server/pv';
+import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
+import { WriteError } from '../../src/ca/pv';
 import {
   AlarmSeverity, AlarmStatus, Command, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca,
 } from '../../src/ca/protocol/constants';

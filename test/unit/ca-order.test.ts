@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from '../../src/ca/server/circuit';
 import type { CloseReason } from '../../src/ca/protocol/circuit-rules';
-import { MapDirectory, SimplePv, type PvDirectory } from '../../src/ca/server/pv';
+import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
+import type { PvDirectory } from '../../src/ca/pv';
 import { Command, DbrType, Eca, SEARCH_DO_REPLY } from '../../src/ca/protocol/constants';
 import { decodeDbr } from '../../src/ca/protocol/dbr';
 import { encodeMessage, encodeCString } from '../../src/ca/protocol/header';

@@ -4,7 +4,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca } from '../../src/ca/protocol/constants';
-import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { WriteError, type ProcessVariable } from '../../src/ca/pv';
 import { valueElements } from '../../src/ca/protocol/types';
 import { encodeDbr } from '../../src/ca/protocol/dbr';
 import { Database, defaultRegistry } from '../../src/database/database';

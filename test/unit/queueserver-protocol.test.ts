@@ -9,11 +9,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
-import { WriteError } from '../../src/ca/server/pv';
+import { WriteError } from '../../src/ca/pv';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { memoryLogger } from '../../src/log';
-import { controlAddressFromEnvironment, parseEnvironment } from '../../src/queueserver/address';
+import { controlAddressFromEnvironment } from '../../src/queueserver/address';
+import { parseEnvironment } from '../../src/systemd/unit-environment';
 import { controlRequest } from '../../src/queueserver/bridge';
 import { ConsoleAssembler } from '../../src/queueserver/console';
 import {

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zmq from 'zeromq';
 import { DBE_VALUE, Eca } from '../../src/ca/protocol/constants';
-import { WriteError } from '../../src/ca/server/pv';
+import { WriteError } from '../../src/ca/pv';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { createLogger, type Logger } from '../../src/log';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Eca } from '../../src/ca/protocol/constants';
-import { WriteError } from '../../src/ca/server/pv';
+import { WriteError } from '../../src/ca/pv';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { escapeBusLabel, unescapeBusLabel, unitPath } from '../../src/systemd/names';

@@ -39,7 +39,7 @@ import type { Logger } from '../../log';
 import type { DbrValue } from '../protocol/types';
 import {
   WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory, type WriteAttempt, type WriteAudit,
-} from './pv';
+} from '../pv';
 import { realScheduler, type Scheduler } from './scheduler';
 
 export interface CircuitOptions {

@@ -1,113 +1,13 @@
 /**
- * The interface the CA server serves through. The record database implements
- * it; `SimplePv` below is a self-contained in-memory PV for tools and tests.
- *
- * The server never looks inside a PV: it asks for a snapshot when it must
- * encode one, for the rights of a client when a channel is created or the
- * rights may have changed, and hands writes over already converted to the
- * PV's native type.
+ * PVs for tools and tests: `SimplePv`, a self-contained in-memory PV, and
+ * `MapDirectory`, a directory backed by a Map. The interface they implement
+ * is in ../pv.ts.
  */
-import { DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, Eca, type NativeType } from '../protocol/constants';
+import { DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, type NativeType } from '../protocol/constants';
 import type { DbrMetadata, DbrSource, DbrValue, EpicsTimestamp } from '../protocol/types';
 import { EMPTY_METADATA } from '../protocol/types';
 import { epicsTimestampFromDate } from '../protocol/timestamp';
-
-/** Who is asking: what access security decides on. */
-export interface ClientIdentity {
-  /** CLIENT_NAME as sent by the client (its login name). */
-  user: string;
-  /** HOST_NAME as sent by the client. */
-  host: string;
-  /** Peer IP address of the circuit. */
-  address: string;
-}
-
-export interface AccessRights {
-  read: boolean;
-  write: boolean;
-  /** The rule granting write asks for writes to be logged (TRAPWRITE); default true. */
-  trapWrite?: boolean;
-}
-
-/** A write, converted to the PV's native type, with who made it. */
-export interface WriteRequest {
-  value: DbrValue;
-  client: ClientIdentity;
-  /** True for WRITE_NOTIFY (the client waits for completion). */
-  notify: boolean;
-}
-
-/** Alarm acknowledgement writes (DBR_PUT_ACKT / DBR_PUT_ACKS). */
-export interface AckRequest {
-  field: 'ackt' | 'acks';
-  value: number;
-  client: ClientIdentity;
-}
-
-/** A write that did not happen: the ECA code goes back to the client. */
-export class WriteError extends Error {
-  readonly eca: Eca;
-  constructor(eca: Eca, message: string) {
-    super(message);
-    this.name = 'WriteError';
-    this.eca = eca;
-  }
-}
-
-/** One write attempt, as the put log records it. */
-export interface WriteAttempt {
-  /** The channel's PV name. */
-  pv: string;
-  client: ClientIdentity;
-  /** The PV before the write (undefined when it could not be read). */
-  old: DbrSource | undefined;
-  /** The value written, in the PV's native type (undefined when it could not be decoded). */
-  value: DbrValue | undefined;
-  outcome: 'done' | 'denied' | 'failed';
-  reason?: string;
-  /** The access rule that allowed the write asked for it to be logged (TRAPWRITE). */
-  trapWrite: boolean;
-}
-
-/** Told of every write attempt a server sees (the put log). */
-export type WriteAudit = (attempt: WriteAttempt) => void;
-
-export type ChangeListener = (mask: number) => void;
-
-/** Anything that can be served over CA. */
-export interface ProcessVariable {
-  readonly name: string;
-  readonly nativeType: NativeType;
-  /** Largest element count (the CREATE_CHAN reply's count). */
-  readonly maxCount: number;
-  /** Value, alarm, time and metadata now. Called synchronously inside change listeners. */
-  snapshot(): DbrSource;
-  /** Rights of one client; called on channel creation and after `onRightsChanged` fires. */
-  accessRights(client: ClientIdentity): AccessRights;
-  /**
-   * Carry out a write. The PV applies it before returning when it can (a read
-   * made next sees it), or queues it behind writes still in progress; the
-   * promise resolves when everything it started has finished, and rejects with
-   * a WriteError.
-   */
-  write(request: WriteRequest): Promise<void>;
-  /**
-   * Undefined when every write made so far has been applied; otherwise a promise
-   * that resolves once they have been. The server holds a read back until then.
-   */
-  writesApplied?(): Promise<void> | undefined;
-  /** Alarm acknowledgement; PVs without alarms may omit it (the server then answers ECA_NOCONVERT). */
-  acknowledge?(request: AckRequest): Promise<void>;
-  /** Change notifications with DBE_* masks; returns the function that unsubscribes. */
-  subscribe(listener: ChangeListener): () => void;
-  /** Fires when access rights may have changed for some clients. */
-  onRightsChanged?(listener: () => void): () => void;
-}
-
-/** Name lookup: the server asks it for every search and channel creation. */
-export interface PvDirectory {
-  lookup(name: string): ProcessVariable | undefined;
-}
+import type { AccessRights, AckRequest, ChangeListener, ClientIdentity, ProcessVariable, PvDirectory, WriteRequest } from '../pv';
 
 /** A directory backed by a Map; enough for tools and tests. */
 export class MapDirectory implements PvDirectory {

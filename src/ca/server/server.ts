@@ -15,7 +15,7 @@ import { BurstLog } from './burst';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit';
 import { realScheduler, type Scheduler } from './scheduler';
 import { serverConfigFromEnv, type HostPort, type ServerConfig } from './config';
-import type { ProcessVariable, PvDirectory } from './pv';
+import type { ProcessVariable, PvDirectory } from '../pv';
 import { answerSearchDatagram } from './search';
 
 export interface CaServerOptions {

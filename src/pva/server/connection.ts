@@ -16,7 +16,7 @@ import { DBE_ALARM, DBE_PROPERTY, DBE_VALUE } from '../../ca/protocol/constants'
 import type { DbrSource, DbrValue } from '../../ca/protocol/types';
 import {
   WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory, type WriteAttempt, type WriteAudit,
-} from '../../ca/server/pv';
+} from '../../ca/pv';
 import type { Logger } from '../../log';
 import { BitSet } from '../protocol/bitset';
 import { PvaProtocolError } from '../protocol/errors';

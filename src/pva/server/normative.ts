@@ -13,7 +13,7 @@
  */
 import { DbrType } from '../../ca/protocol/constants';
 import type { DbrSource, DbrValue } from '../../ca/protocol/types';
-import type { ProcessVariable } from '../../ca/server/pv';
+import type { ProcessVariable } from '../../ca/pv';
 import { BitSet } from '../protocol/bitset';
 import { layoutOf, TypeCode, type FieldDesc, type Layout } from '../protocol/introspection';
 import { FORM_CHOICES, ntAlarmMessage, ntAlarmStatus, ntEnum, ntNumeric, ntString, POSIX_TIME_AT_EPICS_EPOCH } from '../protocol/nt';

@@ -9,7 +9,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../ca/server/config';
-import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/server/pv';
+import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/pv';
 import { broadcastAddresses } from '../../ca/server/server';
 import type { Logger } from '../../log';
 import { createLogger } from '../../log';
