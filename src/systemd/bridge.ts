@@ -34,6 +34,10 @@ export const STATUS_PROPERTIES = [
 export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable'] as const;
 
 type StatusProperty = (typeof STATUS_PROPERTIES)[number];
+/** The unit and service properties the bridge reads from systemd (applyProps). */
+const READ_PROPERTIES: ReadonlySet<string> = new Set([
+  'LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'Result', 'MainPID', 'NRestarts', 'ExecMainStatus', 'ActiveEnterTimestamp',
+]);
 /** What the IOC itself knows (its own jobs) or must always show: no COMM/INVALID from the unit. */
 const UNALARMED_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['JobResult', 'Busy', 'Message', 'HookState']);
 type ControlAction = (typeof CONTROL_ACTIONS)[number];
@@ -407,7 +411,10 @@ export class SystemdBridge {
     const changed = (s.body[1] ?? {}) as Record<string, unknown>;
     const invalidated = (s.body[2] ?? []) as string[];
     this.applyProps(e, changed);
-    if (invalidated.length === 0) return this.publishUnit(e);
+    // systemd lists its EMITS_INVALIDATION properties (ExecStart and the like) in every
+    // Service change: re-reading the interface for those would hold back MainPID and
+    // Result by a round trip, long enough under load to miss a state altogether.
+    if (!invalidated.some((k) => READ_PROPERTIES.has(k))) return this.publishUnit(e);
     this.readInterface(e, iface).then(
       () => this.publishUnit(e),
       (err: Error) => {
@@ -418,6 +425,7 @@ export class SystemdBridge {
     );
   }
 
+  /** Sets every property of `changed` that the bridge reads (READ_PROPERTIES). */
   private applyProps(e: UnitEntry, changed: Record<string, unknown>): void {
     const p = e.props;
     for (const [k, v] of Object.entries(changed)) {

@@ -24,6 +24,8 @@ export interface FakeUnit {
 
 const UNIT_PROPS = ['LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'ActiveEnterTimestamp'];
 const SERVICE_PROPS = ['MainPID', 'NRestarts', 'Result', 'ExecMainStatus'];
+/** What systemd lists as invalidated in every Service PropertiesChanged (its EMITS_INVALIDATION properties). */
+const SERVICE_INVALIDATED = ['ExecCondition', 'ExecStartPre', 'ExecStart', 'ExecStartPost', 'ExecReload', 'ExecStop', 'ExecStopPost'];
 
 export class FakeSystemd extends EventEmitter implements SystemdConnection {
   isConnected = false;
@@ -71,7 +73,7 @@ export class FakeSystemd extends EventEmitter implements SystemdConnection {
   }
 
   /** Change properties and send PropertiesChanged, as systemd does per interface. */
-  set(name: string, changes: Partial<FakeUnit>): void {
+  set(name: string, changes: Partial<FakeUnit>, invalidate: readonly string[] = []): void {
     const u = this.units.get(name)!;
     Object.assign(u, changes);
     const pick = (keys: string[]): Record<string, { signature: string; value: unknown }> => {
@@ -81,8 +83,16 @@ export class FakeSystemd extends EventEmitter implements SystemdConnection {
     };
     const unitChanges = pick(UNIT_PROPS);
     const serviceChanges = pick(SERVICE_PROPS);
-    if (Object.keys(unitChanges).length) this.signal(unitPath(name), PROPERTIES_IFACE, 'PropertiesChanged', [UNIT_IFACE, unitChanges, []]);
-    if (Object.keys(serviceChanges).length) this.signal(unitPath(name), PROPERTIES_IFACE, 'PropertiesChanged', [SERVICE_IFACE, serviceChanges, []]);
+    // `invalidate` names properties sent without their value (as systemd sends the
+    // ones flagged EMITS_INVALIDATION): a client must read them with GetAll.
+    for (const k of invalidate) {
+      delete unitChanges[k];
+      delete serviceChanges[k];
+    }
+    const unitInvalid = invalidate.filter((k) => UNIT_PROPS.includes(k));
+    const serviceInvalid = invalidate.filter((k) => SERVICE_PROPS.includes(k));
+    if (Object.keys(unitChanges).length || unitInvalid.length) this.signal(unitPath(name), PROPERTIES_IFACE, 'PropertiesChanged', [UNIT_IFACE, unitChanges, unitInvalid]);
+    if (Object.keys(serviceChanges).length || serviceInvalid.length) this.signal(unitPath(name), PROPERTIES_IFACE, 'PropertiesChanged', [SERVICE_IFACE, serviceChanges, [...SERVICE_INVALIDATED, ...serviceInvalid]]);
   }
 
   signal(path: string, iface: string, member: string, body: unknown[]): void {

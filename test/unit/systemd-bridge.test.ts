@@ -138,6 +138,23 @@ describe('systemd bridge (in-memory systemd)', () => {
     assert.equal(value('redis:Uptime'), 0);
   });
 
+  it('a Service change is shown as signalled, without re-reading the interface for ExecStart and the like', () => {
+    const reads = fake.calls.length;
+    fake.set('redis.service', { MainPID: 0, NRestarts: 3 });
+    assert.equal(value('redis:MainPID'), 0, 'shown at once, from the signal');
+    assert.equal(value('redis:NRestarts'), 3);
+    assert.deepEqual(fake.calls.slice(reads).filter((c) => c.startsWith('GetAll')), []);
+  });
+
+  it('a property the bridge shows that systemd only invalidates is read back', async () => {
+    const reads = fake.calls.length;
+    fake.set('redis.service', { Result: 'exit-code', MainPID: 0 }, ['Result']);
+    assert.equal(value('redis:Result'), 'success', 'not published half-read');
+    await until('redis:Result', () => value('redis:Result') === 'exit-code');
+    assert.equal(value('redis:MainPID'), 0);
+    assert.equal(fake.calls.slice(reads).filter((c) => c.startsWith('GetAll')).length, 1);
+  });
+
   it('Start completes when the job ends, going activating -> active', async () => {
     const states: number[] = [];
     pv('worker:ActiveState').subscribe(() => states.push(value('worker:ActiveState') as number));
