@@ -83,14 +83,16 @@ export async function benchSystemd(): Promise<Figure[]> {
     monitor = startProcess(SYSTEM_PYTHON, [path.join(PY_DIR, 'monitor_times.py'), 'bench:crasher:MainPID'], cenv);
     await monitor.waitLine(/"ready"/, 20000);
     const latencies: number[] = [];
-    for (let i = 0; i < 40; i++) {
+    // The first kill lands while the IOC is still reading 200 units' journals: it
+    // warms up and is not counted.
+    for (let i = -1; i < 40; i++) {
       const pid = Number((await manager.waitFor('crasher.service', 'MainPID', (v) => Number(v) > 0)));
       await manager.waitFor('crasher.service', 'ActiveState', 'active');
       const from = monitor.lines.length;
       const t0 = Date.now() / 1000;
       process.kill(pid, 'SIGKILL');
       const m = await monitor.waitLine(/"value": 0[,}]/, 10000, from);
-      latencies.push(JSON.parse(m.input!).t - t0);
+      if (i >= 0) latencies.push(JSON.parse(m.input!).t - t0);
     }
     figures.push({
       measure: 'unit state change (main process killed) -> CA monitor update at a libca client, 40 kills',

@@ -156,6 +156,8 @@ export class SystemdBridge {
       this.setBusMessage(`connected to ${this.bus.describe()}`);
       for (const r of this.busRecords) this.publishBus(r);
       this.requestRefresh('connected');
+      // Resources are read as soon as the units are, not a period later.
+      void this.refreshing?.then(() => (this.resourceTimer ? this.pollResources() : undefined));
     });
     this.bus.on('down', (reason: string) => {
       this.setBusMessage(`lost ${this.bus.describe()}: ${reason}`);
@@ -167,12 +169,16 @@ export class SystemdBridge {
     this.bus.on('signal', (s: BusSignal) => this.onSignal(s));
   }
 
-  /** Start polling resources (every resourcePeriodMs) for the units that have resource records. */
+  /**
+   * Start polling resources (every resourcePeriodMs, and each time the bus connects)
+   * for the units that have resource records.
+   */
   start(): void {
     if (this.resourceTimer) return;
     const period = this.opts.resourcePeriodMs ?? 5000;
     this.resourceTimer = setInterval(() => void this.pollResources(), period);
     this.resourceTimer.unref?.();
+    if (this.bus.isConnected) void (this.refreshing ?? Promise.resolve()).then(() => this.pollResources());
   }
 
   stop(): void {

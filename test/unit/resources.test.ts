@@ -65,6 +65,21 @@ describe('unit resources (in-memory systemd)', () => {
     assert.equal(value('redis:Message'), '');
   });
 
+  it('reads resources as soon as the units are read, not a period later', async () => {
+    fake.polled.set('redis.service', { MemoryCurrent: 64n * 1048576n, TasksCurrent: 3n, CPUUsageNSec: 1_000_000_000n });
+    bridge.start();
+    try {
+      await until('redis:MemoryCurrent', () => value('redis:MemoryCurrent') === 64);
+      assert.equal(value('redis:TasksCurrent'), 3);
+      fake.polled.get('redis.service')!.MemoryCurrent = 80n * 1048576n;
+      fake.down();
+      fake.up();
+      await until('redis:MemoryCurrent', () => value('redis:MemoryCurrent') === 80);
+    } finally {
+      bridge.stop();
+    }
+  });
+
   it('without accounting, reads the processes of the unit\'s control group in /proc', async () => {
     fs.mkdirSync(path.join(root, 'app.slice/redis.service/sub'), { recursive: true });
     fs.writeFileSync(path.join(root, 'app.slice/redis.service/cgroup.procs'), `${process.pid}\n`);
