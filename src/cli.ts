@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * service-ioc command line.
- *   service-ioc softioc [-m MACROS] -d FILE.db ... [-s FILE.substitutions] [-a FILE.acf]
+ *   service-ioc softioc [-m MACROS] -d FILE.db ... [-s FILE.substitutions] [-a FILE.acf] [--no-pva]
  *   service-ioc dbl [-m MACROS] -d FILE.db ...
  *   service-ioc run -c FILE.toml
  *   service-ioc check -c FILE.toml
@@ -14,6 +14,7 @@ import { ConfigError } from './ca/server/config';
 import { createLogger } from './log';
 import { loadAll, macrosFromArg, type LoadStep } from './ioc/load';
 import { startSoftIoc } from './ioc/softioc';
+import { pvaPortsText } from './ioc/pva';
 import { Database, defaultRegistry } from './database/database';
 import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
 import { ConfigFileError, loadConfig } from './ioc/config';
@@ -35,8 +36,11 @@ import { CaRepeater, RepeaterPortInUse, repeaterPortFromEnv } from './ca/repeate
 
 /** Each command's usage, as `service-ioc COMMAND --help` prints it. */
 const COMMAND_USAGE: Readonly<Record<string, string>> = {
-  softioc: `  service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf]
-      Serve the records of the .db files over Channel Access (like softIoc -d).
+  softioc: `  service-ioc softioc [-m "A=1,B=2"] -d FILE.db [...] [-s FILE.substitutions] [-a FILE.acf] [--no-pva]
+      Serve the records of the .db files over Channel Access (like softIoc -d) and
+      pvAccess (like softIocPVX; --no-pva: CA only). PVA takes EPICS_PVAS_SERVER_PORT,
+      EPICS_PVAS_BROADCAST_PORT, EPICS_PVAS_INTF_ADDR_LIST, EPICS_PVAS_BEACON_ADDR_LIST
+      and EPICS_PVAS_AUTO_BEACON_ADDR_LIST, or their EPICS_PVA_* names.
       -m sets macros for the -d, -s and -a that follow it; repeat -d to load more files.
       -a applies access security (.acf; reloaded on SIGHUP or when the file changes) and
       logs refused and failed writes, and writes its rules trap (TRAPWRITE), to the journal.
@@ -45,7 +49,8 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
       Print the record names, one per line (like dbl).
 `,
   run: `  service-ioc run -c FILE.toml
-      Watch and control the systemd units of the configuration, serving their PVs over CA.
+      Watch and control the systemd units of the configuration, serving their PVs over CA
+      and pvAccess ([ioc] pva = false: CA only).
       At start it warns when another server already answers for its names (as check does),
       and when the user's lingering is off (bus = "user").
 `,
@@ -116,13 +121,16 @@ export class UsageError extends Error {
 export interface DbArgs {
   steps: LoadStep[];
   acf?: { file: string; macros: ReadonlyMap<string, string> };
+  /** Serve pvAccess too (false with --no-pva). */
+  pva: boolean;
 }
 
-/** Parse -d/-m/-s/-a in order, as softIoc does. */
+/** Parse -d/-m/-s/-a in order, as softIoc does, and --no-pva. */
 export function parseDbArgs(args: readonly string[]): DbArgs {
   const steps: LoadStep[] = [];
   let macros: ReadonlyMap<string, string> = new Map();
   let acf: DbArgs['acf'];
+  let pva = true;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
     const value = (): string => {
@@ -134,10 +142,11 @@ export function parseDbArgs(args: readonly string[]): DbArgs {
     else if (a === '-s') steps.push({ kind: 'substitutions', file: value(), macros });
     else if (a === '-m') macros = macrosFromArg(value());
     else if (a === '-a') acf = { file: value(), macros };
+    else if (a === '--no-pva') pva = false;
     else throw new UsageError(`unknown argument "${a}"`);
   }
   if (steps.length === 0) throw new UsageError('missing -d FILE.db (or -s FILE.substitutions)');
-  return { steps, acf };
+  return { steps, acf, pva };
 }
 
 /**
@@ -175,8 +184,8 @@ async function softioc(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const parsed = parseDbArgs(args);
   const shutdown = shutdownOnSignal(log);
-  const ioc = await startSoftIoc({ steps: parsed.steps, log, acf: parsed.acf });
-  process.stdout.write(`service-ioc softioc: ${ioc.database.records.size} records, CA on port ${ioc.server.tcpPort}\n`);
+  const ioc = await startSoftIoc({ steps: parsed.steps, log, acf: parsed.acf, pva: parsed.pva });
+  process.stdout.write(`service-ioc softioc: ${ioc.database.records.size} records, CA on port ${ioc.server.tcpPort}${ioc.pva ? `, ${pvaPortsText(ioc.pva)}` : ''}\n`);
   await shutdown.stopWith(() => ioc.stop());
   return 0;
 }
@@ -199,7 +208,7 @@ async function run(args: string[]): Promise<number> {
   const linger = lingerProblem(config);
   if (linger) log.warn(linger);
   const ioc = await startServiceIoc(config, log);
-  process.stdout.write(`service-ioc: ${count(ioc.database.records.size, 'PV')} for ${count(config.units.length, 'unit')} and ${count(config.queueservers.length, 'queueserver')}, CA on port ${ioc.server?.tcpPort}\n`);
+  process.stdout.write(`service-ioc: ${count(ioc.database.records.size, 'PV')} for ${count(config.units.length, 'unit')} and ${count(config.queueservers.length, 'queueserver')}, CA on port ${ioc.server?.tcpPort}${ioc.pva ? `, ${pvaPortsText(ioc.pva)}` : ''}\n`);
   await shutdown.stopWith(() => ioc.stop());
   return 0;
 }

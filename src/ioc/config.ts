@@ -73,6 +73,8 @@ export interface IocConfig {
   journal: JournalConfig;
   /** Serve the iocStats names (db/iocstats.db) under <prefix>IOC:. */
   iocStats: boolean;
+  /** Serve the PVs over pvAccess as well as Channel Access ([ioc] pva, default true). */
+  pva: boolean;
   /** Extra databases loaded after the generated ones, with P = prefix. */
   databases: DatabaseConfig[];
   units: UnitConfig[];
@@ -120,7 +122,7 @@ export class LineLocator {
   }
 }
 
-const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'resource_period', 'db', 'iocstats'] as const;
+const IOC_KEYS = ['prefix', 'bus', 'call_timeout', 'job_timeout', 'resource_period', 'db', 'iocstats', 'pva'] as const;
 const UNIT_KEYS = ['name', 'pv', 'expect', 'control'] as const;
 const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver', 'redis', 'journal'] as const;
 const JOURNAL_KEYS = ['follow', 'directory'] as const;
@@ -206,6 +208,8 @@ export function parseConfig(text: string, file: string): IocConfig {
   if (bus !== 'user' && bus !== 'system') fail('ioc.bus', `key "bus" must be "user" or "system", not ${quoteValue(bus)}`);
   const iocStats = ioc.iocstats ?? true;
   if (typeof iocStats !== 'boolean') fail('ioc.iocstats', 'key "iocstats" must be true or false');
+  const pva = ioc.pva ?? true;
+  if (typeof pva !== 'boolean') fail('ioc.pva', `key "pva" must be true or false (serve pvAccess as well as Channel Access), not ${typeof pva === 'string' ? quoteValue(pva) : String(pva)}`);
   const dbRaw = ioc.db ?? [];
   if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('ioc.db', 'key "db" must be a list of .db file names, each with its macros: ["extra.db", "motors.db M=m1, DESC=\'Slit A\'"]');
   const base = path.dirname(file);
@@ -303,6 +307,7 @@ export function parseConfig(text: string, file: string): IocConfig {
     callTimeout: numKey(ioc, 'call_timeout', 'ioc.call_timeout', 5),
     jobTimeout: numKey(ioc, 'job_timeout', 'ioc.job_timeout', 120),
     iocStats: iocStats as boolean,
+    pva: pva as boolean,
     resourcePeriod: numKey(ioc, 'resource_period', 'ioc.resource_period', 5),
     journal: { follow: follow as boolean, directory: journalDir },
     databases,

@@ -2,7 +2,7 @@
  * `service-ioc run -c FILE.toml`: the IOC that watches the beamline's
  * services. It builds its records from db/ioc.db and, per unit, db/unit.db
  * (and db/unit-control.db), binds them to the systemd bridge, and serves
- * them over Channel Access.
+ * them over Channel Access and (unless [ioc] pva = false) pvAccess.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,6 +29,8 @@ import { ServiceNotifier } from './notify';
 import { enforceAccessSecurity, type AccessSecurity } from '../access/access-security';
 import { PutLog } from '../access/putlog';
 import { findOtherServers, warnOtherServers } from './other-servers';
+import type { PvaServer } from '../pva/server/server';
+import { pvaPortsText, startPvaServing } from './pva';
 
 /**
  * The templates shipped with service-ioc: `db/` at the package root, which is
@@ -70,6 +72,8 @@ export interface ServiceIoc {
   putlog: PutLog;
   security: AccessSecurity | undefined;
   server: CaServer | undefined;
+  /** Undefined when pvAccess is off ([ioc] pva = false). */
+  pva: PvaServer | undefined;
   bus: ManagedConnection;
   bridge: SystemdBridge;
   queueservers: QueueserverBridge;
@@ -82,7 +86,7 @@ export interface ServiceIoc {
 }
 
 /** Build the database (throws on any load error), without starting anything. */
-export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'stop' | 'security'> {
+export function buildServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Omit<ServiceIoc, 'server' | 'pva' | 'stop' | 'security'> {
   checkConfigFiles(config);
   const health = new HealthAggregator();
   const putlog = new PutLog({ ...config.putlog, log: log.child('putlog') });
@@ -129,28 +133,31 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
   built.caStats.server = server;
+  let pva: PvaServer | undefined;
+  let stopped = false;
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    notifier.stopping();
+    security?.close();
+    built.putlog.close();
+    built.bridge.stop();
+    built.journal?.stop();
+    built.bus.stop();
+    built.queueservers.stop();
+    built.redis.stop();
+    built.database.stop();
+    await Promise.all([server.stop(), pva?.stop()]);
+  };
+  try {
+    pva = config.pva ? await startPvaServing({ database: built.database, log: log.child('pva'), audit: built.putlog.audit }) : undefined;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
   // In the background: the IOC serves meanwhile, and says so if its names are served twice.
   void findOtherServers(config, process.env, server.tcpPort).then((others) => warnOtherServers(others, log),
     (err: Error) => log.warn('could not search for other servers of this IOC\'s names', { reason: err.message }));
-  notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}`);
-  let stopped = false;
-  return {
-    ...built,
-    server,
-    security,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      notifier.stopping();
-      security?.close();
-      built.putlog.close();
-      built.bridge.stop();
-      built.journal?.stop();
-      built.bus.stop();
-      built.queueservers.stop();
-      built.redis.stop();
-      built.database.stop();
-      await server.stop();
-    },
-  };
+  notifier.ready(`serving ${built.database.records.size} PVs on CA port ${server.tcpPort}${pva ? `, ${pvaPortsText(pva)}` : ''}`);
+  return { ...built, server, pva, security, stop };
 }

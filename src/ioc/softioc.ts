@@ -1,6 +1,7 @@
 /**
- * `service-ioc softioc`: serve records from .db files over Channel Access,
- * like EPICS base's `softIoc -d file.db`.
+ * `service-ioc softioc`: serve records from .db files over Channel Access
+ * and pvAccess, like EPICS base's `softIoc -d file.db` (pvxs's softIocPVX
+ * for PVA).
  */
 import { CaServer } from '../ca/server/server';
 import { serverConfigFromEnv } from '../ca/server/config';
@@ -11,6 +12,8 @@ import { PutLog } from '../access/putlog';
 import type { Logger } from '../log';
 import { loadAll, type LoadStep } from './load';
 import { iocDeviceSupport } from './ioc-device';
+import type { PvaServer } from '../pva/server/server';
+import { startPvaServing } from './pva';
 
 export interface SoftIocOptions {
   steps: LoadStep[];
@@ -18,11 +21,15 @@ export interface SoftIocOptions {
   log: Logger;
   /** Access security file, with the macros given before it (-m ... -a FILE.acf). */
   acf?: { file: string; macros: ReadonlyMap<string, string> };
+  /** Serve over pvAccess too (default true). */
+  pva?: boolean;
 }
 
 export interface RunningIoc {
   database: Database;
   server: CaServer;
+  /** Undefined when pvAccess is off. */
+  pva: PvaServer | undefined;
   security: AccessSecurity | undefined;
   stop(): Promise<void>;
 }
@@ -41,10 +48,21 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
   database.start();
   const server = new CaServer({ directory: database, config, log: opts.log.child('ca'), circuit: { audit: putlog?.audit } });
   await server.start();
+  let pva: PvaServer | undefined;
+  try {
+    pva = opts.pva === false ? undefined : await startPvaServing({ database, log: opts.log.child('pva'), audit: putlog?.audit });
+  } catch (err) {
+    security?.close();
+    putlog?.close();
+    database.stop();
+    await server.stop();
+    throw err;
+  }
   let stopped = false;
   return {
     database,
     server,
+    pva,
     security,
     async stop() {
       if (stopped) return;
@@ -52,7 +70,7 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
       security?.close();
       putlog?.close();
       database.stop();
-      await server.stop();
+      await Promise.all([server.stop(), pva?.stop()]);
     },
   };
 }

@@ -44,13 +44,15 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 20000
   });
 }
 
-export const SOFTIOC_READY = /^service-ioc softioc: (\d+) records, CA on port (\d+)$/;
+export const SOFTIOC_READY = /^service-ioc softioc: (\d+) records, CA on port (\d+)(?:, PVA on TCP port (\d+) and UDP port (\d+))?$/;
 
 export interface RunningSoftIoc {
   proc: Managed;
   records: number;
   /** The TCP port the IOC reported. */
   port: number;
+  /** The PVA TCP and UDP ports it reported (undefined with --no-pva). */
+  pva: { tcp: number; udp: number } | undefined;
   /** Resolves with the exit code and signal once the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -64,7 +66,7 @@ export async function startSoftIocCli(args: string[], env: NodeJS.ProcessEnv, ti
   });
   try {
     const m = await proc.waitLine(SOFTIOC_READY, timeoutMs);
-    return { proc, records: Number(m[1]), port: Number(m[2]), exited };
+    return { proc, records: Number(m[1]), port: Number(m[2]), pva: m[3] ? { tcp: Number(m[3]), udp: Number(m[4]) } : undefined, exited };
   } catch (err) {
     await proc.stop(1000);
     throw err;

@@ -25,7 +25,10 @@ export function clientEnv(serverPort: number, repeaterPort: number, extra: NodeJ
   };
 }
 
-/** The server environment: loopback only, beacons to the client's repeater port. */
+/**
+ * The server environment: loopback only, beacons to the client's repeater port;
+ * service-ioc's pvAccess server on any free ports, without beacons (a PVA test sets its own).
+ */
 export function serverEnv(serverPort: number, repeaterPort: number, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
@@ -36,6 +39,11 @@ export function serverEnv(serverPort: number, repeaterPort: number, extra: NodeJ
     EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO',
     EPICS_CAS_BEACON_PORT: String(repeaterPort),
     EPICS_CAS_BEACON_PERIOD: '1',
+    EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1',
+    EPICS_PVAS_SERVER_PORT: '0',
+    EPICS_PVAS_BROADCAST_PORT: '0',
+    EPICS_PVAS_BEACON_ADDR_LIST: '',
+    EPICS_PVAS_AUTO_BEACON_ADDR_LIST: 'NO',
     SERVICE_IOC_LOG: 'warn',
     ...extra,
   };

@@ -44,3 +44,19 @@ export function checkEpicsBundle(): string | undefined {
 export function softIocDbd(): string {
   return path.resolve(epicsBin()!, '../dbd/softIoc.dbd');
 }
+
+/** The reason the bundle's pvxs programs (softIocPVX, pvxget ...) cannot be used, or undefined. */
+export function checkPvxsBundle(): string | undefined {
+  const bin = epicsBin();
+  if (!bin) return `no EPICS bundle at ${path.resolve(REPO_ROOT, '../shared/epics')}`;
+  if (!fs.existsSync(path.join(bin, 'softIocPVX'))) return `${bin} has no softIocPVX`;
+  const r = spawnSync(path.join(bin, 'pvxget'), ['-V'], { encoding: 'utf8', timeout: 10000 });
+  if (r.error) return `${bin}/pvxget is not runnable: ${r.error.message}`;
+  if (/error while loading shared libraries/.test(r.stderr)) return `${bin}/pvxget: ${r.stderr.trim()} (see .ci/apt-packages.txt)`;
+  return undefined;
+}
+
+/** softIocPVX's database definition in the bundle (it needs -D first). */
+export function softIocPvxDbd(): string {
+  return path.resolve(epicsBin()!, '../dbd/softIocPVX.dbd');
+}

@@ -855,7 +855,7 @@ describe('access security seen by pyepics clients of other users and hosts', fun
       ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], serverEnv(ports.server, ports.repeater, {
         SERVICE_IOC_LOG: 'info', DBUS_SESSION_BUS_ADDRESS: `unix:path=${path.join(work, 'no-bus')}`, XDG_RUNTIME_DIR: work,
       }));
-      await ioc.waitLine(/^service-ioc: \d+ PVs for 0 units and 0 queueservers, CA on port \d+$/, 15_000);
+      await ioc.waitLine(/^service-ioc: \d+ PVs for 0 units and 0 queueservers, CA on port \d+, PVA on TCP port \d+ and UDP port \d+$/, 15_000);
       const started = await Promise.allSettled([clientAs(OPERATOR, 'opi9', ports), clientAs(VIEWER, CONSOLE, ports)]);
       for (const r of started) if (r.status === 'fulfilled') clients.push(r.value);
       const failed = started.find((r) => r.status === 'rejected');

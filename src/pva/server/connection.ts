@@ -41,6 +41,8 @@ export interface PvaConnectionOptions {
   describe?: (pv: ProcessVariable) => string;
   /** Names for the `server` channel's "channels" query (pvxlist). */
   listNames?: () => string[];
+  /** The PV's database field type (DBF_ name without the prefix), where it has one. */
+  dbfType?: (pv: ProcessVariable) => string | undefined;
   audit?: WriteAudit;
   maxMessageBytes: number;
   /** Monitor updates queued per subscription before the newest replaces the last (pvxs default 4). */
@@ -284,7 +286,7 @@ export class PvaConnection {
 
   private addChannel(cid: number, name: string, pv: ProcessVariable | undefined): Channel {
     const sid = this.nextSid++;
-    const shape = pv ? new ChannelShape(pv, pv.snapshot().className) : undefined;
+    const shape = pv ? new ChannelShape(pv, pv.snapshot().className, this.opts.dbfType?.(pv)) : undefined;
     const rights = pv ? pv.accessRights(this.identity) : { read: true, write: false };
     const ch: Channel = { sid, cid, name, pv, shape, rights, ops: new Set() };
     if (pv?.onRightsChanged) ch.offRights = pv.onRightsChanged(() => { ch.rights = pv.accessRights(this.identity); });

@@ -6,7 +6,8 @@
  *
  * QSRV marks only what record support provides: precision for floating
  * point values, alarm limits for records with alarm limits (not waveforms),
- * units for records that have units (not the string records),
+ * units for record types whose support has get_units (the ones with EGU;
+ * not bi/mbbi/string records, for any of their fields),
  * `display.form.index` for VAL only. A monitor update marks what changed:
  * value and timeStamp for DBE_VALUE, alarm and timeStamp for DBE_ALARM,
  * the display/control/valueAlarm parts for DBE_PROPERTY.
@@ -26,12 +27,14 @@ export interface Parts {
   value: boolean;
   alarm: boolean;
   property: boolean;
+  /** display.form: in a whole structure only (QSRV leaves it out of property updates). */
+  form?: boolean;
 }
 
-export const ALL_PARTS: Parts = { value: true, alarm: true, property: true };
+export const ALL_PARTS: Parts = { value: true, alarm: true, property: true, form: true };
 
-/** Record types without units (their record support has no get_units). */
-const NO_UNITS = new Set(['stringin', 'stringout', 'lsi', 'lso']);
+/** Record types whose record support has get_units (those with an EGU field), for every field. */
+const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout']);
 /** Record types whose VAL has no alarm limits (no get_alarm_double). */
 const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray']);
 
@@ -41,6 +44,16 @@ const VALUE_CODE: Partial<Record<number, TypeCode>> = {
   [DbrType.CHAR]: TypeCode.INT8,
   [DbrType.LONG]: TypeCode.INT32,
   [DbrType.DOUBLE]: TypeCode.FLOAT64,
+};
+
+/**
+ * A field's database type, where it says more than its CA type: QSRV serves
+ * DBF_ULONG as uint32 and DBF_UCHAR as uint8, where CA has only DOUBLE and
+ * CHAR for them. (64-bit fields keep their CA type, DOUBLE.)
+ */
+const DBF_CODE: Partial<Record<string, TypeCode>> = {
+  CHAR: TypeCode.INT8, UCHAR: TypeCode.UINT8, SHORT: TypeCode.INT16, USHORT: TypeCode.UINT16,
+  LONG: TypeCode.INT32, ULONG: TypeCode.UINT32, FLOAT: TypeCode.FLOAT32, DOUBLE: TypeCode.FLOAT64,
 };
 
 /** Slots of one channel's structure, resolved once per shape. */
@@ -96,8 +109,14 @@ export class ChannelShape {
   private readonly hasPrecision: boolean;
   private readonly hasAlarmLimits: boolean;
   private readonly integer: boolean;
+  /** The value's type code (numbers only). */
+  private readonly code: TypeCode | undefined;
 
-  constructor(readonly pv: ProcessVariable, className: string) {
+  /**
+   * `dbf` is the field's database type (DBF_ without the prefix; the element
+   * type for an array), when the PV has one.
+   */
+  constructor(readonly pv: ProcessVariable, className: string, dbf?: string) {
     const dot = pv.name.lastIndexOf('.');
     this.isVal = dot < 0 || pv.name.slice(dot + 1) === 'VAL';
     this.array = pv.maxCount > 1 && pv.nativeType !== DbrType.ENUM;
@@ -109,13 +128,15 @@ export class ChannelShape {
       this.desc = ntString(this.array);
     } else {
       this.kind = 'number';
-      const code = pv.nativeType === DbrType.ENUM ? TypeCode.UINT16 : (VALUE_CODE[pv.nativeType] ?? TypeCode.FLOAT64);
+      const code = (dbf === undefined ? undefined : DBF_CODE[dbf])
+        ?? (pv.nativeType === DbrType.ENUM ? TypeCode.UINT16 : (VALUE_CODE[pv.nativeType] ?? TypeCode.FLOAT64));
       this.desc = ntNumeric(code, this.array);
+      this.code = code;
     }
     this.layout = layoutOf(this.desc);
     this.s = slots(this.layout);
-    this.hasUnits = !NO_UNITS.has(className);
-    this.hasPrecision = pv.nativeType === DbrType.DOUBLE || pv.nativeType === DbrType.FLOAT;
+    this.hasUnits = HAS_UNITS.has(className);
+    this.hasPrecision = this.code === TypeCode.FLOAT64 || this.code === TypeCode.FLOAT32;
     this.hasAlarmLimits = !NO_ALARM_LIMITS.has(className);
     this.integer = !this.hasPrecision;
   }
@@ -163,8 +184,10 @@ export class ChannelShape {
       if (this.hasUnits) mark(s.units, m.units);
       if (this.kind === 'string') return;
       if (this.hasPrecision) mark(s.precision, m.precision);
-      if (this.isVal) mark(s.formIndex, 0);
-      mark(s.formChoices, [...FORM_CHOICES]);
+      if (parts.form) {
+        if (this.isVal) mark(s.formIndex, 0);
+        mark(s.formChoices, [...FORM_CHOICES]);
+      }
       mark(s.displayLow, m.lowerDisplayLimit);
       mark(s.displayHigh, m.upperDisplayLimit);
       mark(s.controlLow, m.lowerControlLimit);

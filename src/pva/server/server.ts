@@ -28,6 +28,8 @@ export interface PvaServerOptions {
   describe?: (pv: ProcessVariable) => string;
   /** Every PV name, for the `server` channel (pvxlist). */
   listNames?: () => string[];
+  /** The PV's database field type (DBF_ name without the prefix), where it says more than the CA type. */
+  dbfType?: (pv: ProcessVariable) => string | undefined;
   /** Called once per write attempt (the put log). */
   audit?: WriteAudit;
   /** Monitor queue depth per subscription (pvxs default 4) and the most a client may ask for. */
@@ -114,6 +116,7 @@ export class PvaServer {
       tcpPort: this._tcpPort,
       describe: this.opts.describe,
       listNames: this.opts.listNames,
+      dbfType: this.opts.dbfType,
       audit: this.opts.audit,
       maxMessageBytes: this.config.maxMessageBytes,
       defaultQueueSize: this.opts.defaultQueueSize ?? 4,

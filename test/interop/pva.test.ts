@@ -1,0 +1,378 @@
+/**
+ * Interop: the pvxs command-line clients (pvxget, pvxput, pvxmonitor,
+ * pvxinfo, pvxlist from ../shared/epics) against `service-ioc softioc` and
+ * against the bundle's softIocPVX (softIoc with QSRV), both serving the same
+ * .db on their own loopback ports. Every invocation runs against both servers
+ * and must print the same types, values, alarms and monitor updates, once
+ * timestamps and the servers' addresses are taken out.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
+import { startProcess, type Managed } from '../helpers/processes';
+import { freePvaPorts, pvaClientEnv, pvaServerEnv, runEpicsTool, startSoftIocPvx, type PvaPorts } from '../helpers/pvxs';
+import { checkPvxsBundle, epicsBin } from '../helpers/shared';
+import { freeCaPorts, requireDependency } from '../helpers/system';
+
+const P = 'pva:';
+
+const DB = `# records for test/interop/pva.test.ts
+record(ai, "$(P)ai") {
+  field(DESC, "Temperature") field(PINI, "YES")
+  field(EGU, "degC") field(PREC, "2")
+  field(HOPR, "100") field(LOPR, "-10")
+  field(HIHI, "50") field(HIGH, "40") field(LOW, "5") field(LOLO, "0")
+  field(HHSV, "MAJOR") field(HSV, "MINOR") field(LSV, "MINOR") field(LLSV, "MAJOR")
+  field(VAL, "20")
+}
+record(ao, "$(P)ao") {
+  field(DESC, "Setpoint") field(PINI, "YES") field(EGU, "V") field(PREC, "3")
+  field(HOPR, "10") field(LOPR, "-10") field(DRVH, "8") field(DRVL, "-8")
+  field(VAL, "1.5")
+}
+record(bi, "$(P)bi") { field(PINI, "YES") field(ZNAM, "Closed") field(ONAM, "Open") field(OSV, "MINOR") field(VAL, "1") }
+record(bo, "$(P)bo") { field(PINI, "YES") field(ZNAM, "Off") field(ONAM, "On") field(VAL, "0") }
+record(mbbi, "$(P)mbbi") {
+  field(PINI, "YES") field(ZRST, "Idle") field(ONST, "Busy") field(TWST, "Fault") field(TWSV, "MAJOR") field(VAL, "1")
+}
+record(mbbo, "$(P)mbbo") { field(PINI, "YES") field(ZRST, "Stop") field(ONST, "Slow") field(TWST, "Fast") field(VAL, "0") }
+record(longin, "$(P)li") { field(PINI, "YES") field(EGU, "counts") field(HOPR, "1000") field(HIGH, "500") field(HSV, "MINOR") field(VAL, "42") }
+record(longout, "$(P)lo") { field(PINI, "YES") field(DRVH, "100") field(DRVL, "0") field(VAL, "7") }
+record(stringin, "$(P)si") { field(PINI, "YES") field(VAL, "hello world") }
+record(stringout, "$(P)so") { field(PINI, "YES") field(VAL, "out") }
+record(lsi, "$(P)lsi") { field(PINI, "YES") field(SIZV, "200") }
+record(lso, "$(P)lso") { field(PINI, "YES") field(SIZV, "200") }
+record(waveform, "$(P)chars") { field(PINI, "YES") field(FTVL, "CHAR") field(NELM, "64") }
+record(waveform, "$(P)nums") { field(PINI, "YES") field(FTVL, "DOUBLE") field(NELM, "10") field(PREC, "1") field(EGU, "mm") }
+record(waveform, "$(P)longs") { field(PINI, "YES") field(FTVL, "LONG") field(NELM, "8") }
+record(waveform, "$(P)strs") { field(PINI, "YES") field(FTVL, "STRING") field(NELM, "4") }
+record(ai, "$(P)cold:ai") { field(VAL, "3") field(HIHI, "1") field(HHSV, "MAJOR") }
+record(bi, "$(P)cold:bi") { field(VAL, "1") field(OSV, "MAJOR") field(ZNAM, "No") field(ONAM, "Yes") }
+`;
+
+const ALL = ['ai', 'ao', 'bi', 'bo', 'mbbi', 'mbbo', 'li', 'lo', 'si', 'so', 'lsi', 'lso', 'chars', 'nums', 'longs', 'strs'].map((n) => P + n);
+
+/**
+ * What differs between two servers for reasons that are not behaviour: the
+ * time (a timestamp at the EPICS epoch, a record never processed, is kept)
+ * and the server's address.
+ */
+function normalise(text: string): string {
+  return text
+    .replace(/^\d{4}-\d\d-\d\d[ T][\d:.]+ /gm, '<time> ')
+    .replace(/127\.0\.0\.1:\d+/g, '<server>')
+    .replace(/(secondsPastEpoch int64_t = |int64_t secondsPastEpoch = )(\d+)/g, (_m, head: string, sec: string) => `${head}${sec === '631152000' ? sec : '<sec>'}`)
+    .replace(/(nanoseconds int32_t = |int32_t nanoseconds = )\d+/g, '$1<ns>')
+    .replace(/guid: 0x[0-9a-f]+/g, 'guid: <guid>');
+}
+
+interface Server {
+  name: string;
+  env: NodeJS.ProcessEnv;
+}
+
+describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-ioc as they see softIocPVX', function () {
+  this.timeout(60000);
+  let dir: string | undefined;
+  let ours: RunningSoftIoc | undefined;
+  let base: Managed | undefined;
+  const servers: { ours?: Server; base?: Server } = {};
+
+  before(async function () {
+    requireDependency(this, checkPvxsBundle());
+    requireBuiltCli();
+    dir = makeTempDir('pva-tools-');
+    const db = path.join(dir, 'pva.db');
+    fs.writeFileSync(db, DB);
+    const [oursCa, baseCa] = [await freeCaPorts(), await freeCaPorts()];
+    let oursPva = await freePvaPorts();
+    let basePva = await freePvaPorts();
+    while (new Set([oursCa.server, baseCa.server, oursPva.tcp, oursPva.udp, basePva.tcp, basePva.udp]).size < 6) {
+      oursPva = await freePvaPorts();
+      basePva = await freePvaPorts();
+    }
+    ours = await startSoftIocCli(['-m', `P=${P}`, '-d', db], pvaServerEnv(oursCa, oursPva));
+    assert.deepEqual(ours.pva, oursPva, 'the ready line names the PVA ports asked for');
+    base = await startSoftIocPvx(['-m', `P=${P}`, '-d', db], pvaServerEnv(baseCa, basePva));
+    servers.ours = { name: 'service-ioc', env: pvaClientEnv(oursPva) };
+    servers.base = { name: 'softIocPVX', env: pvaClientEnv(basePva) };
+  });
+
+  after(async () => {
+    await ours?.proc.stop();
+    await base?.stop();
+    removeTempDir(dir);
+  });
+
+  interface Result { code: number | null; out: string }
+
+  async function run(server: Server, tool: string, args: string[]): Promise<Result> {
+    const r = await runEpicsTool(tool, args, server.env);
+    return { code: r.code, out: normalise(r.stdout + r.stderr) };
+  }
+
+  /** Run one invocation against both servers; they must print the same. Returns the (normalised) output. */
+  async function same(tool: string, ...args: string[]): Promise<Result> {
+    const [a, b] = await Promise.all([run(servers.base!, tool, args), run(servers.ours!, tool, args)]);
+    assert.equal(b.out, a.out, `${tool} ${args.join(' ')}: service-ioc (actual) against softIocPVX (expected)`);
+    assert.equal(b.code, a.code, `${tool} ${args.join(' ')}: exit code`);
+    return b;
+  }
+
+  describe('pvxinfo', () => {
+    it('every record kind: the same normative types, field by field', async () => {
+      const r = await same('pvxinfo', '-w', '5', ...ALL);
+      assert.match(r.out, /^pva:ai from <server>\nstruct "epics:nt\/NTScalar:1\.0" \{\n {4}double value\n/m);
+      assert.match(r.out, /^pva:bi from <server>\nstruct "epics:nt\/NTEnum:1\.0" \{\n {4}struct "enum_t" \{\n {8}int32_t index\n {8}string\[\] choices\n/m);
+      assert.match(r.out, /^pva:nums from <server>\nstruct "epics:nt\/NTScalarArray:1\.0" \{\n {4}double\[\] value\n/m);
+      assert.match(r.out, /^pva:chars from <server>\nstruct "epics:nt\/NTScalarArray:1\.0" \{\n {4}int8_t\[\] value\n/m);
+      assert.match(r.out, /^pva:li from <server>\nstruct "epics:nt\/NTScalar:1\.0" \{\n {4}int32_t value\n/m);
+      assert.match(r.out, /^pva:si from <server>\nstruct "epics:nt\/NTScalar:1\.0" \{\n {4}string value\n/m);
+    });
+
+    it('field PVs: DESC, EGU, PREC, HIHI, SCAN, ZNAM', async () => {
+      const r = await same('pvxinfo', '-w', '5', ...['ai.DESC', 'ai.EGU', 'ai.PREC', 'ai.HIHI', 'ai.SCAN', 'bi.ZNAM'].map((n) => P + n));
+      assert.match(r.out, /^pva:ai\.PREC from <server>\nstruct "epics:nt\/NTScalar:1\.0" \{\n {4}int16_t value\n/m);
+      assert.match(r.out, /^pva:ai\.SCAN from <server>\nstruct "epics:nt\/NTEnum:1\.0"/m);
+    });
+  });
+
+  describe('pvxget', () => {
+    it('every record kind: values, alarms, display, control and valueAlarm as QSRV marks them', async () => {
+      const r = await same('pvxget', '-w', '5', ...ALL);
+      assert.match(r.out, /^pva:ai\n {4}value double = 20\n/m);
+      assert.match(r.out, /^pva:bi\n {4}value\.index int32_t = 1\n {4}value\.choices string\[\] = \{2\}\["Closed", "Open"\]\n {4}alarm\.severity int32_t = 1\n/m);
+      assert.match(r.out, /display\.description string = "Temperature"/);
+    });
+
+    it('records never processed: UDF alarms and the EPICS epoch', async () => {
+      const r = await same('pvxget', '-w', '5', `${P}cold:ai`, `${P}cold:bi`);
+      assert.match(r.out, /alarm\.message string = "UDF"/);
+    });
+
+    it('field PVs: DESC and EGU as strings, SCAN as an enum, ZNAM of a record without units', async () => {
+      const r = await same('pvxget', '-w', '5', ...['ai.DESC', 'ai.EGU', 'ai.SCAN', 'bi.ZNAM', 'mbbo.ZRST', 'ao.DESC', 'so.DESC', 'nums.DESC'].map((n) => P + n));
+      assert.match(r.out, /^pva:ai\.EGU\n {4}value string = "degC"\n/m);
+    });
+
+    it('field PVs of numbers: the value types of PREC, HIHI and NELM (int16, double, uint32), values and alarms', async () => {
+      // Not their display, control and units: those come from the field's metadata, where
+      // service-ioc differs from softIoc over CA as well (docs/protocol-notes.md).
+      const r = await same('pvxget', '-w', '5', '-r', 'field(value,alarm)', ...['ai.PREC', 'ai.HIHI', 'nums.NELM'].map((n) => P + n));
+      assert.match(r.out, /^pva:nums\.NELM\n {4}value uint32_t = 10\n/m);
+    });
+
+    it('pvRequest field selection: value only, value and alarm, a part of display', async () => {
+      await same('pvxget', '-w', '5', '-r', 'value', `${P}ai`, `${P}bi`, `${P}si`);
+      await same('pvxget', '-w', '5', '-r', 'field(value,alarm)', `${P}ai`, `${P}mbbi`);
+      await same('pvxget', '-w', '5', '-r', 'field(display.units,display.limitHigh)', `${P}ai`, `${P}li`);
+    });
+
+    it('-F tree, and arrays cut with -#', async () => {
+      await same('pvxget', '-w', '5', '-F', 'tree', `${P}ai`, `${P}mbbo`);
+      await same('pvxput', '-w', '5', `${P}nums`, '[1,2,3,4,5,6]');
+      await same('pvxget', '-w', '5', '-#', '3', `${P}nums`);
+    });
+
+    it('a PV that does not exist: the same timeout and exit code', async () => {
+      const r = await same('pvxget', '-w', '1', `${P}missing`);
+      assert.notEqual(r.code, 0);
+    });
+  });
+
+  describe('pvxput', () => {
+    it('numbers: ao and longout clamp to DRVH, as the record put path does', async () => {
+      await same('pvxput', '-w', '5', `${P}ao`, '3.25');
+      await same('pvxput', '-w', '5', `${P}ao`, '30');
+      await same('pvxput', '-w', '5', `${P}lo`, '500');
+      const r = await same('pvxget', '-w', '5', '-r', 'field(value,alarm)', `${P}ao`, `${P}lo`);
+      assert.match(r.out, /^pva:ao\n {4}value double = 8\n/m);
+      assert.match(r.out, /^pva:lo\n {4}value int32_t = 100\n/m);
+    });
+
+    it('enums by index, a state beyond the names, and by choice name', async () => {
+      await same('pvxput', '-w', '5', `${P}mbbo`, 'value.index=2');
+      await same('pvxput', '-w', '5', `${P}bo`, 'value.index=1');
+      await same('pvxput', '-w', '5', `${P}mbbi`, 'value.index=2');
+      const r = await same('pvxget', '-w', '5', `${P}mbbo`, `${P}bo`, `${P}mbbi`);
+      assert.match(r.out, /^pva:mbbi\n {4}value\.index int32_t = 2\n(?:.*\n){1}\s+alarm\.severity int32_t = 2\n/m);
+      await same('pvxput', '-w', '5', `${P}mbbo`, 'value.index=20');
+      await same('pvxget', '-w', '5', `${P}mbbo`);
+      await same('pvxput', '-w', '5', `${P}mbbo`, 'Slow');
+      await same('pvxput', '-w', '5', `${P}mbbo`, 'value.index=0');
+    });
+
+    it('strings, long strings and field PVs (DESC, EGU): the new text is what pvxget shows', async () => {
+      await same('pvxput', '-w', '5', `${P}so`, 'new string');
+      await same('pvxput', '-w', '5', `${P}si`, 'in string');
+      const text = 'a long string of more than forty characters, really quite long';
+      await same('pvxput', '-w', '5', `${P}lso`, text);
+      await same('pvxput', '-w', '5', `${P}ao.DESC`, 'New description');
+      await same('pvxput', '-w', '5', `${P}ao.EGU`, 'mV');
+      const r = await same('pvxget', '-w', '5', `${P}so`, `${P}si`, `${P}lso`, `${P}ao`, `${P}ao.DESC`);
+      assert.ok(r.out.includes(`value string = "${text}"`), r.out);
+      assert.match(r.out, /display\.description string = "New description"/);
+      assert.match(r.out, /display\.units string = "mV"/);
+    });
+
+    it('arrays: numbers, longs, chars and strings', async () => {
+      await same('pvxput', '-w', '5', `${P}nums`, '[1.5,2.5,3.25]');
+      await same('pvxput', '-w', '5', `${P}longs`, '[1,-2,3,100000]');
+      await same('pvxput', '-w', '5', `${P}chars`, '[104,105]');
+      await same('pvxput', '-w', '5', `${P}strs`, '["a","b c"]');
+      const r = await same('pvxget', '-w', '5', '-r', 'field(value)', `${P}nums`, `${P}longs`, `${P}chars`, `${P}strs`);
+      assert.match(r.out, /value double\[\] = \{3\}\[1\.5, 2\.5, 3\.25\]/);
+    });
+
+    it('values the PV cannot take, and a PV that does not exist', async () => {
+      const bad = await same('pvxput', '-w', '5', `${P}ao`, 'abc');
+      assert.notEqual(bad.code, 0);
+      const missing = await same('pvxput', '-w', '1', `${P}missing`, '1');
+      assert.notEqual(missing.code, 0);
+    });
+  });
+
+  describe('pvxmonitor', () => {
+    /** Wait until `m` has printed `n` lines matching `re`. */
+    async function linesMatching(m: Managed, re: RegExp, n: number): Promise<void> {
+      for (;;) {
+        const seen = m.lines.map((l, i) => (re.test(l) ? i : -1)).filter((i) => i >= 0);
+        if (seen.length >= n) return;
+        await m.waitLine(re, 10000, seen.length ? seen[seen.length - 1] + 1 : 0);
+      }
+    }
+
+    /**
+     * pvxmonitor on both servers: `act` runs once each has printed the first
+     * update of all `pvs`; then put a last value into `${P}so` (which must be
+     * monitored too), wait for it, stop, and compare everything up to it.
+     */
+    async function monitor(args: string[], pvs: number, act: () => Promise<void>): Promise<string[]> {
+      const runs = (['base', 'ours'] as const).map((k) => startProcess(path.join(epicsBin()!, 'pvxmonitor'), args, servers[k]!.env));
+      const END = `end ${Math.random()}`;
+      const header = new RegExp(`^${P}\\S+$`);
+      try {
+        await Promise.all(runs.map((m) => linesMatching(m, header, pvs)));
+        await act();
+        await same('pvxput', '-w', '5', `${P}so`, END);
+        await Promise.all(runs.map((m) => m.waitLine(new RegExp(`value string = "${END}"`), 10000)));
+      } finally {
+        await Promise.all(runs.map((m) => m.stop()));
+      }
+      const [a, b] = runs.map((m) => m.lines.slice(0, m.lines.findIndex((l) => l.includes(END)) + 1).map(normalise));
+      assert.deepEqual(b, a, `pvxmonitor ${args.join(' ')}: service-ioc (actual) against softIocPVX (expected)`);
+      return b;
+    }
+
+    it('values, alarms and enums put by pvxput arrive in order, each with what changed', async () => {
+      const lines = await monitor([`${P}ai`, `${P}mbbo`, `${P}nums`, `${P}so`], 4, async () => {
+        await same('pvxput', '-w', '5', `${P}ai`, '12.5');
+        await same('pvxput', '-w', '5', `${P}ai`, '45'); // HIGH, MINOR
+        await same('pvxput', '-w', '5', `${P}ai`, '55'); // HIHI, MAJOR
+        await same('pvxput', '-w', '5', `${P}ai`, '20'); // back to NO_ALARM
+        await same('pvxput', '-w', '5', `${P}mbbo`, 'value.index=1');
+        await same('pvxput', '-w', '5', `${P}nums`, '[7,8]');
+      });
+      assert.ok(lines.includes('    value double = 12.5'), lines.join('\n'));
+      assert.ok(lines.includes('    alarm.message string = "HIHI"'), lines.join('\n'));
+    });
+
+    it('a property change (EGU, an alarm limit) is an update of display, control and valueAlarm', async () => {
+      const lines = await monitor([`${P}ai`, `${P}so`], 2, async () => {
+        await same('pvxput', '-w', '5', `${P}ai.EGU`, 'K');
+        await same('pvxput', '-w', '5', `${P}ai.HIHI`, '70');
+      });
+      assert.ok(lines.includes('    display.units string = "K"'), lines.join('\n'));
+    });
+
+    it('-r field(value): only values, and a put of the same value to an ao is no update', async () => {
+      await monitor(['-r', 'field(value)', `${P}ao`, `${P}so`], 2, async () => {
+        await same('pvxput', '-w', '5', `${P}ao`, '1');
+        await same('pvxput', '-w', '5', `${P}ao`, '1');
+        await same('pvxput', '-w', '5', `${P}ao`, '2');
+      });
+    });
+  });
+
+  describe('pvxlist', () => {
+    it('the server channel lists the record names', async () => {
+      const [a, b] = await Promise.all([
+        run(servers.base!, 'pvxlist', ['-w', '5', `127.0.0.1:${servers.base!.env.EPICS_PVA_SERVER_PORT}`]),
+        run(servers.ours!, 'pvxlist', ['-w', '5', `127.0.0.1:${servers.ours!.env.EPICS_PVA_SERVER_PORT}`]),
+      ]);
+      assert.equal(b.out, a.out);
+      assert.equal(b.code, 0);
+      assert.ok(b.out.split('\n').includes(`${P}cold:bi`), b.out);
+    });
+
+    it('discovery: each server answers a search that must be answered', async () => {
+      const [a, b] = await Promise.all([run(servers.base!, 'pvxlist', ['-w', '2', '-v']), run(servers.ours!, 'pvxlist', ['-w', '2', '-v'])]);
+      assert.equal(b.out, a.out);
+      assert.match(b.out, /ONLINE {2}guid: <guid> proto: tcp server: <server> ver: 2 via: <server>/);
+    });
+  });
+});
+
+describe('interop: service-ioc serves pvAccess unless told not to', function () {
+  this.timeout(60000);
+  let dir: string | undefined;
+  const started: Managed[] = [];
+
+  before(function () {
+    requireDependency(this, checkPvxsBundle());
+    requireBuiltCli();
+    dir = makeTempDir('pva-off-');
+    fs.writeFileSync(path.join(dir, 'x.db'), 'record(ai, "$(P)x") { field(VAL, "5") field(PINI, "YES") }\n');
+  });
+
+  after(async () => {
+    for (const p of started) await p.stop();
+    removeTempDir(dir);
+  });
+
+  async function get(ports: PvaPorts, name: string): Promise<{ code: number | null; stdout: string }> {
+    return runEpicsTool('pvxget', ['-w', '2', '-r', 'value', name], pvaClientEnv(ports));
+  }
+
+  it('softioc --no-pva: CA only, the ready line names no PVA port', async () => {
+    const ca = await freeCaPorts();
+    const pva = await freePvaPorts();
+    const ioc = await startSoftIocCli(['--no-pva', '-m', 'P=off:', '-d', path.join(dir!, 'x.db')], pvaServerEnv(ca, pva));
+    started.push(ioc.proc);
+    assert.equal(ioc.pva, undefined);
+    assert.notEqual((await get(pva, 'off:x')).code, 0);
+  });
+
+  for (const [what, line, serves] of [['by default', '', true], ['not with [ioc] pva = false', 'pva = false\n', false]] as const) {
+    it(`run -c: ${what}`, async () => {
+      const work = makeTempDir('pva-run-');
+      try {
+        fs.copyFileSync(path.join(dir!, 'x.db'), path.join(work, 'x.db'));
+        const cfg = path.join(work, 'ioc.toml');
+        fs.writeFileSync(cfg, `[ioc]\nprefix = "run:"\niocstats = false\n${line}db = ["x.db"]\n`);
+        const ca = await freeCaPorts();
+        const pva = await freePvaPorts();
+        // No units: the IOC needs no systemd; point its bus at nothing.
+        const ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], {
+          ...pvaServerEnv(ca, pva), DBUS_SESSION_BUS_ADDRESS: `unix:path=${path.join(work, 'no-bus')}`, XDG_RUNTIME_DIR: work,
+        });
+        started.push(ioc);
+        const ready = await ioc.waitLine(/^service-ioc: \d+ PVs? for 0 units and 0 queueservers, CA on port \d+(.*)$/, 20000);
+        const r = await get(pva, 'run:x');
+        if (serves) {
+          assert.equal(ready[1], `, PVA on TCP port ${pva.tcp} and UDP port ${pva.udp}`);
+          assert.equal(r.code, 0);
+          assert.match(r.stdout, /value double = 5/);
+        } else {
+          assert.equal(ready[1], '');
+          assert.notEqual(r.code, 0);
+        }
+        await ioc.stop();
+      } finally {
+        removeTempDir(work);
+      }
+    });
+  }
+
+});
