@@ -5,7 +5,7 @@
  * put does). As QSRV does, display.description is the record's DESC and the
  * built-in `server` channel lists the record names (pvxlist).
  */
-import type { ProcessVariable, WriteAudit } from '../ca/server/pv';
+import type { ProcessVariable, WriteAudit } from '../ca/pv';
 import type { Database } from '../database/database';
 import { FieldPv } from '../database/field-pv';
 import { waveformElementDbf } from '../database/recordtypes';
