@@ -9,29 +9,28 @@
  *   service-ioc archive-list -c FILE.toml [-o FILE]
  *   service-ioc install [--config-dir DIR] [--unit-dir DIR] [--force]
  */
-import { DbLoadError } from './database/dbfile/errors';
-import { ConfigError } from './ca/server/config';
 import { createLogger } from './log';
 import { loadAll, macrosFromArg, type LoadStep } from './ioc/load';
 import { startSoftIoc } from './ioc/softioc';
 import { pvaPortsText } from './ioc/pva';
 import { Database, defaultRegistry } from './database/database';
 import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
-import { ConfigFileError, loadConfig } from './ioc/config';
+import { loadConfig } from './ioc/config';
 import * as fs from 'node:fs';
-import { AcfError, parseAcf } from './access/acf';
+import { parseAcf } from './access/acf';
 import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
 import { describeOtherServer, findOtherServers } from './ioc/other-servers';
 import { screensCommand } from './ioc/screens';
 import { alarmsCommand } from './ioc/alarms';
 import { pvTableCommand } from './ioc/pv-table';
-import { OutputError, parseOptions } from './ioc/command-args';
+import { parseOptions } from './ioc/command-args';
 import { systemErrorText } from './text';
 import { installCommand } from './ioc/install';
 import { archiveListCommand } from './ioc/archive';
 import { currentUser, isLingering, lingerDirFromEnv, lingerWarning } from './systemd/linger';
 import type { IocConfig } from './ioc/config';
 import { CaRepeater, RepeaterPortInUse, repeaterPortFromEnv } from './ca/repeater/repeater';
+import { ServiceIocError } from './errors';
 
 
 /** Each command's usage, as `service-ioc COMMAND --help` prints it. */
@@ -113,9 +112,12 @@ function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
-export class UsageError extends Error {
+export class UsageError extends ServiceIocError {
   /** The command whose usage goes with the message. */
   command: string | undefined;
+  constructor(message: string) {
+    super('CLI_ERR_USAGE', message);
+  }
 }
 
 export interface DbArgs {
@@ -288,7 +290,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`service-ioc: ${command && command in COMMAND_USAGE ? `${command}: ` : ''}${err.message}\n${usageOf(command)}`);
       return 2;
     }
-    if (err instanceof DbLoadError || err instanceof ConfigError || err instanceof ConfigFileError || err instanceof AcfError || err instanceof OutputError) {
+    // A load, a configuration or an output that failed: the message says where and why.
+    if (err instanceof ServiceIocError) {
       process.stderr.write(`service-ioc: ${err.message}\n`);
       return 1;
     }

@@ -20,6 +20,11 @@ export class ServiceIocError extends Error {
   }
 }
 
+/** What is wrong with the configuration file (service-ioc.toml and the [[queueserver]] and [[redis]] tables in it). */
+export type ConfigErrorCode =
+  | 'CONFIG_ERR_READ' | 'CONFIG_ERR_TOML' | 'CONFIG_ERR_UNKNOWN_KEY' | 'CONFIG_ERR_MISSING_KEY'
+  | 'CONFIG_ERR_BAD_VALUE' | 'CONFIG_ERR_DUPLICATE' | 'CONFIG_ERR_FILE';
+
 /** The code of an error, when it has one of ours. */
 export function errorCode(err: unknown): ErrorCode | undefined {
   return err instanceof ServiceIocError ? err.code : undefined;

@@ -15,6 +15,7 @@
  */
 import { CalcError, compileCalc, type CalcFn } from './calc';
 import { expandMacros } from '../database/dbfile/macros';
+import { ServiceIocError } from '../errors';
 import { quoteValue, showCharacter } from '../text';
 
 export enum Access {
@@ -50,10 +51,13 @@ export interface AcfConfig {
   warnings: string[];
 }
 
-export class AcfError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly detail: string) {
-    super(`${file}:${line}: ${detail}`);
-    this.name = 'AcfError';
+/** What is wrong with an access security file (docs/errors.md). */
+export type AcfErrorCode = 'ACF_ERR_SYNTAX' | 'ACF_ERR_MACRO' | 'ACF_ERR_EMPTY' | 'ACF_ERR_DUPLICATE' | 'ACF_ERR_UNDEFINED_GROUP' | 'ACF_ERR_BAD_CALC';
+
+export class AcfError extends ServiceIocError {
+  declare readonly code: AcfErrorCode;
+  constructor(code: AcfErrorCode, readonly file: string, readonly line: number, readonly detail: string) {
+    super(code, `${file}:${line}: ${detail}`);
   }
 }
 
@@ -83,11 +87,11 @@ function tokenize(text: string, file: string): Token[] {
       i++;
       // asLib_lex.l takes a quoted string as written: \" does not end it, and nothing is unescaped.
       while (i < text.length && text[i] !== '"') {
-        if (text[i] === '\n') throw new AcfError(file, line, 'a quoted string must end on its line');
+        if (text[i] === '\n') throw new AcfError('ACF_ERR_SYNTAX', file, line, 'a quoted string must end on its line');
         if (text[i] === '\\' && text[i + 1] === '"') s += text[i++];
         s += text[i++];
       }
-      if (i >= text.length) throw new AcfError(file, line, 'a quoted string is not closed');
+      if (i >= text.length) throw new AcfError('ACF_ERR_SYNTAX', file, line, 'a quoted string is not closed');
       i++;
       out.push({ kind: 'string', text: s, line });
       continue;
@@ -98,7 +102,7 @@ function tokenize(text: string, file: string): Token[] {
       out.push({ kind: 'word', text: s, line });
       continue;
     }
-    throw new AcfError(file, line, `unexpected character ${showCharacter(c)}`);
+    throw new AcfError('ACF_ERR_SYNTAX', file, line, `unexpected character ${showCharacter(c)}`);
   }
   out.push({ kind: 'end', text: 'end of file', line });
   return out;
@@ -114,8 +118,8 @@ class AcfParser {
     return this.toks[this.p];
   }
 
-  private fail(detail: string, t: Token = this.tok): never {
-    throw new AcfError(this.file, t.line, detail);
+  private fail(detail: string, t: Token = this.tok, code: AcfErrorCode = 'ACF_ERR_SYNTAX'): never {
+    throw new AcfError(code, this.file, t.line, detail);
   }
 
   private describe(t: Token): string {
@@ -140,7 +144,7 @@ class AcfParser {
 
   parse(): AcfConfig {
     // asLib's grammar needs at least one UAG, HAG or ASG; an empty file would leave every PV unreadable.
-    if (this.toks.length === 1) this.fail('the file defines no UAG, HAG or ASG: with it no PV could be read or written; give at least ASG(DEFAULT) { RULE(1, READ) }');
+    if (this.toks.length === 1) this.fail('the file defines no UAG, HAG or ASG: with it no PV could be read or written; give at least ASG(DEFAULT) { RULE(1, READ) }', this.tok, 'ACF_ERR_EMPTY');
     while (this.tok.kind !== 'end') {
       const t = this.tok;
       if (t.kind !== 'word') this.fail(`expected UAG, HAG or ASG, found ${this.describe(t)}`);
@@ -160,7 +164,7 @@ class AcfParser {
     const name = this.name(`the ${kind} name`);
     this.punct(')', `after the ${kind} name`);
     const map = kind === 'UAG' ? this.cfg.uags : this.cfg.hags;
-    if (map.has(name)) this.fail(`${kind} ${quoteValue(name)} is defined twice`, at);
+    if (map.has(name)) this.fail(`${kind} ${quoteValue(name)} is defined twice`, at, 'ACF_ERR_DUPLICATE');
     const members = new Set<string>();
     map.set(name, members);
     if (!this.isPunct('{')) return;
@@ -182,7 +186,7 @@ class AcfParser {
     // asAsgAdd: a DEFAULT given first without a body may be given again; any other repeat is an error.
     const existing = this.cfg.asgs.get(name);
     const emptyDefault = name === 'DEFAULT' && existing !== undefined && existing.rules.length === 0 && !existing.inputs.some(Boolean);
-    if (existing && !emptyDefault) this.fail(`ASG ${quoteValue(name)} is defined twice`, at);
+    if (existing && !emptyDefault) this.fail(`ASG ${quoteValue(name)} is defined twice`, at, 'ACF_ERR_DUPLICATE');
     const asg: Asg = existing ?? { name, inputs: [], rules: [], line: at.line };
     this.cfg.asgs.set(name, asg);
     if (!this.isPunct('{')) return;
@@ -240,7 +244,7 @@ class AcfParser {
         try {
           rule.calc = { text, ...compileCalc(text) };
         } catch (err) {
-          if (err instanceof CalcError) this.fail(`CALC(${quoteValue(text)}): ${err.message}`, exprTok);
+          if (err instanceof CalcError) this.fail(`CALC(${quoteValue(text)}): ${err.message}`, exprTok, 'ACF_ERR_BAD_CALC');
           throw err;
         }
       } else {
@@ -262,8 +266,8 @@ class AcfParser {
   private checkReferences(): void {
     for (const asg of this.cfg.asgs.values()) {
       for (const r of asg.rules) {
-        for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError(this.file, r.refLines.get(`UAG:${u}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names UAG ${quoteValue(u)}, which is not defined`);
-        for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError(this.file, r.refLines.get(`HAG:${h}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names HAG ${quoteValue(h)}, which is not defined`);
+        for (const u of r.uags) if (!this.cfg.uags.has(u)) throw new AcfError('ACF_ERR_UNDEFINED_GROUP', this.file, r.refLines.get(`UAG:${u}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names UAG ${quoteValue(u)}, which is not defined`);
+        for (const h of r.hags) if (!this.cfg.hags.has(h)) throw new AcfError('ACF_ERR_UNDEFINED_GROUP', this.file, r.refLines.get(`HAG:${h}`) ?? r.line, `RULE in ASG ${quoteValue(asg.name)} names HAG ${quoteValue(h)}, which is not defined`);
         if (r.calc && !r.calc.inputs.some((i) => asg.inputs[i])) {
           this.cfg.warnings.push(`${this.file}:${r.line}: CALC(${quoteValue(r.calc.text)}) uses no input of ASG ${quoteValue(asg.name)} (INPA..INPL), so it is never evaluated and the rule never applies`);
         }
@@ -280,7 +284,7 @@ export function parseAcf(text: string, file: string, macros?: ReadonlyMap<string
       source = expandMacros(text, macros, { file, line: 1 });
     } catch (err) {
       const e = err as { line?: number; message: string };
-      throw new AcfError(file, e.line ?? 0, e.message.replace(/^[^:]*:\d+:\d+: /, ''));
+      throw new AcfError('ACF_ERR_MACRO', file, e.line ?? 0, e.message.replace(/^[^:]*:\d+:\d+: /, ''));
     }
   }
   return new AcfParser(tokenize(source, file), file).parse();

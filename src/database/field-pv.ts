@@ -146,7 +146,7 @@ export class FieldPv implements ProcessVariable {
     if (this.nativeType === DbrType.STRING) return this.truncate(String(v));
     const n = v as number;
     if (d.type === 'MENU' && (n < 0 || n >= (d.menu?.length ?? 0))) {
-      throw new WriteError(Eca.PUTFAIL, `${this.name}: ${n} is not a choice of ${d.name} (0..${(d.menu?.length ?? 1) - 1})`);
+      throw new WriteError(Eca.PUTFAIL, `${this.name}: ${n} is not a choice of ${d.name} (0..${(d.menu?.length ?? 1) - 1})`, 'WRITE_ERR_BAD_CHOICE');
     }
     if (d.type === 'USHORT') return Math.min(65535, Math.max(0, n));
     if (d.type === 'ULONG') return Math.min(4294967295, Math.max(0, Math.trunc(n)));

@@ -8,6 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ServiceIocError } from '../errors';
 import { systemErrorText } from '../text';
 
 export type UsageErrorFactory = (message: string) => Error;
@@ -62,10 +63,9 @@ export interface GeneratedFile {
 }
 
 /** A file or directory the command could not write, with the reason alone. */
-export class OutputError extends Error {
+export class OutputError extends ServiceIocError {
   constructor(readonly target: string, reason: string) {
-    super(`${target}: ${reason}`);
-    this.name = 'OutputError';
+    super('CLI_ERR_OUTPUT', `${target}: ${reason}`);
   }
 }
 

@@ -13,6 +13,7 @@ import { parseQueueservers, type QueueserverConfig } from '../queueserver/config
 import { parseRedises, type RedisConfig } from '../redis/config';
 import { quoteValue, showCharacter, systemErrorText } from '../text';
 import { MAX_TIMER_SECONDS } from '../timers';
+import { ServiceIocError, type ConfigErrorCode } from '../errors';
 
 export interface UnitConfig {
   name: string;
@@ -84,10 +85,10 @@ export interface IocConfig {
   redis: RedisConfig[];
 }
 
-export class ConfigFileError extends Error {
-  constructor(readonly file: string, readonly line: number, readonly detail: string) {
-    super(`${file}${line > 0 ? `:${line}` : ''}: ${detail}`);
-    this.name = 'ConfigFileError';
+export class ConfigFileError extends ServiceIocError {
+  declare readonly code: ConfigErrorCode;
+  constructor(code: ConfigErrorCode, readonly file: string, readonly line: number, readonly detail: string) {
+    super(code, `${file}${line > 0 ? `:${line}` : ''}: ${detail}`);
   }
 }
 
@@ -137,7 +138,7 @@ export function loadConfig(file: string): IocConfig {
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigFileError(file, 0, `cannot read the configuration: ${systemErrorText(err)}`);
+    throw new ConfigFileError('CONFIG_ERR_READ', file, 0, `cannot read the configuration: ${systemErrorText(err)}`);
   }
   return parseConfig(text, file);
 }
@@ -164,22 +165,22 @@ export function parseConfig(text: string, file: string): IocConfig {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (err) {
     const e = err as { line?: number; column?: number; message: string };
-    throw new ConfigFileError(file, e.line ?? 0, `not valid TOML: ${tomlProblem(text, e)}`);
+    throw new ConfigFileError('CONFIG_ERR_TOML', file, e.line ?? 0, `not valid TOML: ${tomlProblem(text, e)}`);
   }
   const loc = new LineLocator(text);
-  const fail = (key: string, detail: string): never => {
-    throw new ConfigFileError(file, loc.line(key), detail);
+  const fail = (code: ConfigErrorCode, key: string, detail: string): never => {
+    throw new ConfigFileError(code, file, loc.line(key), detail);
   };
   const unknownKeys = (obj: Record<string, unknown>, allowed: readonly string[], where: string, keyPrefix: string): void => {
     for (const k of Object.keys(obj)) {
-      if (!allowed.includes(k)) fail(keyPrefix ? `${keyPrefix}.${k}` : k, `${where}unknown key "${k}"; expected one of ${allowed.join(', ')}`);
+      if (!allowed.includes(k)) fail('CONFIG_ERR_UNKNOWN_KEY', keyPrefix ? `${keyPrefix}.${k}` : k, `${where}unknown key "${k}"; expected one of ${allowed.join(', ')}`);
     }
   };
   unknownKeys(doc, TOP_KEYS, '', '');
 
   const iocRaw = doc.ioc;
-  if (iocRaw === undefined) fail('', 'missing the [ioc] table with the PV prefix');
-  if (typeof iocRaw !== 'object' || iocRaw === null || Array.isArray(iocRaw)) return fail('ioc', '"ioc" must be a table: [ioc]');
+  if (iocRaw === undefined) fail('CONFIG_ERR_MISSING_KEY', '', 'missing the [ioc] table with the PV prefix');
+  if (typeof iocRaw !== 'object' || iocRaw === null || Array.isArray(iocRaw)) return fail('CONFIG_ERR_BAD_VALUE', 'ioc', '"ioc" must be a table: [ioc]');
   const ioc = iocRaw as Record<string, unknown>;
   unknownKeys(ioc, IOC_KEYS, '[ioc]: ', 'ioc');
   const str = (obj: Record<string, unknown>, key: string, where: string, lineKey: string, def?: string): string => {
@@ -187,9 +188,9 @@ export function parseConfig(text: string, file: string): IocConfig {
     if (v === undefined) {
       if (def !== undefined) return def;
       const m = /^(\w+)\.(\d+)$/.exec(where);
-      return fail(where, `${m ? `[[${m[1]}]] #${Number(m[2]) + 1}` : `[${where}]`}: missing key "${key}"`);
+      return fail('CONFIG_ERR_MISSING_KEY', where, `${m ? `[[${m[1]}]] #${Number(m[2]) + 1}` : `[${where}]`}: missing key "${key}"`);
     }
-    if (typeof v !== 'string') return fail(lineKey, `key "${key}" must be a string, not ${typeof v}`);
+    if (typeof v !== 'string') return fail('CONFIG_ERR_BAD_VALUE', lineKey, `key "${key}" must be a string, not ${typeof v}`);
     return v;
   };
   const numKey = (obj: Record<string, unknown>, key: string, lineKey: string, def: number): number => {
@@ -197,65 +198,65 @@ export function parseConfig(text: string, file: string): IocConfig {
     if (v === undefined) return def;
     if (typeof v !== 'number' || !(v > 0) || !(v <= MAX_TIMER_SECONDS)) {
       const shown = typeof v === 'number' ? String(v) : typeof v === 'string' ? quoteValue(v) : typeof v;
-      return fail(lineKey, `key "${key}" must be a positive number of seconds, at most ${MAX_TIMER_SECONDS} (2^31-1 ms, the longest timer Node.js keeps), not ${shown}`);
+      return fail('CONFIG_ERR_BAD_VALUE', lineKey, `key "${key}" must be a positive number of seconds, at most ${MAX_TIMER_SECONDS} (2^31-1 ms, the longest timer Node.js keeps), not ${shown}`);
     }
     return v;
   };
 
   const prefix = str(ioc, 'prefix', 'ioc', 'ioc.prefix');
-  if (!PV_PART.test(prefix)) fail('ioc.prefix', `key "prefix": ${quoteValue(prefix)} has characters a record name cannot hold`);
+  if (!PV_PART.test(prefix)) fail('CONFIG_ERR_BAD_VALUE', 'ioc.prefix', `key "prefix": ${quoteValue(prefix)} has characters a record name cannot hold`);
   const bus = str(ioc, 'bus', 'ioc', 'ioc.bus', 'user');
-  if (bus !== 'user' && bus !== 'system') fail('ioc.bus', `key "bus" must be "user" or "system", not ${quoteValue(bus)}`);
+  if (bus !== 'user' && bus !== 'system') fail('CONFIG_ERR_BAD_VALUE', 'ioc.bus', `key "bus" must be "user" or "system", not ${quoteValue(bus)}`);
   const iocStats = ioc.iocstats ?? true;
-  if (typeof iocStats !== 'boolean') fail('ioc.iocstats', 'key "iocstats" must be true or false');
+  if (typeof iocStats !== 'boolean') fail('CONFIG_ERR_BAD_VALUE', 'ioc.iocstats', 'key "iocstats" must be true or false');
   const pva = ioc.pva ?? true;
-  if (typeof pva !== 'boolean') fail('ioc.pva', `key "pva" must be true or false (serve pvAccess as well as Channel Access), not ${typeof pva === 'string' ? quoteValue(pva) : String(pva)}`);
+  if (typeof pva !== 'boolean') fail('CONFIG_ERR_BAD_VALUE', 'ioc.pva', `key "pva" must be true or false (serve pvAccess as well as Channel Access), not ${typeof pva === 'string' ? quoteValue(pva) : String(pva)}`);
   const dbRaw = ioc.db ?? [];
-  if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('ioc.db', 'key "db" must be a list of .db file names, each with its macros: ["extra.db", "motors.db M=m1, DESC=\'Slit A\'"]');
+  if (!Array.isArray(dbRaw) || !dbRaw.every((d) => typeof d === 'string')) fail('CONFIG_ERR_BAD_VALUE', 'ioc.db', 'key "db" must be a list of .db file names, each with its macros: ["extra.db", "motors.db M=m1, DESC=\'Slit A\'"]');
   const base = path.dirname(file);
   const dbLine = loc.line('ioc.db');
   const databases = (dbRaw as string[]).map((d) => {
     // The file name, then the macro string exactly as dbLoadRecords takes it.
     const m = /^\s*(\S+)\s*([^]*?)\s*$/.exec(d);
-    if (!m) return fail('ioc.db', 'key "db": an entry is empty; expected a .db file name and its macros');
+    if (!m) return fail('CONFIG_ERR_BAD_VALUE', 'ioc.db', 'key "db": an entry is empty; expected a .db file name and its macros');
     return { file: path.resolve(base, m[1]), macros: m[2], line: dbLine };
   });
 
   const unitsRaw = doc.unit ?? [];
-  if (!Array.isArray(unitsRaw)) fail('unit', 'units are given as [[unit]] tables');
+  if (!Array.isArray(unitsRaw)) fail('CONFIG_ERR_BAD_VALUE', 'unit', 'units are given as [[unit]] tables');
   const units: UnitConfig[] = [];
   const pvs = new Map<string, number>();
   const names = new Map<string, number>();
   (unitsRaw as unknown[]).forEach((u, i) => {
     const where = `unit.${i}`;
     const label = `[[unit]] #${i + 1}: `;
-    if (typeof u !== 'object' || u === null) return fail(where, `${label}must be a table`);
+    if (typeof u !== 'object' || u === null) return fail('CONFIG_ERR_BAD_VALUE', where, `${label}must be a table`);
     const unit = u as Record<string, unknown>;
     unknownKeys(unit, UNIT_KEYS, label, where);
     const name = str(unit, 'name', where, `${where}.name`);
-    if (!isValidUnitName(name)) fail(`${where}.name`, `${label}key "name": ${quoteValue(name)} is not a unit name (e.g. redis.service, queueserver@25idc.service)`);
+    if (!isValidUnitName(name)) fail('CONFIG_ERR_BAD_VALUE', `${where}.name`, `${label}key "name": ${quoteValue(name)} is not a unit name (e.g. redis.service, queueserver@25idc.service)`);
     const pv = str(unit, 'pv', where, `${where}.pv`);
     // DESC fields say "<pv> active since" and hold 40 characters.
-    if (pv.length > 26) fail(`${where}.pv`, `${label}key "pv": ${quoteValue(pv)} is longer than 26 characters`);
-    if (pv === '' || !PV_PART.test(pv)) fail(`${where}.pv`, `${label}key "pv": ${quoteValue(pv)} is empty or has characters a record name cannot hold`);
+    if (pv.length > 26) fail('CONFIG_ERR_BAD_VALUE', `${where}.pv`, `${label}key "pv": ${quoteValue(pv)} is longer than 26 characters`);
+    if (pv === '' || !PV_PART.test(pv)) fail('CONFIG_ERR_BAD_VALUE', `${where}.pv`, `${label}key "pv": ${quoteValue(pv)} is empty or has characters a record name cannot hold`);
     const expect = str(unit, 'expect', where, `${where}.expect`, 'active');
-    if (expect !== 'active' && expect !== 'any') fail(`${where}.expect`, `${label}key "expect" must be "active" or "any", not ${quoteValue(expect)}`);
+    if (expect !== 'active' && expect !== 'any') fail('CONFIG_ERR_BAD_VALUE', `${where}.expect`, `${label}key "expect" must be "active" or "any", not ${quoteValue(expect)}`);
     const control = unit.control ?? true;
-    if (typeof control !== 'boolean') fail(`${where}.control`, `${label}key "control" must be true or false`);
+    if (typeof control !== 'boolean') fail('CONFIG_ERR_BAD_VALUE', `${where}.control`, `${label}key "control" must be true or false`);
     const line = loc.line(where);
-    if (pvs.has(pv)) fail(`${where}.pv`, `${label}key "pv": "${pv}" is already used by the unit on line ${pvs.get(pv)}`);
-    if (names.has(name)) fail(`${where}.name`, `${label}key "name": ${name} is already watched (line ${names.get(name)})`);
+    if (pvs.has(pv)) fail('CONFIG_ERR_DUPLICATE', `${where}.pv`, `${label}key "pv": "${pv}" is already used by the unit on line ${pvs.get(pv)}`);
+    if (names.has(name)) fail('CONFIG_ERR_DUPLICATE', `${where}.name`, `${label}key "name": ${name} is already watched (line ${names.get(name)})`);
     pvs.set(pv, loc.line(`${where}.pv`));
     names.set(name, loc.line(`${where}.name`));
     const longest = `${prefix}${pv}:UnitFileState`;
-    if (Buffer.byteLength(longest) > 60) fail(`${where}.pv`, `${label}PV names such as "${longest}" would exceed 60 characters`);
+    if (Buffer.byteLength(longest) > 60) fail('CONFIG_ERR_BAD_VALUE', `${where}.pv`, `${label}PV names such as "${longest}" would exceed 60 characters`);
     units.push({ name, pv, expect: expect as 'active' | 'any', control: control as boolean, line });
   });
 
   const table = (key: string): Record<string, unknown> | undefined => {
     const v = doc[key];
     if (v === undefined) return undefined;
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail(key, `"${key}" must be a table: [${key}]`);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) return fail('CONFIG_ERR_BAD_VALUE', key, `"${key}" must be a table: [${key}]`);
     return v as Record<string, unknown>;
   };
   let access: AccessConfig | undefined;
@@ -265,26 +266,26 @@ export function parseConfig(text: string, file: string): IocConfig {
     const macros = new Map(parseMacroDefinitions(str(accessRaw, 'macros', 'access', 'access.macros', '')));
     if (!macros.has('P')) macros.set('P', prefix);
     const byAddress = accessRaw.host_by_address ?? false;
-    if (typeof byAddress !== 'boolean') fail('access.host_by_address', 'key "host_by_address" must be true or false');
+    if (typeof byAddress !== 'boolean') fail('CONFIG_ERR_BAD_VALUE', 'access.host_by_address', 'key "host_by_address" must be true or false');
     access = { file: path.resolve(base, str(accessRaw, 'file', 'access', 'access.file')), macros, hostByAddress: byAddress as boolean, line: loc.line('access.file') };
   }
   const journalRaw = table('journal') ?? {};
   unknownKeys(journalRaw, JOURNAL_KEYS, '[journal]: ', 'journal');
   const follow = journalRaw.follow ?? true;
-  if (typeof follow !== 'boolean') fail('journal.follow', 'key "follow" must be true or false');
+  if (typeof follow !== 'boolean') fail('CONFIG_ERR_BAD_VALUE', 'journal.follow', 'key "follow" must be true or false');
   const journalDir = journalRaw.directory === undefined ? undefined : path.resolve(base, str(journalRaw, 'directory', 'journal', 'journal.directory'));
   const putlogRaw = table('putlog') ?? {};
   unknownKeys(putlogRaw, PUTLOG_KEYS, '[putlog]: ', 'putlog');
   const putlogFile = putlogRaw.file === undefined ? undefined : path.resolve(base, str(putlogRaw, 'file', 'putlog', 'putlog.file'));
   const format = str(putlogRaw, 'format', 'putlog', 'putlog.format', 'json');
-  if (format !== 'json' && format !== 'text') fail('putlog.format', `key "format" must be "json" or "text" (caPutLog's), not ${quoteValue(format)}`);
+  if (format !== 'json' && format !== 'text') fail('CONFIG_ERR_BAD_VALUE', 'putlog.format', `key "format" must be "json" or "text" (caPutLog's), not ${quoteValue(format)}`);
   const maxSizeMb = putlogRaw.max_size_mb ?? 10;
   if (typeof maxSizeMb !== 'number' || !(maxSizeMb >= 0.001) || !(maxSizeMb <= 1_000_000)) {
-    fail('putlog.max_size_mb', `key "max_size_mb" must be a number of megabytes from 0.001 to 1000000, not ${typeof maxSizeMb === 'string' ? quoteValue(maxSizeMb) : String(maxSizeMb)}`);
+    fail('CONFIG_ERR_BAD_VALUE', 'putlog.max_size_mb', `key "max_size_mb" must be a number of megabytes from 0.001 to 1000000, not ${typeof maxSizeMb === 'string' ? quoteValue(maxSizeMb) : String(maxSizeMb)}`);
   }
   const keep = putlogRaw.keep ?? 3;
   if (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 0 || keep > 100) {
-    fail('putlog.keep', `key "keep" must be a whole number of rotated files from 0 to 100, not ${typeof keep === 'string' ? quoteValue(keep) : String(keep)}`);
+    fail('CONFIG_ERR_BAD_VALUE', 'putlog.keep', `key "keep" must be a whole number of rotated files from 0 to 100, not ${typeof keep === 'string' ? quoteValue(keep) : String(keep)}`);
   }
 
   const queueservers = parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs });
@@ -295,7 +296,7 @@ export function parseConfig(text: string, file: string): IocConfig {
   queueservers.forEach((q, i) => {
     if (q.redis === undefined || redis.some((r) => r.pv === q.redis)) return;
     const known = redis.map((r) => `"${r.pv}"`);
-    fail(`queueserver.${i}.redis`, `[[queueserver]] #${i + 1}: key "redis": no [[redis]] has pv = "${q.redis}"${known.length ? `; configured: ${known.join(', ')}` : ''}`);
+    fail('CONFIG_ERR_BAD_VALUE', `queueserver.${i}.redis`, `[[queueserver]] #${i + 1}: key "redis": no [[redis]] has pv = "${q.redis}"${known.length ? `; configured: ${known.join(', ')}` : ''}`);
   });
 
   return {
@@ -333,7 +334,7 @@ export function checkConfigFiles(config: IocConfig): void {
       fs.closeSync(fd);
       if (isDir) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     } catch (err) {
-      throw new ConfigFileError(config.file, f.line, `key "${f.key}": cannot read ${f.file}: ${systemErrorText(err)}`);
+      throw new ConfigFileError('CONFIG_ERR_FILE', config.file, f.line, `key "${f.key}": cannot read ${f.file}: ${systemErrorText(err)}`);
     }
   }
 }

@@ -84,7 +84,7 @@ export function controlRequest(control: ControlPv, value: number): { method: str
     case 'REPause': {
       if (value === 0) return undefined;
       const option = PAUSE_OPTIONS[value];
-      if (!option) throw new WriteError(Eca.PUTFAIL, `REPause: state ${value} is neither Deferred (1) nor Immediate (2)`);
+      if (!option) throw new WriteError(Eca.PUTFAIL, `REPause: state ${value} is neither Deferred (1) nor Immediate (2)`, 'QS_ERR_BAD_CHOICE');
       return { method, params: { option } };
     }
     default:
@@ -266,21 +266,24 @@ export class QueueserverBridge {
     if (!req) return;
     const w = e.watcher;
     let ok = false;
+    let failure: 'QS_ERR_NOT_ANSWERING' | 'QS_ERR_REFUSED' | 'QS_ERR_REQUEST_FAILED' = 'QS_ERR_NOT_ANSWERING';
     if (!w.connected) {
       e.cmdMessage = `${req.method} refused: RE Manager ${e.pv} does not answer (${w.fault})`;
     } else {
       try {
         const reply = await w.control(req.method, req.params);
         ok = reply.success;
+        failure = 'QS_ERR_REFUSED';
         e.cmdMessage = `${req.method}: ${reply.msg || (ok ? 'accepted' : 'refused')}`;
       } catch (err) {
+        failure = 'QS_ERR_REQUEST_FAILED';
         e.cmdMessage = (err as Error).message;
       }
     }
     e.cmdOk = ok ? 1 : 0;
     this.log.info('queueserver control', { manager: e.pv, method: req.method, success: ok, message: e.cmdMessage });
     this.publish(e);
-    if (!ok) throw new WriteError(Eca.PUTFAIL, e.cmdMessage);
+    if (!ok) throw new WriteError(Eca.PUTFAIL, e.cmdMessage, failure);
   }
 
   // ------------------------------------------------------------ addresses

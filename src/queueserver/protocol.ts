@@ -13,6 +13,7 @@
  * must agree; a reply in the other encoding is a protocol error that says so.
  */
 import { decode as unpack, encode as pack } from '@msgpack/msgpack';
+import { ServiceIocError } from '../errors';
 
 /** The address the official clients use when nothing else is configured. */
 export const DEFAULT_CONTROL_ADDRESS = 'tcp://localhost:60615';
@@ -44,10 +45,10 @@ export type QsErrorCode =
   | 'QS_ERR_CLOSED';    // the client was closed while the request waited
 
 /** Why a request to an RE Manager did not produce a usable reply. */
-export class QsError extends Error {
-  constructor(readonly code: QsErrorCode, message: string) {
-    super(message);
-    this.name = 'QsError';
+export class QsError extends ServiceIocError {
+  declare readonly code: QsErrorCode;
+  constructor(code: QsErrorCode, message: string) {
+    super(code, message);
   }
 }
 

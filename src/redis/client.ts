@@ -10,6 +10,7 @@
  * queueserver bridge does with a REQ socket that missed its reply.
  */
 import { createClient, ErrorReply } from '@redis/client';
+import { ServiceIocError } from '../errors';
 import type { SecretText } from '../secret';
 import { formatRedisAddress, type RedisAddress } from './config';
 
@@ -19,10 +20,10 @@ export type RedisErrorCode =
   | 'REDIS_ERR_CLOSED';   // the connection was closed by us
 
 /** Why a redis call did not produce a reply. An error *reply* (WRONGTYPE...) is the library's ErrorReply instead. */
-export class RedisError extends Error {
-  constructor(readonly code: RedisErrorCode, message: string) {
-    super(message);
-    this.name = 'RedisError';
+export class RedisError extends ServiceIocError {
+  declare readonly code: RedisErrorCode;
+  constructor(code: RedisErrorCode, message: string) {
+    super(code, message);
   }
 }
 

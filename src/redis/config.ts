@@ -15,6 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ConfigErrorCode } from '../errors';
 import { SecretText } from '../secret';
 import { isValidUnitName } from '../systemd/names';
 
@@ -50,7 +51,7 @@ export interface RedisConfigContext {
   base: string;
   prefix: string;
   line(key: string): number;
-  fail(key: string, detail: string): never;
+  fail(code: ConfigErrorCode, key: string, detail: string): never;
   /** PV name parts already used by other tables ([[unit]], [[queueserver]]), with what uses them. */
   usedPvs: ReadonlyMap<string, string>;
 }
@@ -84,53 +85,53 @@ export function formatRedisAddress(a: RedisAddress): string {
 
 export function parseRedises(raw: unknown, ctx: RedisConfigContext): RedisConfig[] {
   if (raw === undefined) return [];
-  if (!Array.isArray(raw)) return ctx.fail('redis', 'redis servers are given as [[redis]] tables');
+  if (!Array.isArray(raw)) return ctx.fail('CONFIG_ERR_BAD_VALUE', 'redis', 'redis servers are given as [[redis]] tables');
   const out: RedisConfig[] = [];
   const pvs = new Map<string, number>();
   const addresses = new Map<string, number>();
   raw.forEach((t: unknown, i) => {
     const where = `redis.${i}`;
     const label = `[[redis]] #${i + 1}: `;
-    const fail = (key: string, detail: string): never => ctx.fail(key ? `${where}.${key}` : where, `${label}${detail}`);
-    if (typeof t !== 'object' || t === null || Array.isArray(t)) return fail('', 'must be a table');
+    const fail = (code: ConfigErrorCode, key: string, detail: string): never => ctx.fail(code, key ? `${where}.${key}` : where, `${label}${detail}`);
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) return fail('CONFIG_ERR_BAD_VALUE', '', 'must be a table');
     const table = t as Record<string, unknown>;
     for (const k of Object.keys(table)) {
-      if (!(REDIS_KEYS as readonly string[]).includes(k)) fail(k, `unknown key "${k}"; expected one of ${REDIS_KEYS.join(', ')}`);
+      if (!(REDIS_KEYS as readonly string[]).includes(k)) fail('CONFIG_ERR_UNKNOWN_KEY', k, `unknown key "${k}"; expected one of ${REDIS_KEYS.join(', ')}`);
     }
     const str = (key: string): string | undefined => {
       const v = table[key];
       if (v === undefined) return undefined;
-      if (typeof v !== 'string') return fail(key, `key "${key}" must be a string, not ${typeof v}`);
+      if (typeof v !== 'string') return fail('CONFIG_ERR_BAD_VALUE', key, `key "${key}" must be a string, not ${typeof v}`);
       return v;
     };
     const seconds = (key: string, def: number): number => {
       const v = table[key];
       if (v === undefined) return def;
-      if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) return fail(key, `key "${key}" must be a positive number of seconds`);
+      if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) return fail('CONFIG_ERR_BAD_VALUE', key, `key "${key}" must be a positive number of seconds`);
       return v;
     };
 
-    const pv = str('pv') ?? fail('', 'missing key "pv"');
-    if (pv === '' || !PV_PART.test(pv)) fail('pv', `key "pv": "${pv}" is empty or has characters a record name cannot hold`);
-    if (pv.length > MAX_PV) fail('pv', `key "pv": "${pv}" is longer than ${MAX_PV} characters`);
-    if (pvs.has(pv)) fail('pv', `key "pv": "${pv}" is already used by the [[redis]] on line ${pvs.get(pv)}`);
+    const pv = str('pv') ?? fail('CONFIG_ERR_MISSING_KEY', '', 'missing key "pv"');
+    if (pv === '' || !PV_PART.test(pv)) fail('CONFIG_ERR_BAD_VALUE', 'pv', `key "pv": "${pv}" is empty or has characters a record name cannot hold`);
+    if (pv.length > MAX_PV) fail('CONFIG_ERR_BAD_VALUE', 'pv', `key "pv": "${pv}" is longer than ${MAX_PV} characters`);
+    if (pvs.has(pv)) fail('CONFIG_ERR_DUPLICATE', 'pv', `key "pv": "${pv}" is already used by the [[redis]] on line ${pvs.get(pv)}`);
     const other = ctx.usedPvs.get(pv);
-    if (other) fail('pv', `key "pv": "${pv}" is already used by ${other}`);
+    if (other) fail('CONFIG_ERR_DUPLICATE', 'pv', `key "pv": "${pv}" is already used by ${other}`);
     const longest = `${ctx.prefix}${pv}${LONGEST_SUFFIX}`;
-    if (Buffer.byteLength(longest) > 60) fail('pv', `PV names such as "${longest}" would exceed 60 characters`);
+    if (Buffer.byteLength(longest) > 60) fail('CONFIG_ERR_BAD_VALUE', 'pv', `PV names such as "${longest}" would exceed 60 characters`);
     pvs.set(pv, ctx.line(`${where}.pv`));
 
     const addrText = str('addr') ?? `localhost:${DEFAULT_REDIS_PORT}`;
     const addr = parseRedisAddress(addrText);
-    if (typeof addr === 'string') return fail('addr', `key "addr": ${addr}`);
+    if (typeof addr === 'string') return fail('CONFIG_ERR_BAD_VALUE', 'addr', `key "addr": ${addr}`);
     const addrKey = formatRedisAddress(addr);
-    if (addresses.has(addrKey)) fail('addr', `key "addr": ${addrKey} is already watched (line ${addresses.get(addrKey)})`);
+    if (addresses.has(addrKey)) fail('CONFIG_ERR_DUPLICATE', 'addr', `key "addr": ${addrKey} is already watched (line ${addresses.get(addrKey)})`);
     addresses.set(addrKey, ctx.line(`${where}.addr`) || ctx.line(where));
 
     const unit = str('unit');
-    if (unit !== undefined && !isValidUnitName(unit)) fail('unit', `key "unit": "${unit}" is not a unit name (e.g. redis.service)`);
+    if (unit !== undefined && !isValidUnitName(unit)) fail('CONFIG_ERR_BAD_VALUE', 'unit', `key "unit": "${unit}" is not a unit name (e.g. redis.service)`);
     const namePrefix = str('name_prefix') ?? DEFAULT_NAME_PREFIX;
-    if (/\s/.test(namePrefix)) fail('name_prefix', `key "name_prefix": "${namePrefix}" has white space; the queueserver's key names have none`);
+    if (/\s/.test(namePrefix)) fail('CONFIG_ERR_BAD_VALUE', 'name_prefix', `key "name_prefix": "${namePrefix}" has white space; the queueserver's key names have none`);
 
     let password: SecretText | undefined;
     const passwordFile = str('password_file');
@@ -140,11 +141,11 @@ export function parseRedises(raw: unknown, ctx: RedisConfigContext): RedisConfig
       try {
         text = fs.readFileSync(full, 'utf8');
       } catch (err) {
-        return fail('password_file', `key "password_file": cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        return fail('CONFIG_ERR_FILE', 'password_file', `key "password_file": cannot read ${full}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
       }
       // The first line, as redis-cli's --askpass or a requirepass file holds it; never echoed.
       const secret = text.split(/\r?\n/, 1)[0];
-      if (secret === '') fail('password_file', `key "password_file": ${full} is empty`);
+      if (secret === '') fail('CONFIG_ERR_BAD_VALUE', 'password_file', `key "password_file": ${full} is empty`);
       password = new SecretText(secret);
     }
 

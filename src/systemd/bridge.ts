@@ -198,7 +198,7 @@ export class SystemdBridge {
         try {
           e.resources = await this.resources.poll({ name: e.name, path: e.path, running, activation: p.ActiveEnterTimestamp });
         } catch (err) {
-          const lost = err instanceof BusError && err.code === 'BUS_DISCONNECTED';
+          const lost = err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_DISCONNECTED';
           this.log[lost ? 'debug' : 'warn']('could not read a unit\'s resources', { unit: e.name, reason: (err as Error).message });
           return;
         }
@@ -425,7 +425,7 @@ export class SystemdBridge {
       () => this.publishUnit(e),
       (err: Error) => {
         // Losing the bus is reported once, by the bus; a read it cut short is no news.
-        const lost = err instanceof BusError && err.code === 'BUS_DISCONNECTED';
+        const lost = err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_DISCONNECTED';
         this.log[lost ? 'debug' : 'warn']('could not read invalidated properties', { unit: e.name, reason: err.message });
       },
     );
@@ -476,13 +476,13 @@ export class SystemdBridge {
       if (e.name.endsWith('.service')) await this.readInterface(e, SERVICE_IFACE);
       e.known = true;
     } catch (err) {
-      if (err instanceof BusError && err.code === 'BUS_CALL_FAILED') {
+      if (err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_CALL_FAILED') {
         // systemd refused the unit (e.g. an invalid name): show it as a load error.
         e.known = true;
         e.props = { ...UNKNOWN_PROPS, LoadState: 'error' };
         e.message = err.message;
       } else {
-        const lost = err instanceof BusError && err.code === 'BUS_DISCONNECTED';
+        const lost = err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_DISCONNECTED';
         this.log[lost ? 'debug' : 'warn']('could not read a unit', { unit: e.name, reason: (err as Error).message });
       }
     }
@@ -501,7 +501,7 @@ export class SystemdBridge {
     if (!this.bus.isConnected) {
       e.message = `${action} ${e.name} refused: not connected to ${this.bus.describe()}`;
       this.publishUnit(e);
-      throw new WriteError(Eca.PUTFAIL, e.message);
+      throw new WriteError(Eca.PUTFAIL, e.message, 'SYSTEMD_ERR_NOT_CONNECTED');
     }
     if (action === 'ResetFailed' || action === 'Enable') return this.callAction(e, action, value);
     e.busy++;
@@ -518,7 +518,7 @@ export class SystemdBridge {
       e.message = `${action} ${e.name}: ${(err as Error).message}`;
       this.log.info('unit control', { unit: e.name, action, result: e.jobResult });
       this.publishUnit(e);
-      throw new WriteError(Eca.PUTFAIL, e.message);
+      throw new WriteError(Eca.PUTFAIL, e.message, 'SYSTEMD_ERR_CALL_FAILED');
     }
     let outcome: JobOutcome;
     try {
@@ -531,10 +531,10 @@ export class SystemdBridge {
       this.log.warn('unit control timed out; following the job until it ends', { unit: e.name, action, timeoutS: seconds });
       this.publishUnit(e);
       void ended.then((late) => this.jobEnded(e, action, late, startedUs, true));
-      throw new WriteError(Eca.PUTFAIL, e.message);
+      throw new WriteError(Eca.PUTFAIL, e.message, 'SYSTEMD_ERR_JOB_TIMEOUT');
     }
     await this.jobEnded(e, action, outcome, startedUs, false);
-    if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message);
+    if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message, 'SYSTEMD_ERR_JOB_FAILED');
   }
 
   /** A job of ours ended (or was abandoned with the bus): show its real result. */
@@ -571,7 +571,7 @@ export class SystemdBridge {
     }
     this.log.info('unit control', { unit: e.name, action, result: e.jobResult });
     this.publishUnit(e);
-    if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message);
+    if (e.jobResult !== 'done') throw new WriteError(Eca.PUTFAIL, e.message, 'SYSTEMD_ERR_CALL_FAILED');
   }
 
   private async runAction(e: UnitEntry, action: 'ResetFailed' | 'Enable', value: number): Promise<void> {

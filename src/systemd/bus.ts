@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import * as dbus from 'dbus-next';
+import { ServiceIocError } from '../errors';
 import type { Logger } from '../log';
 import { MANAGER_IFACE, MANAGER_PATH, PROPERTIES_IFACE, SYSTEMD_SERVICE, UNIT_PATH_PREFIX } from './names';
 
@@ -32,10 +33,13 @@ export const MAX_RECONNECT_DELAY_MS = 5 * 60_000;
 /** D-Bus errors that mean the bus works but nobody on it is systemd's manager. */
 const NO_SYSTEMD_ERRORS = new Set(['org.freedesktop.DBus.Error.ServiceUnknown', 'org.freedesktop.DBus.Error.NameHasNoOwner']);
 
-export class BusError extends Error {
-  constructor(readonly code: 'BUS_DISCONNECTED' | 'BUS_TIMEOUT' | 'BUS_CALL_FAILED', message: string, readonly dbusName?: string) {
-    super(message);
-    this.name = 'BusError';
+export type BusErrorCode = 'SYSTEMD_ERR_BUS_DISCONNECTED' | 'SYSTEMD_ERR_BUS_TIMEOUT' | 'SYSTEMD_ERR_BUS_CALL_FAILED';
+
+/** A D-Bus call to systemd that did not succeed. */
+export class BusError extends ServiceIocError {
+  declare readonly code: BusErrorCode;
+  constructor(code: BusErrorCode, message: string, readonly dbusName?: string) {
+    super(code, message);
   }
 }
 
@@ -210,7 +214,7 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
     this.connected = false;
     const bus = this.bus;
     this.bus = undefined;
-    for (const p of [...this.pending]) p.reject(new BusError('BUS_DISCONNECTED', `not connected to ${this.describe()}: ${reason}`));
+    for (const p of [...this.pending]) p.reject(new BusError('SYSTEMD_ERR_BUS_DISCONNECTED', `not connected to ${this.describe()}: ${reason}`));
     this.pending.clear();
     try {
       bus?.disconnect();
@@ -242,17 +246,17 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
 
   /** Call a method of systemd's manager or a unit; rejects with BusError. */
   call(path: string, iface: string, member: string, signature: string, body: unknown[], timeoutMs = this.opts.callTimeoutMs): Promise<unknown[]> {
-    if (!this.connected) return Promise.reject(new BusError('BUS_DISCONNECTED', `not connected to ${this.describe()}`));
+    if (!this.connected) return Promise.reject(new BusError('SYSTEMD_ERR_BUS_DISCONNECTED', `not connected to ${this.describe()}`));
     return this.rawCall(SYSTEMD_SERVICE, path, iface, member, signature, body, timeoutMs);
   }
 
   private rawCall(destination: string, path: string, iface: string, member: string, signature: string, body: unknown[], timeoutMs = this.opts.callTimeoutMs): Promise<unknown[]> {
     const bus = this.bus;
-    if (!bus) return Promise.reject(new BusError('BUS_DISCONNECTED', `not connected to ${this.describe()}`));
+    if (!bus) return Promise.reject(new BusError('SYSTEMD_ERR_BUS_DISCONNECTED', `not connected to ${this.describe()}`));
     return new Promise<unknown[]>((resolve, reject) => {
       const entry: Pending = { reject: (e) => finish(() => reject(e)) };
       let done = false;
-      const timer = setTimeout(() => finish(() => reject(new BusError('BUS_TIMEOUT', `${member} got no answer within ${timeoutMs} ms`))), timeoutMs);
+      const timer = setTimeout(() => finish(() => reject(new BusError('SYSTEMD_ERR_BUS_TIMEOUT', `${member} got no answer within ${timeoutMs} ms`))), timeoutMs);
       const finish = (f: () => void): void => {
         if (done) return;
         done = true;
@@ -266,7 +270,7 @@ export class SystemdBus extends EventEmitter implements SystemdConnection {
         (reply) => finish(() => resolve((reply?.body ?? []) as unknown[])),
         (err: unknown) => {
           const e = err as { type?: string; text?: string; message?: string };
-          finish(() => reject(new BusError('BUS_CALL_FAILED', `${member}: ${e.text ?? e.message ?? String(err)}`, e.type)));
+          finish(() => reject(new BusError('SYSTEMD_ERR_BUS_CALL_FAILED', `${member}: ${e.text ?? e.message ?? String(err)}`, e.type)));
         },
       );
     });

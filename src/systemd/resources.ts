@@ -166,7 +166,7 @@ export class ResourceMonitor {
       return u64(v);
     } catch (err) {
       // An older systemd without the property answers with an error: not accounted.
-      if (err instanceof BusError && err.code === 'BUS_CALL_FAILED') return undefined;
+      if (err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_CALL_FAILED') return undefined;
       throw err;
     }
   }

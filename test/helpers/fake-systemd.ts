@@ -113,7 +113,7 @@ export class FakeSystemd extends EventEmitter implements SystemdConnection {
   }
 
   async call(path: string, iface: string, member: string, _sig: string, body: unknown[]): Promise<unknown[]> {
-    if (!this.isConnected) throw new BusError('BUS_DISCONNECTED', 'not connected to the fake bus');
+    if (!this.isConnected) throw new BusError('SYSTEMD_ERR_BUS_DISCONNECTED', 'not connected to the fake bus');
     this.calls.push(`${member}(${body.map((b) => JSON.stringify(b)).join(',')})`);
     await Promise.resolve();
     if (path === MANAGER_PATH && iface === MANAGER_IFACE) return this.manager(member, body);
@@ -133,7 +133,7 @@ export class FakeSystemd extends EventEmitter implements SystemdConnection {
       for (const k of keys) out[k] = variant((u as unknown as Record<string, unknown>)[k]);
       return [out];
     }
-    throw new BusError('BUS_CALL_FAILED', `${member}: unknown method`, 'org.freedesktop.DBus.Error.UnknownMethod');
+    throw new BusError('SYSTEMD_ERR_BUS_CALL_FAILED', `${member}: unknown method`, 'org.freedesktop.DBus.Error.UnknownMethod');
   }
 
   private manager(member: string, body: unknown[]): unknown[] {
@@ -157,13 +157,13 @@ export class FakeSystemd extends EventEmitter implements SystemdConnection {
         this.signal(MANAGER_PATH, MANAGER_IFACE, 'Reloading', [false]);
         return [];
       default:
-        throw new BusError('BUS_CALL_FAILED', `${member}: unknown method`, 'org.freedesktop.DBus.Error.UnknownMethod');
+        throw new BusError('SYSTEMD_ERR_BUS_CALL_FAILED', `${member}: unknown method`, 'org.freedesktop.DBus.Error.UnknownMethod');
     }
   }
 
   private job(member: string, name: string): unknown[] {
     const u = this.units.get(name);
-    if (!u) throw new BusError('BUS_CALL_FAILED', `Unit ${name} not found.`, 'org.freedesktop.systemd1.NoSuchUnit');
+    if (!u) throw new BusError('SYSTEMD_ERR_BUS_CALL_FAILED', `Unit ${name} not found.`, 'org.freedesktop.systemd1.NoSuchUnit');
     const id = this.nextJob++;
     const path = `/org/freedesktop/systemd1/job/${id}`;
     const run = (): void => {

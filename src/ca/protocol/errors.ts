@@ -2,6 +2,7 @@
  * Typed errors raised by the codec. Each carries a stable string code so that
  * callers (the circuit, tests, logs) can tell them apart without parsing text.
  */
+import { ServiceIocError } from '../../errors';
 import { Eca } from './constants';
 
 export type CaProtocolErrorCode =
@@ -16,15 +17,13 @@ export type CaProtocolErrorCode =
   | 'CA_ERR_BAD_COMMAND';    // a command code that is no request a client sends a server
 
 /** Error in bytes received from (or about to be sent to) a peer. */
-export class CaProtocolError extends Error {
-  readonly code: CaProtocolErrorCode;
+export class CaProtocolError extends ServiceIocError {
+  declare readonly code: CaProtocolErrorCode;
   /** The ECA status a server would report for this error. */
   readonly eca: Eca;
 
   constructor(code: CaProtocolErrorCode, message: string, eca: Eca = Eca.INTERNAL) {
-    super(message);
-    this.name = 'CaProtocolError';
-    this.code = code;
+    super(code, message);
     this.eca = eca;
   }
 }

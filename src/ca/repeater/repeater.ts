@@ -8,6 +8,7 @@ import * as dgram from 'node:dgram';
 import * as os from 'node:os';
 import { CA_REPEATER_PORT } from '../protocol/constants';
 import { portFromEnv, type Env } from '../server/config';
+import { ServiceIocError } from '../../errors';
 import { createLogger, type Logger } from '../../log';
 import { RepeaterClients, type RepeaterClientsOptions, type ClientLink, type Endpoint, type PortProbe, type RepeaterIo } from './clients';
 
@@ -22,11 +23,9 @@ export interface CaRepeaterOptions {
 }
 
 /** Another process (a repeater, most likely) holds the port. */
-export class RepeaterPortInUse extends Error {
-  readonly code = 'REPEATER_PORT_IN_USE';
+export class RepeaterPortInUse extends ServiceIocError {
   constructor(readonly address: string, readonly port: number) {
-    super(`UDP port ${port} on ${address} is in use: another CA repeater is running`);
-    this.name = 'RepeaterPortInUse';
+    super('REPEATER_ERR_PORT_IN_USE', `UDP port ${port} on ${address} is in use: another CA repeater is running`);
   }
 }
 

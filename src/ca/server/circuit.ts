@@ -640,7 +640,7 @@ export class Circuit implements ChannelTable {
       if (req.payload.length < 2) throw new CaProtocolError('CA_ERR_BAD_SIZE', 'acknowledge write without a value', Eca.BADCOUNT);
       const value = req.payload.readUInt16BE(0);
       const field = req.dbrType === DbrType.PUT_ACKT ? 'ackt' : 'acks';
-      if (!pv.acknowledge) throw new WriteError(Eca.NOCONVERT, `${pv.name} has no alarm to acknowledge`);
+      if (!pv.acknowledge) throw new WriteError(Eca.NOCONVERT, `${pv.name} has no alarm to acknowledge`, 'WRITE_ERR_NO_ALARM');
       return { done: pv.acknowledge({ field, value, client }), value: [value] };
     }
     if (req.dbrType > DbrType.CTRL_DOUBLE) {

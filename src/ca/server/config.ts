@@ -3,6 +3,7 @@
  * (modules/database/src/ioc/rsrv/caservertask.c, online_notify.c), with the
  * CAS-specific variable taking precedence over the CA one.
  */
+import { ServiceIocError } from '../../errors';
 import { CA_REPEATER_PORT, CA_SERVER_PORT } from '../protocol/constants';
 
 export interface HostPort {
@@ -29,10 +30,10 @@ export interface ServerConfig {
 
 export type Env = Record<string, string | undefined>;
 
-export class ConfigError extends Error {
+/** An EPICS_CA_* or EPICS_PVA* variable whose value cannot be used. */
+export class ConfigError extends ServiceIocError {
   constructor(readonly variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
+    super('ENV_ERR_BAD_VALUE', `${variable}: ${message}`);
   }
 }
 

@@ -4,6 +4,7 @@
  * (the loader, the CLI, tests) can tell them apart without parsing text, and
  * the position of the offending text in the source file.
  */
+import { ServiceIocError } from '../../errors';
 
 export type DbLoadErrorCode =
   | 'DB_ERR_SYNTAX'               // unexpected token or invalid character
@@ -50,8 +51,8 @@ export function formatPosition(pos: SourcePosition): string {
 }
 
 /** Error in a database or substitution file, with the place it was found. */
-export class DbLoadError extends Error {
-  readonly code: DbLoadErrorCode;
+export class DbLoadError extends ServiceIocError {
+  declare readonly code: DbLoadErrorCode;
   readonly file: string;
   readonly line: number;
   readonly column: number;
@@ -59,9 +60,7 @@ export class DbLoadError extends Error {
   readonly detail: string;
 
   constructor(code: DbLoadErrorCode, detail: string, pos: SourcePosition) {
-    super(formatPosition(pos) + detail);
-    this.name = 'DbLoadError';
-    this.code = code;
+    super(code, formatPosition(pos) + detail);
     this.file = pos.file;
     this.line = pos.line;
     this.column = pos.column;

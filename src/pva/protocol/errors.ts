@@ -3,6 +3,7 @@
  * the connection, tests and logs can tell them apart without parsing text.
  * A peer's bad bytes become one of these; they close that connection only.
  */
+import { ServiceIocError } from '../../errors';
 export type PvaProtocolErrorCode =
   | 'PVA_ERR_TRUNCATED'      // input ends inside a value or message
   | 'PVA_ERR_BAD_MAGIC'      // header does not start with 0xCA
@@ -16,11 +17,9 @@ export type PvaProtocolErrorCode =
   | 'PVA_ERR_BAD_VALUE'      // a value that does not fit its field
   | 'PVA_ERR_BAD_REQUEST';   // a pvRequest the server cannot honour
 
-export class PvaProtocolError extends Error {
-  readonly code: PvaProtocolErrorCode;
+export class PvaProtocolError extends ServiceIocError {
+  declare readonly code: PvaProtocolErrorCode;
   constructor(code: PvaProtocolErrorCode, message: string) {
-    super(message);
-    this.name = 'PvaProtocolError';
-    this.code = code;
+    super(code, message);
   }
 }
