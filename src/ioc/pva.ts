@@ -35,9 +35,9 @@ export function fieldDbfType(pv: ProcessVariable): string | undefined {
   return pv.def.type;
 }
 
-/** Build and start the PVA server for `database`; throws (ConfigError, EADDRINUSE...) before serving. */
-export async function startPvaServing(opts: PvaServingOptions): Promise<PvaServer> {
-  const server = new PvaServer({
+/** The PVA server for `database`, not yet listening (tests attach streams to it directly). */
+export function pvaServerFor(opts: PvaServingOptions): PvaServer {
+  return new PvaServer({
     directory: opts.database,
     config: pvaConfigFromEnv(opts.env ?? process.env),
     log: opts.log,
@@ -46,6 +46,11 @@ export async function startPvaServing(opts: PvaServingOptions): Promise<PvaServe
     dbfType: fieldDbfType,
     audit: opts.audit,
   });
+}
+
+/** Build and start the PVA server for `database`; throws (ConfigError, EADDRINUSE...) before serving. */
+export async function startPvaServing(opts: PvaServingOptions): Promise<PvaServer> {
+  const server = pvaServerFor(opts);
   await server.start();
   return server;
 }

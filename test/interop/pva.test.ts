@@ -336,6 +336,60 @@ describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-i
   });
 });
 
+describe('interop: pvxput under access security, and the put log', function () {
+  this.timeout(60000);
+  let dir: string | undefined;
+  let ours: RunningSoftIoc | undefined;
+  let base: Managed | undefined;
+  let oursEnv: NodeJS.ProcessEnv;
+  let baseEnv: NodeJS.ProcessEnv;
+
+  before(async function () {
+    requireDependency(this, checkPvxsBundle());
+    requireBuiltCli();
+    dir = makeTempDir('pva-access-');
+    fs.writeFileSync(path.join(dir, 'acc.db'), 'record(ao, "acc:open") { field(VAL, "1") field(PINI, "YES") }\nrecord(ao, "acc:locked") { field(ASG, "LOCKED") field(VAL, "1") field(PINI, "YES") }\n');
+    // pvxs clients authenticate as "ca" with an empty user and host here (as softIocPVX sees them too),
+    // so the rules are by ASG alone.
+    fs.writeFileSync(path.join(dir, 'acc.acf'), 'ASG(DEFAULT) { RULE(1, READ) RULE(1, WRITE, TRAPWRITE) }\nASG(LOCKED) { RULE(1, READ) }\n');
+    const [oursPva, basePva] = [await freePvaPorts(), await freePvaPorts()];
+    const args = ['-d', path.join(dir, 'acc.db'), '-a', path.join(dir, 'acc.acf')];
+    ours = await startSoftIocCli(args, pvaServerEnv(await freeCaPorts(), oursPva, { SERVICE_IOC_LOG: 'info' }));
+    base = await startSoftIocPvx(args, pvaServerEnv(await freeCaPorts(), basePva));
+    oursEnv = pvaClientEnv(oursPva);
+    baseEnv = pvaClientEnv(basePva);
+  });
+
+  after(async () => {
+    await ours?.proc.stop();
+    await base?.stop();
+    removeTempDir(dir);
+  });
+
+  async function both(...args: string[]): Promise<{ code: number | null; out: string }> {
+    const [a, b] = await Promise.all([runEpicsTool('pvxput', args, baseEnv), runEpicsTool('pvxput', args, oursEnv)]);
+    assert.equal(b.stdout + b.stderr, a.stdout + a.stderr, `pvxput ${args.join(' ')}`);
+    assert.equal(b.code, a.code);
+    return { code: b.code, out: b.stdout + b.stderr };
+  }
+
+  it('a write the rules allow is done and logged; one they refuse fails as softIocPVX refuses it, and is logged too', async () => {
+    const from = ours!.proc.stderrLineCount();
+    assert.equal((await both('-w', '5', 'acc:open', '7')).code, 0);
+    const refused = await both('-w', '5', 'acc:locked', '7');
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.out, /Put not permitted/);
+    const done = await ours!.proc.waitStderrLine(/putlog: put (\{.*"pv":"acc:open".*\})$/, 10000, from);
+    const denied = await ours!.proc.waitStderrLine(/putlog: put (\{.*"pv":"acc:locked".*\})$/, 10000, from);
+    const [d, r] = [done, denied].map((m) => JSON.parse(m[1]) as Record<string, unknown>);
+    assert.deepEqual([d.new, d.old, d.result, d.address], [7, 1, 'done', '127.0.0.1']);
+    assert.deepEqual([r.new, r.old, r.result], [7, 1, 'denied']);
+    const [a, b] = await Promise.all([runEpicsTool('pvxget', ['-w', '5', '-r', 'value', 'acc:open', 'acc:locked'], baseEnv), runEpicsTool('pvxget', ['-w', '5', '-r', 'value', 'acc:open', 'acc:locked'], oursEnv)]);
+    assert.equal(b.stdout, a.stdout);
+    assert.match(b.stdout, /acc:locked\n {4}value double = 1\n/);
+  });
+});
+
 describe('interop: service-ioc serves pvAccess unless told not to', function () {
   this.timeout(60000);
   let dir: string | undefined;
