@@ -61,16 +61,19 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = {
       the user's lingering is off (loginctl enable-linger): the user manager then stops
       with the user's last session, and the IOC with it.
 `,
-  screens: `  service-ioc screens -c FILE.toml -o DIR
+  screens: `  service-ioc screens -c FILE.toml -o DIR [--protocol ca|pva]
       Write operator displays for the configuration: service-overview and one
       queueserver-<pv> detail display per RE Manager, as Phoebus .bob and MEDM .adl.
+      --protocol pva: the .bob files name their PVs pva://NAME; MEDM speaks
+      Channel Access only, so no .adl is written.
 `,
-  alarms: `  service-ioc alarms -c FILE.toml -o DIR [--displays DIR|URL] [--name NAME]
+  alarms: `  service-ioc alarms -c FILE.toml -o DIR [--displays DIR|URL] [--name NAME] [--protocol ca|pva]
       Write the alarm configuration: service-alarms.xml (Phoebus alarm server) and
       service-alarms.alhConfig (ALH). --displays: where the screens are installed
       (default: the folder "screens" beside DIR, so that "screens -o X/screens" and
       "alarms -o X/alarms" go together); --name: the Phoebus config and ALH main
-      group (default Services).
+      group (default Services). --protocol pva: the alarm server connects
+      pva://NAME; ALH speaks Channel Access only, so no .alhConfig is written.
 `,
   repeater: `  service-ioc repeater [--port PORT] [--address ADDRESS]
       Run a Channel Access repeater (like caRepeater): every CA client on this host

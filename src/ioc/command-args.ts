@@ -24,6 +24,7 @@ const VALUE_NAMES: Readonly<Record<string, string>> = {
   '--address': 'ADDRESS',
   '--config-dir': 'DIR',
   '--unit-dir': 'DIR',
+  '--protocol': 'ca|pva',
 };
 
 /** "-c FILE.toml": an option with what its value is. */
@@ -54,6 +55,24 @@ export function parseOptions(args: readonly string[], known: Readonly<Record<str
     if (required && !out.has(option)) throw usage(`missing ${optionWithValue(option)}`);
   }
   return out;
+}
+
+/** The protocol operator files name their PVs for. */
+export type Protocol = 'ca' | 'pva';
+
+/** `--protocol ca|pva` (default ca). */
+export function protocolOption(options: ReadonlyMap<string, string>, usage: UsageErrorFactory): Protocol {
+  const p = options.get('--protocol') ?? 'ca';
+  if (p !== 'ca' && p !== 'pva') throw usage(`--protocol "${p}" must be ca or pva`);
+  return p;
+}
+
+/**
+ * A PV name as Phoebus takes it: CA names as they are (Phoebus's default
+ * PV type is ca), pvAccess names as pva://NAME (core-pv's PVA data source).
+ */
+export function phoebusPvName(pv: string, protocol: Protocol): string {
+  return protocol === 'pva' ? `pva://${pv}` : pv;
 }
 
 export interface GeneratedFile {

@@ -17,7 +17,7 @@
  */
 import { formatRedisAddress } from '../redis/config';
 import { loadConfig, type IocConfig } from './config';
-import { parseOptions, writeGeneratedFiles, type GeneratedFile, type UsageErrorFactory } from './command-args';
+import { parseOptions, phoebusPvName, protocolOption, writeGeneratedFiles, type GeneratedFile, type Protocol, type UsageErrorFactory } from './command-args';
 import { el, leaf, renderXmlDocument, type XmlElement } from './xml-text';
 import {
   MEDM_BUTTON_PADDING, MEDM_VALUE_PADDING, PHOEBUS_FONTS, PHOEBUS_PADDING, medmButtonFont, medmTextFont, medmTextWidth, phoebusTextWidth,
@@ -531,9 +531,10 @@ export function longStringPv(pv: string): string {
   return `${pv}.VAL$`;
 }
 
-function bobWidget(w: Widget, index: number): XmlElement {
+function bobWidget(w: Widget, index: number, protocol: Protocol): XmlElement {
+  const pvName = (pv: string): string => phoebusPvName(pv, protocol);
   const box = [leaf('x', w.x), leaf('y', w.y), leaf('width', w.width), leaf('height', w.height)];
-  const head = (name: string, pv?: string): XmlElement[] => [leaf('name', name), ...(pv === undefined ? [] : [leaf('pv_name', pv)]), ...box];
+  const head = (name: string, pv?: string): XmlElement[] => [leaf('name', name), ...(pv === undefined ? [] : [leaf('pv_name', pvName(pv))]), ...box];
   const widget = (...children: Array<XmlElement | undefined>): XmlElement =>
     el('widget', { type: BOB_TYPE[w.kind], version: BOB_VERSION[w.kind] }, ...children);
   switch (w.kind) {
@@ -556,13 +557,14 @@ function bobWidget(w: Widget, index: number): XmlElement {
         leaf('border_alarm_sensitive', true),
       );
     case 'value':
+      // Over pvAccess a long string's VAL is the whole string (QSRV); over CA it takes VAL$.
       return w.long
-        ? widget(...head(w.pv.slice(PREFIX_MACRO.length), longStringPv(w.pv)), leaf('format', FORMAT_STRING), leaf('vertical_alignment', MIDDLE), leaf('border_alarm_sensitive', true))
+        ? widget(...head(w.pv.slice(PREFIX_MACRO.length), protocol === 'pva' ? w.pv : longStringPv(w.pv)), leaf('format', FORMAT_STRING), leaf('vertical_alignment', MIDDLE), leaf('border_alarm_sensitive', true))
         : widget(...head(w.pv.slice(PREFIX_MACRO.length), w.pv), leaf('vertical_alignment', MIDDLE), leaf('border_alarm_sensitive', true));
     case 'write':
       return widget(
         ...head(`${w.text} ${w.pv.slice(PREFIX_MACRO.length)}`, w.pv),
-        el('actions', null, el('action', { type: 'write_pv' }, leaf('pv_name', w.pv), leaf('value', w.value), leaf('description', w.text))),
+        el('actions', null, el('action', { type: 'write_pv' }, leaf('pv_name', pvName(w.pv)), leaf('value', w.value), leaf('description', w.text))),
         leaf('text', w.text),
         leaf('show_confirm_dialog', true),
         leaf('confirm_message', w.confirm),
@@ -580,13 +582,13 @@ function bobWidget(w: Widget, index: number): XmlElement {
   }
 }
 
-export function renderBob(screen: Screen, prefix: string): string {
+export function renderBob(screen: Screen, prefix: string, protocol: Protocol = 'ca'): string {
   const display = el('display', { version: '2.0.0' },
     leaf('name', screen.title),
     el('macros', null, leaf('P', prefix)),
     leaf('width', screen.width),
     leaf('height', screen.height),
-    screen.widgets.map((w, i) => bobWidget(w, i)),
+    screen.widgets.map((w, i) => bobWidget(w, i, protocol)),
   );
   return renderXmlDocument(display, GENERATED);
 }
@@ -683,19 +685,28 @@ export function renderAdl(screen: Screen): string {
 // ---------------------------------------------------------------------------
 // The command
 
-export function generateScreens(set: ServiceSet): GeneratedFile[] {
+/** The displays: Phoebus .bob and MEDM .adl for CA; for pvAccess the .bob files alone (MEDM speaks CA only). */
+export function generateScreens(set: ServiceSet, protocol: Protocol = 'ca'): GeneratedFile[] {
   const files: GeneratedFile[] = [];
   for (const screen of allScreens(set)) {
-    files.push({ name: `${screen.name}.bob`, text: renderBob(screen, set.prefix) });
-    files.push({ name: `${screen.name}.adl`, text: renderAdl(screen) });
+    files.push({ name: `${screen.name}.bob`, text: renderBob(screen, set.prefix, protocol) });
+    if (protocol === 'ca') files.push({ name: `${screen.name}.adl`, text: renderAdl(screen) });
   }
   return files;
 }
 
-/** `service-ioc screens -c FILE.toml -o DIR` */
+/** What the commands say when --protocol pva leaves out the files of CA-only tools. */
+export const CA_ONLY_NOTE = {
+  screens: 'MEDM speaks Channel Access only: with --protocol pva only the Phoebus .bob displays are written (no .adl)',
+  alarms: 'ALH speaks Channel Access only: with --protocol pva only the Phoebus alarm configuration is written (no .alhConfig)',
+} as const;
+
+/** `service-ioc screens -c FILE.toml -o DIR [--protocol ca|pva]` */
 export function screensCommand(args: readonly string[], usage: UsageErrorFactory): number {
-  const options = parseOptions(args, { '-c': true, '-o': true }, usage);
+  const options = parseOptions(args, { '-c': true, '-o': true, '--protocol': false }, usage);
+  const protocol = protocolOption(options, usage);
   const config = loadConfig(options.get('-c') as string);
-  for (const file of writeGeneratedFiles(options.get('-o') as string, generateScreens(serviceSet(config)))) process.stdout.write(`${file}\n`);
+  for (const file of writeGeneratedFiles(options.get('-o') as string, generateScreens(serviceSet(config), protocol))) process.stdout.write(`${file}\n`);
+  if (protocol === 'pva') process.stderr.write(`note: ${CA_ONLY_NOTE.screens}\n`);
   return 0;
 }

@@ -44,6 +44,22 @@ describe('alarms', () => {
     checkGolden('alarms', files);
   });
 
+  it('--protocol pva: the Phoebus configuration alone (ALH is CA-only), every PV and filter PV as pva://NAME (golden files)', () => {
+    const pva = generateAlarms(set, { displays: DISPLAYS, protocol: 'pva' });
+    checkGolden('alarms-pva', pva);
+    assert.deepEqual(pva.map((f) => f.name), ['service-alarms.xml']);
+    const root = parseXml(pva[0].text);
+    const names: string[] = [];
+    const walk = (n: XmlNode): void => {
+      for (const pv of childrenNamed(n, 'pv')) names.push(pv.attributes.get('name') as string);
+      childrenNamed(n, 'component').forEach(walk);
+    };
+    walk(root);
+    assert.ok(names.length > 5);
+    assert.deepEqual(names.filter((n) => !n.startsWith('pva://')), []);
+    assert.equal(pva[0].text.replace(/pva:\/\//g, ''), xml, 'otherwise the CA form');
+  });
+
   describe('Phoebus alarm server XML', () => {
     it('is well-formed, with the elements XmlModelReader reads, in XmlModelWriter\'s order', () => {
       const root = parseXml(xml);
@@ -294,6 +310,16 @@ describe('alarms', () => {
       const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', out], process.env);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`warning: the alarms link to ${path.join(dir, 'alone', 'screens', 'service-overview.adl').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, which does not exist yet`));
+    });
+
+    it('--protocol pva writes the Phoebus file, says why there is no .alhConfig, and looks for the .bob displays only', async () => {
+      const top = path.join(dir, 'pva');
+      assert.equal((await runCli(['screens', '-c', FIXTURE_CONFIG, '-o', path.join(top, 'screens'), '--protocol', 'pva'], process.env)).code, 0);
+      const out = path.join(top, 'alarms');
+      const r = await runCli(['alarms', '-c', FIXTURE_CONFIG, '-o', out, '--protocol', 'pva'], process.env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(fs.readdirSync(out), ['service-alarms.xml']);
+      assert.equal(r.stderr, 'note: ALH speaks Channel Access only: with --protocol pva only the Phoebus alarm configuration is written (no .alhConfig)\n');
     });
 
     it('a bad --name is a usage error', async () => {

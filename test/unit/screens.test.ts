@@ -374,6 +374,25 @@ describe('screens', () => {
     });
   });
 
+  describe('--protocol pva', () => {
+    const pva = generateScreens(set, 'pva');
+
+    it('matches the golden files (UPDATE_GOLDEN=1 rewrites them): the .bob displays only, MEDM being CA-only', () => {
+      checkGolden('screens-pva', pva);
+      assert.deepEqual(pva.map((f) => f.name).sort(), [...byName.keys()].filter((n) => n.endsWith('.bob')).sort());
+    });
+
+    it('names every PV pva://NAME: the same PVs as the CA form, a long string by its VAL', () => {
+      for (const f of pva) {
+        const names = bobPvs(parseXml(f.text));
+        assert.ok(names.length > 0);
+        assert.deepEqual(names.filter((n) => !n.startsWith('pva://$(P)')), [], f.name);
+        const ca = bobPvs(parseXml(byName.get(f.name)!)).map((n) => n.replace(/\.VAL\$$/, ''));
+        assert.deepEqual(names.map((n) => n.slice('pva://'.length)), ca, f.name);
+      }
+    });
+  });
+
   describe('command line', function () {
     this.timeout(20000);
     let dir: string;
@@ -389,6 +408,17 @@ describe('screens', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(r.stdout.trim().split('\n').map((l) => path.basename(l)).sort(), [...byName.keys()].sort());
       for (const [name, text] of byName) assert.equal(fs.readFileSync(path.join(out, name), 'utf8'), text);
+    });
+
+    it('--protocol pva writes the .bob files and says why there is no .adl; another protocol is a usage error', async () => {
+      const out = path.join(dir, 'screens-pva');
+      const r = await runCli(['screens', '-c', FIXTURE_CONFIG, '-o', out, '--protocol', 'pva'], process.env);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(fs.readdirSync(out).sort(), [...byName.keys()].filter((n) => n.endsWith('.bob')).sort());
+      assert.match(r.stderr, /^note: MEDM speaks Channel Access only: with --protocol pva only the Phoebus \.bob displays are written \(no \.adl\)$/m);
+      const bad = await runCli(['screens', '-c', FIXTURE_CONFIG, '-o', out, '--protocol', 'pvas'], process.env);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--protocol "pvas" must be ca or pva/);
     });
 
     it('a missing -o is a usage error (exit 2)', async () => {
