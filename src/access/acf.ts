@@ -13,7 +13,7 @@
  * Every error names the file and line. An ASG that rules do not define is
  * created empty (no access), and DEFAULT always exists, as in asLib.
  */
-import { CalcError, compileCalc, type CalcFn } from './calc';
+import { CalcError, compileCalc, type CalcFn } from '../calc/calc';
 import { expandMacros } from '../database/dbfile/macros';
 import { ServiceIocError } from '../errors';
 import { quoteValue, showCharacter } from '../text';

@@ -13,7 +13,8 @@ import type { FieldDefinition, LoadedDatabase, RecordDefinition } from './dbfile
 import { DeviceRegistry, SOFT_CHANNEL } from './device';
 import { ALLOW_ALL, FieldPv, type AccessPolicy } from './field-pv';
 import { nativeTypeOfDbf, SCAN_PERIODS, type FieldDef } from './fields';
-import { DbRecord } from './record';
+import { LinkSyntaxError, linkText, parseLink } from './links';
+import { DbRecord, IOC_CLIENT, type RecordHost, type ResolvedLink } from './record';
 import { RECORD_TYPES, type FieldValue } from './recordtypes';
 import { quoteValue } from '../text';
 
@@ -28,11 +29,14 @@ export function defaultRegistry(): DeviceRegistry {
   return new DeviceRegistry().register(SOFT_CHANNEL);
 }
 
-export class Database implements PvDirectory {
+const isLinkField = (def: FieldDef): boolean => def.type === 'INLINK' || def.type === 'OUTLINK' || def.type === 'FWDLINK';
+
+export class Database implements PvDirectory, RecordHost {
   readonly records = new Map<string, DbRecord>();
   readonly aliases = new Map<string, string>();
   private readonly pvs = new Map<string, FieldPv>();
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly scanQueue = new Set<DbRecord>();
   private readonly registry: DeviceRegistry;
   private readonly log: Logger;
   access: AccessPolicy;
@@ -51,7 +55,85 @@ export class Database implements PvDirectory {
     for (const def of loaded.records.values()) {
       for (const a of def.aliases) db.aliases.set(a, def.name);
     }
+    // Links last: they may name records defined further on, or aliases.
+    for (const def of loaded.records.values()) db.resolveLinks(db.records.get(def.name)!, def);
     return db;
+  }
+
+  /**
+   * Resolve every link field of a record, as iocInit's dbInitLink: a link to a
+   * name that is no record of this IOC, or to a field it does not have, stops
+   * loading at the link's position. Constant links set their field (recGblInitConstantLink).
+   */
+  private resolveLinks(rec: DbRecord, def: RecordDefinition): void {
+    rec.host = this;
+    const deviceLink = rec.type.kind === 'output' ? 'OUT' : 'INP';
+    for (const fieldDef of rec.type.fields.values()) {
+      if (!isLinkField(fieldDef)) continue;
+      // Device support other than Soft Channel owns its INP/OUT text.
+      if (rec.hardware && fieldDef.name === deviceLink) continue;
+      const text = String(rec.f[fieldDef.name] ?? '');
+      if (text.trim() === '') continue;
+      const where: SourcePosition = def.fields.get(fieldDef.name) ?? def;
+      let link: ResolvedLink;
+      try {
+        link = this.resolveLink(rec, fieldDef, text);
+      } catch (err) {
+        throw new DbLoadError('DB_ERR_BAD_LINK', `record "${rec.name}" field ${fieldDef.name}: ${(err as Error).message}`, where);
+      }
+      if (link.kind === 'db') rec.f[fieldDef.name] = linkText(parseLink(text) as Parameters<typeof linkText>[0]);
+      rec.setLink(fieldDef.name, link);
+    }
+    for (const [linkField, into] of [['SDIS', 'DISA'], ...rec.type.constantLinks] as const) {
+      const link = rec.link(linkField);
+      if (link.kind !== 'constant' || link.values.length === 0) continue;
+      const intoDef = rec.type.fields.get(into)!;
+      const fd = def.fields.get(linkField) ?? def;
+      rec.f[into] = intoDef.name === 'VAL' && rec.type.name === 'waveform'
+        ? parseFieldText(rec, intoDef, { ...fd, value: JSON.stringify(link.values) })
+        : parseFieldText(rec, intoDef, { ...fd, value: String(link.values[0]) });
+      if (into === 'VAL') rec.f.UDF = 0;
+    }
+  }
+
+  /** A link field's text resolved against this database (RecordHost). */
+  resolveLink(rec: DbRecord, def: FieldDef, text: string): ResolvedLink {
+    let parsed;
+    try {
+      parsed = parseLink(text);
+    } catch (err) {
+      if (err instanceof LinkSyntaxError) throw new Error(err.message);
+      throw err;
+    }
+    if (parsed.kind !== 'pv') {
+      if (parsed.kind === 'instrument' && !(rec.hardware && def.name === (rec.type.kind === 'output' ? 'OUT' : 'INP'))) {
+        throw new Error(`"${text}" is an instrument address, which only device support other than Soft Channel reads`);
+      }
+      if (parsed.kind === 'constant' && (def.type === 'OUTLINK' || def.type === 'FWDLINK')) {
+        throw new Error(`a constant cannot be written to; expected a record name`);
+      }
+      return parsed;
+    }
+    const target = this.record(parsed.record);
+    if (!target) {
+      throw new Error(`no record "${parsed.record}" in this IOC (links to other IOCs over Channel Access are not supported)`);
+    }
+    const targetDef = target.type.fields.get(parsed.field);
+    if (!targetDef) throw new Error(`record "${parsed.record}" (${target.type.name}) has no field ${parsed.field}`);
+    if (def.type === 'FWDLINK' && parsed.proc !== 'NPP' && parsed.proc !== 'PP') throw new Error(`a forward link cannot be ${parsed.proc}`);
+    return { kind: 'db', target, def: targetDef, proc: parsed.proc, ms: parsed.ms };
+  }
+
+  /** scanOnce (RecordHost): CP links process their record after the current processing. */
+  scanOnce(rec: DbRecord): void {
+    if (this.scanQueue.size === 0) setImmediate(() => this.runScanQueue());
+    this.scanQueue.add(rec);
+  }
+
+  private runScanQueue(): void {
+    const recs = [...this.scanQueue];
+    this.scanQueue.clear();
+    for (const rec of recs) this.scan(rec);
   }
 
   private addRecord(def: RecordDefinition): void {
@@ -69,6 +151,13 @@ export class Database implements PvDirectory {
       }
       if (name === 'VAL') valueGiven = true;
       else rec.f[name] = parseFieldText(rec, fieldDef, fd);
+    }
+    for (const [name, fd] of def.fields) {
+      try {
+        rec.type.checkField?.(name, rec.f[name]);
+      } catch (err) {
+        throw new DbLoadError('DB_ERR_BAD_CALC', `record "${def.name}" field ${name}: ${(err as Error).message}, found ${quoteValue(fd.value)}`, fd);
+      }
     }
     // VAL last: its size may depend on other fields (FTVL, NELM, SIZV).
     const val = def.fields.get('VAL');
@@ -98,12 +187,7 @@ export class Database implements PvDirectory {
     const linkField = rec.type.kind === 'output' ? 'OUT' : 'INP';
     const link = String(rec.f[linkField] ?? '');
     rec.hardware = support !== SOFT_CHANNEL;
-    if (!rec.hardware && link !== '' && rec.type.kind === 'input') {
-      // A constant INP initialises VAL (recGblInitConstantLink).
-      const vdef = rec.type.fields.get('VAL')!;
-      rec.f.VAL = parseFieldText(rec, vdef, { ...(def.fields.get(linkField) ?? def), value: link });
-      rec.f.UDF = 0;
-    }
+    if (!rec.hardware) return;
     try {
       rec.binding = support.bind(rec, link);
     } catch (err) {
@@ -125,7 +209,17 @@ export class Database implements PvDirectory {
       if (typeof val === 'number') for (const k of ['MLST', 'ALST', 'LALM']) if (rec.type.fields.has(k)) rec.f[k] = val;
     }
     for (const rec of this.records.values()) {
-      if (rec.f.PINI === 1) this.processInit(rec);
+      if (rec.f.PINI === 1) this.scan(rec);
+    }
+    // A CP or CPP link's first monitor update processes its record, as dbCa's connection does.
+    for (const rec of this.records.values()) {
+      for (const name of rec.type.fields.keys()) {
+        const l = rec.link(name);
+        if (l.kind === 'db' && (l.proc === 'CP' || (l.proc === 'CPP' && rec.f.SCAN === 0))) {
+          this.scanOnce(rec);
+          break;
+        }
+      }
     }
     const byPeriod = new Map<number, DbRecord[]>();
     for (const rec of this.records.values()) {
@@ -143,27 +237,19 @@ export class Database implements PvDirectory {
     }
   }
 
-  private processInit(rec: DbRecord): void {
-    if (rec.kind === 'output' && rec.binding.write) {
-      const def = rec.type.fields.get('VAL')!;
-      rec.put(def, rec.f.VAL, { user: 'ioc', host: 'localhost', address: '' }).catch((err: unknown) => {
-        this.log.warn('PINI write failed', { record: rec.name, reason: (err as Error).message });
-      });
-    } else {
-      this.scan(rec);
-    }
-  }
-
+  /** Process a record for a scan, PINI or a CP link; a failed device write is logged. */
   private scan(rec: DbRecord): void {
     try {
-      if (rec.binding.read) rec.binding.read();
-      else rec.processSoft();
+      rec.dbProcess({ client: IOC_CLIENT })?.catch((err: unknown) => {
+        this.log.warn('write failed', { record: rec.name, reason: (err as Error).message });
+      });
     } catch (err) {
       this.log.warn('scan failed', { record: rec.name, reason: (err as Error).message });
     }
   }
 
   stop(): void {
+    this.scanQueue.clear();
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     for (const rec of this.records.values()) {

@@ -1,16 +1,18 @@
 /**
- * One record: its field store, processing (alarms, monitors) and writes.
- * Processing follows dbProcess/recGbl in epics-base: disable check, the
- * record type's checkAlarms, recGblResetAlarms (with the ACKS/ACKT rules),
- * then monitors with the type's deadbands.
+ * One record: its field store, its links, processing (dbProcess: disable
+ * check, record support, alarms, monitors, forward link) and writes.
+ * Processing follows dbProcess/recGbl in epics-base; what differs per record
+ * type is the type's record support in recordtypes.ts.
  */
-import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, Eca } from '../ca/protocol/constants';
-import type { EpicsTimestamp } from '../ca/protocol/types';
+import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, type NativeType } from '../ca/protocol/constants';
+import { convertValue, elementToNumber } from '../ca/protocol/convert';
+import type { DbrValue, EpicsTimestamp } from '../ca/protocol/types';
 import { epicsNow } from '../ca/protocol/timestamp';
 import { WriteError, type ChangeListener } from '../ca/pv';
 import type { DeviceBinding, DeviceRecord } from './device';
-import { nativeTypeOfDbf, type FieldDef } from './fields';
-import type { RecordState } from './record-state';
+import { nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
+import type { LinkProcess, LinkSeverity } from './links';
+import type { LinkedRecord } from './record-state';
 import { raiseAlarm, waveformElementDbf, type FieldValue, type RecordType } from './recordtypes';
 
 export interface Alarm {
@@ -18,17 +20,85 @@ export interface Alarm {
   severity: AlarmSeverity;
 }
 
+export type Client = { user: string; host: string; address: string };
+
+/** Who processing started by the IOC itself (links, scans, PINI) acts as, for device support. */
+export const IOC_CLIENT: Client = Object.freeze({ user: 'ioc', host: 'localhost', address: '' });
+
+/** A link field's target once loaded: nothing, constants, device support's text, or a field of a record. */
+export type ResolvedLink =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'constant'; readonly values: readonly (number | string)[] }
+  | { readonly kind: 'instrument'; readonly text: string }
+  | { readonly kind: 'db'; readonly target: DbRecord; readonly def: FieldDef; readonly proc: LinkProcess; readonly ms: LinkSeverity };
+
+/** A field's value as CA elements, for a link to carry to another field. */
+export interface LinkValue {
+  value: DbrValue;
+  type: NativeType;
+  enumStrings: readonly string[];
+  enumText?: (index: number) => string;
+  precision?: number;
+}
+
+/** What a record needs of the database it is in. */
+export interface RecordHost {
+  /** Resolve a link field's text as loading does; throws an Error saying what is wrong. */
+  resolveLink(rec: DbRecord, def: FieldDef, text: string): ResolvedLink;
+  /** scanOnce: process the record soon, outside the current processing. */
+  scanOnce(rec: DbRecord): void;
+}
+
+export interface ProcessOptions {
+  /** VAL was changed before processing (a put, a device push). */
+  changed?: boolean;
+  time?: EpicsTimestamp;
+  alarm?: Alarm;
+  /** Who the write a processing output record makes is for. */
+  client?: Client;
+  /** False: device support pushed the value, do not ask it to read. */
+  read?: boolean;
+  /** True: processing started by device support itself, which is not asked to write. */
+  noWrite?: boolean;
+}
+
 const NO_BINDING: DeviceBinding = {};
+const NO_LINK: ResolvedLink = Object.freeze({ kind: 'none' });
+const NO_STRINGS: readonly string[] = Object.freeze([]);
+/** dbProcess: tries on an active record before it shows SCAN/INVALID. */
+const MAX_LOCK = 10;
 
-const SOFT_READ_DEFINES_VALUE = new Set(['ai', 'bi', 'mbbi', 'longin', 'waveform']);
+/** recGblInheritSevr: the alarm a link's MS/MSS/MSI modifier passes on. */
+function inheritSeverity(rec: DbRecord, ms: LinkSeverity, stat: number, sevr: number): void {
+  switch (ms) {
+    case 'NMS': return;
+    case 'MSI': if (sevr < AlarmSeverity.INVALID) return; raiseAlarm(rec, AlarmStatus.LINK, sevr); return;
+    case 'MS': raiseAlarm(rec, AlarmStatus.LINK, sevr); return;
+    case 'MSS': raiseAlarm(rec, stat, sevr); return;
+  }
+}
 
-export class DbRecord implements RecordState, DeviceRecord {
+function truncateBytes(s: string, max: number): string {
+  if (Buffer.byteLength(s) <= max) return s;
+  let out = Buffer.from(s).subarray(0, max).toString('utf8');
+  while (Buffer.byteLength(out) > max) out = out.slice(0, -1);
+  return out;
+}
+
+export class DbRecord implements LinkedRecord, DeviceRecord {
   readonly f: Record<string, FieldValue>;
   time: EpicsTimestamp = { secPastEpoch: 0, nsec: 0 };
   binding: DeviceBinding = NO_BINDING;
   /** Whether DTYP is a device support other than Soft Channel. */
   hardware = false;
+  /** The database the record is in, for links written at run time and CP scans. */
+  host: RecordHost | undefined;
+  private readonly links = new Map<string, ResolvedLink>();
+  private readonly linkWatches = new Map<string, () => void>();
   private deviceAlarm: Alarm | undefined;
+  /** Set while device support's read runs inside processing: its update() only stores. */
+  private inDeviceRead = false;
+  private pushedChange = false;
   private listeners: Map<string, Set<ChangeListener>> | undefined;
   /** Writes to one record run one after another: the end of the queue. */
   private writeChain: Promise<void> = Promise.resolve();
@@ -89,44 +159,257 @@ export class DbRecord implements RecordState, DeviceRecord {
     return this.listeners?.get(field)?.size ?? 0;
   }
 
-  // ------------------------------------------------------------ processing
+  // ------------------------------------------------------------ links
 
-  /**
-   * Process the record after VAL (or the alarm inputs) changed: alarms,
-   * timestamp, monitors. `changed` says whether VAL is a new value.
-   */
-  process(changed: boolean, opts: { time?: EpicsTimestamp; alarm?: Alarm } = {}): void {
-    const r = this.f;
-    r.NSTA = AlarmStatus.NO_ALARM;
-    r.NSEV = AlarmSeverity.NO_ALARM;
-    if (r.DISA === r.DISV) {
-      // dbProcess: a disabled record only reports DISABLE with severity DISS.
-      raiseAlarm(this, AlarmStatus.DISABLE, r.DISS as number);
-      const alarmMask = this.resetAlarms();
-      if (alarmMask) this.post('VAL', alarmMask);
-      return;
+  /** The resolved link held by a link field (INP, OUT, DOL, FLNK, SDIS, INPA...). */
+  link(name: string): ResolvedLink {
+    return this.links.get(name) ?? NO_LINK;
+  }
+
+  /** Install a resolved link, (re)starting its CP/CPP monitor. */
+  setLink(name: string, link: ResolvedLink): void {
+    this.linkWatches.get(name)?.();
+    this.linkWatches.delete(name);
+    this.links.set(name, link);
+    if (link.kind === 'db' && (link.proc === 'CP' || link.proc === 'CPP')) {
+      const target = link.target;
+      const stop = target.subscribe(link.def.name, (mask) => {
+        // dbCa: a CP link's monitor (DBE_VALUE|DBE_ALARM) processes its record, a CPP link only a passive one.
+        if (!(mask & (DBE_VALUE | DBE_ALARM))) return;
+        if (link.proc === 'CP' || this.f.SCAN === SCAN_PASSIVE) this.host?.scanOnce(this);
+      });
+      this.linkWatches.set(name, stop);
     }
-    // Device support's alarm first, as its read raises it before the record's checkAlarms
-    // (aiRecord.c process: readValue, then checkAlarms): of two alarms of one severity,
-    // the first raised is the one shown, so a lost source reads COMM, not the state alarm.
-    if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
-    if (opts.alarm) raiseAlarm(this, opts.alarm.status, opts.alarm.severity);
-    this.type.checkAlarms(this);
-    this.time = opts.time ?? epicsNow();
-    const mask = this.resetAlarms() | this.type.valueMask(this, changed);
-    if (mask) this.post('VAL', mask);
+  }
+
+  linkIsConstant(name: string): boolean {
+    const l = this.link(name);
+    return l.kind === 'none' || l.kind === 'constant';
   }
 
   /**
-   * Process a Soft Channel record on a scan, PINI or PROC. Its read of an
-   * empty or constant INP defines the value of an ai, bi, mbbi, longin or
-   * waveform, and an ao's value is defined unless NaN (devAiSoft.c and
-   * friends, aoRecord.c convert): UDF is cleared. Other types keep UDF.
+   * dbGetLink into one of this record's fields: a link to a record processes
+   * it first when the link is PP and the target is passive, then reads the
+   * target field and raises the alarm its MS/MSS/MSI modifier asks for.
+   * Constant and empty links leave the field as it is. False when the read
+   * failed (the record then has LINK/INVALID).
    */
-  processSoft(): void {
-    const t = this.type.name;
-    if (SOFT_READ_DEFINES_VALUE.has(t) || (t === 'ao' && !Number.isNaN(this.f.VAL))) this.f.UDF = 0;
-    this.process(false);
+  readLink(name: string, into: string): boolean {
+    const l = this.link(name);
+    if (l.kind !== 'db') return true;
+    const src = l.target;
+    if (l.proc === 'PP' && src.f.SCAN === SCAN_PASSIVE) void src.dbProcess({ client: IOC_CLIENT });
+    inheritSeverity(this, l.ms, src.f.STAT as number, src.f.SEVR as number);
+    try {
+      this.storeConverted(this.type.fields.get(into)!, src.fieldElements(l.def));
+    } catch {
+      raiseAlarm(this, AlarmStatus.LINK, AlarmSeverity.INVALID);
+      return false;
+    }
+    return true;
+  }
+
+  /** A number read through a link (SDIS, calc inputs); undefined when the link is not to a record. */
+  readLinkNumber(name: string): number | undefined {
+    const l = this.link(name);
+    if (l.kind !== 'db') return undefined;
+    const src = l.target;
+    if (l.proc === 'PP' && src.f.SCAN === SCAN_PASSIVE) void src.dbProcess({ client: IOC_CLIENT });
+    inheritSeverity(this, l.ms, src.f.STAT as number, src.f.SEVR as number);
+    const e = src.fieldElements(l.def);
+    try {
+      return elementToNumber(e.value[0] ?? 0, e.type, DbrType.DOUBLE, e.enumStrings);
+    } catch {
+      raiseAlarm(this, AlarmStatus.LINK, AlarmSeverity.INVALID);
+      return undefined;
+    }
+  }
+
+  /**
+   * dbPutLink of one of this record's fields: the target field takes the
+   * value as dbPut stores it, and a PP link (or a link to PROC) then
+   * processes the target if it is passive and not already active.
+   */
+  writeLink(name: string, from: string): void {
+    const l = this.link(name);
+    if (l.kind !== 'db') return;
+    const dst = l.target;
+    try {
+      dst.storeConverted(l.def, this.fieldElements(this.type.fields.get(from)!));
+    } catch {
+      raiseAlarm(this, AlarmStatus.LINK, AlarmSeverity.INVALID);
+      return;
+    }
+    dst.postStored(l.def);
+    if (l.def.name === 'PROC' || (l.proc === 'PP' && dst.f.SCAN === SCAN_PASSIVE)) void dst.dbProcess({ client: IOC_CLIENT, changed: true });
+    else if (l.proc === 'CA' && l.def.process && dst.f.SCAN === SCAN_PASSIVE) void dst.dbProcess({ client: IOC_CLIENT, changed: true });
+  }
+
+  /** A field's value as CA elements of its native type, with what converting them needs. */
+  fieldElements(def: FieldDef): LinkValue {
+    const v = this.f[def.name];
+    if (def.name === 'VAL') {
+      const type = this.valueNativeType();
+      const value: DbrValue = typeof v === 'object' ? (v as DbrValue) : type === DbrType.STRING ? [String(v)] : [v as number];
+      const enumString = this.type.enumString;
+      const enumStrings = type === DbrType.ENUM ? this.type.metadata(this).enumStrings : NO_STRINGS;
+      return { value, type, enumStrings, enumText: enumString ? (i) => enumString(this, i) : undefined, precision: this.f.PREC as number | undefined };
+    }
+    const type = nativeTypeOfDbf(def.type);
+    const value: DbrValue = typeof v === 'object' ? (v as DbrValue) : type === DbrType.STRING ? [String(v)] : [v as number];
+    return { value, type, enumStrings: def.menu ?? NO_STRINGS, precision: typeof this.f.PREC === 'number' ? this.f.PREC : undefined };
+  }
+
+  /** Store a value read from another field into one of this record's (dbPut's conversions), without posting it. */
+  storeConverted(def: FieldDef, src: LinkValue): void {
+    const isVal = def.name === 'VAL';
+    const to = isVal ? this.valueNativeType() : nativeTypeOfDbf(def.type);
+    const toLabels = isVal ? (to === DbrType.ENUM ? this.type.metadata(this).enumStrings : NO_STRINGS) : def.menu ?? NO_STRINGS;
+    let elements: DbrValue;
+    if (to === DbrType.STRING && src.type === DbrType.ENUM && src.enumText) {
+      elements = Array.from(src.value as ArrayLike<number>, (i) => src.enumText!(i));
+    } else {
+      elements = convertValue(src.value, src.type, to, { enumStrings: to === DbrType.STRING ? src.enumStrings : toLabels, precision: src.precision });
+    }
+    if (isVal && this.type.valueCount(this) > 1) {
+      const n = Math.min(elements.length, this.type.valueCount(this));
+      this.storeValue(to === DbrType.STRING ? Array.from(elements as readonly string[]).slice(0, n) : Float64Array.from((elements as ArrayLike<number>)).subarray(0, n));
+      return;
+    }
+    let one: FieldValue = elements[0] ?? (to === DbrType.STRING ? '' : 0);
+    if (def.type === 'MENU' && typeof one === 'number' && (one < 0 || one >= (def.menu?.length ?? 0))) throw new Error(`${one} is not a choice of ${def.name}`);
+    if (typeof one === 'string') one = truncateBytes(one, this.stringSize(def) - 1);
+    if (isVal) this.storeValue(one);
+    else this.f[def.name] = one;
+  }
+
+  /** dbPut's monitor for a field just stored: a value field that processes the record is posted by processing. */
+  postStored(def: FieldDef): void {
+    if (def.name === 'VAL' && def.process) return;
+    this.post(def.name, DBE_VALUE | DBE_LOG);
+    if (def.property) this.post('VAL', DBE_PROPERTY);
+  }
+
+  // ------------------------------------------------------------ processing
+
+  /**
+   * dbProcess: process the record once. A record already active (PACT) is not
+   * processed again: links that loop back to it end there. A disabled record
+   * (DISA = DISV, after reading SDIS) only shows DISABLE with severity DISS and
+   * drives no output. Otherwise its record support runs: read (soft-channel
+   * INP, DOL closed_loop, calc inputs), alarms, output (OUT, or the device
+   * write), timestamp, monitors, then the forward link. Returns the device's
+   * completion when device support is carrying out a write.
+   */
+  dbProcess(opts: ProcessOptions = {}): Promise<void> | undefined {
+    const r = this.f;
+    if (r.PACT) {
+      this.activeAgain();
+      return undefined;
+    }
+    r.LCNT = 0;
+    const sdis = this.readLinkNumber('SDIS');
+    if (sdis !== undefined) r.DISA = Math.trunc(sdis);
+    r.NSTA = AlarmStatus.NO_ALARM;
+    r.NSEV = AlarmSeverity.NO_ALARM;
+    if (r.DISA === r.DISV) {
+      this.disabled();
+      return undefined;
+    }
+    r.PACT = 1;
+    let changed = opts.changed ?? false;
+    const before = r.VAL;
+    const support = this.type.support;
+    if (this.binding.read && opts.read !== false) {
+      this.inDeviceRead = true;
+      try {
+        this.binding.read();
+      } finally {
+        this.inDeviceRead = false;
+      }
+      changed ||= this.pushedChange;
+      this.pushedChange = false;
+    } else if (!this.hardware || this.type.kind === 'output') {
+      support.read?.(this);
+    }
+    if (!sameValue(before, r.VAL)) changed = true;
+    if (this.type.kind === 'output' && this.hardware && this.binding.write && !opts.noWrite) {
+      return this.deviceWrite(changed, opts);
+    }
+    if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
+    if (opts.alarm) raiseAlarm(this, opts.alarm.status, opts.alarm.severity);
+    this.type.checkAlarms(this);
+    const delay = this.hardware ? undefined : support.write?.(this);
+    if (delay !== undefined && delay > 0) {
+      // calcout ODLY: the record stays active until the delayed output is written.
+      const t = setTimeout(() => {
+        support.delayed?.(this);
+        this.finish(changed, undefined);
+      }, delay * 1000);
+      t.unref();
+      return undefined;
+    }
+    this.finish(changed, opts.time);
+    return undefined;
+  }
+
+  /** The end of processing: timestamp, alarms and monitors, forward link, PACT cleared. */
+  private finish(changed: boolean, time: EpicsTimestamp | undefined): void {
+    this.time = time ?? epicsNow();
+    const mask = this.resetAlarms() | this.type.valueMask(this, changed);
+    if (mask) this.post('VAL', mask);
+    this.type.support.monitor?.(this);
+    const flnk = this.link('FLNK');
+    if (flnk.kind === 'db' && flnk.target.f.SCAN === SCAN_PASSIVE) void flnk.target.dbProcess({ client: IOC_CLIENT });
+    this.f.PACT = 0;
+  }
+
+  /** An output record's device support carries out the write; processing ends when it has. */
+  private deviceWrite(changed: boolean, opts: ProcessOptions): Promise<void> {
+    const v = this.f.VAL;
+    let started: Promise<void>;
+    try {
+      started = this.binding.write!(v, opts.client ?? IOC_CLIENT);
+    } catch (err) {
+      started = Promise.reject(err as Error);
+    }
+    const end = (alarm: Alarm | undefined): void => {
+      this.f.NSTA = AlarmStatus.NO_ALARM;
+      this.f.NSEV = AlarmSeverity.NO_ALARM;
+      if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
+      if (alarm) raiseAlarm(this, alarm.status, alarm.severity);
+      this.type.checkAlarms(this);
+      this.finish(changed, opts.time);
+    };
+    return started.then(() => end(undefined), (err: unknown) => {
+      // dbPutNotify reports the failure to the client; the record shows WRITE/INVALID.
+      end({ status: AlarmStatus.WRITE, severity: AlarmSeverity.INVALID });
+      if (err instanceof WriteError) throw err;
+      throw new WriteError(Eca.PUTFAIL, (err as Error).message);
+    });
+  }
+
+  /** dbProcess on an active record: after MAX_LOCK tries in a row, SCAN/INVALID. */
+  private activeAgain(): void {
+    const r = this.f;
+    const lcnt = r.LCNT as number;
+    r.LCNT = Math.min(255, lcnt + 1);
+    if (r.STAT === AlarmStatus.SCAN || lcnt < MAX_LOCK || (r.SEVR as number) >= AlarmSeverity.INVALID) return;
+    r.NSTA = AlarmStatus.NO_ALARM;
+    r.NSEV = AlarmSeverity.NO_ALARM;
+    raiseAlarm(this, AlarmStatus.SCAN, AlarmSeverity.INVALID);
+    this.post('VAL', this.resetAlarms() | DBE_VALUE | DBE_LOG);
+  }
+
+  /** dbProcess on a disabled record: STAT DISABLE, SEVR DISS, posted once. */
+  private disabled(): void {
+    const r = this.f;
+    if (r.STAT === AlarmStatus.DISABLE) return;
+    r.STAT = AlarmStatus.DISABLE;
+    r.SEVR = r.DISS;
+    this.post('STAT', DBE_VALUE);
+    this.post('SEVR', DBE_VALUE);
+    this.post('VAL', DBE_VALUE | DBE_ALARM);
   }
 
   /** recGblResetAlarms: make NSTA/NSEV current; returns DBE_ALARM if they changed. */
@@ -149,18 +432,28 @@ export class DbRecord implements RecordState, DeviceRecord {
     return DBE_ALARM;
   }
 
-  /** Device support: a new value for an input record. */
+  /**
+   * Device support: a new value for an input record, which is processed (an
+   * I/O Intr scan). Pushed from the device's own read during processing, it
+   * is just stored.
+   */
   update(value: FieldValue, opts: { time?: EpicsTimestamp; alarm?: Alarm } = {}): void {
     const changed = !sameValue(this.f.VAL, value);
     this.storeValue(value);
-    this.process(changed, opts);
+    if (this.inDeviceRead) {
+      this.pushedChange ||= changed;
+      if (opts.alarm) raiseAlarm(this, opts.alarm.status, opts.alarm.severity);
+      return;
+    }
+    void this.dbProcess({ changed, time: opts.time, alarm: opts.alarm, read: false, noWrite: true });
   }
 
   setDeviceAlarm(alarm: Alarm | undefined): void {
     const same = alarm === this.deviceAlarm || (alarm && this.deviceAlarm && alarm.status === this.deviceAlarm.status && alarm.severity === this.deviceAlarm.severity);
     if (same) return;
     this.deviceAlarm = alarm;
-    this.process(false);
+    if (this.inDeviceRead) return;
+    void this.dbProcess({ read: false, noWrite: true });
   }
 
   setField(name: string, value: FieldValue): void {
@@ -198,7 +491,7 @@ export class DbRecord implements RecordState, DeviceRecord {
    * thread). A record whose device support is still carrying out an earlier
    * write (PACT in EPICS terms) queues the new one behind it.
    */
-  put(def: FieldDef, value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> {
+  put(def: FieldDef, value: FieldValue, client: Client): Promise<void> {
     if (this.writesInFlight === 0) {
       let pending: Promise<void> | undefined;
       try {
@@ -236,65 +529,63 @@ export class DbRecord implements RecordState, DeviceRecord {
     return run;
   }
 
-  /** Apply one write now; returns the device support's completion, if it has one to wait for. */
-  private applyPut(def: FieldDef, value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> | undefined {
-    if (def.name === 'VAL') return this.putValue(value, client);
+  /**
+   * dbPutField, applied now: PROC processes the record; a link field is
+   * resolved again; any other field is stored, and a field that processes
+   * (VAL) processes a passive record. Returns the device support's
+   * completion, if it has one to wait for.
+   */
+  private applyPut(def: FieldDef, value: FieldValue, client: Client): Promise<void> | undefined {
     if (def.name === 'PROC') {
-      if (this.binding.read) {
-        this.binding.read();
-        this.process(false);
-      } else {
-        this.processSoft();
-      }
+      this.f.PROC = value;
+      return this.dbProcess({ client });
+    }
+    if (def.type === 'INLINK' || def.type === 'OUTLINK' || def.type === 'FWDLINK') {
+      this.putLinkField(def, String(value));
       return undefined;
     }
-    this.setField(def.name, value);
-    if (def.process) this.process(false);
-    else if (def.name === 'DISA' || def.name === 'DISV' || def.name === 'DISS') this.process(false);
+    if (def.name === 'VAL') {
+      const v = this.type.clamp ? this.type.clamp(this, value) : value;
+      const changed = !sameValue(this.f.VAL, v);
+      // dbPut stores VAL before the record processes: a read made while device
+      // support is busy with the write sees the value written.
+      this.storeValue(v);
+      if (this.f.SCAN === SCAN_PASSIVE) return this.dbProcess({ client, changed });
+      this.post('VAL', DBE_VALUE | DBE_LOG);
+      return undefined;
+    }
+    if (this.type.checkField) {
+      try {
+        this.type.checkField(def.name, value);
+      } catch (err) {
+        throw new WriteError(Eca.PUTFAIL, `${this.name}.${def.name}: ${(err as Error).message}`);
+      }
+    }
+    this.f[def.name] = value;
+    this.postStored(def);
+    if (def.process && this.f.SCAN === SCAN_PASSIVE) return this.dbProcess({ client });
     return undefined;
   }
 
-  private putValue(value: FieldValue, client: { user: string; host: string; address: string }): Promise<void> | undefined {
-    const v = this.clampValue(value);
-    const changed = !sameValue(this.f.VAL, v);
-    // dbPut stores VAL before the record processes: a read made while device
-    // support is busy with the write sees the value written.
-    this.storeValue(v);
-    if (this.type.kind !== 'output' || !this.binding.write) {
-      this.process(changed);
-      return undefined;
-    }
-    let started: Promise<void>;
-    try {
-      started = this.binding.write(v, client);
-    } catch (err) {
-      started = Promise.reject(err as Error);
-    }
-    return started.then(() => this.process(changed), (err: unknown) => {
-      // dbPutNotify reports the failure to the client; the record shows WRITE/INVALID.
-      this.process(changed, { alarm: { status: AlarmStatus.WRITE, severity: AlarmSeverity.INVALID } });
-      if (err instanceof WriteError) throw err;
-      throw new WriteError(Eca.PUTFAIL, (err as Error).message);
-    });
-  }
-
   /**
-   * DRVH/DRVL for ao and longout. A bo or mbbo takes any state number, as
-   * dbPut stores it: a state without a name or beyond the 16 of an mbbo is
-   * shown as such and raises the state alarm its record support gives it.
+   * A write to a link field: refused when device support owns the link (it
+   * cannot bind again), else resolved as at load time and put in place.
    */
-  private clampValue(value: FieldValue): FieldValue {
-    const r = this.f;
-    switch (this.type.name) {
-      case 'ao': case 'longout': {
-        const drvh = r.DRVH as number, drvl = r.DRVL as number;
-        let v = value as number;
-        if (drvh > drvl) v = Math.min(drvh, Math.max(drvl, v));
-        return v;
-      }
-      default:
-        return value;
+  private putLinkField(def: FieldDef, text: string): void {
+    const deviceLink = this.type.kind === 'output' ? 'OUT' : 'INP';
+    if (this.hardware && def.name === deviceLink) {
+      throw new WriteError(Eca.PUTFAIL, `${this.name}.${def.name}: device support "${String(this.f.DTYP)}" cannot change its link`);
     }
+    if (!this.host) throw new WriteError(Eca.PUTFAIL, `${this.name}.${def.name}: links cannot be changed here`);
+    let link: ResolvedLink;
+    try {
+      link = this.host.resolveLink(this, def, text);
+    } catch (err) {
+      throw new WriteError(Eca.PUTFAIL, `${this.name}.${def.name}: ${(err as Error).message}`);
+    }
+    this.f[def.name] = text.trim();
+    this.setLink(def.name, link);
+    this.post(def.name, DBE_VALUE | DBE_LOG);
   }
 
   /** The DBR type of VAL (waveforms: from FTVL). */

