@@ -37,6 +37,8 @@ export class Database implements PvDirectory, RecordHost {
   private readonly pvs = new Map<string, FieldPv>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly scanQueue = new Set<DbRecord>();
+  /** Records whose VAL only a constant link defined (no VAL in the file). */
+  private readonly definedByConstant = new Set<DbRecord>();
   private readonly registry: DeviceRegistry;
   private readonly log: Logger;
   access: AccessPolicy;
@@ -81,7 +83,7 @@ export class Database implements PvDirectory, RecordHost {
       } catch (err) {
         throw new DbLoadError('DB_ERR_BAD_LINK', `record "${rec.name}" field ${fieldDef.name}: ${(err as Error).message}`, where);
       }
-      if (link.kind === 'db') rec.f[fieldDef.name] = linkText(parseLink(text) as Parameters<typeof linkText>[0]);
+      if (link.kind === 'db') rec.f[fieldDef.name] = link.text;
       rec.setLink(fieldDef.name, link);
     }
     for (const [linkField, into] of [['SDIS', 'DISA'], ...rec.type.constantLinks] as const) {
@@ -92,7 +94,10 @@ export class Database implements PvDirectory, RecordHost {
       rec.f[into] = intoDef.name === 'VAL' && rec.type.name === 'waveform'
         ? parseFieldText(rec, intoDef, { ...fd, value: JSON.stringify(link.values) })
         : parseFieldText(rec, intoDef, { ...fd, value: String(link.values[0]) });
-      if (into === 'VAL') rec.f.UDF = 0;
+      if (into === 'VAL') {
+        if (rec.f.UDF) this.definedByConstant.add(rec);
+        rec.f.UDF = 0;
+      }
     }
   }
 
@@ -121,7 +126,8 @@ export class Database implements PvDirectory, RecordHost {
     const targetDef = target.type.fields.get(parsed.field);
     if (!targetDef) throw new Error(`record "${parsed.record}" (${target.type.name}) has no field ${parsed.field}`);
     if (def.type === 'FWDLINK' && parsed.proc !== 'NPP' && parsed.proc !== 'PP') throw new Error(`a forward link cannot be ${parsed.proc}`);
-    return { kind: 'db', target, def: targetDef, proc: parsed.proc, ms: parsed.ms };
+    // A forward link reads back as the name alone.
+    return { kind: 'db', target, def: targetDef, proc: parsed.proc, ms: parsed.ms, text: def.type === 'FWDLINK' ? parsed.name : linkText(parsed) };
   }
 
   /** scanOnce (RecordHost): CP links process their record after the current processing. */
@@ -203,7 +209,8 @@ export class Database implements PvDirectory, RecordHost {
     // iocInit processes no record but those with PINI: the others keep STAT UDF,
     // no timestamp, and the severity UDFS while their value is undefined (iocInit.c).
     for (const rec of this.records.values()) {
-      if (rec.f.STAT === AlarmStatus.UDF) rec.f.SEVR = rec.f.UDF ? rec.f.UDFS : AlarmSeverity.NO_ALARM;
+      // A value set by a constant link still starts with SEVR UDFS, as softIoc shows it.
+      if (rec.f.STAT === AlarmStatus.UDF) rec.f.SEVR = rec.f.UDF || this.definedByConstant.has(rec) ? rec.f.UDFS : AlarmSeverity.NO_ALARM;
       // init_record: the last posted, archived and alarmed values start at VAL.
       const val = rec.f.VAL;
       if (typeof val === 'number') for (const k of ['MLST', 'ALST', 'LALM']) if (rec.type.fields.has(k)) rec.f[k] = val;

@@ -30,7 +30,11 @@ export type ResolvedLink =
   | { readonly kind: 'none' }
   | { readonly kind: 'constant'; readonly values: readonly (number | string)[] }
   | { readonly kind: 'instrument'; readonly text: string }
-  | { readonly kind: 'db'; readonly target: DbRecord; readonly def: FieldDef; readonly proc: LinkProcess; readonly ms: LinkSeverity };
+  | {
+    readonly kind: 'db'; readonly target: DbRecord; readonly def: FieldDef; readonly proc: LinkProcess; readonly ms: LinkSeverity;
+    /** How the link field reads back: the name as written and both modifiers. */
+    readonly text: string;
+  };
 
 /** A field's value as CA elements, for a link to carry to another field. */
 export interface LinkValue {
@@ -583,7 +587,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     } catch (err) {
       throw new WriteError(Eca.PUTFAIL, `${this.name}.${def.name}: ${(err as Error).message}`);
     }
-    this.f[def.name] = text.trim();
+    this.f[def.name] = link.kind === 'db' ? link.text : text.trim();
     this.setLink(def.name, link);
     this.post(def.name, DBE_VALUE | DBE_LOG);
   }

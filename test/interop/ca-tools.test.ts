@@ -6,12 +6,12 @@
  * timestamps (and the server's port in cainfo) are taken out.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, serverEnv } from '../helpers/pyca';
+import { normalise, runTool, type Server, type ToolResult } from '../helpers/ca-tools';
 import { checkEpicsBundle, epicsBin, softIocDbd } from '../helpers/shared';
 import { freeCaPorts, requireDependency } from '../helpers/system';
 
@@ -53,38 +53,6 @@ record(bi, "$(P)cold:bi") { field(VAL, "1") field(OSV, "MAJOR") field(ZNAM, "No"
 record(stringin, "$(P)cold:si") { }
 record(waveform, "$(P)cold:wf") { field(FTVL, "SHORT") field(NELM, "3") }
 `;
-
-interface ToolResult {
-  code: number | null;
-  /** stdout then stderr, timestamps taken out. */
-  out: string;
-}
-
-/** What differs between two servers for reasons that are not behaviour: the time, and the port in cainfo's Host. */
-function normalise(text: string): string {
-  return text
-    .replace(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+/g, '<time>')
-    .replace(/^(\s*Current Time: ).*$/gm, '$1<time>')
-    .replace(/^(\s*Host:\s+)\S+:\d+$/gm, '$1<host>');
-}
-
-interface Server {
-  name: string;
-  env: NodeJS.ProcessEnv;
-}
-
-function runTool(server: Server, tool: string, args: string[], timeoutMs = 20000): Promise<ToolResult> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(path.join(epicsBin()!, tool), args, { env: server.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    proc.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${tool} ${args.join(' ')} (${server.name}) did not exit`)); }, timeoutMs);
-    proc.on('error', (err) => { clearTimeout(t); reject(err); });
-    proc.on('close', (code) => { clearTimeout(t); resolve({ code, out: normalise(stdout + stderr) }); });
-  });
-}
 
 describe('interop: caget, caput, camonitor and cainfo see service-ioc as they see softIoc', function () {
   this.timeout(60000);

@@ -162,16 +162,17 @@ describe('database links', () => {
   });
 
   it('links read back with their modifiers, as dbGetString shows them', () => {
-    const db = build('record(ai, "a") { field(INP, "b.HIHI") }\nrecord(ai, "b") { field(INP, "a PP MS") }');
+    const db = build('record(ai, "a") { field(INP, "b.HIHI") field(FLNK, "b") }\nrecord(ai, "b") { field(INP, "a PP MS") }');
     assert.equal(get(db, 'a.INP'), 'b.HIHI NPP NMS');
     assert.equal(get(db, 'b.INP'), 'a PP MS');
+    assert.equal(get(db, 'a.FLNK'), 'b', 'a forward link reads back as the name alone');
   });
 
   describe('link fields written at run time', () => {
     it('a soft-channel link is resolved again: the new target is read', async () => {
       const db = build('record(ai, "x") { field(VAL, "1") }\nrecord(ai, "y") { field(VAL, "2") }\nrecord(ai, "r") { field(INP, "x") }');
       await put(db, 'r.INP', 'y');
-      assert.equal(get(db, 'r.INP'), 'y');
+      assert.equal(get(db, 'r.INP'), 'y NPP NMS');
       await put(db, 'r.PROC', 1);
       assert.equal(get(db, 'r'), 2);
     });

@@ -1,0 +1,207 @@
+/**
+ * Interop: links, calc/calcout and disable, with softIoc as the oracle. The
+ * same .db is served by `service-ioc softioc` and by the bundle's softIoc;
+ * the same caput/caget/camonitor runs go to both, and what the tools print
+ * (values, alarms, monitor events) must be the same.
+ */
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { normalise, runTool, type Server, type ToolResult } from '../helpers/ca-tools';
+import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
+import { startProcess, type Managed } from '../helpers/processes';
+import { clientEnv, serverEnv } from '../helpers/pyca';
+import { checkEpicsBundle, epicsBin, softIocDbd } from '../helpers/shared';
+import { freeCaPorts, requireDependency } from '../helpers/system';
+
+const P = 'lk:';
+
+const DB = `# records for test/interop/records-oracle.test.ts
+record(ai, "$(P)src") { field(VAL, "1") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") }
+record(ai, "$(P)npp") { field(INP, "$(P)src NPP") }
+record(ai, "$(P)ms") { field(INP, "$(P)src MS") }
+record(ai, "$(P)mss") { field(INP, "$(P)src MSS") }
+record(ai, "$(P)msi") { field(INP, "$(P)src MSI") }
+record(calc, "$(P)count") { field(CALC, "VAL+1") }
+record(ai, "$(P)pp") { field(INP, "$(P)count PP") field(FLNK, "$(P)chain1") }
+record(calc, "$(P)chain1") { field(INPA, "$(P)pp") field(CALC, "A*2") field(FLNK, "$(P)chain2") }
+record(calc, "$(P)chain2") { field(INPA, "$(P)chain1") field(INPB, "0.25") field(CALC, "A+B") }
+record(calc, "$(P)cp") { field(INPA, "$(P)src CP") field(INPB, "$(P)src.HIGH") field(CALC, "A>B?1:0") }
+record(ao, "$(P)out") { field(OUT, "$(P)dst PP") field(DRVH, "50") }
+record(ai, "$(P)dst") { field(HIGH, "20") field(HSV, "MAJOR") }
+record(ao, "$(P)outf") { field(OUT, "$(P)dst.HIGH") }
+record(ao, "$(P)cl") { field(DOL, "$(P)src") field(OMSL, "closed_loop") }
+record(longout, "$(P)k") { field(DOL, "7") }
+record(bo, "$(P)l1") { field(OUT, "$(P)l2 PP") field(ZNAM, "Off") field(ONAM, "On") }
+record(bo, "$(P)l2") { field(OUT, "$(P)l1 PP") field(ZNAM, "Off") field(ONAM, "On") }
+record(stringin, "$(P)str") { field(INP, "$(P)l1 PP") }
+record(calc, "$(P)math") { field(CALC, "B:=B+1;(B%3=0?100:B)+MAX(A,2)**2+NINT(-2.5)+(6 AND 3)") }
+record(calcout, "$(P)co") {
+  field(INPA, "$(P)src") field(CALC, "A") field(OOPT, "Transition To Non-zero")
+  field(DOPT, "Use OCAL") field(OCAL, "A*100") field(OUT, "$(P)codst PP")
+}
+record(ai, "$(P)codst") { }
+record(calcout, "$(P)coz") { field(CALC, "A") field(OOPT, "When Zero") field(OUT, "$(P)cozdst PP") }
+record(ai, "$(P)cozdst") { }
+record(ai, "$(P)dis") { field(DISS, "MAJOR") field(VAL, "3") }
+record(bo, "$(P)gate") { }
+record(calc, "$(P)gated") { field(SDIS, "$(P)gate") field(CALC, "VAL+1") field(DISS, "MINOR") }
+record(ai, "$(P)relink") { field(INP, "$(P)src") }
+`;
+
+describe('interop: links, calc and disable as softIoc has them', function () {
+  this.timeout(60000);
+  let dir: string;
+  let ours: RunningSoftIoc | undefined;
+  let base: Managed | undefined;
+  const servers: { ours?: Server; base?: Server } = {};
+
+  before(async function () {
+    requireDependency(this, checkEpicsBundle());
+    requireBuiltCli();
+    dir = makeTempDir('records-oracle-');
+    const db = path.join(dir, 'links.db');
+    fs.writeFileSync(db, DB);
+    const oursPorts = await freeCaPorts();
+    let basePorts = await freeCaPorts();
+    while (basePorts.server === oursPorts.server) basePorts = await freeCaPorts();
+    ours = await startSoftIocCli(['-m', `P=${P}`, '-d', db], serverEnv(oursPorts.server, oursPorts.repeater));
+    base = startProcess(path.join(epicsBin()!, 'softIoc'), ['-D', softIocDbd(), '-S', '-m', `P=${P}`, '-d', db], serverEnv(basePorts.server, basePorts.repeater));
+    await base.waitStderrLine(/All initialization complete/, 15000);
+    servers.ours = { name: 'service-ioc', env: clientEnv(oursPorts.server, oursPorts.repeater) };
+    servers.base = { name: 'softIoc', env: clientEnv(basePorts.server, basePorts.repeater) };
+  });
+
+  after(async () => {
+    await ours?.proc.stop();
+    await base?.stop();
+    removeTempDir(dir);
+  });
+
+  /** Run one invocation against both servers (softIoc first); they must print the same. */
+  async function same(tool: string, ...args: string[]): Promise<ToolResult> {
+    const a = await runTool(servers.base!, tool, args);
+    const b = await runTool(servers.ours!, tool, args);
+    assert.equal(b.out, a.out, `${tool} ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
+    assert.equal(b.code, a.code, `${tool} ${args.join(' ')}: exit code`);
+    return b;
+  }
+
+  /** Values with their alarm status and severity. */
+  const state = (...names: string[]): Promise<ToolResult> => same('caget', '-d', 'DBR_STS_STRING', ...names.map((n) => P + n));
+
+  /** A camonitor line (as printed, with its time) of `pv` with `value`. */
+  const eventLine = (pv: string, value: string): RegExp => new RegExp(`^${P}${pv.replace('.', '\\.')}\\s+\\S+ \\S+ ${value}\\b`);
+
+  /** camonitor on both servers: `act` runs once each has printed `initial` lines; then wait for a line matching `last`. */
+  async function monitor(args: string[], initial: number, act: () => Promise<void>, last: RegExp): Promise<string[]> {
+    const runs = (['base', 'ours'] as const).map((k) => startProcess(path.join(epicsBin()!, 'camonitor'), args, servers[k]!.env));
+    try {
+      await Promise.all(runs.map(async (m) => {
+        while (m.lines.length < initial) await m.waitLine(/./, 10000, m.lines.length);
+      }));
+      await act();
+      await Promise.all(runs.map((m) => m.waitLine(last, 10000, initial)));
+    } finally {
+      await Promise.all(runs.map((m) => m.stop()));
+    }
+    const [a, b] = runs.map((m) => m.lines.map(normalise));
+    assert.deepEqual(b, a, `camonitor ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
+    return b;
+  }
+
+  it('start: constants in DOL, CP links processed once, links read back with their modifiers', async () => {
+    await state('k', 'cp', 'npp', 'pp');
+    const r = await same('caget', ...['npp.INP', 'ms.INP', 'cp.INPB', 'pp.FLNK', 'out.OUT', 'k.DOL'].map((n) => P + n));
+    assert.match(r.out, /lk:npp\.INP\s+lk:src NPP NMS/);
+  });
+
+  it('NPP/MS/MSS/MSI inputs follow the source and its alarm', async () => {
+    for (const v of ['7', '20', '2']) {
+      await same('caput', `${P}src`, v);
+      for (const n of ['npp', 'ms', 'mss', 'msi']) await same('caput', `${P}${n}.PROC`, '1');
+      await state('src', 'npp', 'ms', 'mss', 'msi');
+    }
+  });
+
+  it('PP input processes its passive source; FLNK runs the chain', async () => {
+    for (let i = 0; i < 2; i++) {
+      await same('caput', `${P}pp.PROC`, '1');
+      await state('count', 'pp', 'chain1', 'chain2');
+    }
+  });
+
+  it('CP: the calc follows its source, event by event', async () => {
+    const lines = await monitor([`${P}cp`], 1, async () => {
+      await same('caput', `${P}src`, '8');
+      await same('caput', `${P}src`, '9');
+      await same('caput', `${P}src`, '1');
+    }, eventLine('cp', '0'));
+    assert.ok(lines.length >= 3, lines.join('\n'));
+  });
+
+  it('OUT PP drives its target and its alarm; a link to a field writes that field; DRVH holds the value', async () => {
+    await same('caput', `${P}out`, '30');
+    await state('out', 'dst');
+    await same('caput', `${P}out`, '80');
+    await state('out', 'dst');
+    await same('caput', `${P}outf`, '100');
+    await same('caget', `${P}dst.HIGH`);
+    await same('caput', `${P}dst.PROC`, '1');
+    await state('dst');
+  });
+
+  it('OMSL closed_loop reads DOL; a loop of PP links ends; a bo read as a string by state name', async () => {
+    await same('caput', `${P}src`, '3');
+    await same('caput', `${P}cl.PROC`, '1');
+    await state('cl');
+    await same('caput', `${P}l1`, '1');
+    await state('l1', 'l2');
+    await same('caput', `${P}str.PROC`, '1');
+    await state('str');
+  });
+
+  it('calc: assignment, conditional, functions, with monitors on VAL and B', async () => {
+    await monitor([`${P}math`, `${P}math.B`], 2, async () => {
+      for (let i = 0; i < 3; i++) await same('caput', `${P}math.PROC`, '1');
+    }, eventLine('math.B', '3'));
+    await state('math');
+  });
+
+  it('calcout: OOPT transition and When Zero, DOPT Use OCAL, OVAL and PVAL', async () => {
+    for (const v of ['0', '2', '3', '0', '4']) {
+      await same('caput', `${P}src`, v);
+      await same('caput', `${P}co.PROC`, '1');
+      await state('co', 'co.OVAL', 'co.PVAL', 'codst');
+    }
+    for (const v of ['1', '0']) {
+      await same('caput', `${P}coz.A`, v);
+      await state('coz', 'coz.OVAL', 'cozdst');
+    }
+  });
+
+  it('DISA: a write alone processes nothing; processing while disabled shows DISABLE/DISS once; SDIS reads DISA', async () => {
+    await same('caput', `${P}dis.DISA`, '1');
+    await state('dis');
+    await monitor(['-m', 'va', `${P}dis`], 1, async () => {
+      await same('caput', `${P}dis.PROC`, '1');
+      await same('caput', `${P}dis.PROC`, '1');
+      await same('caput', `${P}dis.DISA`, '0');
+      await same('caput', `${P}dis`, '4');
+    }, eventLine('dis', '4'));
+    await same('caput', `${P}gated.PROC`, '1');
+    await same('caput', `${P}gate`, '1');
+    await same('caput', `${P}gated.PROC`, '1');
+    await state('gated');
+    await same('caput', `${P}gate`, '0');
+    await same('caput', `${P}gated.PROC`, '1');
+    await state('gated');
+  });
+
+  it('a written INP is followed: the record reads its new source', async () => {
+    await same('caput', `${P}relink.INP`, `${P}count`);
+    await same('caput', `${P}relink.PROC`, '1');
+    await state('relink');
+    await same('caget', `${P}relink.INP`);
+  });
+});
