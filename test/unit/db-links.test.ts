@@ -7,7 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { AlarmSeverity, AlarmStatus, DBE_VALUE, Eca } from '../../src/ca/protocol/constants';
-import { WriteError, type ProcessVariable } from '../../src/ca/server/pv';
+import { WriteError, type ProcessVariable } from '../../src/ca/pv';
 import { valueElements } from '../../src/ca/protocol/types';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
