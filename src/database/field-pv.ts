@@ -184,7 +184,14 @@ export class FieldPv implements ProcessVariable {
   }
 
   onRightsChanged(listener: () => void): () => void {
-    return this.ctx.access.onChange(listener);
+    const offPolicy = this.ctx.access.onChange(listener);
+    // A write to the record's ASG puts it in another access security group
+    // (asChangeGroup): every channel to the record asks for its rights again.
+    const offGroup = this.record.subscribe('ASG', () => listener());
+    return () => {
+      offPolicy();
+      offGroup();
+    };
   }
 }
 

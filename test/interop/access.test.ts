@@ -788,6 +788,24 @@ describe('access security seen by pyepics clients of other users and hosts', fun
       assert.match(String((await viewer.request('put', { pv: `${P}setpoint`, value: 5, wait: true })).raised), DENIED);
     });
 
+    it('a write to a record\'s ASG moves it to another group: libca channels open to it get their new rights, as from softIoc', async () => {
+      // It leaves quiet in DEFAULT, where nobody may write. Before the reloads: a reload
+      // re-evaluates every channel's rights, and would hide a write to ASG that did not.
+      for (const pv of [`${P}quiet`, `${P}quiet.DESC`, `${P}setpoint`]) await connect(op, pv);
+      await connect(viewer, `${P}quiet`);
+      assert.deepEqual([(await op.request('info', { pv: `${P}quiet` })).write, (await viewer.request('info', { pv: `${P}quiet` })).write], [true, false]);
+      assert.equal((await op.request('put', { pv: `${P}quiet.ASG`, value: 'DEFAULT', wait: true })).status, 1);
+      for (const pv of [`${P}quiet`, `${P}quiet.DESC`]) {
+        const now = await op.request('wait_access', { pv, read: true, write: false, timeout: 10 });
+        assert.equal(now.matched, true, `${pv}: the operator's rights stayed ${JSON.stringify(now)}`);
+      }
+      assert.equal(((await op.request('get', { pv: `${P}quiet.ASG` })).result as Reply).value, 'DEFAULT');
+      assert.deepEqual([(await op.request('info', { pv: `${P}setpoint` })).write], [true], 'another record keeps its group');
+      const v = await viewer.request('info', { pv: `${P}quiet` });
+      assert.deepEqual([v.read, v.write], [true, false], 'the viewer could not write before and cannot now');
+      assert.match(String((await op.request('put', { pv: `${P}quiet`, value: 9, wait: true })).raised), DENIED);
+    });
+
     it('SIGHUP reloads the file', async () => {
       // No write to the file since the IOC started: only the signal can cause this reload.
       const from = ioc!.proc.stderrLineCount();

@@ -17,6 +17,11 @@ import { formatFields, memoryLogger } from '../../src/log';
 import type { ClientIdentity } from '../../src/ca/pv';
 import type { DbrSource } from '../../src/ca/protocol/types';
 import { EXAMPLE_ACF } from '../fixtures/access';
+import { Circuit } from '../../src/ca/server/circuit';
+import { Command, DbrType } from '../../src/ca/protocol/constants';
+import * as m from '../../src/ca/protocol/messages';
+import { duplexPair } from '../helpers/duplex-pair';
+import { ScriptedClient } from '../helpers/ca-client';
 
 
 const alice = (host = 'opi1'): ClientIdentity => ({ user: 'alice', host, address: '10.0.0.5' });
@@ -166,6 +171,69 @@ describe('access security', () => {
       assert.equal(sec.rights(r, r.fieldDef('VAL')!, alice()).write, true, 'new rules');
       sec.close();
     });
+  });
+
+  describe('a write to a record\'s ASG, over CA circuits', () => {
+    const ACF = 'UAG(ops) { bob }\nASG(DEFAULT) { RULE(1, WRITE) }\nASG(RO) { RULE(1, READ) RULE(1, WRITE) { UAG(ops) } }\n';
+    let db: Database;
+    let as: AccessSecurity;
+
+    beforeEach(async () => {
+      const loaded = createDatabase();
+      mergeInto(loaded, parseDbText('record(ao, "x") {}\nrecord(ao, "y") {}\n', { file: 't.db' }));
+      db = Database.build(loaded);
+      db.start();
+      as = new AccessSecurity({ file: tmpFile(ACF), log: memoryLogger(), resolveInput: (n) => db.lookup(n) });
+      await as.load();
+      db.access = as;
+    });
+    afterEach(() => {
+      as.close();
+      db.stop();
+    });
+
+    /** A client named `user` on its own circuit, with a channel (cid 1, 2, ...) to each of `names`. */
+    async function client(user: string, names: string[]): Promise<ScriptedClient> {
+      const [server, end] = duplexPair();
+      new Circuit(server, db, memoryLogger(), '10.0.0.5');
+      const c = new ScriptedClient(end);
+      c.send(m.clientVersion(), m.clientNameMessage(user), m.hostNameMessage('opi1'), ...names.map((n, i) => m.createChanRequest(n, i + 1)));
+      for (let i = 1; i <= names.length; i++) await c.waitFor((x) => x.command === Command.CREATE_CHAN && x.parameter1 === i);
+      return c;
+    }
+
+    /** The ACCESS_RIGHTS messages a client got after `from`, as [cid, bits] (1 read, 3 read and write), once an ECHO has come back. */
+    async function rightsSince(c: ScriptedClient, from: number): Promise<Array<[number, number]>> {
+      const echoes = c.received.filter((x) => x.command === Command.ECHO).length;
+      c.send(m.echoMessage());
+      await c.waitFor(() => c.received.filter((x) => x.command === Command.ECHO).length > echoes);
+      return c.received.slice(from).filter((x) => x.command === Command.ACCESS_RIGHTS).map((x) => [x.parameter1, x.parameter2]);
+    }
+
+    it('moves the record to the new group: every channel to it whose rights change gets ACCESS_RIGHTS, others none', async () => {
+      const alice = await client('alice', ['x', 'x.DESC', 'y']);
+      const bob = await client('bob', ['x', 'x.ASG']);
+      const [aliceFrom, bobFrom] = [alice.received.length, bob.received.length];
+      const payload = Buffer.alloc(40);
+      payload.write('RO');
+      bob.send(m.writeRequest(true, DbrType.STRING, 1, (await sidOf(bob, 2)), 7, payload));
+      const done = await bob.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 7);
+      assert.equal(done.parameter1, 1, 'ECA_NORMAL');
+      assert.equal(db.record('x')!.f.ASG, 'RO');
+      assert.deepEqual(await rightsSince(alice, aliceFrom), [[1, 1], [2, 1]], 'alice: x and x.DESC turn read-only; y keeps its rights');
+      assert.deepEqual(await rightsSince(bob, bobFrom), [], 'bob may still write in RO');
+      // Back to DEFAULT: alice may write again.
+      const back = Buffer.alloc(40);
+      back.write('DEFAULT');
+      const again = alice.received.length;
+      bob.send(m.writeRequest(true, DbrType.STRING, 1, (await sidOf(bob, 2)), 8, back));
+      await bob.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 8);
+      assert.deepEqual(await rightsSince(alice, again), [[1, 3], [2, 3]]);
+    });
+
+    async function sidOf(c: ScriptedClient, cid: number): Promise<number> {
+      return (await c.waitFor((x) => x.command === Command.CREATE_CHAN && x.parameter1 === cid)).parameter2;
+    }
   });
 
   describe('put log', () => {
