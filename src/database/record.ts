@@ -245,6 +245,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       return;
     }
     dst.postStored(l.def);
+    // dbDbPutValue: the target inherits this record's pending alarm as the link's MS modifier says.
+    inheritSeverity(dst, l.ms, this.f.NSTA as number, this.f.NSEV as number);
     if (l.def.name === 'PROC' || (l.proc === 'PP' && dst.f.SCAN === SCAN_PASSIVE)) void dst.dbProcess({ client: IOC_CLIENT, changed: true });
     else if (l.proc === 'CA' && l.def.process && dst.f.SCAN === SCAN_PASSIVE) void dst.dbProcess({ client: IOC_CLIENT, changed: true });
   }
@@ -314,8 +316,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     r.LCNT = 0;
     const sdis = this.readLinkNumber('SDIS');
     if (sdis !== undefined) r.DISA = Math.trunc(sdis);
-    r.NSTA = AlarmStatus.NO_ALARM;
-    r.NSEV = AlarmSeverity.NO_ALARM;
+    // NSTA/NSEV are not cleared here: an output link's MS modifier may have raised one already.
     if (r.DISA === r.DISV) {
       this.disabled();
       return undefined;
@@ -343,10 +344,13 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
     if (opts.alarm) raiseAlarm(this, opts.alarm.status, opts.alarm.severity);
     this.type.checkAlarms(this);
+    // The timestamp is taken before the output, as calcout's events during it carry it.
+    this.time = opts.time ?? epicsNow();
     const delay = this.hardware ? undefined : support.write?.(this);
     if (delay !== undefined && delay > 0) {
       // calcout ODLY: the record stays active until the delayed output is written.
       const t = setTimeout(() => {
+        this.time = epicsNow();
         support.delayed?.(this);
         this.finish(changed, undefined);
       }, delay * 1000);
@@ -378,8 +382,6 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       started = Promise.reject(err as Error);
     }
     const end = (alarm: Alarm | undefined): void => {
-      this.f.NSTA = AlarmStatus.NO_ALARM;
-      this.f.NSEV = AlarmSeverity.NO_ALARM;
       if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
       if (alarm) raiseAlarm(this, alarm.status, alarm.severity);
       this.type.checkAlarms(this);
@@ -408,6 +410,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
   /** dbProcess on a disabled record: STAT DISABLE, SEVR DISS, posted once. */
   private disabled(): void {
     const r = this.f;
+    r.NSTA = AlarmStatus.NO_ALARM;
+    r.NSEV = AlarmSeverity.NO_ALARM;
     if (r.STAT === AlarmStatus.DISABLE) return;
     r.STAT = AlarmStatus.DISABLE;
     r.SEVR = r.DISS;
@@ -554,8 +558,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       // dbPut stores VAL before the record processes: a read made while device
       // support is busy with the write sees the value written.
       this.storeValue(v);
+      // A record that is not passive takes the value when it is next scanned; dbPut posts no monitor for it.
       if (this.f.SCAN === SCAN_PASSIVE) return this.dbProcess({ client, changed });
-      this.post('VAL', DBE_VALUE | DBE_LOG);
       return undefined;
     }
     if (this.type.checkField) {

@@ -389,8 +389,13 @@ const analogOutput: RecordSupport = {
     const r = rec.f;
     r.VAL = driveLimits(rec, r.VAL);
     if (!Number.isNaN(r.VAL)) r.UDF = 0;
+    // OVAL is the value written (VAL, as OROC is not applied).
+    r.OVAL = r.VAL;
   },
-  write: softOutput.write,
+  write: (rec) => {
+    if (invalidOutput(rec, 'OVAL')) rec.writeLink('OUT', 'OVAL');
+    return undefined;
+  },
 };
 
 const scalar = (t: NativeType): Pick<RecordType, 'valueType' | 'valueCount'> => ({ valueType: () => t, valueCount: () => 1 });

@@ -47,6 +47,12 @@ record(ai, "$(P)dis") { field(DISS, "MAJOR") field(VAL, "3") }
 record(bo, "$(P)gate") { }
 record(calc, "$(P)gated") { field(SDIS, "$(P)gate") field(CALC, "VAL+1") field(DISS, "MINOR") }
 record(ai, "$(P)relink") { field(INP, "$(P)src") }
+record(ao, "$(P)outms") { field(OUT, "$(P)msdst PP MS") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "9") field(HHSV, "MAJOR") }
+record(ai, "$(P)msdst") { }
+record(calc, "$(P)slow") { field(SCAN, "10 second") field(CALC, "VAL+1") }
+record(ai, "$(P)readslow") { field(INP, "$(P)slow PP") }
+record(calcout, "$(P)late") { field(CALC, "A") field(ODLY, "0.2") field(OUT, "$(P)latedst PP") }
+record(ai, "$(P)latedst") { }
 `;
 
 describe('interop: links, calc and disable as softIoc has them', function () {
@@ -196,6 +202,32 @@ describe('interop: links, calc and disable as softIoc has them', function () {
     await same('caput', `${P}gate`, '0');
     await same('caput', `${P}gated.PROC`, '1');
     await state('gated');
+  });
+
+  it('an output link with MS passes the writer\'s alarm on, event by event', async () => {
+    await monitor(['-m', 'va', `${P}msdst`], 1, async () => {
+      for (const v of ['6', '10', '1']) await same('caput', `${P}outms`, v);
+    }, eventLine('msdst', '1'));
+    await state('outms', 'msdst');
+  });
+
+  it('a PP link does not process a periodic record', async () => {
+    await same('caput', `${P}readslow.PROC`, '1');
+    await same('caput', `${P}readslow.PROC`, '1');
+    await state('readslow');
+  });
+
+  it('FLNK chain: the monitor events of each record of the chain', async () => {
+    await monitor([`${P}pp`, `${P}chain1`, `${P}chain2`], 3, async () => {
+      await same('caput', `${P}pp.PROC`, '1');
+    }, /^lk:chain2\s+\S+ \S+ \d+\.25\b/);
+  });
+
+  it('calcout ODLY: DLYA goes up, the output is written after the delay, then DLYA goes down', async () => {
+    await monitor([`${P}late.DLYA`, `${P}latedst`], 2, async () => {
+      await same('caput', `${P}late.A`, '5');
+    }, eventLine('latedst', '5'));
+    await state('late', 'late.DLYA', 'latedst');
   });
 
   it('a written INP is followed: the record reads its new source', async () => {

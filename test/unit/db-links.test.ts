@@ -121,6 +121,39 @@ describe('database links', () => {
     assert.equal(get(db, 't.HIGH'), 2.5);
   });
 
+  it('an output link with MS passes the writer\'s alarm to its target', async () => {
+    const db = build(`
+      record(ao, "o") { field(OUT, "t PP MS") field(HIGH, "5") field(HSV, "MINOR") }
+      record(ao, "n") { field(OUT, "t2 PP") field(HIGH, "5") field(HSV, "MINOR") }
+      record(ai, "t") { }
+      record(ai, "t2") { }`);
+    await put(db, 'o', 6);
+    await put(db, 'n', 6);
+    assert.deepEqual(alarm(db, 't'), ['LINK', 'MINOR']);
+    assert.deepEqual(alarm(db, 't2'), ['NO_ALARM', 'NO_ALARM']);
+  });
+
+  it('a record that is not passive is not processed by a PP link, a FLNK or a write to VAL; PROC processes it', async () => {
+    const db = build(`
+      record(calc, "tick") { field(SCAN, "10 second") field(CALC, "VAL+1") }
+      record(ai, "r") { field(INP, "tick PP") field(FLNK, "tick") }
+      record(ai, "periodic") { field(SCAN, "10 second") }`);
+    try {
+      await put(db, 'r.PROC', 1);
+      assert.equal(get(db, 'tick'), 0);
+      const masks: number[] = [];
+      pv(db, 'periodic').subscribe((m) => masks.push(m));
+      await put(db, 'periodic', 3);
+      assert.equal(get(db, 'periodic'), 3, 'stored');
+      assert.deepEqual(masks, [], 'not posted until it is scanned');
+      assert.deepEqual(alarm(db, 'periodic'), ['UDF', 'INVALID'], 'not processed');
+      await put(db, 'tick.PROC', 1);
+      assert.equal(get(db, 'tick'), 1);
+    } finally {
+      db.stop();
+    }
+  });
+
   it('an output loop through PP links ends at the record already active', async () => {
     const db = build('record(ao, "l1") { field(OUT, "l2 PP") }\nrecord(ao, "l2") { field(OUT, "l1 PP") }');
     await put(db, 'l1', 3);
