@@ -7,10 +7,11 @@ import { benchSoftIoc } from './softioc';
 import { benchSystemd } from './systemd';
 import { benchDatabase } from './database';
 import { benchQueueserver } from './queueserver';
+import { benchPva } from './pva';
 
 async function main(): Promise<void> {
   const only = process.argv[2];
-  const suites: Array<[string, () => Promise<Figure[]>]> = [['softioc', benchSoftIoc], ['ca', benchCa], ['database', benchDatabase], ['systemd', benchSystemd], ['queueserver', benchQueueserver]];
+  const suites: Array<[string, () => Promise<Figure[]>]> = [['softioc', benchSoftIoc], ['ca', benchCa], ['database', benchDatabase], ['systemd', benchSystemd], ['queueserver', benchQueueserver], ['pva', benchPva]];
   for (const [name, run] of suites) {
     if (only && only !== name) continue;
     process.stdout.write(`\n== ${name}\n`);

@@ -32,7 +32,7 @@ const PUTS = 300_000;
 const START_RECORDS = 100_000;
 const RUNS = 3;
 
-interface Ports { server: number; repeater: number }
+export interface Ports { server: number; repeater: number }
 
 interface Server {
   name: string;
@@ -51,7 +51,7 @@ const SERVERS: Server[] = [
 ];
 
 /** Compile the client when its source is newer than the binary. */
-function buildClient(): void {
+export function buildClient(): void {
   const lib = path.join(EPICS, 'lib');
   for (const f of ['libca.so.4.14.5', 'libCom.so.3.23.2']) {
     if (!fs.existsSync(path.join(lib, f))) throw new Error(`${path.join(lib, f)} is missing: the EPICS bundle must be at ../shared/epics beside the clone, or named by EPICS_BUNDLE`);
@@ -65,7 +65,7 @@ function buildClient(): void {
 }
 
 /** One client run to completion; its last stdout line is JSON. Killed after `timeoutMs`. */
-function client(args: string[], ports: Ports, timeoutMs: number): Promise<Record<string, number>> {
+export function client(args: string[], ports: Ports, timeoutMs: number): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     const p = spawn(CLIENT, args, { env: clientEnv(ports.server, ports.repeater), stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -180,14 +180,21 @@ export class PvaConnection {
       this.protocolError(err);
       return;
     }
-    for (const f of frames) {
-      if (this.closed) return;
-      try {
-        this.dispatch(f);
-      } catch (err) {
-        this.protocolError(err);
-        return;
+    // The replies to one read go out in one write: a client that creates thousands of
+    // channels at once otherwise costs a system call per reply (the profile's largest item).
+    this.stream.cork();
+    try {
+      for (const f of frames) {
+        if (this.closed) return;
+        try {
+          this.dispatch(f);
+        } catch (err) {
+          this.protocolError(err);
+          return;
+        }
       }
+    } finally {
+      if (!this.closed) this.stream.uncork();
     }
   }
 

@@ -37,6 +37,14 @@ export interface PvaServerOptions {
   maxQueueSize?: number;
 }
 
+/**
+ * The search socket's receive buffer: a client that looks for thousands of
+ * names sends its searches in a burst, and while the event loop is busy with
+ * the channels already found the kernel must hold them (the default 208 KiB
+ * overflowed with 10,000 names, and each lost search costs the client a
+ * retry period). The kernel caps it at net.core.rmem_max.
+ */
+const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 /** Replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
 const MAX_UDP_IN_FLIGHT = 512;
 /** pvxs: ten beacons 15 s apart, then one every 180 s. */
@@ -155,7 +163,7 @@ export class PvaServer {
   }
 
   private async bindUdp(host: string): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: UDP_RECEIVE_BUFFER });
     sock.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
     sock.on('error', (err) => this.log.error('UDP socket error', { reason: err.message }));
     await new Promise<void>((resolve, reject) => {
