@@ -91,7 +91,7 @@ export class Database implements PvDirectory, RecordHost {
       if (link.kind !== 'constant' || link.values.length === 0) continue;
       const intoDef = rec.type.fields.get(into)!;
       const fd = def.fields.get(linkField) ?? def;
-      rec.f[into] = intoDef.name === 'VAL' && rec.type.name === 'waveform'
+      rec.f[into] = intoDef.name === 'VAL' && rec.type.arrayValue
         ? parseFieldText(rec, intoDef, { ...fd, value: JSON.stringify(link.values) })
         : parseFieldText(rec, intoDef, { ...fd, value: String(link.values[0]) });
       if (into === 'VAL') {
@@ -168,7 +168,7 @@ export class Database implements PvDirectory, RecordHost {
     // VAL last: its size may depend on other fields (FTVL, NELM, SIZV).
     const val = def.fields.get('VAL');
     if (val) rec.f.VAL = parseFieldText(rec, type.fields.get('VAL')!, val);
-    if (type.name === 'waveform') {
+    if (type.arrayValue) {
       if (!val) rec.f.VAL = nativeTypeOfDbf(menuType(rec)) === DbrType.STRING ? [] : new Float64Array(0);
       rec.f.NORD = (rec.f.VAL as ArrayLike<number>).length;
     }
@@ -287,7 +287,7 @@ export class Database implements PvDirectory, RecordHost {
     const def = rec.type.fields.get(fieldName);
     if (!def) return undefined;
     if (longString && nativeTypeOfDbf(def.type) !== DbrType.STRING) return undefined;
-    if (longString && def.name === 'VAL' && rec.type.name === 'waveform') return undefined;
+    if (longString && def.name === 'VAL' && rec.type.arrayValue) return undefined;
     const pv = new FieldPv(name, rec, def, longString, { access: this.access, deviceNames: this.registry.names() });
     this.pvs.set(name, pv);
     return pv;
@@ -309,7 +309,7 @@ export function parseFieldText(rec: DbRecord, def: FieldDef, fd: FieldDefinition
   const fail = (what: string): never => {
     throw new DbLoadError('DB_ERR_BAD_FIELD_VALUE', `record "${rec.name}" field ${def.name}: ${what}, found ${quoteValue(text)}`, fd);
   };
-  if (def.name === 'VAL' && rec.type.name === 'waveform') return parseArray(rec, text, fail);
+  if (def.name === 'VAL' && rec.type.arrayValue) return parseArray(rec, text, fail);
   switch (def.type) {
     case 'MENU': {
       const i = def.menu!.indexOf(text);

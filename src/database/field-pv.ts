@@ -138,7 +138,7 @@ export class FieldPv implements ProcessVariable {
       const nul = bytes.indexOf(0);
       return this.truncate(Buffer.from(nul < 0 ? bytes : bytes.subarray(0, nul)).toString('utf8'));
     }
-    if (this.isVal && this.record.type.name === 'waveform') {
+    if (this.isVal && this.record.type.arrayValue) {
       if (this.nativeType === DbrType.STRING) return Array.from(value as readonly string[]).map((s) => this.truncate(s, 40));
       return Float64Array.from(value as ArrayLike<number>);
     }

@@ -13,7 +13,7 @@ import type { DeviceBinding, DeviceRecord } from './device';
 import { nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
 import type { LinkProcess, LinkSeverity } from './links';
 import type { LinkedRecord } from './record-state';
-import { raiseAlarm, waveformElementDbf, type FieldValue, type RecordType } from './recordtypes';
+import { raiseAlarm, type FieldValue, type RecordType } from './recordtypes';
 
 export interface Alarm {
   status: AlarmStatus;
@@ -135,7 +135,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
 
   /** Size in characters (with NUL) of a string field; lsi/lso VAL uses SIZV. */
   stringSize(def: FieldDef): number {
-    if (def.name === 'VAL' && (this.type.name === 'lsi' || this.type.name === 'lso')) return Math.max(1, this.f.SIZV as number);
+    if (def.name === 'VAL' && this.type.valueSize) return this.type.valueSize(this);
     return def.size ?? 40;
   }
 
@@ -474,7 +474,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
   /** Set VAL without processing; clears UDF (a value is defined now). */
   storeValue(value: FieldValue): void {
     const r = this.f;
-    if (this.type.name === 'waveform') {
+    if (this.type.arrayValue) {
       const arr = value as ArrayLike<number>;
       r.VAL = value;
       if (r.NORD !== arr.length) {
@@ -598,7 +598,6 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
 
   /** The DBR type of VAL (waveforms: from FTVL). */
   valueNativeType(): number {
-    if (this.type.name === 'waveform') return nativeTypeOfDbf(waveformElementDbf(this));
     return this.type.valueType(this);
   }
 }

@@ -31,6 +31,10 @@ export interface RecordType {
   valueMask(rec: RecordState, changed: boolean): number;
   /** An ENUM VAL as DBR_STRING (the rset get_enum_str), for the types that have one. */
   enumString?(rec: RecordState, index: number): string;
+  /** VAL is an array (waveform): .db text gives it as a JSON array, NORD follows its length. */
+  readonly arrayValue?: boolean;
+  /** Size in characters (with the NUL) of a string VAL whose size the record sets (lsi/lso: SIZV). */
+  valueSize?(rec: RecordState): number;
   /** How the record gets its value and drives its outputs when it processes. */
   readonly support: RecordSupport;
   /** A VAL written by a client, held to the record's limits (DRVH/DRVL). */
@@ -471,6 +475,7 @@ function longStringType(name: string, output: boolean): RecordType {
   // lsiRecord.c cvt_dbaddr: VAL is one DBR_STRING (SIZV characters); `VAL$` serves all of it.
   return makeType(name, output ? 'output' : 'input', longStringFields(output), {
     ...scalar(DbrType.STRING),
+    valueSize: (rec) => Math.max(1, rec.f.SIZV as number),
     metadata: () => EMPTY_METADATA,
     // lsiRecord.c has no alarm check either.
     checkAlarms: output ? udfOnly : () => undefined,
@@ -486,6 +491,7 @@ export function waveformElementDbf(rec: RecordState): DbfType {
 const waveform = makeType('waveform', 'input', waveformFields(), {
   valueType: (rec) => nativeTypeOfDbf(waveformElementDbf(rec)),
   valueCount: (rec) => Math.max(1, rec.f.NELM as number),
+  arrayValue: true,
   support: softInput(true),
   metadata: (rec) => ({
     ...EMPTY_METADATA,
