@@ -191,6 +191,18 @@ describe('UDP search answers', () => {
     assert.equal(msgs[1].payload.readUInt16BE(0), 13);
   });
 
+  it('reads names as UTF-8, ASCII or not, and a client without sequence numbers gets a plain VERSION', () => {
+    const asked: string[] = [];
+    const version = encodeMessage({ command: Command.VERSION, payloadSize: 0, dataType: 0, dataCount: 10, parameter1: 0, parameter2: 0 });
+    const d = Buffer.concat([version, m.searchRequest('yes:temp', 1, true), m.searchRequest('yes:Temperatur°C', 2, true)]);
+    const out = answerSearchDatagram(d, (n) => asked.push(n) > 0, 5099);
+    assert.deepEqual(asked, ['yes:temp', 'yes:Temperatur°C']);
+    const msgs: Message[] = [];
+    splitDatagram(out.replies[0], (x) => msgs.push(x));
+    assert.deepEqual([msgs[0].command, msgs[0].dataType, msgs[0].parameter1], [Command.VERSION, 0, 0]);
+    assert.deepEqual(msgs.slice(1).map((x) => x.parameter2), [1, 2]);
+  });
+
   it('never answers NOT_FOUND, even when asked to reply', () => {
     const out = answerSearchDatagram(datagram(['no:1', 'no:2']), serves, 5099);
     assert.equal(out.replies.length, 0);

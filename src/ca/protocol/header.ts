@@ -115,6 +115,9 @@ export function decodeCString(payload: Buffer): string {
 /** The text of `buf` from `start` up to its first NUL before `end` (or `end`), read in place. */
 export function decodeCStringAt(buf: Buffer, start: number, end: number): string {
   let nul = start;
-  while (nul < end && buf[nul] !== 0) nul++;
-  return nul === start ? '' : buf.toString('utf8', start, nul);
+  let high = 0;
+  while (nul < end && buf[nul] !== 0) high |= buf[nul++];
+  if (nul === start) return '';
+  // PV names are ASCII: read them as one byte per character, skipping UTF-8 decoding.
+  return high < 0x80 ? buf.toString('latin1', start, nul) : buf.toString('utf8', start, nul);
 }
