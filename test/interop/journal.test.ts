@@ -55,7 +55,10 @@ describe('journal follower (real systemd-journald)', function () {
   it('follows new lines live: a failed start\'s own output and the manager\'s messages', async () => {
     const r = await m!.systemctl('start', 'failing.service');
     assert.notEqual(r.code, 0);
+    // The unit's output and the manager's messages reach journald by different ways:
+    // either may be read first.
     await f!.waitFor('failing.service', (l) => /Failed with result 'exit-code'/.test(l.message), 10000);
+    await f!.waitFor('failing.service', (l) => l.message === 'failing on purpose', 10000);
     const lines = f!.lines('failing.service');
     const mine = lines.find((l) => l.message === 'failing on purpose');
     assert.ok(mine && !mine.fromManager, JSON.stringify(lines));
