@@ -264,6 +264,9 @@ export class SystemdBridge {
     if (record.kind === 'output') {
       const action = oneOf(link, name, CONTROL_ACTIONS);
       const binding = e.records.bindControl(record, action, (value) => this.control(e, action, value));
+      // A control starts defined, as device support that reads its output back at
+      // init_record leaves it: a button at 0, Enable at 0 until UnitFileState is known.
+      record.update(0);
       this.publishUnit(e);
       return binding;
     }

@@ -130,6 +130,22 @@ describe('service-ioc with a real systemd user manager (libca client)', function
     return ca!.request('put', { pv: P + pv, value, wait: true, timeout: 30, poll: 0 });
   }
 
+  it('control PVs are defined from the start: buttons 0 and Enable as UnitFileState, NO_ALARM, with a timestamp', async () => {
+    // First in this suite: no control has been written yet. DBR_TIME_ENUM carries status, severity and time.
+    const timeEnum = 17;
+    /** 1990-01-01 in POSIX seconds: the time of a record never processed. */
+    const EPICS_EPOCH_POSIX = 631152000;
+    for (const unit of ['slow', 'sleeper', 'missing', 'redis']) {
+      for (const control of ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable']) {
+        const r = await get(`${unit}:${control}`, { ftype: timeEnum });
+        const enabled = control === 'Enable' && (await get(`${unit}:UnitFileState`)).value === 'enabled' ? 1 : 0;
+        assert.deepEqual([r.value, r.status, r.severity], [enabled, 0, 0], `${unit}:${control} ${JSON.stringify(r)}`);
+        assert.ok((r.timestamp as number) > EPICS_EPOCH_POSIX, `${unit}:${control} has a timestamp`);
+      }
+    }
+    assert.equal((await get('slow:UnitFileState')).value, 'disabled', 'Enable 0 above is read back, not left undefined');
+  });
+
   it('Start with caput wait returns after the job; activating -> active, Running=1, MainPID as systemctl shows', async () => {
     const mid = 'slow-active';
     await ca!.request('monitor', { pv: `${P}slow:ActiveState`, mid, mask: 1 });

@@ -120,6 +120,38 @@ describe('systemd bridge (in-memory systemd)', () => {
     assert.deepEqual(alarm('worker:ActiveState'), ['NO_ALARM', 'NO_ALARM'], 'inactive is fine with expect = "any"');
   });
 
+  it('control records are defined from the start: buttons at 0, Enable as UnitFileState says, all NO_ALARM', () => {
+    for (const unit of ['redis', 'worker', 'ghost']) {
+      for (const button of ['Start', 'Stop', 'Restart', 'ResetFailed']) {
+        assert.deepEqual([value(`${unit}:${button}`), ...alarm(`${unit}:${button}`)], [0, 'NO_ALARM', 'NO_ALARM'], `${unit}:${button}`);
+      }
+    }
+    assert.deepEqual([value('redis:Enable'), ...alarm('redis:Enable')], [1, 'NO_ALARM', 'NO_ALARM'], 'enabled');
+    assert.deepEqual([value('worker:Enable'), ...alarm('worker:Enable')], [0, 'NO_ALARM', 'NO_ALARM'], 'disabled');
+    assert.deepEqual([value('ghost:Enable'), ...alarm('ghost:Enable')], [0, 'NO_ALARM', 'NO_ALARM'], 'a missing unit has no unit file');
+  });
+
+  it('before systemd is reached the controls are NO_ALARM; Enable follows UnitFileState once it is read', async () => {
+    const later = new FakeSystemd();
+    later.addUnit('redis.service', { UnitFileState: 'enabled' });
+    const config = parseConfig('[ioc]\nprefix = "late:"\n[[unit]]\nname = "redis.service"\npv = "redis"\n', 'test.toml');
+    const own = buildServiceIoc(config, memoryLogger(), Object.assign(later, { start: () => later.up() }));
+    const probe = pvProbe(() => own.database, 'late:');
+    own.database.start();
+    try {
+      assert.equal(probe.value('IOC:BusConnected'), 0, 'not connected yet');
+      assert.deepEqual([probe.value('redis:Start'), ...probe.alarm('redis:Start')], [0, 'NO_ALARM', 'NO_ALARM']);
+      assert.deepEqual([probe.value('redis:Enable'), ...probe.alarm('redis:Enable')], [0, 'NO_ALARM', 'NO_ALARM']);
+      assert.equal(probe.alarm('redis:UnitFileState')[1], 'INVALID', 'the unit is not known yet');
+      own.bus.start();
+      await probe.until('redis:Enable', () => probe.value('redis:Enable') === 1);
+      assert.deepEqual(probe.alarm('redis:Enable'), ['NO_ALARM', 'NO_ALARM']);
+      assert.equal(probe.value('redis:UnitFileState'), 'enabled');
+    } finally {
+      own.database.stop();
+    }
+  });
+
   it('a missing unit makes every status PV of that unit INVALID', () => {
     for (const f of ['LoadState', 'ActiveState', 'SubState', 'MainPID', 'Running']) {
       assert.equal(alarm(`ghost:${f}`)[1], 'INVALID', f);
