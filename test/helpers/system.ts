@@ -41,7 +41,8 @@ export async function tcpFree(port: number): Promise<boolean> {
   });
 }
 
-async function udpFree(port: number): Promise<boolean> {
+/** Whether a UDP port on 127.0.0.1 can be bound. */
+export async function udpFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = dgram.createSocket('udp4');
     s.once('error', () => resolve(false));

@@ -13,7 +13,7 @@ import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, t
 import { startProcess, type Managed } from '../helpers/processes';
 import { freePvaPorts, pvaClientEnv, pvaServerEnv, runEpicsTool, startSoftIocPvx, type PvaPorts } from '../helpers/pvxs';
 import { checkPvxsBundle, epicsBin } from '../helpers/shared';
-import { freeCaPorts, requireDependency } from '../helpers/system';
+import { freeCaPorts, requireDependency, tcpFree, udpFree } from '../helpers/system';
 
 const P = 'pva:';
 
@@ -418,6 +418,18 @@ describe('interop: service-ioc serves pvAccess unless told not to', function () 
     started.push(ioc.proc);
     assert.equal(ioc.pva, undefined);
     assert.notEqual((await get(pva, 'off:x')).code, 0);
+  });
+
+  it('softioc: SIGTERM closes the PVA TCP and UDP ports too', async () => {
+    const ca = await freeCaPorts();
+    const pva = await freePvaPorts();
+    const ioc = await startSoftIocCli(['-m', 'P=stop:', '-d', path.join(dir!, 'x.db')], pvaServerEnv(ca, pva));
+    started.push(ioc.proc);
+    assert.equal((await get(pva, 'stop:x')).code, 0);
+    // Exit code 0 within the grace period: nothing the IOC opened kept it alive (a socket left open would).
+    assert.equal(await ioc.proc.stop(), 0);
+    assert.ok(await tcpFree(pva.tcp), 'the PVA TCP port is free');
+    assert.ok(await udpFree(pva.udp), 'the PVA UDP port is free');
   });
 
   for (const [what, line, serves] of [['by default', '', true], ['not with [ioc] pva = false', 'pva = false\n', false]] as const) {
