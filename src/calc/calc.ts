@@ -35,14 +35,25 @@ type Op =
   | { k: 'else'; to: number }
   | { k: 'end' };
 
-/** C's (int) of a double, as calcPerform converts operands of bit operators. */
+const INT_MIN = -2147483648;
+
+/** The 32-bit integer of a hex literal (0xFFFFFFFF is -1). */
 const i32 = (x: number): number => x | 0;
 
-const d2i = (x: number): number => (Number.isFinite(x) ? i32(Math.trunc(x)) : 0);
+/**
+ * The integer a bit operator takes from a double, as calcPerform's
+ * conversion comes out on x86-64 (checked on softIoc): a positive value
+ * wraps modulo 2^32 (NaN and +Inf give 0), a negative one below INT_MIN
+ * stops there.
+ */
+const d2i = (x: number): number => (x < INT_MIN ? INT_MIN : x | 0);
+
+/** C's (int) of a double for %: NaN and anything out of range give INT_MIN. */
+const cint = (x: number): number => (x >= -2147483648 && x < 2147483648 ? Math.trunc(x) | 0 : INT_MIN);
 
 const UNARY: Record<string, (x: number) => number> = {
   ABS: Math.abs, ACOS: Math.acos, ASIN: Math.asin, ATAN: Math.atan, CEIL: Math.ceil, COS: Math.cos, COSH: Math.cosh,
-  EXP: Math.exp, FLOOR: Math.floor, ISINF: (x) => (x === Infinity || x === -Infinity ? 1 : 0), LN: Math.log, LOG: Math.log10,
+  EXP: Math.exp, FLOOR: Math.floor, ISINF: (x) => (x === Infinity ? 1 : x === -Infinity ? -1 : 0), LN: Math.log, LOG: Math.log10,
   LOGE: Math.log, NINT: (x) => (x >= 0 ? Math.floor(x + 0.5) : Math.ceil(x - 0.5)), NOT: (x) => ~d2i(x), SIN: Math.sin,
   SINH: Math.sinh, SQR: Math.sqrt, SQRT: Math.sqrt, TAN: Math.tan, TANH: Math.tanh,
 };
@@ -67,8 +78,7 @@ const BINARY: Record<string, [number, (x: number, y: number) => number]> = {
   AND: [2, (x, y) => d2i(x) & d2i(y)],
   '<<': [2, (x, y) => d2i(x) << (d2i(y) & 31)],
   '>>': [2, (x, y) => d2i(x) >> (d2i(y) & 31)],
-  '>>>': [2, (x, y) => (d2i(x) >>> (d2i(y) & 31)) | 0],
-  '<<<': [2, (x, y) => d2i(x) << (d2i(y) & 31)],
+  '>>>': [2, (x, y) => d2i(x) >>> (d2i(y) & 31)],
   '=': [3, (x, y) => (x === y ? 1 : 0)],
   '==': [3, (x, y) => (x === y ? 1 : 0)],
   '!=': [3, (x, y) => (x !== y ? 1 : 0)],
@@ -81,12 +91,12 @@ const BINARY: Record<string, [number, (x: number, y: number) => number]> = {
   '-': [4, (x, y) => x - y],
   '*': [5, (x, y) => x * y],
   '/': [5, (x, y) => x / y],
-  '%': [5, (x, y) => (d2i(y) === 0 ? NaN : d2i(x) % d2i(y))],
+  '%': [5, (x, y) => (cint(y) === 0 ? NaN : cint(x) % cint(y))],
   '**': [6, (x, y) => x ** y],
   '^': [6, (x, y) => x ** y],
 };
 
-const SYMBOLS = ['>>>', '<<<', ':=', '**', '>=', '<=', '==', '!=', '&&', '||', '>>', '<<',
+const SYMBOLS = ['>>>', ':=', '**', '>=', '<=', '==', '!=', '&&', '||', '>>', '<<',
   '?', ':', ';', ',', '(', ')', '+', '-', '*', '/', '%', '^', '<', '>', '=', '#', '!', '&', '|', '~'];
 
 type Tok = { t: 'num'; v: number } | { t: 'name'; v: string; at: number } | { t: 'sym'; v: string; at: number };

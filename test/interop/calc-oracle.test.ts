@@ -48,7 +48,7 @@ const CASES: Case[] = [
   { expr: 'SIN(PI/2)' }, { expr: 'COS(0)' }, { expr: 'TAN(1)' }, { expr: 'ASIN(1)' }, { expr: 'ACOS(0)' }, { expr: 'ATAN(1)' }, { expr: 'ATAN2(1,2)' },
   { expr: 'SINH(1)' }, { expr: 'COSH(1)' }, { expr: 'TANH(1)' }, { expr: 'sin(0)' },
   { expr: 'MAX(1,5,3)' }, { expr: 'MIN(4,2,8,6)' }, { expr: 'MAX(3)' }, { expr: 'MAX(1,0/0)' }, { expr: 'MIN(0/0,1)' }, { expr: 'MAX(A,B)', args: [-1, -2] },
-  { expr: 'ISNAN(1,2)' }, { expr: 'ISNAN(1,0/0)' }, { expr: 'FINITE(1,2)' }, { expr: 'FINITE(1,1/0)' }, { expr: 'ISINF(1/0)' }, { expr: 'ISINF(0/0)' },
+  { expr: 'ISNAN(1,2)' }, { expr: 'ISNAN(1,0/0)' }, { expr: 'FINITE(1,2)' }, { expr: 'FINITE(1,1/0)' }, { expr: 'ISINF(1/0)' }, { expr: 'ISINF(-1/0)' }, { expr: 'ISINF(0/0)' },
   { expr: 'ABS(MIN(-1,-2))*2' }, { expr: 'MAX(1,2)+MIN(3,4)' },
   // conditional
   { expr: '1?2:3' }, { expr: '0?2:3' }, { expr: '1?2:3?4:5' }, { expr: '0?2:0?4:5' }, { expr: '1?0?6:7:8' }, { expr: 'A>1?A*2:A/2', args: [4] },
