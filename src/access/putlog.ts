@@ -221,6 +221,7 @@ export class PutLog {
       old: showValue(snap?.value, enums),
       result,
     };
+    if (a.code) entry.code = a.code;
     let extra = '';
     if (burst) {
       entry.count = burst.count;

@@ -67,6 +67,8 @@ export interface WriteAttempt {
   value: DbrValue | undefined;
   outcome: 'done' | 'denied' | 'failed';
   reason?: string;
+  /** A failure's code (docs/errors.md), when its error has one. */
+  code?: ErrorCode;
   /** The access rule that allowed the write asked for it to be logged (TRAPWRITE). */
   trapWrite: boolean;
 }

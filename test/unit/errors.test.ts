@@ -8,11 +8,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAcf } from '../../src/access/acf';
+import { PutLog } from '../../src/access/putlog';
+import { Command, DbrType, Eca } from '../../src/ca/protocol/constants';
+import * as m from '../../src/ca/protocol/messages';
+import { Circuit, DEFAULT_CIRCUIT_OPTIONS } from '../../src/ca/server/circuit';
 import { ConfigError, serverConfigFromEnv } from '../../src/ca/server/config';
 import { ServiceIocError, errorCode } from '../../src/errors';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { memoryLogger } from '../../src/log';
+import { ScriptedClient } from '../helpers/ca-client';
+import { duplexPair } from '../helpers/duplex-pair';
 import { FakeSystemd } from '../helpers/fake-systemd';
 import { REPO_ROOT } from '../helpers/golden';
 import { pvProbe } from '../helpers/pv-probe';
@@ -97,19 +103,38 @@ describe('error codes', () => {
     }
   });
 
-  it('a unit control written while systemd is not reachable fails with SYSTEMD_ERR_NOT_CONNECTED', async () => {
+  it('a unit control written while systemd is not reachable fails with SYSTEMD_ERR_NOT_CONNECTED, which the put log names', async () => {
     const fake = new FakeSystemd();
     fake.addUnit('redis.service', { ActiveState: 'inactive' });
     const config = parseConfig('[ioc]\nprefix = "bl:"\n[[unit]]\nname = "redis.service"\npv = "redis"\n', 'a.toml');
     const ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => undefined }));
     const { put, value } = pvProbe(() => ioc.database, 'bl:');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'errors-'));
+    const putlog = new PutLog({ file: path.join(dir, 'puts.jsonl'), format: 'json', log: memoryLogger() });
     ioc.database.start();
     try {
       const err: unknown = await put('redis:Start', 1).then(() => undefined, (e: unknown) => e);
       assert.equal(errorCode(err), 'SYSTEMD_ERR_NOT_CONNECTED');
       assert.match(String(value('redis:Message')), /Start redis\.service refused: not connected/);
+
+      // The same write from a CA client: ECA_PUTFAIL back, and the code in the put log's line.
+      const [server, end] = duplexPair();
+      new Circuit(server, ioc.database, memoryLogger(), '10.0.0.5', { ...DEFAULT_CIRCUIT_OPTIONS, audit: putlog.audit });
+      const client = new ScriptedClient(end);
+      client.send(m.clientVersion(), m.clientNameMessage('alice'), m.hostNameMessage('opi1'), m.createChanRequest('bl:redis:Start', 1));
+      const sid = (await client.waitFor((x) => x.command === Command.CREATE_CHAN)).parameter2;
+      const one = Buffer.alloc(8);
+      one.writeUInt16BE(1, 0);
+      client.send(m.writeRequest(true, DbrType.ENUM, 1, sid, 3, one));
+      const reply = await client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 3);
+      assert.equal(reply.parameter1, Eca.PUTFAIL);
+      const line = JSON.parse(fs.readFileSync(path.join(dir, 'puts.jsonl'), 'utf8').trim().split('\n').pop()!) as Record<string, unknown>;
+      assert.deepEqual([line.user, line.pv, line.code], ['alice', 'bl:redis:Start', 'SYSTEMD_ERR_NOT_CONNECTED']);
+      assert.match(String(line.result), /^failed: Start redis\.service refused: not connected/);
     } finally {
+      putlog.close();
       ioc.database.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

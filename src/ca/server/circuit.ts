@@ -35,6 +35,7 @@ import { MessageWriter } from '../protocol/writer';
 import { decodeDbr, encodeDbrInto, isValidDbrType, dbrPayloadSize, paddedSize, zeroPayload } from '../protocol/dbr';
 import { convertValue } from '../protocol/convert';
 import { CaProtocolError } from '../protocol/errors';
+import { errorCode, type ErrorCode } from '../../errors';
 import type { Logger } from '../../log';
 import type { DbrValue } from '../protocol/types';
 import {
@@ -571,10 +572,10 @@ export class Circuit implements ChannelTable {
     };
     const audit = this.opts.audit;
     const old = audit ? ch.pv.snapshot() : undefined;
-    const attempt = (outcome: WriteAttempt['outcome'], value: DbrValue | undefined, reason?: string): void => {
+    const attempt = (outcome: WriteAttempt['outcome'], value: DbrValue | undefined, reason?: string, code?: ErrorCode): void => {
       if (!audit) return;
       try {
-        audit({ pv: ch.pv.name, client: { ...this.identity }, old, value, outcome, reason, trapWrite: ch.rights.trapWrite ?? true });
+        audit({ pv: ch.pv.name, client: { ...this.identity }, old, value, outcome, reason, ...(code ? { code } : {}), trapWrite: ch.rights.trapWrite ?? true });
       } catch (err) {
         this.log.error('put log failed', { reason: (err as Error).message });
       }
@@ -607,7 +608,7 @@ export class Circuit implements ChannelTable {
       // A value the PV cannot take (a string that is no enum label, "abc" for a number) fails
       // in dbPut, which RSRV reports as ECA_PUTFAIL.
       if (eca === Eca.NOCONVERT) eca = Eca.PUTFAIL;
-      attempt('failed', undefined, (err as Error).message);
+      attempt('failed', undefined, (err as Error).message, errorCode(err));
       reply(eca, (err as Error).message);
       return;
     }
@@ -618,7 +619,7 @@ export class Circuit implements ChannelTable {
         return { eca: Eca.NORMAL, text: '' };
       },
       (err: unknown) => {
-        attempt('failed', started.value, (err as Error).message);
+        attempt('failed', started.value, (err as Error).message, errorCode(err));
         return { eca: err instanceof WriteError ? err.eca : Eca.PUTFAIL, text: (err as Error).message };
       },
     ).then(({ eca, text }) => {
