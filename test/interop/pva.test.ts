@@ -210,6 +210,9 @@ describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-i
       await same('pvxput', '-w', '5', `${P}lso`, text);
       await same('pvxput', '-w', '5', `${P}ao.DESC`, 'New description');
       await same('pvxput', '-w', '5', `${P}ao.EGU`, 'mV');
+      await same('pvxput', '-w', '5', `${P}lsi`, 'in characters');
+      // REC.VAL$ of a long string: its characters and the NUL, with the marks of VAL (no limits for an lsi).
+      await same('pvxget', '-w', '5', `${P}lsi.VAL$`, `${P}ao.DESC$`);
       const r = await same('pvxget', '-w', '5', `${P}so`, `${P}si`, `${P}lso`, `${P}ao`, `${P}ao.DESC`);
       assert.ok(r.out.includes(`value string = "${text}"`), r.out);
       assert.match(r.out, /display\.description string = "New description"/);

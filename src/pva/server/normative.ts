@@ -33,7 +33,10 @@ export interface Parts {
 
 export const ALL_PARTS: Parts = { value: true, alarm: true, property: true, form: true };
 
-/** Record types whose record support has get_units (those with an EGU field), for every field. */
+/**
+ * Record types whose record support has get_units (those with an EGU field),
+ * for every field; they are also the ones with display and control limits.
+ */
 const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout']);
 /** Record types whose VAL has no alarm limits (no get_alarm_double). */
 const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray']);
@@ -106,6 +109,8 @@ export class ChannelShape {
   private readonly s: Slots;
   private readonly isVal: boolean;
   private readonly hasUnits: boolean;
+  /** display and control limits: record types with get_graphic_double (an lsi's VAL$ has none). */
+  private readonly hasLimits: boolean;
   private readonly hasPrecision: boolean;
   private readonly hasAlarmLimits: boolean;
   private readonly integer: boolean;
@@ -118,7 +123,8 @@ export class ChannelShape {
    */
   constructor(readonly pv: ProcessVariable, className: string, dbf?: string) {
     const dot = pv.name.lastIndexOf('.');
-    this.isVal = dot < 0 || pv.name.slice(dot + 1) === 'VAL';
+    // REC.VAL$ (a long string as characters) is VAL to QSRV.
+    this.isVal = dot < 0 || pv.name.slice(dot + 1).replace(/\$$/, '') === 'VAL';
     this.array = pv.maxCount > 1 && pv.nativeType !== DbrType.ENUM;
     if (pv.nativeType === DbrType.ENUM && !this.array) {
       this.kind = 'enum';
@@ -136,6 +142,8 @@ export class ChannelShape {
     this.layout = layoutOf(this.desc);
     this.s = slots(this.layout);
     this.hasUnits = HAS_UNITS.has(className);
+    // The same record types have get_graphic_double and get_control_double.
+    this.hasLimits = this.hasUnits;
     this.hasPrecision = this.code === TypeCode.FLOAT64 || this.code === TypeCode.FLOAT32;
     this.hasAlarmLimits = !NO_ALARM_LIMITS.has(className);
     this.integer = !this.hasPrecision;
@@ -188,10 +196,12 @@ export class ChannelShape {
         if (this.isVal) mark(s.formIndex, 0);
         mark(s.formChoices, [...FORM_CHOICES]);
       }
-      mark(s.displayLow, m.lowerDisplayLimit);
-      mark(s.displayHigh, m.upperDisplayLimit);
-      mark(s.controlLow, m.lowerControlLimit);
-      mark(s.controlHigh, m.upperControlLimit);
+      if (this.hasLimits) {
+        mark(s.displayLow, m.lowerDisplayLimit);
+        mark(s.displayHigh, m.upperDisplayLimit);
+        mark(s.controlLow, m.lowerControlLimit);
+        mark(s.controlHigh, m.upperControlLimit);
+      }
       if (this.hasAlarmLimits) {
         // A field other than VAL has no alarm limits of its own (get_alarm_double gives NaN).
         const limit = (x: number): number => (this.isVal ? x : this.integer ? 0 : NaN);
