@@ -62,6 +62,15 @@ record(ao, "$(P)outms") { field(OUT, "$(P)msdst PP MS") field(HIGH, "5") field(H
 record(ai, "$(P)msdst") { }
 record(calc, "$(P)slow") { field(SCAN, "10 second") field(CALC, "VAL+1") }
 record(ai, "$(P)readslow") { field(INP, "$(P)slow PP") }
+record(mbbo, "$(P)mode") { field(ZRST, "Idle") field(ONST, "Run") field(TWST, "Fault") field(TWSV, "MAJOR") field(OUT, "$(P)modein PP MSS") }
+record(mbbi, "$(P)modein") { field(ZRST, "Idle") field(ONST, "Run") field(TWST, "Fault") field(FLNK, "$(P)modestr") }
+record(stringin, "$(P)modestr") { field(INP, "$(P)modein") }
+record(stringout, "$(P)sout") { field(OUT, "$(P)sin PP") }
+record(stringin, "$(P)sin") { }
+record(longout, "$(P)lout") { field(OUT, "$(P)bin PP") }
+record(bi, "$(P)bin") { field(ZNAM, "Low") field(ONAM, "High") field(OSV, "MINOR") }
+record(calcout, "$(P)discout") { field(CALC, "A") field(OUT, "$(P)disdst PP") field(DISV, "1") field(DISS, "INVALID") }
+record(ai, "$(P)disdst") { }
 record(calcout, "$(P)late") { field(CALC, "A") field(ODLY, "0.2") field(OUT, "$(P)latedst PP") }
 record(ai, "$(P)latedst") { }
 `;
@@ -239,6 +248,25 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       await same('caput', `${P}late.A`, '5');
     }, eventLine('latedst', '5'));
     await state('late', 'late.DLYA', 'latedst');
+  });
+
+  it('puts through links between types: mbbo to mbbi by state, mbbi read as its state name, strings, a longout into a bi', async () => {
+    for (const v of ['Run', 'Fault', 'Idle']) {
+      await same('caput', `${P}mode`, v);
+      await state('mode', 'modein', 'modestr');
+    }
+    await same('caput', `${P}sout`, 'hello links');
+    await same('caput', `${P}lout`, '1');
+    await state('sin', 'bin');
+    await same('caput', `${P}lout`, '0');
+    await state('bin');
+  });
+
+  it('a disabled calcout writes nothing to its OUT', async () => {
+    await same('caput', `${P}discout.A`, '5');
+    await same('caput', `${P}discout.DISA`, '1');
+    await same('caput', `${P}discout.A`, '9');
+    await state('discout', 'discout.OVAL', 'disdst');
   });
 
   it('calc expressions come out as softIoc computes them', async () => {
