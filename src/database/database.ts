@@ -124,7 +124,7 @@ export class Database implements PvDirectory, RecordHost {
       throw new Error(`no record "${parsed.record}" in this IOC (links to other IOCs over Channel Access are not supported)`);
     }
     const targetDef = target.type.fields.get(parsed.field);
-    if (!targetDef) throw new Error(`record "${parsed.record}" (${target.type.name}) has no field ${parsed.field}`);
+    if (!targetDef || targetDef.type === 'NOACCESS') throw new Error(`record "${parsed.record}" (${target.type.name}) has no field ${parsed.field}`);
     if (def.type === 'FWDLINK' && parsed.proc !== 'NPP' && parsed.proc !== 'PP') throw new Error(`a forward link cannot be ${parsed.proc}`);
     // A forward link reads back as the name alone.
     return { kind: 'db', target, def: targetDef, proc: parsed.proc, ms: parsed.ms, text: def.type === 'FWDLINK' ? parsed.name : linkText(parsed) };
@@ -160,7 +160,7 @@ export class Database implements PvDirectory, RecordHost {
     }
     for (const [name, fd] of def.fields) {
       try {
-        rec.type.checkField?.(name, rec.f[name]);
+        rec.type.special?.(rec, name);
       } catch (err) {
         throw new DbLoadError('DB_ERR_BAD_CALC', `record "${def.name}" field ${name}: ${(err as Error).message}, found ${quoteValue(fd.value)}`, fd);
       }
@@ -285,7 +285,8 @@ export class Database implements PvDirectory, RecordHost {
     const rec = this.record(recName);
     if (!rec) return undefined;
     const def = rec.type.fields.get(fieldName);
-    if (!def) return undefined;
+    // DBF_NOACCESS fields are the record's own (a compiled expression): no PV.
+    if (!def || def.type === 'NOACCESS') return undefined;
     if (longString && nativeTypeOfDbf(def.type) !== DbrType.STRING) return undefined;
     if (longString && def.name === 'VAL' && rec.type.arrayValue) return undefined;
     const pv = new FieldPv(name, rec, def, longString, { access: this.access, deviceNames: this.registry.names() });

@@ -562,15 +562,17 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       if (this.f.SCAN === SCAN_PASSIVE) return this.dbProcess({ client, changed });
       return undefined;
     }
-    if (this.type.checkField) {
+    this.f[def.name] = value;
+    this.postStored(def);
+    if (this.type.special) {
+      // dbPut: the field keeps what was written even when its special processing refuses it;
+      // the put fails and the record is not processed.
       try {
-        this.type.checkField(def.name, value);
+        this.type.special(this, def.name);
       } catch (err) {
         throw new WriteError(Eca.PUTFAIL, `${this.name}.${def.name}: ${(err as Error).message}`);
       }
     }
-    this.f[def.name] = value;
-    this.postStored(def);
     if (def.process && this.f.SCAN === SCAN_PASSIVE) return this.dbProcess({ client });
     return undefined;
   }

@@ -44,8 +44,11 @@ export interface RecordType {
    * [link field, field it sets]. SDIS sets DISA for every type.
    */
   readonly constantLinks: readonly (readonly [string, string])[];
-  /** Check a field's new text or value before it is stored (special()); throws an Error saying why not. */
-  checkField?(field: string, value: FieldValue): void;
+  /**
+   * A field was given a value (in the .db file or by a put): the record's
+   * special() for it. Throws an Error saying why the value cannot be used.
+   */
+  special?(rec: RecordState, field: string): void;
 }
 
 /**
@@ -530,6 +533,7 @@ function calcFields(out: boolean): FieldDef[] {
   return [
     f('VAL', 'DOUBLE'),
     f('CALC', 'STRING', { size: 80, process: true, initial: '0' }),
+    f('RPCL', 'NOACCESS', { readOnly: true, initial: '0' }),
     ...CALC_LETTERS.map((l) => f(`INP${l}`, 'INLINK')),
     ...CALC_LETTERS.map((l) => f(l, 'DOUBLE', { process: true })),
     ...CALC_LETTERS.map((l) => f(`L${l}`, 'DOUBLE', { readOnly: true })),
@@ -544,6 +548,7 @@ function calcFields(out: boolean): FieldDef[] {
       f('OUT', 'OUTLINK'),
       f('OOPT', 'MENU', { menu: menuCalcoutOopt }), f('DOPT', 'MENU', { menu: menuCalcoutDopt }),
       f('OCAL', 'STRING', { size: 80, process: true, initial: '0' }),
+      f('ORPC', 'NOACCESS', { readOnly: true, initial: '0' }),
       f('OVAL', 'DOUBLE', { readOnly: true }), f('POVL', 'DOUBLE', { readOnly: true }), f('PVAL', 'DOUBLE', { readOnly: true }),
       f('ODLY', 'DOUBLE'), f('DLYA', 'USHORT', { readOnly: true }),
       f('OEVT', 'STRING', { size: 40 }),
@@ -559,7 +564,7 @@ function calcRead(rec: LinkedRecord): void {
   let ok = true;
   for (const l of CALC_LETTERS) ok = rec.readLink(`INP${l}`, l) && ok;
   if (!ok) return;
-  runCalc(rec, r.CALC as string, 'VAL');
+  runCalc(rec, r.RPCL as string, 'VAL');
 }
 
 /** Run an expression on A..L into `into`; an assignment changes its input. A failure raises CALC/INVALID. */
@@ -595,7 +600,7 @@ const DBE_VALUE_LOG = 3;
 function calcoutExec(rec: LinkedRecord): void {
   const r = rec.f;
   if (r.DOPT === 0) r.OVAL = r.VAL;
-  else runCalc(rec, r.OCAL as string, 'OVAL');
+  else runCalc(rec, r.ORPC as string, 'OVAL');
   if (r.UDF) raiseAlarm(rec, AlarmStatus.UDF, r.UDFS as number);
   if (invalidOutput(rec, 'OVAL')) rec.writeLink('OUT', 'OVAL');
 }
@@ -642,9 +647,16 @@ const calcoutSupport: RecordSupport = {
   },
 };
 
-function checkCalcField(field: string, value: FieldValue): void {
+/**
+ * calcRecord.c special: a new CALC (OCAL) is compiled into RPCL (ORPC). A
+ * refused expression stays in CALC and leaves no program: processing then
+ * raises CALC/INVALID, as softIoc does.
+ */
+function calcSpecial(rec: RecordState, field: string): void {
   if (field !== 'CALC' && field !== 'OCAL') return;
-  calcProgram(String(value));
+  const text = rec.f[field] as string;
+  rec.f[field === 'CALC' ? 'RPCL' : 'ORPC'] = text;
+  calcProgram(text);
 }
 
 function calcType(name: string, out: boolean): RecordType {
@@ -655,7 +667,7 @@ function calcType(name: string, out: boolean): RecordType {
     valueMask: analogMask,
     support: out ? calcoutSupport : calcSupport,
     constantLinks: CALC_LETTERS.map((l) => [`INP${l}`, l] as const),
-    checkField: checkCalcField,
+    special: calcSpecial,
   });
 }
 

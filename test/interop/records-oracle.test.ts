@@ -274,6 +274,17 @@ describe('interop: links, calc and disable as softIoc has them', function () {
     await same('caget', ...EXPRESSIONS.map((_, i) => `${P}x${i}.CALC`));
   });
 
+  it('a CALC written at run time: a good one processes; a refused one fails the put and stays shown; processing then raises CALC/INVALID', async () => {
+    await same('caput', `${P}count.CALC`, '40+2');
+    await state('count');
+    const [a, b] = [await runTool(servers.base!, 'caput', ['-c', `${P}count.CALC`, '(1']), await runTool(servers.ours!, 'caput', ['-c', `${P}count.CALC`, '(1'])];
+    assert.equal(b.code, a.code, 'caput -c of a refused CALC: exit code');
+    assert.notEqual(a.code, 0);
+    await same('caget', `${P}count.CALC`);
+    await same('caput', `${P}count.PROC`, '1');
+    await state('count');
+  });
+
   it('a written INP is followed: the record reads its new source', async () => {
     await same('caput', `${P}relink.INP`, `${P}count`);
     await same('caput', `${P}relink.PROC`, '1');

@@ -289,7 +289,12 @@ describe('calc and calcout records', () => {
       'links.db:2:15: record "c" field CALC: the expression ends too early, found "A+"');
     const db = build('record(calc, "c") { field(CALC, "1") }');
     await assert.rejects(put(db, 'c.CALC', '(1'), (e: unknown) => e instanceof WriteError && e.eca === Eca.PUTFAIL);
-    assert.equal(get(db, 'c.CALC'), '1');
+    assert.equal(get(db, 'c.CALC'), '(1', 'kept as written, as dbPut keeps it');
+    await put(db, 'c.PROC', 1);
+    assert.deepEqual([get(db, 'c'), ...alarm(db, 'c')], [0, 'CALC', 'INVALID'], 'no program to run: VAL kept, CALC/INVALID');
+    await put(db, 'c.CALC', '2+3');
+    assert.equal(get(db, 'c'), 5, 'a good CALC processes the record');
+    assert.equal(db.lookup('c.RPCL'), undefined, 'the compiled expression is no PV');
   });
 
   it('calcout: OOPT, DOPT/OCAL and OUT', async () => {
