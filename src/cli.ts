@@ -18,7 +18,7 @@ import { iocDeviceSupport, VERSION } from './ioc/ioc-device';
 import { loadConfig } from './ioc/config';
 import * as fs from 'node:fs';
 import { parseAcf } from './access/acf';
-import { buildServiceIoc, startServiceIoc } from './ioc/service-ioc';
+import type * as ServiceIocModule from './ioc/service-ioc';
 import { describeOtherServer, findOtherServers } from './ioc/other-servers';
 import { screensCommand } from './ioc/screens';
 import { alarmsCommand } from './ioc/alarms';
@@ -206,12 +206,21 @@ function lingerProblem(config: IocConfig): string | undefined {
   return isLingering(user, lingerDirFromEnv()) ? undefined : lingerWarning(user);
 }
 
+/**
+ * The bridges (D-Bus, 0MQ, redis) take most of the program's load time, and
+ * `softioc` and the generators need none of them: they load when a command does.
+ */
+function serviceIocModule(): Promise<typeof ServiceIocModule> {
+  return import('./ioc/service-ioc');
+}
+
 async function run(args: string[]): Promise<number> {
   const log = createLogger('service-ioc');
   const config = loadConfig(configArg(args));
   const shutdown = shutdownOnSignal(log);
   const linger = lingerProblem(config);
   if (linger) log.warn(linger);
+  const { startServiceIoc } = await serviceIocModule();
   const ioc = await startServiceIoc(config, log);
   process.stdout.write(`service-ioc: ${count(ioc.database.records.size, 'PV')} for ${count(config.units.length, 'unit')} and ${count(config.queueservers.length, 'queueserver')}, CA on port ${ioc.server?.tcpPort}${ioc.pva ? `, ${pvaPortsText(ioc.pva)}` : ''}\n`);
   await shutdown.stopWith(() => ioc.stop());
@@ -220,6 +229,7 @@ async function run(args: string[]): Promise<number> {
 
 async function check(args: string[]): Promise<number> {
   const config = loadConfig(configArg(args));
+  const { buildServiceIoc } = await serviceIocModule();
   const { database } = buildServiceIoc(config, createLogger('service-ioc', { level: 'warn' }));
   if (config.access) parseAcf(fs.readFileSync(config.access.file, 'utf8'), config.access.file, config.access.macros);
   process.stdout.write(database.recordNames().map((n) => n + '\n').join(''));

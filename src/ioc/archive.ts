@@ -23,7 +23,7 @@ import type { IocConfig } from './config';
 import { loadConfig } from './config';
 import { makeDirectory, OutputError, parseOptions, type UsageErrorFactory } from './command-args';
 import { readPvTemplate } from './pv-table';
-import { configSteps, DB_DIR } from './service-ioc';
+import { configSteps, DB_DIR } from './databases';
 import { systemErrorText } from '../text';
 
 export type SamplingMethod = 'MONITOR' | 'SCAN';

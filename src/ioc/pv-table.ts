@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseDbText, type DbRecordStatement } from '../database/dbfile/parser';
 import { parseOptions, type UsageErrorFactory } from './command-args';
-import { DB_DIR } from './service-ioc';
+import { DB_DIR } from './databases';
 
 export const PV_TABLE_START = '<!-- pv-table:start -->';
 export const PV_TABLE_END = '<!-- pv-table:end -->';

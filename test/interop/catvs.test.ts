@@ -51,6 +51,8 @@ async function runCatvs(dir: string, dut: string, extraEnv: NodeJS.ProcessEnv): 
     EPICS_CAS_BEACON_PORT: String(ports.repeater),
     SERVICE_IOC_LOG: 'warn',
     PYTHONUNBUFFERED: '1',
+    // Each reply is waited for 2 s rather than the suite's 0.5 s (see catvs_run.py).
+    CATVS_TIMEOUT: '2',
     ...extraEnv,
   };
   try {
