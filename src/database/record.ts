@@ -103,6 +103,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
   /** Set while device support's read runs inside processing: its update() only stores. */
   private inDeviceRead = false;
   private pushedChange = false;
+  /** Set while device support carries out a write: the record is active until it ends. */
+  private writeBusy = false;
   private listeners: Map<string, Set<ChangeListener>> | undefined;
   /** Writes to one record run one after another: the end of the queue. */
   private writeChain: Promise<void> = Promise.resolve();
@@ -373,7 +375,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
   }
 
   /** An output record's device support carries out the write; processing ends when it has. */
-  private deviceWrite(changed: boolean, opts: ProcessOptions): Promise<void> {
+  private deviceWrite(changedBefore: boolean, opts: ProcessOptions): Promise<void> {
+    let changed = changedBefore;
     const v = this.f.VAL;
     let started: Promise<void>;
     try {
@@ -381,7 +384,12 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     } catch (err) {
       started = Promise.reject(err as Error);
     }
+    this.writeBusy = true;
     const end = (alarm: Alarm | undefined): void => {
+      this.writeBusy = false;
+      // A value device support pushed meanwhile is posted now.
+      changed ||= this.pushedChange;
+      this.pushedChange = false;
       if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
       if (alarm) raiseAlarm(this, alarm.status, alarm.severity);
       this.type.checkAlarms(this);
@@ -441,14 +449,14 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
   }
 
   /**
-   * Device support: a new value for an input record, which is processed (an
-   * I/O Intr scan). Pushed from the device's own read during processing, it
-   * is just stored.
+   * Device support: a new value, and the record is processed (an I/O Intr
+   * scan). Pushed during the device's own read, or while it carries out a
+   * write, it is stored and shown when that processing ends.
    */
   update(value: FieldValue, opts: { time?: EpicsTimestamp; alarm?: Alarm } = {}): void {
     const changed = !sameValue(this.f.VAL, value);
     this.storeValue(value);
-    if (this.inDeviceRead) {
+    if (this.inDeviceRead || this.writeBusy) {
       this.pushedChange ||= changed;
       if (opts.alarm) raiseAlarm(this, opts.alarm.status, opts.alarm.severity);
       return;
@@ -460,7 +468,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const same = alarm === this.deviceAlarm || (alarm && this.deviceAlarm && alarm.status === this.deviceAlarm.status && alarm.severity === this.deviceAlarm.severity);
     if (same) return;
     this.deviceAlarm = alarm;
-    if (this.inDeviceRead) return;
+    if (this.inDeviceRead || this.writeBusy) return;
     void this.dbProcess({ read: false, noWrite: true });
   }
 

@@ -11,7 +11,7 @@ import { WriteError, type ProcessVariable } from '../../src/ca/pv';
 import { valueElements } from '../../src/ca/protocol/types';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
-import type { DeviceSupport } from '../../src/database/device';
+import type { DeviceRecord, DeviceSupport } from '../../src/database/device';
 import { expectDbError } from '../helpers/db-errors';
 
 const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
@@ -256,6 +256,28 @@ describe('disable', () => {
     await put(db, 'c.PROC', 1);
     assert.equal(get(db, 'c'), 1);
     assert.deepEqual(alarm(db, 'c'), ['DISABLE', 'NO_ALARM']);
+  });
+});
+
+describe('device support and processing', () => {
+  it('a value the device pushes while it carries out a write is posted when the write ends', async () => {
+    let dev!: DeviceRecord;
+    let finish: () => void = () => undefined;
+    const support: DeviceSupport = {
+      dtyp: 'dev', recordTypes: ['bo'],
+      bind: (rec) => { dev = rec; return { write: () => new Promise<void>((resolve) => { finish = resolve; }) }; },
+    };
+    const db = build('record(bo, "b") { field(DTYP, "dev") field(OUT, "@x") field(FLNK, "after") }\nrecord(calc, "after") { field(CALC, "VAL+1") }', defaultRegistry().register(support));
+    const values: number[] = [];
+    pv(db, 'b').subscribe(() => values.push(get(db, 'b') as number));
+    const written = put(db, 'b', 1);
+    dev.update(0);
+    assert.deepEqual(values, [], 'nothing posted while the write is in progress');
+    assert.equal(get(db, 'after'), 0, 'the forward link waits for the end of processing');
+    finish();
+    await written;
+    assert.deepEqual(values, [0]);
+    assert.equal(get(db, 'after'), 1);
   });
 });
 
