@@ -86,7 +86,7 @@ export interface ProcessVariable {
   readonly maxCount: number;
   /** Value, alarm, time and metadata now. Called synchronously inside change listeners. */
   snapshot(): DbrSource;
-  /** Rights of one client; called on channel creation and after `onRightsChanged` fires. */
+  /** Rights of one client; called on channel creation and after the directory's `onRightsChanged` fires. */
   accessRights(client: ClientIdentity): AccessRights;
   /**
    * Carry out a write. The PV applies it before returning when it can (a read
@@ -104,11 +104,17 @@ export interface ProcessVariable {
   acknowledge?(request: AckRequest): Promise<void>;
   /** Change notifications with DBE_* masks; returns the function that unsubscribes. */
   subscribe(listener: ChangeListener): () => void;
-  /** Fires when access rights may have changed for some clients. */
-  onRightsChanged?(listener: () => void): () => void;
 }
 
 /** Name lookup: the server asks it for every search and channel creation. */
 export interface PvDirectory {
   lookup(name: string): ProcessVariable | undefined;
+  /**
+   * Fires when access rights may have changed for some clients of some PVs (new
+   * rules, a record moved to another access security group). A server asks each
+   * of its channels' PVs again and tells the clients whose rights changed: one
+   * listener per connection, not per channel, since channels are many and such
+   * changes rare. Returns the function that stops listening.
+   */
+  onRightsChanged?(listener: () => void): () => void;
 }

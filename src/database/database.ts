@@ -41,12 +41,40 @@ export class Database implements PvDirectory, RecordHost {
   private readonly definedByConstant = new Set<DbRecord>();
   private readonly registry: DeviceRegistry;
   private readonly log: Logger;
-  access: AccessPolicy;
+  private policy: AccessPolicy = ALLOW_ALL;
+  private unwatchPolicy: () => void = () => undefined;
+  private readonly rightsListeners = new Set<() => void>();
 
   constructor(opts: DatabaseOptions = {}) {
     this.registry = opts.registry ?? defaultRegistry();
     this.access = opts.access ?? ALLOW_ALL;
     this.log = opts.log ?? createLogger('db');
+  }
+
+  /** The access policy every field PV asks for rights (access security, once enforced). */
+  get access(): AccessPolicy {
+    return this.policy;
+  }
+
+  set access(policy: AccessPolicy) {
+    this.unwatchPolicy();
+    this.policy = policy;
+    this.unwatchPolicy = policy.onChange(() => this.rightsChanged());
+  }
+
+  /** PvDirectory: fires when the policy changes or a record moves to another group. */
+  onRightsChanged(listener: () => void): () => void {
+    this.rightsListeners.add(listener);
+    return () => this.rightsListeners.delete(listener);
+  }
+
+  /** RecordHost: a write to ASG moved the record to another access security group. */
+  groupChanged(): void {
+    this.rightsChanged();
+  }
+
+  private rightsChanged(): void {
+    for (const l of [...this.rightsListeners]) l();
   }
 
   /** Build records from loaded definitions. Throws DbLoadError naming the file, line and column. */

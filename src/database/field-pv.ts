@@ -182,17 +182,6 @@ export class FieldPv implements ProcessVariable {
   subscribe(listener: ChangeListener): () => void {
     return this.record.subscribe(this.def.name, listener);
   }
-
-  onRightsChanged(listener: () => void): () => void {
-    const offPolicy = this.ctx.access.onChange(listener);
-    // A write to the record's ASG puts it in another access security group
-    // (asChangeGroup): every channel to the record asks for its rights again.
-    const offGroup = this.record.subscribe('ASG', () => listener());
-    return () => {
-      offPolicy();
-      offGroup();
-    };
-  }
 }
 
 /**

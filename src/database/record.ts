@@ -51,6 +51,8 @@ export interface RecordHost {
   resolveLink(rec: DbRecord, def: FieldDef, text: string): ResolvedLink;
   /** scanOnce: process the record soon, outside the current processing. */
   scanOnce(rec: DbRecord): void;
+  /** The record's ASG changed: it is in another access security group (asChangeGroup). */
+  groupChanged(rec: DbRecord): void;
 }
 
 export interface ProcessOptions {
@@ -156,6 +158,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
 
   /** db_post_events for one field. */
   post(field: string, mask: number): void {
+    if (field === 'ASG') this.host?.groupChanged(this);
     const set = this.listeners?.get(field);
     if (!set) return;
     for (const l of [...set]) l(mask);

@@ -311,12 +311,13 @@ describe('Circuit (in memory)', () => {
     let allowed = false;
     const pv = new SimplePv({ name: 'guarded', type: DbrType.LONG, value: [0], rights: () => ({ read: true, write: allowed }) });
     const [s, c] = duplexPair();
-    new Circuit(s, new MapDirectory().add(pv), memoryLogger(), '127.0.0.1');
+    const directory = new MapDirectory().add(pv);
+    new Circuit(s, directory, memoryLogger(), '127.0.0.1');
     const client = new ScriptedClient(c);
     client.send(m.clientVersion(), m.createChanRequest('guarded', 1));
     await client.waitFor((x) => x.command === Command.CREATE_CHAN);
     allowed = true;
-    pv.rightsChanged();
+    directory.rightsChanged();
     const ar = await client.waitFor((x) => x.command === Command.ACCESS_RIGHTS && x.parameter2 === 3);
     assert.equal(ar.parameter1, 1);
   });

@@ -98,7 +98,6 @@ interface Channel {
   /** Made at the first subscription: most channels never have one. */
   subscriptions: Map<number, Subscription> | undefined;
   unsubscribe: () => void;
-  unwatchRights: () => void;
   /** Put-callbacks started and not yet answered. */
   putsInProgress: number;
 }
@@ -143,6 +142,8 @@ export class Circuit implements ChannelTable {
     if (!this.backedUp && !this.closed) this.stream.resume();
   };
   private readonly closeListeners: Array<(reason: CloseReason) => void> = [];
+  /** Stops following the directory's rights changes. */
+  private readonly unwatchRights: () => void;
 
   constructor(
     private readonly stream: Duplex,
@@ -163,6 +164,7 @@ export class Circuit implements ChannelTable {
       () => this.close({ kind: 'handshake-timeout', afterMs: opts.handshakeTimeoutMs }),
       opts.handshakeTimeoutMs,
     );
+    this.unwatchRights = directory.onRightsChanged?.(() => this.recomputeAllRights()) ?? NOTHING;
     this.send(msg.versionMessage(0, CA_MINOR_VERSION));
   }
 
@@ -204,6 +206,7 @@ export class Circuit implements ChannelTable {
     this.core.beginClosing();
     this.clearTimer('drainTimer');
     this.clearTimer('handshakeTimer');
+    this.unwatchRights();
     for (const ch of this.channels.values()) this.dropChannel(ch);
     this.held.clear();
     this.log.debug('circuit closed', { client: this.describe(), reason: describeCloseReason(reason) });
@@ -354,11 +357,9 @@ export class Circuit implements ChannelTable {
       rights: pv.accessRights(this.identity),
       subscriptions: undefined,
       unsubscribe: NOTHING,
-      unwatchRights: NOTHING,
       putsInProgress: 0,
     };
     this.channels.set(sid, ch);
-    if (pv.onRightsChanged) ch.unwatchRights = pv.onRightsChanged(() => this.recomputeRights(ch));
     // ACCESS_RIGHTS must precede the CREATE_CHAN reply: libca sets the rights before
     // it calls the connection handler (camessage.c claim_ciu_reply).
     this.reply(Command.ACCESS_RIGHTS, 0, 0, cid, msg.accessRightsBits(ch.rights.read, ch.rights.write));
@@ -374,7 +375,6 @@ export class Circuit implements ChannelTable {
 
   private dropChannel(ch: Channel): void {
     ch.unsubscribe();
-    ch.unwatchRights();
     if (!ch.subscriptions) return;
     for (const sub of ch.subscriptions.values()) {
       this.subscriptions.delete(sub.id);

@@ -12,6 +12,7 @@ import type { AccessRights, AckRequest, ChangeListener, ClientIdentity, ProcessV
 /** A directory backed by a Map; enough for tools and tests. */
 export class MapDirectory implements PvDirectory {
   private readonly pvs = new Map<string, ProcessVariable>();
+  private readonly rightsListeners = new Set<() => void>();
 
   add(pv: ProcessVariable): this {
     this.pvs.set(pv.name, pv);
@@ -24,6 +25,16 @@ export class MapDirectory implements PvDirectory {
 
   get size(): number {
     return this.pvs.size;
+  }
+
+  /** Tell the servers that access rights may have changed. */
+  rightsChanged(): void {
+    for (const l of [...this.rightsListeners]) l();
+  }
+
+  onRightsChanged(listener: () => void): () => void {
+    this.rightsListeners.add(listener);
+    return () => this.rightsListeners.delete(listener);
   }
 }
 
@@ -55,7 +66,6 @@ export class SimplePv implements ProcessVariable {
   private timestamp: EpicsTimestamp;
   private metadata: DbrMetadata;
   private readonly listeners = new Set<ChangeListener>();
-  private readonly rightsListeners = new Set<() => void>();
   private readonly rightsFn: (client: ClientIdentity) => AccessRights;
   private readonly onWrite?: SimplePvOptions['onWrite'];
   private readonly className: string;
@@ -136,19 +146,9 @@ export class SimplePv implements ProcessVariable {
     this.post(DBE_PROPERTY);
   }
 
-  /** Tell subscribers the access rights may have changed. */
-  rightsChanged(): void {
-    for (const l of [...this.rightsListeners]) l();
-  }
-
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
-  }
-
-  onRightsChanged(listener: () => void): () => void {
-    this.rightsListeners.add(listener);
-    return () => this.rightsListeners.delete(listener);
   }
 
   get subscriberCount(): number {

@@ -63,7 +63,6 @@ interface Channel {
   readonly shape: ChannelShape | undefined;
   rights: AccessRights;
   readonly ops: Set<number>;
-  offRights?: () => void;
 }
 
 interface OpBase {
@@ -122,6 +121,8 @@ export class PvaConnection {
   private closed = false;
   private blocked = false;
   private readonly closeListeners: Array<(reason: string) => void> = [];
+  /** Stops following the directory's rights changes. */
+  private readonly unwatchRights: () => void;
   identity: ClientIdentity;
   authMethod = 'anonymous';
 
@@ -133,6 +134,7 @@ export class PvaConnection {
     stream.on('error', (err) => this.close(`stream error: ${err.message}`));
     stream.on('end', () => this.close('client closed the connection'));
     stream.on('close', () => this.close('connection closed'));
+    this.unwatchRights = opts.directory.onRightsChanged?.(() => this.recomputeRights()) ?? (() => undefined);
     this.send(msg.setByteOrderMessage(BIG_ENDIAN));
     this.send(msg.serverMessage(Command.CONNECTION_VALIDATION, BIG_ENDIAN, (w) => msg.encodeServerValidation(w, {
       bufferSize: 0x10000, registrySize: 0x7fff, authMethods: ['anonymous', 'ca'],
@@ -154,10 +156,16 @@ export class PvaConnection {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.unwatchRights();
     for (const ch of [...this.channels.values()]) this.dropChannel(ch);
     this.stream.destroy();
     this.opts.log.debug('connection closed', { peer: this.opts.address, reason });
     for (const l of this.closeListeners) l(reason);
+  }
+
+  /** Ask every channel's PV for this client's rights again (the directory says they may have changed). */
+  private recomputeRights(): void {
+    for (const ch of this.channels.values()) if (ch.pv) ch.rights = ch.pv.accessRights(this.identity);
   }
 
   /** Tell the client a PV is gone (DESTROY_CHANNEL from the server). */
@@ -296,7 +304,6 @@ export class PvaConnection {
     const shape = pv ? new ChannelShape(pv, pv.snapshot().className, this.opts.dbfType?.(pv)) : undefined;
     const rights = pv ? pv.accessRights(this.identity) : { read: true, write: false };
     const ch: Channel = { sid, cid, name, pv, shape, rights, ops: new Set() };
-    if (pv?.onRightsChanged) ch.offRights = pv.onRightsChanged(() => { ch.rights = pv.accessRights(this.identity); });
     this.channels.set(sid, ch);
     this.channelsByCid.set(cid, ch);
     return ch;
@@ -312,7 +319,6 @@ export class PvaConnection {
 
   private dropChannel(ch: Channel): void {
     for (const ioid of [...ch.ops]) this.dropOp(ioid);
-    ch.offRights?.();
     this.channels.delete(ch.sid);
     if (this.channelsByCid.get(ch.cid) === ch) this.channelsByCid.delete(ch.cid);
   }
