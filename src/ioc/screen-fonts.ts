@@ -10,8 +10,10 @@
  * on ascent + descent; medm/medmMessageButton.c messageButtonFontListIndex
  * for buttons, the largest font no taller than 90% of the height less 4).
  * The metrics below are those fonts' (ascent + descent, and the cell width
- * of the character-cell ones); the MEDM interop test checks them against
- * the X server.
+ * of the character-cell ones), as Xvfb with Debian's xfonts-base, -75dpi
+ * and -100dpi and those aliases opens them (the aliases for sizes 4 to 16
+ * and 20 resolve to the 75 dpi misc-fixed fonts of those heights); the
+ * MEDM interop test reads them from that X server and compares.
  *
  * Phoebus draws with Liberation Sans (its default named fonts); the advance
  * widths below are the font's, in units of 1/2048 em, for " " to "~"

@@ -3,17 +3,25 @@
  * the tools draw them: no widget outside its display, no two widgets
  * overlapping, and no text wider than the widget that shows it.
  *
- * MEDM (medm/utils.c, medmMessageButton.c): a text or text update uses the
- * font a bisection over the widgetDM_* fonts by ascent + descent picks for
- * its height; a message button or related display the largest font no
- * taller than 90% of its height less 4, inside a Motif push button (1 px
- * highlight, 2 px shadow and 2 px margin a side). The metrics come from the
- * caller: the X server's in the interop test.
+ * MEDM (medm/utils.c, medmText.c, medmTextUpdate.c, medmMessageButton.c,
+ * medmRelatedDisplay.c): a text or text update uses the font a bisection
+ * over the widgetDM_* fonts by ascent + descent picks for its height; a
+ * message button or related display the largest font no taller than 90% of
+ * its height less 4, inside a Motif push button (1 px highlight, 2 px shadow
+ * and 2 px margin a side). A string fits when its XTextWidth is no more than
+ * the room it has: a text update cuts a longer one at its box (left
+ * aligned) or shrinks its font (centred, right aligned), a button cuts its
+ * label, and a text draws past its box onto its neighbours, so for a text
+ * the ink (bearings, glyph ascent and descent), placed as its alignment
+ * places it, must lie inside the box too. The metrics come from the caller:
+ * the X server's in the interop test, the generator's assumptions in the
+ * unit test.
  *
  * Phoebus: Liberation Sans at the size of the widget's named font (Default
  * 14, Default Bold 14, Header 2 bold 18); the room around the text is that
  * of JavaFX's controls (a button's padding, an LED's inset).
  */
+import { longStringPv, type Screen } from '../../src/ioc/screens';
 import { adlBlocks, adlValue, parseAdl, type AdlBlock } from './adl';
 import type { TrueTypeMetrics } from './ttf';
 import { childText, childrenNamed, parseXml, type XmlNode } from './xml';
@@ -46,6 +54,12 @@ export interface XFontMetrics {
   descent: number;
   /** Width of a string in pixels (XTextWidth: the sum of the characters' widths). */
   textWidth(text: string): number;
+  /**
+   * Where a string drawn at x = 0 on its baseline puts ink: from `left` to
+   * `right`, `ascent` above and `descent` below the baseline. Without it,
+   * only widths and the font's height are checked.
+   */
+  ink?(text: string): { left: number; right: number; ascent: number; descent: number };
 }
 
 /** MEDM's pick for a text or text update of height h (the bisection of dmGetBestFontWithInfo). */
@@ -88,6 +102,21 @@ function adlBox(w: AdlBlock, what: string): Box {
 }
 
 /**
+ * By channel (macros expanded), the strings the generator laid a screen's
+ * text updates out for: a state's names, an LED's two labels, and a value
+ * of all the characters it has room for.
+ */
+export function screenTexts(screen: Screen, macros: ReadonlyMap<string, string>): Map<string, string[]> {
+  const texts = new Map<string, string[]>();
+  for (const w of screen.widgets) {
+    if (w.kind === 'state') texts.set(expand(w.pv, macros), w.states.map((st) => st.label));
+    if (w.kind === 'flag') texts.set(expand(w.pv, macros), [w.look.off.label, w.look.on.label]);
+    if (w.kind === 'value') texts.set(expand(w.long ? longStringPv(w.pv) : w.pv, macros), ['0'.repeat(w.chars)]);
+  }
+  return texts;
+}
+
+/**
  * Problems of an .adl as MEDM shows it with `macros`. `texts` gives, by
  * channel (macros expanded), the strings a text update must have room for:
  * its state names, or its value now.
@@ -107,14 +136,36 @@ export function adlLayoutProblems(
       const width = fonts[font].textWidth(shown) + padding;
       if (width > box.width) out.push(`${box.what}: "${shown}" needs ${width} px, has ${box.width}`);
     };
-    if (w.name === 'text') fit(expand(adlValue(w, 'textix') ?? '', macros), medmFontForText(fonts, box.height), 0);
+    const tall = (font: number): void => {
+      const f = fonts[font];
+      if (f.ascent + f.descent > box.height) out.push(`${box.what}: its ${f.ascent + f.descent} px font is taller than the widget (${box.height} px)`);
+    };
+    if (w.name === 'text') {
+      const shown = expand(adlValue(w, 'textix') ?? '', macros);
+      const font = medmFontForText(fonts, box.height);
+      fit(shown, font, 0);
+      tall(font);
+      const ink = fonts[font].ink?.(shown);
+      if (ink) {
+        // MEDM's drawText: x by alignment from XTextWidth, baseline at the top plus the font's ascent.
+        const tw = fonts[font].textWidth(shown);
+        const align = adlValue(w, 'align') ?? 'horiz. left';
+        const x = align === 'horiz. centered' ? Math.trunc((box.width - tw) / 2) : align === 'horiz. right' ? box.width - tw : 0;
+        const base = fonts[font].ascent;
+        if (x + ink.left < 0 || x + ink.right > box.width || base - ink.ascent < 0 || base + ink.descent > box.height) {
+          out.push(`${box.what}: "${shown}" draws ink from (${x + ink.left}, ${base - ink.ascent}) to (${x + ink.right}, ${base + ink.descent}), outside its ${box.width}x${box.height} box`);
+        }
+      }
+    }
     if (w.name === 'message button') fit(adlValue(w, 'label') ?? '', medmFontForButton(fonts, box.height), MOTIF_BUTTON_PADDING);
     if (w.name === 'related display') fit((adlValue(w, 'label') ?? '').replace(/^-/, ''), medmFontForButton(fonts, box.height), MOTIF_BUTTON_PADDING);
     if (w.name === 'text update') {
       const chan = expand(adlValue(adlBlocks(w, 'monitor')[0], 'chan') ?? '', macros);
       const shown = texts.get(chan);
       if (shown === undefined) out.push(`${box.what}: no text known for ${chan}`);
-      for (const s of shown ?? []) fit(s, medmFontForText(fonts, box.height), 0);
+      const font = medmFontForText(fonts, box.height);
+      tall(font);
+      for (const s of shown ?? []) fit(s, font, 0);
     }
   }
   out.push(...boxProblems(boxes, Number(adlValue(display, 'width')), Number(adlValue(display, 'height'))));

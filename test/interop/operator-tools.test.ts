@@ -10,7 +10,9 @@
  * widget with a channel is white in a screenshot of its window; a screen
  * naming a missing PV shows that this check fails. ALH, with -noerrorpopup,
  * writes its errors to its operator-modification log and each alarm to its
- * alarm log.
+ * alarm log. The layout check reads, from the same X server, the fonts
+ * MEDM opens (test/helpers/xfonts.ts) and holds every text, label, button
+ * and value of every .adl to them.
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -24,6 +26,11 @@ import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, runCli } from '../
 import { checkEpicsBundle, epicsBin } from '../helpers/shared';
 import { adlBlocks, adlValue, parseAdl } from '../helpers/adl';
 import { checkXTools, pixelAt, XServer, type Pixels, type XWindow } from '../helpers/xserver';
+import { adlLayoutProblems, screenTexts } from '../helpers/layout-check';
+import { medmFontTable, type XFont } from '../helpers/xfonts';
+import { loadConfig } from '../../src/ioc/config';
+import { allScreens, serviceSet } from '../../src/ioc/screens';
+import { MEDM_FONTS } from '../../src/ioc/screen-fonts';
 
 const ARTIFACTS = path.join(REPO_ROOT, 'build/test-artifacts/operator-tools');
 const STANDIN = path.join(REPO_ROOT, 'build/test/fixtures/re-manager-standin.js');
@@ -139,6 +146,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
   let x: XServer | undefined;
   let dir: string | undefined;
   let caEnv: NodeJS.ProcessEnv = {};
+  let cfg = '';
   const tools: Managed[] = [];
 
   before(async function () {
@@ -149,7 +157,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     const [redisPort, control, info] = [await freeTcpPort(), await freeTcpPort(), await freeTcpPort()];
     manager = await UserManager.start({ units: units(redisPort, control, info) });
     assert.equal((await manager.systemctl('start', 'redis.service', 'queueserver.service')).code, 0);
-    const cfg = path.join(dir, 'service-ioc.toml');
+    cfg = path.join(dir, 'service-ioc.toml');
     fs.writeFileSync(cfg, exampleConfig(dir, redisPort, control, info));
     const ports = await freeCaPorts();
     ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], { ...serverEnv(ports.server, ports.repeater), ...manager.env });
@@ -239,6 +247,79 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
       assert.deepEqual(shot.off.map((w) => w.what), [], `${f}: widgets MEDM shows as not connected`);
       assert.deepEqual(await medmErrors(m), [], `${f}: MEDM's output`);
     }
+  });
+
+  /**
+   * The text a text update on `chan` shows now: a number with the record's
+   * PREC digits (MEDM's text update takes its precision from the channel),
+   * anything else as libca's string for it.
+   */
+  async function shownNow(chan: string): Promise<string> {
+    const c = await ca!.request('connect', { pv: chan, timeout: 10 });
+    assert.equal(c.connected, true, `${chan} connects`);
+    if (c.ftype === 2 || c.ftype === 6) {
+      // DBF_FLOAT, DBF_DOUBLE: read as DBR_CTRL_DOUBLE for the precision.
+      const r = (await ca!.request('get', { pv: chan, ftype: 34 })).result as Record<string, unknown>;
+      return Number(r.value).toFixed(Number(r.precision));
+    }
+    const r = await ca!.request('get', { pv: chan, as_string: true, ...(c.count === 1 ? { count: 1 } : {}) });
+    const value = (r.result as Record<string, unknown> | undefined)?.value;
+    assert.equal(typeof value, 'string', `${chan}: ${JSON.stringify(r)}`);
+    return value as string;
+  }
+
+  /** MEDM's fonts on this X server, each as "widgetDM_N: FONT, height, cell width or proportional". */
+  function describeFonts(fonts: readonly XFont[]): string[] {
+    return fonts.map((f) => `${f.asked}: ${f.name}, ${f.ascent}+${f.descent} px, ${f.cell ? `${f.textWidth('0')} px cells` : 'proportional'}`);
+  }
+
+  it('in the fonts MEDM opens on this X server, every text, label and button of every .adl fits its widget and stays off its neighbours', async () => {
+    // The same server MEDM runs on above, with its font path; MEDM printing no
+    // "Unable to load font" there means each widgetDM_N opened as it does here.
+    const fonts = medmFontTable(x!.display);
+    const described = describeFonts(fonts);
+    fs.writeFileSync(path.join(ARTIFACTS, 'medm-fonts.txt'), `${described.join('\n')}\n`);
+    process.stdout.write(`      MEDM fonts: ${path.relative(process.cwd(), path.join(ARTIFACTS, 'medm-fonts.txt'))}\n`);
+    // The generator's assumptions (src/ioc/screen-fonts.ts) are these fonts' heights and cell widths.
+    assert.deepEqual(
+      fonts.map((f) => ({ alias: f.asked, height: f.ascent + f.descent, ...(f.cell ? { cell: f.textWidth('0') } : {}) })),
+      MEDM_FONTS.map((f) => ({ ...f })),
+      `the X server's fonts:\n${described.join('\n')}`,
+    );
+
+    const macros = new Map([['P', P]]);
+    const screens = allScreens(serviceSet(loadConfig(cfg)));
+    const files = fs.readdirSync(screensDir()).filter((f) => f.endsWith('.adl')).sort();
+    assert.deepEqual(files, screens.map((s) => `${s.name}.adl`).sort());
+    let checked = 0;
+    for (const screen of screens) {
+      const text = fs.readFileSync(path.join(screensDir(), `${screen.name}.adl`), 'utf8');
+      // What each text update must have room for: what it was laid out for, and what the IOC serves now.
+      const texts = screenTexts(screen, macros);
+      for (const [chan, shown] of texts) shown.push(await shownNow(chan));
+      assert.deepEqual(adlLayoutProblems(`${screen.name}.adl`, text, macros, fonts, texts), [], `${screen.name}.adl in\n${described.join('\n')}`);
+      checked += channelWidgets(text).length;
+    }
+    assert.ok(checked > 20, `${checked} widgets with channels checked`);
+
+    // The check sees a label one character too wide for its box, and a value wider than its widget.
+    const overview = fs.readFileSync(path.join(screensDir(), 'service-overview.adl'), 'utf8');
+    const label = /text \{\n\tobject \{\n\t\tx=\d+\n\t\ty=\d+\n\t\twidth=(\d+)\n\t\theight=18\n\t\}\n\t"basic attribute" \{\n\t\tclr=\d+\n\t\}\n\ttextix="([^"]*)"/.exec(overview);
+    assert.ok(label, 'the overview has an 18 px text');
+    const font = fonts[7];
+    assert.equal(font.asked, 'widgetDM_18', 'an 18 px text uses widgetDM_18');
+    let wide = label[2];
+    while (font.textWidth(wide) <= Number(label[1])) wide += 'M';
+    const widened = overview.replace(label[0], label[0].replace(`textix="${label[2]}"`, `textix="${wide}"`));
+    const overviewScreen = screens.find((s) => s.name === 'service-overview')!;
+    const problems = adlLayoutProblems('widened.adl', widened, macros, fonts, screenTexts(overviewScreen, macros));
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0], new RegExp(`"${wide}" needs ${font.textWidth(wide)} px, has ${label[1]}$`));
+    assert.match(problems[1], /draws ink from .* outside its \d+x18 box$/);
+    const tooLong = screenTexts(overviewScreen, macros);
+    const chan = [...tooLong].find(([, shown]) => /^0+$/.test(shown[0]))![0];
+    tooLong.set(chan, ['0'.repeat(200)]);
+    assert.match(adlLayoutProblems('service-overview.adl', overview, macros, fonts, tooLong).join('\n'), new RegExp(`text update\\): "0{200}" needs 1600 px`));
   });
 
   it('the checks fail for a screen naming a missing PV and for a file MEDM cannot read', async () => {
