@@ -6,9 +6,11 @@
  * another loopback port, and every client here (pyepics, the bundle's caget
  * and caput) uses only the gateway's port: what a console on another subnet
  * sees. Consoles are told apart by host name (`unshare --uts`), since libca
- * sends gethostname() and the gateway's rules name hosts.
+ * sends gethostname() and the gateway's rules name hosts, and users by the
+ * account a client runs as (`setpriv`), since libca sends the name of its
+ * real user id.
  *
- * Outside CI a missing bundle, gateway, pyepics, systemd or unshare skips the
+ * Outside CI a missing bundle, gateway, pyepics, systemd, unshare or setpriv skips the
  * suite; in CI (CI=true) it fails.
  */
 import { strict as assert } from 'node:assert';
@@ -28,6 +30,14 @@ const P = '100id:bluesky:';
 /** A host name in HAG(consoles) of ioc/gateway.access, and one that is not. */
 const CONSOLE = 'opi1';
 const ELSEWHERE = 'office7';
+/**
+ * Two accounts every Debian system has: the first is added to UAG(operators),
+ * the second is not. libca sends the name of its real user id
+ * (osiGetUserName: getpwuid(getuid())), not $USER or $LOGNAME, so a client
+ * runs as another user under setpriv.
+ */
+const OPERATOR_USER = 'daemon';
+const OTHER_USER = 'nobody';
 /** What pyepics raises when libca refuses a put for lack of write access (ECA_NOWTACCESS). */
 const DENIED = /CASeverityException: +put returned 'Write access denied'/;
 const ACTIVE_STATES = ['inactive', 'active', 'activating', 'deactivating', 'failed', 'reloading', 'maintenance', 'refreshing'];
@@ -44,6 +54,12 @@ ExecStart=/bin/sh -c 'exec sleep infinity'
 function checkGateway(): string | undefined {
   const bin = epicsBin()!;
   if (!fs.existsSync(path.join(bin, 'gateway'))) return `no CA gateway in ${bin}`;
+  return undefined;
+}
+
+function checkUsers(): string | undefined {
+  for (const user of [OPERATOR_USER, OTHER_USER]) if (spawnSync('id', ['-u', user]).status !== 0) return `no user ${user} here`;
+  if (spawnSync('sh', ['-c', 'command -v setpriv']).status !== 0) return 'setpriv is not installed (util-linux)';
   return undefined;
 }
 
@@ -81,7 +97,7 @@ describe('service-ioc behind the CA gateway (real gateway, systemd, libca)', fun
   const me = os.userInfo().username;
 
   before(async function () {
-    requireDependency(this, checkUserManager() ?? checkPyepics() ?? checkEpicsBundle() ?? checkGateway() ?? checkUts());
+    requireDependency(this, checkUserManager() ?? checkPyepics() ?? checkEpicsBundle() ?? checkGateway() ?? checkUts() ?? checkUsers());
     requireBuiltCli();
     manager = await UserManager.start({ units: { ...basicUnits(), 'slowstart.service': SLOWSTART } });
     assert.equal((await manager.systemctl('start', 'sleeper.service')).code, 0);
@@ -102,7 +118,7 @@ describe('service-ioc behind the CA gateway (real gateway, systemd, libca)', fun
     const access = fs.readFileSync(path.join(REPO_ROOT, 'ioc/gateway.access'), 'utf8');
     assert.match(access, /^UAG\(operators\) \{ [^}]* \}$/m);
     assert.match(access, new RegExp(`^HAG\\(consoles\\) \\{ [^}]*\\b${CONSOLE}\\b[^}]* \\}$`, 'm'));
-    fs.writeFileSync(path.join(dir, 'gateway.access'), access.replace(/^UAG\(operators\) \{ ([^}]*) \}$/m, `UAG(operators) { $1, ${me} }`));
+    fs.writeFileSync(path.join(dir, 'gateway.access'), access.replace(/^UAG\(operators\) \{ ([^}]*) \}$/m, `UAG(operators) { $1, ${me}, ${OPERATOR_USER} }`));
 
     const iocPorts = await freeCaPorts();
     ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], { ...serverEnv(iocPorts.server, iocPorts.repeater), ...manager.env, SERVICE_IOC_LOG: 'info' });
@@ -297,5 +313,55 @@ describe('service-ioc behind the CA gateway (real gateway, systemd, libca)', fun
     assert.match(gwLog, new RegExp(`^\\w{3} \\d\\d \\d\\d:\\d\\d:\\d\\d ${me}@${CONSOLE} ${P}sleeper:Restart\\b`, 'm'));
     assert.match(gwLog, new RegExp(`${me}@${CONSOLE} ${P}slow:Restart\\b`), 'the caput -c of the previous test');
     assert.doesNotMatch(gwLog, new RegExp(`@${ELSEWHERE} `), 'refused writes are not trapped');
+  });
+
+  /** pyca.py as `user` on host `host`, through the gateway (a copy of the script the user can read). */
+  async function clientAs(user: string, host: string): Promise<PyCa> {
+    const script = path.join(dir!, 'pyca.py');
+    if (!fs.existsSync(script)) {
+      fs.chmodSync(dir!, 0o755);
+      fs.copyFileSync(PYCA_SCRIPT, script);
+      fs.chmodSync(script, 0o644);
+    }
+    const gid = spawnSync('id', ['-g', user], { encoding: 'utf8' }).stdout.trim();
+    return PyCa.startWith('unshare', asHost(host, 'setpriv', [
+      `--reuid=${user}`, `--regid=${gid}`, '--init-groups', '--', 'sh', '-c', 'cd / && exec "$@"', 'sh', SYSTEM_PYTHON, script,
+    ]), { ...caEnv, HOME: dir });
+  }
+
+  it('per-user rules: from a console, a user in UAG(operators) may press a button and another user may not', async () => {
+    const operator = await clientAs(OPERATOR_USER, CONSOLE);
+    const other = await clientAs(OTHER_USER, CONSOLE);
+    try {
+      assert.deepEqual((await operator.request('whoami', {})).user, OPERATOR_USER, 'libca names the uid\'s user');
+      // slow:Restart: the gateway's last write to sleeper:Restart, in the test before, may be
+      // less than a second ago, and service-ioc logs a client's second write to a PV within a second later.
+      const pv = `${P}slow:Restart`;
+      const o = await operator.request('connect', { pv, timeout: 10 });
+      const n = await other.request('connect', { pv, timeout: 10 });
+      assert.deepEqual([o.connected, o.read, o.write], [true, true, true], `${OPERATOR_USER}@${CONSOLE} may write`);
+      assert.deepEqual([n.connected, n.read, n.write], [true, true, false], `${OTHER_USER}@${CONSOLE} may only read`);
+
+      const before = putLogEntries().length;
+      const pid = (await manager!.show('slowstart.service', ['MainPID'])).MainPID;
+      const refused: Reply = await other.request('put', { pv, value: 1, wait: true, timeout: 10 });
+      assert.match(String(refused.raised), DENIED, JSON.stringify(refused));
+      assert.equal(putLogEntries().length, before, 'the refused write never reached service-ioc');
+      assert.equal((await manager!.show('slowstart.service', ['MainPID'])).MainPID, pid, 'no restart');
+
+      const r = await operator.request('put', { pv, value: 1, wait: true, timeout: 20 });
+      assert.equal(r.status, 1, JSON.stringify(r));
+      assert.notEqual((await manager!.show('slowstart.service', ['MainPID'])).MainPID, pid, 'restarted');
+      const entries = putLogEntries().slice(before);
+      assert.equal(entries.length, 1, JSON.stringify(entries));
+      // service-ioc sees the gateway's own user and host: the gateway does not forward its client's.
+      assert.deepEqual([entries[0].pv, entries[0].user, entries[0].host, entries[0].result], [pv, me, os.hostname(), 'done']);
+      const gwLog = fs.readFileSync(gatewayPutLog, 'utf8');
+      assert.match(gwLog, new RegExp(`^\\w{3} \\d\\d \\d\\d:\\d\\d:\\d\\d ${OPERATOR_USER}@${CONSOLE} ${P}slow:Restart\\b`, 'm'));
+      assert.doesNotMatch(gwLog, new RegExp(`${OTHER_USER}@`), 'refused writes are not trapped');
+    } finally {
+      await operator.stop();
+      await other.stop();
+    }
   });
 });
