@@ -137,12 +137,20 @@ export function enumIndexToString(index: number, enumStrings: readonly string[])
 
 /**
  * A number of native type `type` as text. Integer types give decimal text.
- * FLOAT/DOUBLE with `precision` in 0..17 give "%.*f" when the magnitude is 0 or
- * within [1e-4, 1e15), else "%.*e" (two-digit exponent at least, as C prints);
- * a precision above 17 is treated as 17 and always gives "%.*e". Without a
- * precision (undefined, negative or NaN) they give the shortest text that
- * parses back to the same f64 (DOUBLE) or f32 (FLOAT) value, as `String(v)`
- * writes it. NaN, +Inf and -Inf give "NaN", "Inf", "-Inf".
+ * FLOAT/DOUBLE with a `precision` follow libCom's cvtFloatToString /
+ * cvtDoubleToString, as dbGet and dbPut use them (measured against softIoc
+ * 7.0.8): the precision is taken as an unsigned 16-bit number (PREC -1 is
+ * 65535). Up to 8 digits and |v| <= 1e7: the integer part and the fraction
+ * scaled by 10^digits, truncated after one more digit, then rounded half up
+ * (2.5 with 0 digits is "3", 0.125 with 2 is "0.13", 1e-5 with 2 is "0.00",
+ * -0.0001 with 0 is "-0", -0 is "0"). Otherwise, when the digits are more than
+ * 8 or |v| beyond 1e16 (1e8 for FLOAT) or v is not finite: "%*.*e" with at
+ * most 17 digits (12 for FLOAT) in a field digits+7 wide (digits+6 for FLOAT),
+ * padded with blanks on the left; else (1e7 < |v| <= 1e16, or NaN with few
+ * digits) "%.*f" with at most 3 digits. NaN and infinities print as C does:
+ * "nan", "inf", "-inf". Without a precision (undefined or NaN) they give the
+ * shortest text that parses back to the same f64 (DOUBLE) or f32 (FLOAT)
+ * value, as `String(v)` writes it.
  */
 export function formatNumber(v: number, type: NativeType, precision?: number): string {
   switch (type) {
@@ -157,19 +165,57 @@ export function formatNumber(v: number, type: NativeType, precision?: number): s
   }
 }
 
+const FRACTION_SCALE = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000];
+
 function formatFloating(v: number, isFloat32: boolean, precision: number | undefined): string {
-  if (v !== v) return 'NaN';
-  if (v === Infinity) return 'Inf';
-  if (v === -Infinity) return '-Inf';
-  if (precision === undefined || !(precision >= 0)) {
+  if (precision === undefined || precision !== precision) {
+    if (v !== v) return 'NaN';
+    if (v === Infinity) return 'Inf';
+    if (v === -Infinity) return '-Inf';
     return isFloat32 ? shortestFloat32(v) : String(v);
   }
-  const abs = Math.abs(v);
-  const sign = v < 0 || Object.is(v, -0) ? '-' : '';
-  if (precision <= 17 && (abs === 0 || (abs >= 1e-4 && abs < 1e15))) {
-    return sign + fixedC(abs, Math.floor(precision));
+  let digits = Math.trunc(precision) & 0xffff;
+  const fast = isFloat32 ? 1e7 : 10000000.0;
+  if (v !== v || digits > 8 || v > fast || v < -fast) {
+    const expLimit = isFloat32 ? 1e8 : 1e16;
+    const beyond = isFloat32 ? v >= expLimit || v <= -expLimit : v > expLimit || v < -expLimit;
+    if (digits > 8 || beyond) {
+      digits = Math.min(digits, isFloat32 ? 12 : 17);
+      return exponentialC(v, digits).padStart(digits + (isFloat32 ? 6 : 7), ' ');
+    }
+    return fixedPrintf(v, Math.min(digits, 3));
   }
-  return sign + exponentialC(abs, Math.min(Math.floor(precision), 17));
+  const f = isFloat32 ? Math.fround : (x: number): number => x;
+  let out = '';
+  let a = v;
+  if (a < 0) { out = '-'; a = -a; }
+  let whole = Math.trunc(a);
+  const rest = f(a - whole);
+  const scale = FRACTION_SCALE[digits];
+  let fraction = Math.trunc(f(f(rest * scale) * 10));
+  fraction = Math.trunc((fraction + 5) / 10);
+  if (fraction >= scale) { whole++; fraction -= scale; }
+  out += String(whole);
+  if (digits > 0) out += '.' + String(fraction).padStart(digits, '0');
+  return out;
+}
+
+/** C's "%.*f" (glibc: exact value, ties to even), with "nan"/"inf" as C prints them. */
+function fixedPrintf(v: number, digits: number): string {
+  if (v !== v) return 'nan';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  const sign = v < 0 || Object.is(v, -0) ? '-' : '';
+  return sign + fixedC(Math.abs(v), digits);
+}
+
+/** C's "%.*e" (glibc), with "nan"/"inf" as C prints them. */
+function exponentialC(v: number, digits: number): string {
+  if (v !== v) return 'nan';
+  if (v === Infinity) return 'inf';
+  if (v === -Infinity) return '-inf';
+  const sign = v < 0 || Object.is(v, -0) ? '-' : '';
+  return sign + exponentialAbs(Math.abs(v), digits);
 }
 
 /** Shortest decimal text whose nearest f32 is `v` (at most 9 significant digits). */
@@ -201,7 +247,7 @@ function fixedC(abs: number, digits: number): string {
   return isEvenDigit(truncated.charCodeAt(truncated.length - 1)) ? truncated : rounded;
 }
 
-function exponentialC(abs: number, digits: number): string {
+function exponentialAbs(abs: number, digits: number): string {
   let rounded = abs.toExponential(digits);
   const longer = abs.toExponential(digits + 1);
   const e = longer.indexOf('e');
