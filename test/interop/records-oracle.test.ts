@@ -26,6 +26,11 @@ const EXPRESSIONS = [
   'FINITE(1,2,3)', 'ISNAN(0/0)', 'ISINF(-1/0)', 'NINT(-0.5)', 'MIN(3,1,2)+MAX(0/0,1)', 'A:=2;B:=A*3;A+B', 'ATAN2(1,0)', 'LOG(100)+LN(1)',
 ];
 
+/** PREC values and numbers of the DBR_STRING conversion table (cvtDoubleToString). */
+const FORMAT_PRECS = [0, 2, 5, 9, -1, 20];
+const FORMAT_VALUES = ['2.5', '0.125', '1e-5', '-0', '-0.0001', '1234567.891', '9999999.99', '10000000.5', '12345678.123456',
+  '1e16', '1.5e16', '-1e17', 'nan', 'inf', '-inf', '0.145', '0.0049999', '-2.5', '1e300', '-1e-300', '0.99999'];
+
 const DB = `# records for test/interop/records-oracle.test.ts
 ${EXPRESSIONS.map((e, i) => `record(calc, "$(P)x${i}") { field(PINI, "YES") field(PREC, "3") field(CALC, "${e}") }`).join('\n')}
 record(ai, "$(P)src") { field(VAL, "1") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") }
@@ -73,6 +78,7 @@ record(calcout, "$(P)discout") { field(CALC, "A") field(OUT, "$(P)disdst PP") fi
 record(ai, "$(P)disdst") { }
 record(calcout, "$(P)late") { field(CALC, "A") field(ODLY, "0.2") field(OUT, "$(P)latedst PP") }
 record(ai, "$(P)latedst") { }
+${FORMAT_PRECS.map((p) => `record(ao, "$(P)fmt${p < 0 ? 'm' : ''}${Math.abs(p)}") { field(PREC, "${p}") }`).join('\n')}
 `;
 
 describe('interop: links, calc and disable as softIoc has them', function () {
@@ -135,6 +141,16 @@ describe('interop: links, calc and disable as softIoc has them', function () {
     assert.deepEqual(b, a, `camonitor ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
     return b;
   }
+
+  it('DOUBLE reads as DBR_STRING with the record\'s PREC as cvtDoubleToString writes it', async () => {
+    const names = FORMAT_PRECS.map((p) => `${P}fmt${p < 0 ? 'm' : ''}${Math.abs(p)}`);
+    for (const v of FORMAT_VALUES) {
+      for (const k of ['base', 'ours'] as const) {
+        for (const n of names) assert.equal((await runTool(servers[k]!, 'caput', ['-t', n, v])).code, 0);
+      }
+      await same('caget', '-s', ...names);
+    }
+  });
 
   it('start: constants in DOL, CP links processed once, links read back with their modifiers', async () => {
     await state('k', 'cp', 'npp', 'pp');
