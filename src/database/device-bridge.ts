@@ -91,11 +91,13 @@ export class BoundRecords<S extends string, C extends string = never> {
    * when it is what the record last showed, unless `always`.
    */
   show(record: DeviceRecord, value: FieldValue | undefined, alarm: DeviceAlarm | undefined, always = false): void {
-    record.setDeviceAlarm(alarm);
-    if (value === undefined) return;
-    if (!always && this.last.has(record) && this.last.get(record) === value) return;
+    if (value === undefined || (!always && this.last.has(record) && this.last.get(record) === value)) {
+      record.setDeviceAlarm(alarm);
+      return;
+    }
     this.last.set(record, value);
-    record.update(typeof value === 'string' ? fitString(record, value) : value);
+    // Value and alarm in one processing: a client sees one event, never a state between.
+    record.complete(typeof value === 'string' ? fitString(record, value) : value, alarm);
   }
 
   /** A control that reads back (an Enable, an autostart switch): its records show `value` when they do not already. */

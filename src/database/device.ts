@@ -19,6 +19,13 @@ export interface DeviceRecord {
    * COMM/INVALID while a connection is down. The record is processed.
    */
   setDeviceAlarm(alarm: { status: AlarmStatus; severity: AlarmSeverity } | undefined): void;
+  /**
+   * A read's outcome at once: the alarm the device now holds (undefined: none)
+   * and the value it read. The record is processed once and posts one event,
+   * as a record whose read_ai returned both would: never the new alarm with the
+   * old value, or the other way round.
+   */
+  complete(value: FieldValue, alarm: { status: AlarmStatus; severity: AlarmSeverity } | undefined): void;
   /** Read a field (e.g. the record's own configuration). */
   field(name: string): FieldValue;
   /** Set a non-VAL field and post it (e.g. NORD). */

@@ -467,6 +467,12 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     void this.dbProcess({ changed, time: opts.time, alarm: opts.alarm, read: false, noWrite: true });
   }
 
+  complete(value: FieldValue, alarm: Alarm | undefined): void {
+    // update() processes the record, and processing raises the device's alarm.
+    this.deviceAlarm = alarm;
+    this.update(value);
+  }
+
   setDeviceAlarm(alarm: Alarm | undefined): void {
     const same = alarm === this.deviceAlarm || (alarm && this.deviceAlarm && alarm.status === this.deviceAlarm.status && alarm.severity === this.deviceAlarm.severity);
     if (same) return;

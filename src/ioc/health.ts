@@ -99,7 +99,6 @@ export class HealthAggregator implements HealthSink {
 
   private publishTo(record: DeviceRecord): void {
     const sev = this.severity;
-    record.setDeviceAlarm(sev === AlarmSeverity.NO_ALARM ? undefined : { status: AlarmStatus.STATE, severity: sev });
-    record.update(sev === AlarmSeverity.NO_ALARM ? 1 : 0);
+    record.complete(sev === AlarmSeverity.NO_ALARM ? 1 : 0, sev === AlarmSeverity.NO_ALARM ? undefined : { status: AlarmStatus.STATE, severity: sev });
   }
 }

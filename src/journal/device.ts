@@ -25,9 +25,9 @@ export function journalDeviceSupport(follower: JournalFollower): DeviceSupport {
   };
   const publish = (r: DeviceRecord, unit: string, what: What): void => {
     const alarm = follower.state === 'failed' ? { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID } : undefined;
-    r.setDeviceAlarm(alarm);
     const v = valueOf(unit, what);
-    if (r.field('VAL') !== v) r.update(v);
+    if (r.field('VAL') !== v) r.complete(v, alarm);
+    else r.setDeviceAlarm(alarm);
   };
   follower.on('lines', (unit: string) => {
     for (const [r, b] of bound) if (b.unit === unit) publish(r, b.unit, b.what);

@@ -215,17 +215,44 @@ describe('systemd bridge (in-memory systemd)', () => {
     assert.equal(value('worker:Busy'), 0);
   });
 
-  /** This IOC rebuilt with job_timeout = 0.05 s and one unit, worker.service, seen idle. */
-  async function rebuildWithShortJobTimeout(unit?: Parameters<FakeSystemd['addUnit']>[1]): Promise<void> {
+  /** This IOC rebuilt from `toml` (prefix bl:) over a new fake systemd with `units`; resolves once `ready` holds. */
+  async function rebuild(toml: string, units: Record<string, Parameters<FakeSystemd['addUnit']>[1]>, ready: [string, () => boolean]): Promise<void> {
     ioc.database.stop();
     fake = new FakeSystemd();
-    fake.addUnit('worker.service', unit);
-    const config = parseConfig('[ioc]\nprefix = "bl:"\njob_timeout = 0.05\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n', 'test.toml');
-    ioc = buildServiceIoc(config, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
+    for (const [name, unit] of Object.entries(units)) fake.addUnit(name, unit);
+    ioc = buildServiceIoc(parseConfig(`[ioc]\nprefix = "bl:"\n${toml}`, 'test.toml'), memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
     ioc.database.start();
     ioc.bus.start();
-    await until('worker:ActiveState', () => alarm('worker:ActiveState')[1] === 'NO_ALARM');
+    await until(ready[0], ready[1]);
   }
+
+  /** This IOC rebuilt with job_timeout = 0.05 s and one unit, worker.service, seen idle. */
+  function rebuildWithShortJobTimeout(unit?: Parameters<FakeSystemd['addUnit']>[1]): Promise<void> {
+    return rebuild('job_timeout = 0.05\n[[unit]]\nname = "worker.service"\npv = "worker"\nexpect = "any"\n', { 'worker.service': unit },
+      ['worker:ActiveState', () => alarm('worker:ActiveState')[1] === 'NO_ALARM']);
+  }
+
+  it('a failure and a recovery are one event each on the unit PV and on Health, value and alarm together', async () => {
+    await rebuild('[[unit]]\nname = "redis.service"\npv = "redis"\n', { 'redis.service': { ActiveState: 'active', SubState: 'running', MainPID: 42 } },
+      ['IOC:Health', () => value('IOC:Health') === 1]);
+    const seen: string[] = [];
+    const watch = (name: string): (() => void) => pv(name).subscribe(() => {
+      const [stat, sevr] = alarm(name);
+      seen.push(`${name} ${value(name)} ${stat} ${sevr}`);
+    });
+    const offs = [watch('redis:ActiveState'), watch('IOC:Health')];
+    try {
+      fake.set('redis.service', { ActiveState: 'failed', SubState: 'failed', Result: 'signal', MainPID: 0 });
+      await until('IOC:Health', () => value('IOC:Health') === 0);
+      assert.deepEqual(seen, ['redis:ActiveState 4 STATE MAJOR', 'IOC:Health 0 STATE MAJOR']);
+      seen.length = 0;
+      fake.set('redis.service', { ActiveState: 'active', SubState: 'running', Result: 'success', MainPID: 43 });
+      await until('IOC:Health', () => value('IOC:Health') === 1);
+      assert.deepEqual(seen, ['redis:ActiveState 1 NO_ALARM NO_ALARM', 'IOC:Health 1 NO_ALARM NO_ALARM']);
+    } finally {
+      for (const off of offs) off();
+    }
+  });
 
   it('a job that outlives job_timeout fails the put, and Busy and JobResult follow it to its real end', async () => {
     await rebuildWithShortJobTimeout();
