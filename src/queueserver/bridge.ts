@@ -192,7 +192,12 @@ export class QueueserverBridge {
     if (!e) throw unknownTarget(link, '[[queueserver]]', target, this.managers.keys());
     if (record.kind === 'output') {
       const control = oneOf(link, name, CONTROL_PVS);
-      return e.records.bindControl(record, control, (value) => this.control(e, control, value));
+      const binding = e.records.bindControl(record, control, (value) => this.control(e, control, value));
+      // A control starts defined, as a device that reads its output back at
+      // init_record leaves it: at 0 (AutostartSet then follows the manager),
+      // NO_ALARM. This is a device update: nothing is sent to the manager.
+      record.update(0);
+      return binding;
     }
     // StatusAge grows without any message: its record is scanned.
     return e.records.bindStatus(record, oneOf(link, name, STATUS_PVS), (r) => this.publishRecord(e, r));

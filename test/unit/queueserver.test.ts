@@ -228,6 +228,19 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
     assert.ok(!log.lines.some((l) => l.includes('sesame')), 'the lock key is never logged');
   });
 
+  it('control PVs start defined, at 0 and NO_ALARM with a timestamp, before the manager answers and without asking it anything', async () => {
+    const f = await start();
+    startIoc([fast(f)]);
+    for (const c of ['QueueStart', 'QueueStop', 'EnvOpen', 'REPause', 'REAbort', 'AutostartSet']) {
+      const s = pv(`qs:${c}`).snapshot();
+      assert.equal(s.value[0], 0, c);
+      assert.deepEqual(alarm(`qs:${c}`), ['NO_ALARM', 'NO_ALARM'], c);
+      assert.ok(s.timestamp.secPastEpoch > 0, `${c} has a timestamp`);
+    }
+    await connected();
+    assert.ok(f.requests.every((r) => READS.has(r.method)), 'only reads reached the manager');
+  });
+
   it('AutostartSet reads back from the manager', async () => {
     const f = await start();
     startIoc([fast(f)]);
