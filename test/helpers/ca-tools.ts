@@ -4,8 +4,13 @@
  * reasons that are not behaviour taken out of their output.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { epicsBin } from './shared';
+import { makeTempDir, removeTempDir, startSoftIocCli } from './cli';
+import { startProcess } from './processes';
+import { clientEnv, serverEnv } from './pyca';
+import { epicsBin, softIocDbd } from './shared';
+import { freeCaPorts } from './system';
 
 export interface ToolResult {
   code: number | null;
@@ -37,4 +42,39 @@ export function runTool(server: Server, tool: string, args: string[], timeoutMs 
     proc.on('error', (err) => { clearTimeout(t); reject(err); });
     proc.on('close', (code) => { clearTimeout(t); resolve({ code, out: normalise(stdout + stderr) }); });
   });
+}
+
+/** service-ioc and EPICS base's softIoc serving the same .db, each on its own loopback ports. */
+export interface SideBySide {
+  ours: Server;
+  base: Server;
+  stop(): Promise<void>;
+}
+
+/** Write `db` to a temporary file and serve it with `service-ioc softioc` and with softIoc, both with P=`prefix`. */
+export async function serveSideBySide(db: string, prefix: string): Promise<SideBySide> {
+  const dir = makeTempDir('side-by-side-');
+  const file = path.join(dir, 'side-by-side.db');
+  fs.writeFileSync(file, db);
+  const oursPorts = await freeCaPorts();
+  let basePorts = await freeCaPorts();
+  while (basePorts.server === oursPorts.server) basePorts = await freeCaPorts();
+  const ours = await startSoftIocCli(['-m', `P=${prefix}`, '-d', file], serverEnv(oursPorts.server, oursPorts.repeater));
+  const base = startProcess(path.join(epicsBin()!, 'softIoc'), ['-D', softIocDbd(), '-S', '-m', `P=${prefix}`, '-d', file], serverEnv(basePorts.server, basePorts.repeater));
+  const stop = async (): Promise<void> => {
+    await ours.proc.stop();
+    await base.stop();
+    removeTempDir(dir);
+  };
+  try {
+    await base.waitStderrLine(/All initialization complete/, 15000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    ours: { name: 'service-ioc', env: clientEnv(oursPorts.server, oursPorts.repeater) },
+    base: { name: 'softIoc', env: clientEnv(basePorts.server, basePorts.repeater) },
+    stop,
+  };
 }

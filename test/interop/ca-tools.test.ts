@@ -6,14 +6,12 @@
  * timestamps (and the server's port in cainfo) are taken out.
  */
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
-import { startProcess, type Managed } from '../helpers/processes';
-import { clientEnv, serverEnv } from '../helpers/pyca';
-import { normalise, runTool, type Server, type ToolResult } from '../helpers/ca-tools';
-import { checkEpicsBundle, epicsBin, softIocDbd } from '../helpers/shared';
-import { freeCaPorts, requireDependency } from '../helpers/system';
+import { requireBuiltCli } from '../helpers/cli';
+import { startProcess } from '../helpers/processes';
+import { normalise, runTool, serveSideBySide, type Server, type SideBySide, type ToolResult } from '../helpers/ca-tools';
+import { checkEpicsBundle, epicsBin } from '../helpers/shared';
+import { requireDependency } from '../helpers/system';
 
 const P = 'tools:';
 
@@ -56,31 +54,19 @@ record(waveform, "$(P)cold:wf") { field(FTVL, "SHORT") field(NELM, "3") }
 
 describe('interop: caget, caput, camonitor and cainfo see service-ioc as they see softIoc', function () {
   this.timeout(60000);
-  let dir: string;
-  let ours: RunningSoftIoc | undefined;
-  let base: Managed | undefined;
+  let side: SideBySide | undefined;
   const servers: { ours?: Server; base?: Server } = {};
 
   before(async function () {
     requireDependency(this, checkEpicsBundle());
     requireBuiltCli();
-    dir = makeTempDir('ca-tools-');
-    const db = path.join(dir, 'tools.db');
-    fs.writeFileSync(db, DB);
-    const oursPorts = await freeCaPorts();
-    let basePorts = await freeCaPorts();
-    while (basePorts.server === oursPorts.server) basePorts = await freeCaPorts();
-    ours = await startSoftIocCli(['-m', `P=${P}`, '-d', db], serverEnv(oursPorts.server, oursPorts.repeater));
-    base = startProcess(path.join(epicsBin()!, 'softIoc'), ['-D', softIocDbd(), '-S', '-m', `P=${P}`, '-d', db], serverEnv(basePorts.server, basePorts.repeater));
-    await base.waitStderrLine(/All initialization complete/, 15000);
-    servers.ours = { name: 'service-ioc', env: clientEnv(oursPorts.server, oursPorts.repeater) };
-    servers.base = { name: 'softIoc', env: clientEnv(basePorts.server, basePorts.repeater) };
+    side = await serveSideBySide(DB, P);
+    servers.ours = side.ours;
+    servers.base = side.base;
   });
 
   after(async () => {
-    await ours?.proc.stop();
-    await base?.stop();
-    removeTempDir(dir);
+    await side?.stop();
   });
 
   /** Run one invocation against both servers; they must print the same. Returns the (normalised) output. */

@@ -5,14 +5,12 @@
  * (values, alarms, monitor events) must be the same.
  */
 import { strict as assert } from 'node:assert';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { normalise, runTool, type Server, type ToolResult } from '../helpers/ca-tools';
-import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
-import { startProcess, type Managed } from '../helpers/processes';
-import { clientEnv, serverEnv } from '../helpers/pyca';
-import { checkEpicsBundle, epicsBin, softIocDbd } from '../helpers/shared';
-import { freeCaPorts, requireDependency } from '../helpers/system';
+import { normalise, runTool, serveSideBySide, type Server, type SideBySide, type ToolResult } from '../helpers/ca-tools';
+import { requireBuiltCli } from '../helpers/cli';
+import { startProcess } from '../helpers/processes';
+import { checkEpicsBundle, epicsBin } from '../helpers/shared';
+import { requireDependency } from '../helpers/system';
 
 const P = 'lk:';
 
@@ -83,31 +81,19 @@ ${FORMAT_PRECS.map((p) => `record(ao, "$(P)fmt${p < 0 ? 'm' : ''}${Math.abs(p)}"
 
 describe('interop: links, calc and disable as softIoc has them', function () {
   this.timeout(60000);
-  let dir: string;
-  let ours: RunningSoftIoc | undefined;
-  let base: Managed | undefined;
+  let side: SideBySide | undefined;
   const servers: { ours?: Server; base?: Server } = {};
 
   before(async function () {
     requireDependency(this, checkEpicsBundle());
     requireBuiltCli();
-    dir = makeTempDir('records-oracle-');
-    const db = path.join(dir, 'links.db');
-    fs.writeFileSync(db, DB);
-    const oursPorts = await freeCaPorts();
-    let basePorts = await freeCaPorts();
-    while (basePorts.server === oursPorts.server) basePorts = await freeCaPorts();
-    ours = await startSoftIocCli(['-m', `P=${P}`, '-d', db], serverEnv(oursPorts.server, oursPorts.repeater));
-    base = startProcess(path.join(epicsBin()!, 'softIoc'), ['-D', softIocDbd(), '-S', '-m', `P=${P}`, '-d', db], serverEnv(basePorts.server, basePorts.repeater));
-    await base.waitStderrLine(/All initialization complete/, 15000);
-    servers.ours = { name: 'service-ioc', env: clientEnv(oursPorts.server, oursPorts.repeater) };
-    servers.base = { name: 'softIoc', env: clientEnv(basePorts.server, basePorts.repeater) };
+    side = await serveSideBySide(DB, P);
+    servers.ours = side.ours;
+    servers.base = side.base;
   });
 
   after(async () => {
-    await ours?.proc.stop();
-    await base?.stop();
-    removeTempDir(dir);
+    await side?.stop();
   });
 
   /** Run one invocation against both servers (softIoc first); they must print the same. */
