@@ -7,28 +7,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { AlarmSeverity, AlarmStatus, DBE_VALUE, Eca } from '../../src/ca/protocol/constants';
-import { WriteError, type ProcessVariable } from '../../src/ca/pv';
+import { WriteError } from '../../src/ca/pv';
 import { valueElements } from '../../src/ca/protocol/types';
 import { Database, defaultRegistry } from '../../src/database/database';
-import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
 import type { DeviceRecord, DeviceSupport } from '../../src/database/device';
+import { buildDatabase, dbPv, DB_TEST_CLIENT } from '../helpers/db-build';
 import { expectDbError } from '../helpers/db-errors';
 
-const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
-
-function build(text: string, registry = defaultRegistry()): Database {
-  const loaded = createDatabase();
-  mergeInto(loaded, parseDbText(text, { file: 'links.db' }));
-  const db = Database.build(loaded, { registry });
-  db.start();
-  return db;
-}
-
-function pv(db: Database, name: string): ProcessVariable {
-  const p = db.lookup(name);
-  assert.ok(p, `${name} exists`);
-  return p;
-}
+const client = DB_TEST_CLIENT;
+const build = (text: string, registry = defaultRegistry()): Database => buildDatabase(text, 'links.db', registry);
+const pv = dbPv;
 
 function put(db: Database, name: string, value: number | string): Promise<void> {
   return pv(db, name).write({ value: [value] as number[] | string[], client, notify: true });

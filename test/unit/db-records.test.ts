@@ -9,24 +9,12 @@ import { valueElements } from '../../src/ca/protocol/types';
 import { encodeDbr } from '../../src/ca/protocol/dbr';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { DbLoadError } from '../../src/database/dbfile/errors';
-import { createDatabase, mergeInto, parseDbText } from '../../src/database/dbfile/parser';
 import type { DeviceRecord, DeviceSupport } from '../../src/database/device';
+import { buildDatabase, dbPv, DB_TEST_CLIENT } from '../helpers/db-build';
 
-const client = { user: 'op', host: 'opi', address: '127.0.0.1' };
-
-function build(text: string, registry = defaultRegistry()): Database {
-  const loaded = createDatabase();
-  mergeInto(loaded, parseDbText(text, { file: 'test.db' }));
-  const db = Database.build(loaded, { registry });
-  db.start();
-  return db;
-}
-
-function pv(db: Database, name: string): ProcessVariable {
-  const p = db.lookup(name);
-  assert.ok(p, `${name} exists`);
-  return p;
-}
+const client = DB_TEST_CLIENT;
+const build = (text: string, registry = defaultRegistry()): Database => buildDatabase(text, 'test.db', registry);
+const pv = dbPv;
 
 async function put(db: Database, name: string, value: number | string): Promise<void> {
   await pv(db, name).write({ value: typeof value === 'string' ? [value] : [value], client, notify: true });
