@@ -152,14 +152,6 @@ export class ReManagerWatcher {
     const endpoint = await this.opts.resolveEndpoint();
     if (this.stopped) return;
     this.connect(endpoint);
-    if (this.opts.infoAddr) {
-      this.info = new InfoSubscriber(this.opts.infoAddr, {
-        status: (s) => this.onInfoStatus(s),
-        console: (text) => this.onConsole(text),
-        fault: (reason) => this.onInfoFault(reason),
-      }, endpoint.encoding);
-      this.info.start();
-    }
     this.log.info('watching an RE Manager', {
       manager: this.name, address: endpoint.address, encoding: endpoint.encoding, info: this.opts.infoAddr, curve: this.opts.publicKey !== undefined,
     });
@@ -171,10 +163,25 @@ export class ReManagerWatcher {
     }
   }
 
-  /** New poll and control sockets to `endpoint`; the old ones (if any) are closed. */
+  /**
+   * New poll and control sockets to `endpoint`; the old ones (if any) are
+   * closed. The info stream (its address is configured) is subscribed anew
+   * when the encoding changes: the manager publishes in its --zmq-encoding.
+   */
   private connect(endpoint: ManagerEndpoint): void {
     this.poller?.close();
     this.controller?.close();
+    if (this.opts.infoAddr && (!this.info || endpoint.encoding !== this.encoding)) {
+      this.info?.close();
+      this.info = new InfoSubscriber(this.opts.infoAddr, {
+        status: (s) => this.onInfoStatus(s),
+        console: (text) => this.onConsole(text),
+        fault: (reason) => this.onInfoFault(reason),
+      }, endpoint.encoding);
+      this.info.start();
+      // A fault of the old stream says nothing about the new one.
+      this.loggedInfoFault = '';
+    }
     this.address = endpoint.address;
     this.encoding = endpoint.encoding;
     const client = { address: endpoint.address, timeoutMs: this.opts.timeoutMs, serverPublicKey: this.opts.publicKey, encoding: endpoint.encoding };
@@ -193,8 +200,9 @@ export class ReManagerWatcher {
       return;
     }
     if (this.stopped || (next.address === this.address && next.encoding === this.encoding)) return;
-    this.log.warn('the unit\'s environment names another RE Manager address: reconnecting', {
-      manager: this.name, from: this.address, to: next.address, encoding: next.encoding,
+    const what = next.address === this.address ? 'encoding' : 'address';
+    this.log.warn(`the unit's environment names another RE Manager ${what}: reconnecting`, {
+      manager: this.name, from: this.address, to: next.address, encoding: next.encoding, ...(what === 'encoding' ? { was: this.encoding } : {}),
     });
     this.connect(next);
   }

@@ -565,6 +565,30 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
     assert.ok(line.includes(`from=tcp://localhost:${f.port}`) && line.includes(`to=tcp://localhost:${moved.port}`), line);
   });
 
+  it('the info stream follows the encoding when the unit moves to another address and QSERVER_ZMQ_ENCODING (restart with msgpack)', async () => {
+    const f = await start({ infoPort: 0 });
+    const infoPort = f.infoPort!;
+    const bus = new EnvironmentSystemd();
+    bus.addUnit('queueserver@b.service');
+    bus.environment.set('queueserver@b.service', [`QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${f.port}`]);
+    // A long poll period: a status the PVs show between polls came over QS_Info.
+    startIoc([`pv = "qs"\nunit = "queueserver@b.service"\ninfo_addr = "tcp://127.0.0.1:${infoPort}"\npoll_period = 0.05\ntimeout = 0.3\n`], bus);
+    await connected();
+    await f.subscribed();
+    await f.stop();
+    // The manager restarts with --zmq-encoding msgpack on a new control port; it publishes where it did.
+    const moved = await start({ encoding: 'msgpack', infoPort });
+    bus.environment.set('queueserver@b.service', [`QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${moved.port}`, 'QSERVER_ZMQ_ENCODING=msgpack']);
+    await until('qs:Connected', () => value('qs:Connected') === 1 && ioc!.queueservers.watcher('qs')!.address === `tcp://localhost:${moved.port}`);
+    assert.equal(ioc!.queueservers.watcher('qs')!.encoding, 'msgpack');
+    await moved.subscribed();
+    // Only QS_Info reports it: the polled status keeps items_in_queue at 0.
+    moved.script('status', () => ({ ...moved.status, items_in_queue: 0 }));
+    moved.set({ items_in_queue: 5 });
+    await until('qs:QueueLength', () => value('qs:QueueLength') === 5);
+    assert.deepEqual(log.lines.filter((l) => /bad message on the info stream/.test(l)), [], 'no msgpack message was read as json');
+  });
+
   it('a manager that does not answer while its redis is down shows that as one cause, in Problem and IOC:HealthMessage', async () => {
     const f = await start();
     const redisPort = await closedPort();
