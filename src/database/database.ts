@@ -242,6 +242,7 @@ export class Database implements PvDirectory, RecordHost {
       // init_record: the last posted, archived and alarmed values start at VAL.
       const val = rec.f.VAL;
       if (typeof val === 'number') for (const k of ['MLST', 'ALST', 'LALM']) if (rec.type.fields.has(k)) rec.f[k] = val;
+      rec.type.initRecord?.(rec);
     }
     for (const rec of this.records.values()) {
       if (rec.f.PINI === 1) this.scan(rec);

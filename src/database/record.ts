@@ -371,7 +371,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     this.time = time ?? epicsNow();
     const mask = this.resetAlarms() | this.type.valueMask(this, changed);
     if (mask) this.post('VAL', mask);
-    this.type.support.monitor?.(this);
+    this.type.support.monitor?.(this, mask);
     const flnk = this.link('FLNK');
     if (flnk.kind === 'db' && flnk.target.f.SCAN === SCAN_PASSIVE) void flnk.target.dbProcess({ client: IOC_CLIENT });
     this.f.PACT = 0;

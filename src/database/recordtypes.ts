@@ -49,6 +49,8 @@ export interface RecordType {
    * special() for it. Throws an Error saying why the value cannot be used.
    */
   special?(rec: RecordState, field: string): void;
+  /** The end of init_record, once links have set their constants: fields that start from VAL (ao OVAL). */
+  initRecord?(rec: RecordState): void;
 }
 
 /**
@@ -64,13 +66,18 @@ export interface RecordSupport {
    */
   write?(rec: LinkedRecord): number | undefined;
   delayed?(rec: LinkedRecord): void;
-  /** Monitors for fields other than VAL (calc A..L, calcout OVAL). */
-  monitor?(rec: LinkedRecord): void;
+  /**
+   * Monitors for fields other than VAL (calc A..L, calcout OVAL, ao OVAL);
+   * `mask` is what VAL was posted with (0: not posted).
+   */
+  monitor?(rec: LinkedRecord, mask: number): void;
 }
 
 export type FieldValue = number | string | ArrayLike<number> | readonly string[];
 
 const sevr = menuAlarmSevr;
+/** DBE_VALUE | DBE_LOG. */
+const DBE_VALUE_LOG = 3;
 
 function f(name: string, type: DbfType, extra: Partial<FieldDef> = {}): FieldDef {
   return { name, type, ...extra };
@@ -129,7 +136,7 @@ function analogFields(valType: DbfType, output: boolean): FieldDef[] {
       f('DRVH', lim, { property: true }), f('DRVL', lim, { property: true }),
       f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }),
       f('IVOA', 'MENU', { menu: menuIvoa }), f('IVOV', lim),
-      ...(valType === 'DOUBLE' ? [f('OROC', 'DOUBLE'), f('OVAL', 'DOUBLE', { readOnly: true })] : []),
+      ...(valType === 'DOUBLE' ? [f('OROC', 'DOUBLE'), f('OVAL', 'DOUBLE', { readOnly: true }), f('PVAL', 'DOUBLE', { readOnly: true }), f('OMOD', 'UCHAR', { readOnly: true })] : []),
     ] : []),
   ];
 }
@@ -389,21 +396,85 @@ function driveLimits(rec: RecordState, value: FieldValue): FieldValue {
   return v;
 }
 
-/** An ao's value is defined whenever it processes unless it is NaN (aoRecord.c). */
+/** aoRecord.c convert, for LINR "NO CONVERSION": RVAL from OVAL through AOFF and ASLO, rounded to a 32-bit integer. */
+function analogRaw(rec: RecordState): number {
+  const r = rec.f;
+  let v = (r.OVAL as number) - (r.AOFF as number);
+  const aslo = r.ASLO as number;
+  if (aslo !== 0) v /= aslo;
+  if (v >= 0) return v >= 0x7fffffff - 0.5 ? 0x7fffffff : Math.trunc(v + 0.5);
+  return v > 0.5 - 0x80000000 ? Math.trunc(v - 0.5) : -0x80000000;
+}
+
+/**
+ * aoRecord.c convert: the value, held to DRVH/DRVL, becomes VAL; OVAL moves
+ * toward it by at most OROC (when OROC is not 0) each time the record
+ * processes; OMOD says whether OVAL moved.
+ */
+function analogConvert(rec: RecordState, target: number): void {
+  const r = rec.f;
+  const value = driveLimits(rec, target) as number;
+  r.VAL = value;
+  r.PVAL = value;
+  const oroc = r.OROC as number, oval = r.OVAL as number;
+  let out = value;
+  if (oroc !== 0) {
+    const diff = value - oval;
+    if (diff < 0) {
+      if (oroc < -diff) out = oval - oroc;
+    } else if (oroc < diff) out = oval + oroc;
+  }
+  r.OMOD = oval !== out ? 1 : 0;
+  r.OVAL = out;
+  r.RVAL = analogRaw(rec);
+}
+
+/**
+ * aoRecord.c process: VAL from DOL when OMSL is closed_loop (a value put to
+ * VAL meanwhile is dropped), converted (DRVH/DRVL, OROC into OVAL); OUT is
+ * written from OVAL. An INVALID record with IVOA "Set output to IVOV" takes
+ * IVOV as its new value, converted the same way. The value is defined unless
+ * it is NaN.
+ */
 const analogOutput: RecordSupport = {
   read: (rec) => {
-    softOutput.read!(rec);
     const r = rec.f;
-    r.VAL = driveLimits(rec, r.VAL);
-    if (!Number.isNaN(r.VAL)) r.UDF = 0;
-    // OVAL is the value written (VAL, as OROC is not applied).
-    r.OVAL = r.VAL;
+    let ok = true;
+    if (r.OMSL === 1 && !rec.linkIsConstant('DOL')) {
+      r.VAL = r.PVAL;
+      ok = rec.readLink('DOL', 'VAL');
+    }
+    if (ok) analogConvert(rec, r.VAL as number);
+    r.UDF = Number.isNaN(r.VAL) ? 1 : 0;
   },
   write: (rec) => {
-    if (invalidOutput(rec, 'OVAL')) rec.writeLink('OUT', 'OVAL');
+    const r = rec.f;
+    if ((r.NSEV as number) >= AlarmSeverity.INVALID && r.IVOA !== 0) {
+      if (r.IVOA !== 2) return undefined;
+      analogConvert(rec, r.IVOV as number);
+    }
+    rec.writeLink('OUT', 'OVAL');
     return undefined;
   },
+  // aoRecord.c monitor: OVAL with VAL's events, or on its own when it moved; RVAL when it changed.
+  monitor: (rec, valMask) => {
+    const r = rec.f;
+    const mask = valMask | (r.OMOD ? DBE_VALUE_LOG : 0);
+    if (!mask) return;
+    r.OMOD = 0;
+    rec.post('OVAL', mask);
+    if (r.ORAW !== r.RVAL) {
+      rec.post('RVAL', mask | DBE_VALUE_LOG);
+      r.ORAW = r.RVAL;
+    }
+  },
 };
+
+/** aoRecord.c init_record: OVAL and PVAL start at VAL. */
+function analogOutputInit(rec: RecordState): void {
+  rec.f.OVAL = rec.f.VAL;
+  rec.f.PVAL = rec.f.VAL;
+}
 
 const scalar = (t: NativeType): Pick<RecordType, 'valueType' | 'valueCount'> => ({ valueType: () => t, valueCount: () => 1 });
 
@@ -412,6 +483,7 @@ function analogType(name: string, output: boolean, integer: boolean): RecordType
     ...scalar(integer ? DbrType.LONG : DbrType.DOUBLE),
     support: output ? (integer ? { ...softOutput, read: (rec) => { softOutput.read!(rec); rec.f.VAL = driveLimits(rec, rec.f.VAL); } } : analogOutput) : softInput(true),
     ...(output ? { clamp: driveLimits } : {}),
+    ...(output && !integer ? { initRecord: analogOutputInit } : {}),
     metadata: (rec) => analogMetadata(rec, output, integer),
     checkAlarms: limitAlarms,
     valueMask: analogMask,
@@ -594,7 +666,6 @@ function calcMonitor(rec: LinkedRecord): void {
   }
 }
 
-const DBE_VALUE_LOG = 3;
 
 /** calcoutRecord.c execOutput: OVAL from VAL or OCAL, then OUT unless IVOA says otherwise. */
 function calcoutExec(rec: LinkedRecord): void {

@@ -76,6 +76,19 @@ record(calcout, "$(P)discout") { field(CALC, "A") field(OUT, "$(P)disdst PP") fi
 record(ai, "$(P)disdst") { }
 record(calcout, "$(P)late") { field(CALC, "A") field(ODLY, "0.2") field(OUT, "$(P)latedst PP") }
 record(ai, "$(P)latedst") { }
+record(ao, "$(P)ramp") {
+  field(VAL, "1") field(OROC, "2") field(AOFF, "0.5") field(DRVH, "30") field(OUT, "$(P)rampdst PP")
+  field(HIHI, "25") field(HHSV, "INVALID") field(IVOA, "Set output to IVOV") field(IVOV, "42")
+}
+record(ai, "$(P)rampdst") { }
+record(calcout, "$(P)coiv") {
+  field(CALC, "A") field(DOPT, "Use OCAL") field(OCAL, "A*2") field(HIHI, "5") field(HHSV, "INVALID")
+  field(IVOA, "Set output to IVOV") field(IVOV, "42") field(OUT, "$(P)coivdst PP")
+}
+record(ai, "$(P)coivdst") { }
+record(calcout, "$(P)coquiet") { field(CALC, "A") field(HIHI, "5") field(HHSV, "INVALID") field(IVOA, "Don't drive outputs") field(OUT, "$(P)coquietdst PP") }
+record(ai, "$(P)coquietdst") { }
+record(ao, "$(P)rampscan") { field(SCAN, ".1 second") field(OROC, "3") }
 ${FORMAT_PRECS.map((p) => `record(ao, "$(P)fmt${p < 0 ? 'm' : ''}${Math.abs(p)}") { field(PREC, "${p}") }`).join('\n')}
 `;
 
@@ -262,6 +275,34 @@ describe('interop: links, calc and disable as softIoc has them', function () {
     await state('sin', 'bin');
     await same('caput', `${P}lout`, '0');
     await state('bin');
+  });
+
+  it('ao OROC: OVAL steps toward VAL once per processing, RVAL and OUT follow; IVOV goes through DRVH and OROC too', async () => {
+    await state('ramp', 'ramp.OVAL', 'ramp.RVAL', 'rampdst');
+    await monitor(['-m', 'va', `${P}ramp.OVAL`, `${P}ramp.RVAL`, `${P}rampdst`], 3, async () => {
+      await same('caput', `${P}ramp`, '6');
+      for (let i = 0; i < 3; i++) await same('caput', `${P}ramp.PROC`, '1');
+      await same('caput', `${P}ramp`, '-1');
+      await same('caput', `${P}ramp`, '28');
+    }, eventLine('rampdst', '8'));
+    await state('ramp', 'ramp.OVAL', 'ramp.RVAL', 'rampdst');
+  });
+
+  it('ao OROC with a periodic SCAN: OVAL reaches a new VAL one step per scan', async () => {
+    await monitor([`${P}rampscan.OVAL`], 1, async () => {
+      await same('caput', `${P}rampscan`, '10');
+    }, eventLine('rampscan.OVAL', '10'));
+    await state('rampscan', 'rampscan.OVAL');
+  });
+
+  it('calcout IVOA: an INVALID calcout sets OVAL (not VAL) to IVOV and writes it, or drives nothing', async () => {
+    await monitor(['-m', 'va', `${P}coiv`, `${P}coiv.OVAL`, `${P}coivdst`], 3, async () => {
+      for (const v of ['2', '8', '9', '1']) {
+        await same('caput', `${P}coiv.A`, v);
+        await same('caput', `${P}coquiet.A`, v);
+        await state('coiv', 'coiv.OVAL', 'coivdst', 'coquiet', 'coquiet.OVAL', 'coquietdst');
+      }
+    }, eventLine('coivdst', '2'));
   });
 
   it('a disabled calcout writes nothing to its OUT', async () => {

@@ -20,6 +20,11 @@ async function put(db: Database, name: string, value: number | string): Promise<
   await pv(db, name).write({ value: typeof value === 'string' ? [value] : [value], client, notify: true });
 }
 
+/** The first element of a PV's value. */
+function value(db: Database, name: string): number {
+  return valueElements(pv(db, name).snapshot().value)[0] as number;
+}
+
 function alarm(db: Database, name: string): [string, string] {
   const s = pv(db, name).snapshot();
   return [AlarmStatus[s.status], AlarmSeverity[s.severity]];
@@ -206,6 +211,55 @@ describe('records', () => {
       assert.equal(pv(db, 'o').snapshot().value[0], -10);
       const m = pv(db, 'o').snapshot().metadata;
       assert.deepEqual([m.upperControlLimit, m.lowerControlLimit, m.upperDisplayLimit], [10, -10, 20]);
+    });
+
+    it('ao OROC: OVAL moves toward VAL by at most OROC each time the record processes, RVAL and OUT follow it', async () => {
+      const db = build(`record(ao, "o") { field(OROC, "2") field(VAL, "1") field(AOFF, "0.5") field(OUT, "dst PP") }
+        record(ai, "dst") { }`);
+      const ovals: number[] = [];
+      pv(db, 'o.OVAL').subscribe(() => ovals.push(value(db, 'o.OVAL')));
+      assert.equal(value(db, 'o.OVAL'), 1, 'OVAL starts at VAL');
+      await put(db, 'o', 6);
+      assert.deepEqual(['o', 'o.OVAL', 'o.RVAL', 'dst'].map((n) => value(db, n)), [6, 3, 3, 3]);
+      await put(db, 'o.PROC', 1);
+      await put(db, 'o.PROC', 1);
+      assert.deepEqual(['o', 'o.OVAL', 'o.RVAL', 'dst'].map((n) => value(db, n)), [6, 6, 6, 6]);
+      await put(db, 'o.PROC', 1);
+      await put(db, 'o', -1);
+      assert.deepEqual(['o', 'o.OVAL', 'dst'].map((n) => value(db, n)), [-1, 4, 4]);
+      assert.deepEqual(ovals, [3, 5, 6, 4], 'OVAL posted when it moves, not when it stays');
+    });
+
+    it('ao OROC with a periodic SCAN: OVAL reaches a new VAL one step per scan', async () => {
+      const db = build('record(ao, "o") { field(SCAN, ".1 second") field(OROC, "3") }');
+      try {
+        const ovals: number[] = [];
+        const reached = new Promise<void>((resolve) => pv(db, 'o.OVAL').subscribe(() => {
+          ovals.push(value(db, 'o.OVAL'));
+          if (value(db, 'o.OVAL') === 10) resolve();
+        }));
+        await put(db, 'o', 10);
+        await reached;
+        assert.deepEqual(ovals, [3, 6, 9, 10]);
+      } finally {
+        db.stop();
+      }
+    });
+
+    it('ao IVOA "Set output to IVOV": an INVALID ao takes IVOV as VAL, held to DRVH and ramped by OROC, and writes it', async () => {
+      const db = build(`record(ao, "o") { field(HIHI, "5") field(HHSV, "INVALID") field(IVOA, "Set output to IVOV") field(IVOV, "42") field(DRVH, "30") field(OROC, "20") field(OUT, "dst PP") }
+        record(ao, "quiet") { field(HIHI, "5") field(HHSV, "INVALID") field(IVOA, "Don't drive outputs") field(OUT, "dst2 PP") }
+        record(ai, "dst") { }
+        record(ai, "dst2") { }`);
+      await put(db, 'o', 3);
+      assert.deepEqual(['o', 'o.OVAL', 'dst'].map((n) => value(db, n)), [3, 3, 3]);
+      await put(db, 'o', 8);
+      // 8 moves OVAL from 3 to 8 first; then IVOV (42, held to 30) moves it on by OROC, to 28.
+      assert.deepEqual(['o', 'o.OVAL', 'dst'].map((n) => value(db, n)), [30, 28, 28]);
+      assert.deepEqual(alarm(db, 'o'), ['HIHI', 'INVALID'], 'the alarm is that of the value written');
+      await put(db, 'quiet', 3);
+      await put(db, 'quiet', 8);
+      assert.deepEqual(['quiet', 'quiet.OVAL', 'dst2'].map((n) => value(db, n)), [8, 8, 3]);
     });
 
     it('goes through device support; the write completes when the device has, and a failure raises WRITE/INVALID', async () => {
