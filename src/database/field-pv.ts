@@ -6,6 +6,7 @@
 import { DbrType, Eca, type NativeType } from '../ca/protocol/constants';
 import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from '../ca/protocol/types';
 import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/pv';
+import { NO_ALARM_LIMITS, NO_LIMITS, type FieldMeta } from './field-support';
 import { nativeTypeOfDbf, type FieldDef } from './fields';
 import type { DbRecord } from './record';
 import type { FieldValue } from './recordtypes';
@@ -33,11 +34,22 @@ export interface FieldPvContext {
 
 const encoder = new TextEncoder();
 
-/** A field other than VAL has no alarm limits: recGblGetAlarmDouble serves NaN. */
-const FIELD_METADATA: DbrMetadata = Object.freeze({
-  ...EMPTY_METADATA,
-  upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
-});
+/**
+ * A field's metadata over CA: what record support gives, zeros for a part it
+ * does not give (dbAccess.c getOptions), NaN alarm limits unless it has some.
+ */
+export function caMetadata(meta: FieldMeta, enumStrings: readonly string[] = EMPTY_METADATA.enumStrings): DbrMetadata {
+  const display = meta.display ?? NO_LIMITS, control = meta.control ?? NO_LIMITS, alarm = meta.alarm ?? NO_ALARM_LIMITS;
+  return {
+    units: meta.units ?? '',
+    precision: meta.precision ?? 0,
+    upperDisplayLimit: display.high, lowerDisplayLimit: display.low,
+    upperAlarmLimit: alarm.upperAlarm, upperWarningLimit: alarm.upperWarning,
+    lowerWarningLimit: alarm.lowerWarning, lowerAlarmLimit: alarm.lowerAlarm,
+    upperControlLimit: control.high, lowerControlLimit: control.low,
+    enumStrings,
+  };
+}
 
 export class FieldPv implements ProcessVariable {
   readonly nativeType: NativeType;
@@ -88,14 +100,20 @@ export class FieldPv implements ProcessVariable {
   metadataNow(): DbrMetadata {
     if (this.isVal && !this.longString) return this.record.type.metadata(this.record);
     const d = this.def;
-    if (d.type === 'MENU') return { ...EMPTY_METADATA, enumStrings: d.menu ?? [] };
-    if (d.type === 'DEVICE') return { ...EMPTY_METADATA, enumStrings: this.ctx.deviceNames };
-    if (this.nativeType === DbrType.DOUBLE || this.nativeType === DbrType.FLOAT) {
-      const prec = this.record.f.PREC;
-      const egu = this.record.f.EGU;
-      return { ...FIELD_METADATA, precision: typeof prec === 'number' ? prec : 0, units: typeof egu === 'string' ? egu : '' };
-    }
-    return FIELD_METADATA;
+    const enumStrings = d.type === 'MENU' ? d.menu ?? [] : d.type === 'DEVICE' ? this.ctx.deviceNames : undefined;
+    return caMetadata(this.fieldMeta() ?? {}, enumStrings);
+  }
+
+  /** What record support says of this field (VAL and `$` excluded: undefined). */
+  fieldMeta(): FieldMeta | undefined {
+    if (this.isVal || this.longString) return undefined;
+    return this.record.fieldMeta(this.def);
+  }
+
+  /** The precision of the value's DBR_STRING text, where it is not the metadata's (fields other than VAL). */
+  textPrecision(): number | undefined {
+    if (this.isVal || this.longString) return undefined;
+    return this.record.fieldTextPrecision(this.def);
   }
 
   snapshot(): DbrSource {
@@ -216,5 +234,9 @@ class FieldSnapshot implements DbrSource {
 
   get metadata(): DbrMetadata {
     return (this.meta ??= this.pv.metadataNow());
+  }
+
+  get textPrecision(): number | undefined {
+    return this.pv.textPrecision();
   }
 }

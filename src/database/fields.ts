@@ -57,6 +57,10 @@ export const menuFtype = ['STRING', 'CHAR', 'UCHAR', 'SHORT', 'USHORT', 'LONG', 
 export const menuOmsl = ['supervisory', 'closed_loop'] as const;
 export const menuIvoa = ['Continue normally', "Don't drive outputs", 'Set output to IVOV'] as const;
 export const menuPost = ['On Change', 'Always'] as const;
+export const menuConvert = [
+  'NO CONVERSION', 'SLOPE', 'LINEAR', 'typeKdegF', 'typeKdegC', 'typeJdegF', 'typeJdegC', 'typeEdegF(ixe only)', 'typeEdegC(ixe only)',
+  'typeTdegF', 'typeTdegC', 'typeRdegF', 'typeRdegC', 'typeSdegF', 'typeSdegC',
+] as const;
 
 /** Seconds between scans for the periodic SCAN choices, by menu index. */
 export const SCAN_PERIODS: Readonly<Record<number, number>> = { 3: 10, 4: 5, 5: 2, 6: 1, 7: 0.5, 8: 0.2, 9: 0.1 };

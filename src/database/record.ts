@@ -10,6 +10,7 @@ import type { DbrValue, EpicsTimestamp } from '../ca/protocol/types';
 import { epicsNow } from '../ca/protocol/timestamp';
 import { WriteError, type ChangeListener } from '../ca/pv';
 import type { DeviceBinding, DeviceRecord } from './device';
+import { describeField, NO_ALARM_LIMITS, textPrecision, type FieldMeta } from './field-support';
 import { nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
 import type { LinkProcess, LinkSeverity } from './links';
 import type { LinkedRecord } from './record-state';
@@ -175,6 +176,41 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     return this.links.get(name) ?? NO_LINK;
   }
 
+  /**
+   * The metadata record support gives a field other than VAL (units,
+   * precision, limits: field-support.ts). A calc input (A..L) is described by
+   * the field its link reads.
+   */
+  fieldMeta(def: FieldDef): FieldMeta {
+    return this.describe(def, 0);
+  }
+
+  /** The precision of a field's DBR_STRING text (NaN for a field that is not FLOAT or DOUBLE). */
+  fieldTextPrecision(def: FieldDef): number {
+    return textPrecision(this.type.fieldSupport, this, def, (link) => this.linkMeta(link, 0));
+  }
+
+  private describe(def: FieldDef, depth: number): FieldMeta {
+    return describeField(this.type.fieldSupport, this, def, (link) => this.linkMeta(link, depth));
+  }
+
+  /** What an input link reads, described as dbGetUnits, dbGetPrecision... see it; undefined for no record. */
+  private linkMeta(name: string, depth: number): FieldMeta | undefined {
+    const l = this.link(name);
+    // Links that lead back to themselves end here, as if they led nowhere.
+    if (l.kind !== 'db' || depth > 16) return undefined;
+    const t = l.target;
+    if (l.def.name !== 'VAL') return t.describe(l.def, depth + 1);
+    const m = t.type.metadata(t);
+    return {
+      units: m.units, precision: m.precision,
+      display: { high: m.upperDisplayLimit, low: m.lowerDisplayLimit },
+      alarm: t.type.fieldSupport.alarm
+        ? { upperAlarm: m.upperAlarmLimit, upperWarning: m.upperWarningLimit, lowerWarning: m.lowerWarningLimit, lowerAlarm: m.lowerAlarmLimit }
+        : NO_ALARM_LIMITS,
+    };
+  }
+
   /** Install a resolved link, (re)starting its CP/CPP monitor. */
   setLink(name: string, link: ResolvedLink): void {
     this.linkWatches.get(name)?.();
@@ -268,7 +304,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     }
     const type = nativeTypeOfDbf(def.type);
     const value: DbrValue = typeof v === 'object' ? (v as DbrValue) : type === DbrType.STRING ? [String(v)] : [v as number];
-    return { value, type, enumStrings: def.menu ?? NO_STRINGS, precision: typeof this.f.PREC === 'number' ? this.f.PREC : undefined };
+    return { value, type, enumStrings: def.menu ?? NO_STRINGS, precision: this.fieldTextPrecision(def) };
   }
 
   /** Store a value read from another field into one of this record's (dbPut's conversions), without posting it. */

@@ -6,10 +6,11 @@
 import { AlarmSeverity, AlarmStatus, DbrType, type NativeType } from '../ca/protocol/constants';
 import { EMPTY_METADATA, type DbrMetadata } from '../ca/protocol/types';
 import {
-  menuAlarmSevr, menuAlarmStat, menuFtype, menuIvoa, menuOmsl, menuPini, menuPost, menuPriority, menuScan, menuYesNo,
+  menuAlarmSevr, menuAlarmStat, menuConvert, menuFtype, menuIvoa, menuOmsl, menuPini, menuPost, menuPriority, menuScan, menuYesNo,
   nativeTypeOfDbf, type DbfType, type FieldDef,
 } from './fields';
 import { CALC_INPUTS, CalcError, compile, type CalcProgram } from '../calc/calc';
+import type { FieldSupportTable, LimitRule } from './field-support';
 import type { LinkedRecord, RecordState } from './record-state';
 
 export type RecordKind = 'input' | 'output';
@@ -25,6 +26,8 @@ export interface RecordType {
   valueCount(rec: RecordState): number;
   /** Metadata served with VAL (GR/CTRL types). */
   metadata(rec: RecordState): DbrMetadata;
+  /** How record support describes the other fields (units, precision, limits). */
+  readonly fieldSupport: FieldSupportTable;
   /** Set NSTA/NSEV from VAL (the record's checkAlarms). */
   checkAlarms(rec: RecordState): void;
   /** DBE_VALUE / DBE_LOG bits for a processed VAL (deadbands), updating MLST/ALST. */
@@ -131,7 +134,13 @@ function analogFields(valType: DbfType, output: boolean): FieldDef[] {
     ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV']),
     f('HYST', lim), f('ADEL', lim), f('MDEL', lim),
     f('LALM', lim, { readOnly: true }), f('ALST', lim, { readOnly: true }), f('MLST', lim, { readOnly: true }),
-    ...(valType === 'DOUBLE' ? [f('PREC', 'SHORT', { property: true }), f('RVAL', 'LONG'), f('ORAW', 'LONG', { readOnly: true }), f('SMOO', 'DOUBLE'), f('AOFF', 'DOUBLE'), f('ASLO', 'DOUBLE', { initial: '1' })] : []),
+    ...(valType === 'DOUBLE' ? [
+      f('PREC', 'SHORT', { property: true }), f('RVAL', 'LONG'), f('ORAW', 'LONG', { readOnly: true }),
+      ...(output ? [] : [f('SMOO', 'DOUBLE')]), f('AOFF', 'DOUBLE'), f('ASLO', 'DOUBLE', { initial: '1' }),
+      // Raw-to-engineering conversion (stored; Soft Channel device support does not convert).
+      f('LINR', 'MENU', { menu: menuConvert }), f('EGUF', 'DOUBLE'), f('EGUL', 'DOUBLE'),
+      f('ESLO', 'DOUBLE', { initial: '1' }), f('EOFF', 'DOUBLE'), f('ROFF', 'ULONG'),
+    ] : []),
     ...(output ? [
       f('DRVH', lim, { property: true }), f('DRVL', lim, { property: true }),
       f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }),
@@ -325,6 +334,95 @@ function enumMetadata(labels: readonly string[]): DbrMetadata {
   return { ...EMPTY_METADATA, enumStrings: labels };
 }
 
+// ------------------------------------------------------------------ field support (rset get_units ... get_alarm_double)
+
+/** The fields whose display and control limits are the VAL's (the alarm limits and the last values). */
+const VALUE_LIKE = ['VAL', 'HIHI', 'HIGH', 'LOW', 'LOLO', 'LALM', 'ALST', 'MLST'] as const;
+const HOPR_LOPR = ['HOPR', 'LOPR'] as const;
+
+/** aiRecord.c: EGU for DOUBLE fields but the raw conversion ones, limits HOPR/LOPR. */
+const AI_SUPPORT: FieldSupportTable = {
+  units: { egu: { types: ['DOUBLE'], except: ['ASLO', 'AOFF', 'SMOO'] } },
+  precision: { raw: ['VAL'] },
+  display: [{ fields: [...VALUE_LIKE, 'SVAL'], limits: HOPR_LOPR }],
+  control: [{ fields: [...VALUE_LIKE, 'SVAL'], limits: HOPR_LOPR }],
+  alarm: true,
+};
+
+/** aoRecord.c: control limits are DRVH/DRVL; IVOV shows the display limits only. */
+const AO_SUPPORT: FieldSupportTable = {
+  units: { egu: { types: ['DOUBLE'], except: ['ASLO', 'AOFF'] } },
+  precision: { raw: ['VAL', 'OVAL', 'PVAL'] },
+  display: [{ fields: [...VALUE_LIKE, 'OVAL', 'PVAL', 'IVOV'], limits: HOPR_LOPR }],
+  control: [{ fields: [...VALUE_LIKE, 'OVAL', 'PVAL'], limits: ['DRVH', 'DRVL'] }],
+  alarm: true,
+};
+
+/** longinRecord.c: EGU for LONG fields, no get_precision. */
+const LONGIN_SUPPORT: FieldSupportTable = {
+  units: { egu: { types: ['LONG'] } },
+  display: [{ fields: [...VALUE_LIKE, 'SVAL'], limits: HOPR_LOPR }],
+  control: [{ fields: [...VALUE_LIKE, 'SVAL'], limits: HOPR_LOPR }],
+  alarm: true,
+};
+
+/** longoutRecord.c: control limits DRVH/DRVL when DRVH > DRVL, else HOPR/LOPR. */
+const LONGOUT_SUPPORT: FieldSupportTable = {
+  units: { egu: { types: ['LONG'] } },
+  display: [{ fields: VALUE_LIKE, limits: HOPR_LOPR }],
+  control: [{ fields: VALUE_LIKE, limits: (rec) => driveOrDisplay(rec) }],
+  alarm: true,
+};
+
+function driveOrDisplay(rec: RecordState): { high: number; low: number } {
+  const drvh = rec.f.DRVH as number, drvl = rec.f.DRVL as number;
+  return drvh > drvl ? { high: drvh, low: drvl } : { high: rec.f.HOPR as number, low: rec.f.LOPR as number };
+}
+
+/** boRecord.c: HIGH (seconds) has its own units, precision and control limits (boHIGHprecision, boHIGHlimit). */
+const BO_SUPPORT: FieldSupportTable = {
+  units: { fixed: { HIGH: 's' } },
+  precision: { fixed: { HIGH: 2 } },
+  control: [{ fields: ['HIGH'], limits: [100000, 0] }],
+};
+
+/** bi, mbbi, mbbo, stringin/out, lsi/lso: no get_units, get_precision or limits. */
+const NO_SUPPORT: FieldSupportTable = {};
+
+/** waveformRecord.c: EGU for VAL, HOPR and LOPR; BUSY 0..1, NORD 0..NELM. */
+const WAVEFORM_SUPPORT: FieldSupportTable = {
+  units: { egu: { fields: ['HOPR', 'LOPR'] } },
+  precision: { raw: ['VAL'] },
+  display: [{ fields: ['VAL'], limits: HOPR_LOPR }, { fields: ['BUSY'], limits: [1, 0] }, { fields: ['NORD'], limits: ['NELM', 0] }],
+  control: [{ fields: ['VAL'], limits: HOPR_LOPR }, { fields: ['BUSY'], limits: [1, 0] }, { fields: ['NORD'], limits: ['NELM', 0] }],
+};
+
+/** calc A..L and LA..LL: described by what INPA..INPL read. */
+function calcInputLink(field: string): string | undefined {
+  const m = /^L?([A-L])$/.exec(field);
+  return m ? `INP${m[1]}` : undefined;
+}
+
+/** calcRecord.c. */
+const CALC_SUPPORT: FieldSupportTable = {
+  units: { egu: { types: ['DOUBLE'] } },
+  precision: { raw: ['VAL'] },
+  display: [{ fields: VALUE_LIKE, limits: HOPR_LOPR }],
+  control: [{ fields: VALUE_LIKE, limits: HOPR_LOPR }],
+  alarm: true,
+  linked: calcInputLink,
+};
+
+/** calcoutRecord.c: as calc, and ODLY in seconds (calcoutODLYprecision, calcoutODLYlimit). */
+const ODLY_DISPLAY: LimitRule = { fields: ['ODLY'], limits: (_rec, range) => ({ high: range.high, low: 0 }) };
+const CALCOUT_SUPPORT: FieldSupportTable = {
+  ...CALC_SUPPORT,
+  units: { ...CALC_SUPPORT.units, fixed: { ODLY: 's' } },
+  precision: { raw: ['VAL'], fixed: { ODLY: 2 } },
+  display: [...CALC_SUPPORT.display!, ODLY_DISPLAY],
+  control: [...CALC_SUPPORT.control!, { fields: ['ODLY'], limits: [100000, 0] }],
+};
+
 // ------------------------------------------------------------------ the types
 
 function defaultsOf(fields: FieldDef[]): Record<string, FieldValue> {
@@ -481,6 +579,7 @@ const scalar = (t: NativeType): Pick<RecordType, 'valueType' | 'valueCount'> => 
 function analogType(name: string, output: boolean, integer: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', analogFields(integer ? 'LONG' : 'DOUBLE', output), {
     ...scalar(integer ? DbrType.LONG : DbrType.DOUBLE),
+    fieldSupport: integer ? (output ? LONGOUT_SUPPORT : LONGIN_SUPPORT) : (output ? AO_SUPPORT : AI_SUPPORT),
     support: output ? (integer ? { ...softOutput, read: (rec) => { softOutput.read!(rec); rec.f.VAL = driveLimits(rec, rec.f.VAL); } } : analogOutput) : softInput(true),
     ...(output ? { clamp: driveLimits } : {}),
     ...(output && !integer ? { initRecord: analogOutputInit } : {}),
@@ -493,6 +592,7 @@ function analogType(name: string, output: boolean, integer: boolean): RecordType
 function binaryType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', binaryFields(output), {
     ...scalar(DbrType.ENUM),
+    fieldSupport: output ? BO_SUPPORT : NO_SUPPORT,
     support: output ? softOutput : softInput(true),
     metadata: (rec) => enumMetadata([rec.f.ZNAM as string, rec.f.ONAM as string]),
     checkAlarms: (rec) => {
@@ -512,6 +612,7 @@ function binaryType(name: string, output: boolean): RecordType {
 function multiBitType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', multiBitFields(output), {
     ...scalar(DbrType.ENUM),
+    fieldSupport: NO_SUPPORT,
     support: output ? softOutput : softInput(true),
     metadata: (rec) => enumMetadata(multiBitLabels(rec)),
     checkAlarms: (rec) => {
@@ -539,6 +640,7 @@ function multiBitType(name: string, output: boolean): RecordType {
 function stringType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', stringFields(output), {
     ...scalar(DbrType.STRING),
+    fieldSupport: NO_SUPPORT,
     metadata: () => EMPTY_METADATA,
     // stringinRecord.c has no alarm check: processing it never raises UDF.
     checkAlarms: output ? udfOnly : () => undefined,
@@ -550,6 +652,7 @@ function longStringType(name: string, output: boolean): RecordType {
   // lsiRecord.c cvt_dbaddr: VAL is one DBR_STRING (SIZV characters); `VAL$` serves all of it.
   return makeType(name, output ? 'output' : 'input', longStringFields(output), {
     ...scalar(DbrType.STRING),
+    fieldSupport: NO_SUPPORT,
     valueSize: (rec) => Math.max(1, rec.f.SIZV as number),
     metadata: () => EMPTY_METADATA,
     // lsiRecord.c has no alarm check either.
@@ -568,6 +671,7 @@ const waveform = makeType('waveform', 'input', waveformFields(), {
   valueCount: (rec) => Math.max(1, rec.f.NELM as number),
   arrayValue: true,
   support: softInput(true),
+  fieldSupport: WAVEFORM_SUPPORT,
   metadata: (rec) => ({
     ...EMPTY_METADATA,
     units: rec.f.EGU as string, precision: rec.f.PREC as number,
@@ -733,6 +837,7 @@ function calcSpecial(rec: RecordState, field: string): void {
 function calcType(name: string, out: boolean): RecordType {
   return makeType(name, out ? 'output' : 'input', calcFields(out), {
     ...scalar(DbrType.DOUBLE),
+    fieldSupport: out ? CALCOUT_SUPPORT : CALC_SUPPORT,
     metadata: (rec) => analogMetadata(rec, false, false),
     checkAlarms: limitAlarms,
     valueMask: analogMask,

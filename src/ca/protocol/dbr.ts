@@ -233,7 +233,7 @@ function writeValues(buf: Buffer, base: number, l: DbrLayout, count: number, src
   const n = values.length < count ? values.length : count;
   if (to === DbrType.STRING) {
     const labels = src.metadata.enumStrings;
-    const precision = src.metadata.precision;
+    const precision = src.textPrecision ?? src.metadata.precision;
     const enumText = from === DbrType.ENUM ? src.enumText : undefined;
     for (let i = 0; i < n; i++) {
       const text = enumText ? enumText(+values[i] & 0xffff) : elementToString(values[i], from, labels, precision);

@@ -51,6 +51,13 @@ export interface DbrSource {
    * it (a record's get_enum_str); without it, the label or the decimal index.
    */
   enumText?: (index: number) => string;
+  /**
+   * The precision of a FLOAT/DOUBLE value's DBR_STRING text when it is not
+   * `metadata.precision` (a record field other than VAL: what dbGet's
+   * conversion uses); NaN for plain decimal text (an integer field served as
+   * DOUBLE).
+   */
+  textPrecision?: number;
 }
 
 /** A DBR payload decoded back into its parts (fields absent from the type are undefined). */
