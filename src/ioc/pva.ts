@@ -11,6 +11,7 @@ import { FieldPv } from '../database/field-pv';
 import { waveformElementDbf } from '../database/recordtypes';
 import type { Logger } from '../log';
 import { pvaConfigFromEnv } from '../pva/server/config';
+import type { MetadataParts } from '../pva/server/normative';
 import { PvaServer } from '../pva/server/server';
 
 export interface PvaServingOptions {
@@ -35,6 +36,17 @@ export function fieldDbfType(pv: ProcessVariable): string | undefined {
   return pv.def.type;
 }
 
+/** For a field other than VAL: which metadata its record support gives, for QSRV's marks. */
+export function fieldMetadataParts(pv: ProcessVariable): MetadataParts | undefined {
+  if (!(pv instanceof FieldPv)) return undefined;
+  const meta = pv.fieldMeta();
+  if (!meta) return undefined;
+  return {
+    units: meta.units !== undefined, precision: meta.precision !== undefined,
+    display: meta.display !== undefined, control: meta.control !== undefined, valueAlarm: meta.alarm !== undefined,
+  };
+}
+
 /** The PVA server for `database`, not yet listening (tests attach streams to it directly). */
 export function pvaServerFor(opts: PvaServingOptions): PvaServer {
   return new PvaServer({
@@ -44,6 +56,7 @@ export function pvaServerFor(opts: PvaServingOptions): PvaServer {
     describe: (pv) => recordDescription(opts.database, pv),
     listNames: () => opts.database.recordNames(),
     dbfType: fieldDbfType,
+    metadataParts: fieldMetadataParts,
     audit: opts.audit,
   });
 }

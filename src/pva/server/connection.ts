@@ -27,7 +27,7 @@ import { ntStringList } from '../protocol/nt';
 import { emptyStruct, getField, readPartial, readValue, setField, type PvStruct } from '../protocol/pvdata';
 import { parseRequest, processOption, selectionMask, type ProcessOption } from '../protocol/pvrequest';
 import { Reader, STATUS_OK, statusError, writeStatus, type Status } from '../protocol/wire';
-import { ChannelShape, fullValue, type Parts } from './normative';
+import { ChannelShape, fullValue, type MetadataParts, type Parts } from './normative';
 import { answerSearch, decodeSearch } from './search';
 
 export interface PvaConnectionOptions {
@@ -43,6 +43,8 @@ export interface PvaConnectionOptions {
   listNames?: () => string[];
   /** The PV's database field type (DBF_ name without the prefix), where it has one. */
   dbfType?: (pv: ProcessVariable) => string | undefined;
+  /** Which metadata the PV's record support gives (fields other than VAL). */
+  metadataParts?: (pv: ProcessVariable) => MetadataParts | undefined;
   audit?: WriteAudit;
   maxMessageBytes: number;
   /** Monitor updates queued per subscription before the newest replaces the last (pvxs default 4). */
@@ -301,7 +303,7 @@ export class PvaConnection {
 
   private addChannel(cid: number, name: string, pv: ProcessVariable | undefined): Channel {
     const sid = this.nextSid++;
-    const shape = pv ? new ChannelShape(pv, pv.snapshot().className, this.opts.dbfType?.(pv)) : undefined;
+    const shape = pv ? new ChannelShape(pv, pv.snapshot().className, this.opts.dbfType?.(pv), this.opts.metadataParts?.(pv)) : undefined;
     const rights = pv ? pv.accessRights(this.identity) : { read: true, write: false };
     const ch: Channel = { sid, cid, name, pv, shape, rights, ops: new Set() };
     this.channels.set(sid, ch);

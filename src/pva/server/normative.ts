@@ -8,7 +8,11 @@
  * point values, alarm limits for records with alarm limits (not waveforms),
  * units for record types whose support has get_units (the ones with EGU;
  * not bi/mbbi/string records, for any of their fields),
- * `display.form.index` for VAL only. A monitor update marks what changed:
+ * `display.form.index` for VAL only. For a field other than VAL, the IOC
+ * says which of these its record support gives (`MetadataParts`); QSRV marks
+ * the display limits, and precision with them, when get_graphic_double
+ * answers, the control and alarm limits when get_control_double and
+ * get_alarm_double do. A monitor update marks what changed:
  * value and timeStamp for DBE_VALUE, alarm and timeStamp for DBE_ALARM,
  * the display/control/valueAlarm parts for DBE_PROPERTY.
  */
@@ -32,6 +36,16 @@ export interface Parts {
 }
 
 export const ALL_PARTS: Parts = { value: true, alarm: true, property: true, form: true };
+
+/** Which metadata record support gives for a field (each an rset routine that answers for it). */
+export interface MetadataParts {
+  units: boolean;
+  /** get_precision, for a FLOAT or DOUBLE field. */
+  precision: boolean;
+  display: boolean;
+  control: boolean;
+  valueAlarm: boolean;
+}
 
 /**
  * Record types whose record support has get_units (those with an EGU field),
@@ -109,8 +123,10 @@ export class ChannelShape {
   private readonly s: Slots;
   private readonly isVal: boolean;
   private readonly hasUnits: boolean;
-  /** display and control limits: record types with get_graphic_double (an lsi's VAL$ has none). */
+  /** display limits: record types with get_graphic_double (an lsi's VAL$ has none). */
   private readonly hasLimits: boolean;
+  /** control limits: get_control_double. */
+  private readonly hasControl: boolean;
   private readonly hasPrecision: boolean;
   private readonly hasAlarmLimits: boolean;
   private readonly integer: boolean;
@@ -121,7 +137,7 @@ export class ChannelShape {
    * `dbf` is the field's database type (DBF_ without the prefix; the element
    * type for an array), when the PV has one.
    */
-  constructor(readonly pv: ProcessVariable, className: string, dbf?: string) {
+  constructor(readonly pv: ProcessVariable, className: string, dbf?: string, parts?: MetadataParts) {
     const dot = pv.name.lastIndexOf('.');
     // REC.VAL$ (a long string as characters) is VAL to QSRV.
     this.isVal = dot < 0 || pv.name.slice(dot + 1).replace(/\$$/, '') === 'VAL';
@@ -141,12 +157,23 @@ export class ChannelShape {
     }
     this.layout = layoutOf(this.desc);
     this.s = slots(this.layout);
-    this.hasUnits = HAS_UNITS.has(className);
-    // The same record types have get_graphic_double and get_control_double.
-    this.hasLimits = this.hasUnits;
-    this.hasPrecision = this.code === TypeCode.FLOAT64 || this.code === TypeCode.FLOAT32;
-    this.hasAlarmLimits = !NO_ALARM_LIMITS.has(className);
-    this.integer = !this.hasPrecision;
+    const floating = this.code === TypeCode.FLOAT64 || this.code === TypeCode.FLOAT32;
+    this.integer = !floating;
+    if (parts) {
+      this.hasUnits = parts.units;
+      this.hasLimits = parts.display;
+      this.hasControl = parts.control;
+      // QSRV fills display.precision only together with the display limits.
+      this.hasPrecision = parts.precision && parts.display;
+      this.hasAlarmLimits = parts.valueAlarm;
+    } else {
+      this.hasUnits = HAS_UNITS.has(className);
+      // The same record types have get_graphic_double and get_control_double.
+      this.hasLimits = this.hasUnits;
+      this.hasControl = this.hasUnits;
+      this.hasPrecision = floating;
+      this.hasAlarmLimits = !NO_ALARM_LIMITS.has(className);
+    }
   }
 
   /** A fresh value of this shape (every slot at its zero). */
@@ -199,12 +226,15 @@ export class ChannelShape {
       if (this.hasLimits) {
         mark(s.displayLow, m.lowerDisplayLimit);
         mark(s.displayHigh, m.upperDisplayLimit);
+      }
+      if (this.hasControl) {
         mark(s.controlLow, m.lowerControlLimit);
         mark(s.controlHigh, m.upperControlLimit);
       }
       if (this.hasAlarmLimits) {
-        // A field other than VAL has no alarm limits of its own (get_alarm_double gives NaN).
-        const limit = (x: number): number => (this.isVal ? x : this.integer ? 0 : NaN);
+        // A field other than VAL has the alarm limits its record support gives (NaN, or
+        // what a calc input reads); an integer field shows NaN as 0.
+        const limit = (x: number): number => (this.isVal || !this.integer ? x : Number.isNaN(x) ? 0 : x);
         mark(s.lowAlarm, limit(m.lowerAlarmLimit));
         mark(s.lowWarning, limit(m.lowerWarningLimit));
         mark(s.highWarning, limit(m.upperWarningLimit));

@@ -17,6 +17,7 @@ import { Command, Flag, PvaFramer } from '../protocol/header';
 import { encodeBeacon, serverMessage } from '../protocol/messages';
 import { pvaConfigFromEnv, type PvaServerConfig } from './config';
 import { PvaConnection, type PvaConnectionOptions } from './connection';
+import type { MetadataParts } from './normative';
 import { answerSearch, decodeSearch } from './search';
 
 export interface PvaServerOptions {
@@ -30,6 +31,8 @@ export interface PvaServerOptions {
   listNames?: () => string[];
   /** The PV's database field type (DBF_ name without the prefix), where it says more than the CA type. */
   dbfType?: (pv: ProcessVariable) => string | undefined;
+  /** Which metadata the PV's record support gives, where the PV is a field other than VAL. */
+  metadataParts?: (pv: ProcessVariable) => MetadataParts | undefined;
   /** Called once per write attempt (the put log). */
   audit?: WriteAudit;
   /** Monitor queue depth per subscription (pvxs default 4) and the most a client may ask for. */
@@ -125,6 +128,7 @@ export class PvaServer {
       describe: this.opts.describe,
       listNames: this.opts.listNames,
       dbfType: this.opts.dbfType,
+      metadataParts: this.opts.metadataParts,
       audit: this.opts.audit,
       maxMessageBytes: this.config.maxMessageBytes,
       defaultQueueSize: this.opts.defaultQueueSize ?? 4,
