@@ -5,7 +5,9 @@
  * to completion, and starting softIocPVX.
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { makeTempDir, removeTempDir, startSoftIocCli } from './cli';
 import { startProcess, type Managed } from './processes';
 import { serverEnv } from './pyca';
 import { epicsBin, softIocPvxDbd } from './shared';
@@ -77,4 +79,70 @@ export async function startSoftIocPvx(args: string[], env: NodeJS.ProcessEnv, ti
     throw err;
   }
   return proc;
+}
+
+/**
+ * What differs between two PVA servers for reasons that are not behaviour in
+ * what the pvx* tools print: the time (a timestamp at the EPICS epoch, a
+ * record never processed, is kept) and the server's address.
+ */
+export function normalisePva(text: string): string {
+  return text
+    .replace(/^\d{4}-\d\d-\d\d[ T][\d:.]+ /gm, '<time> ')
+    .replace(/127\.0\.0\.1:\d+/g, '<server>')
+    .replace(/(secondsPastEpoch int64_t = |int64_t secondsPastEpoch = )(\d+)/g, (_m, head: string, sec: string) => `${head}${sec === '631152000' ? sec : '<sec>'}`)
+    .replace(/(nanoseconds int32_t = |int32_t nanoseconds = )\d+/g, '$1<ns>')
+    .replace(/guid: 0x[0-9a-f]+/g, 'guid: <guid>');
+}
+
+export interface PvaServer {
+  name: string;
+  /** A pvx* client's environment that finds this server only. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** service-ioc and softIocPVX serving the same .db, each on its own loopback ports (CA and PVA). */
+export interface PvaSideBySide {
+  ours: PvaServer;
+  base: PvaServer;
+  /** The PVA ports service-ioc's ready line named. */
+  oursPorts: PvaPorts | undefined;
+  /** The .db file both serve. */
+  dbFile: string;
+  stop(): Promise<void>;
+}
+
+/** Write `db` to a temporary file and serve it with `service-ioc softioc` and with softIocPVX, both with P=`prefix`. */
+export async function servePvaSideBySide(db: string, prefix: string): Promise<PvaSideBySide> {
+  const dir = makeTempDir('pva-side-by-side-');
+  const file = path.join(dir, 'side-by-side.db');
+  fs.writeFileSync(file, db);
+  const [oursCa, baseCa] = [await freeCaPorts(), await freeCaPorts()];
+  let oursPva = await freePvaPorts();
+  let basePva = await freePvaPorts();
+  while (new Set([oursCa.server, baseCa.server, oursPva.tcp, oursPva.udp, basePva.tcp, basePva.udp]).size < 6) {
+    oursPva = await freePvaPorts();
+    basePva = await freePvaPorts();
+  }
+  let ours: Awaited<ReturnType<typeof startSoftIocCli>> | undefined;
+  let base: Managed | undefined;
+  const stop = async (): Promise<void> => {
+    await ours?.proc.stop();
+    await base?.stop();
+    removeTempDir(dir);
+  };
+  try {
+    ours = await startSoftIocCli(['-m', `P=${prefix}`, '-d', file], pvaServerEnv(oursCa, oursPva));
+    base = await startSoftIocPvx(['-m', `P=${prefix}`, '-d', file], pvaServerEnv(baseCa, basePva));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    ours: { name: 'service-ioc', env: pvaClientEnv(oursPva) },
+    base: { name: 'softIocPVX', env: pvaClientEnv(basePva) },
+    oursPorts: ours.pva,
+    dbFile: file,
+    stop,
+  };
 }

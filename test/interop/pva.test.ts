@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
 import { startProcess, type Managed } from '../helpers/processes';
-import { freePvaPorts, pvaClientEnv, pvaServerEnv, runEpicsTool, startSoftIocPvx, type PvaPorts } from '../helpers/pvxs';
+import { freePvaPorts, normalisePva, pvaClientEnv, pvaServerEnv, runEpicsTool, servePvaSideBySide, startSoftIocPvx, type PvaPorts, type PvaSideBySide } from '../helpers/pvxs';
 import { checkPvxsBundle, epicsBin } from '../helpers/shared';
 import { freeCaPorts, requireDependency, tcpFree, udpFree } from '../helpers/system';
 
@@ -53,20 +53,6 @@ record(bi, "$(P)cold:bi") { field(VAL, "1") field(OSV, "MAJOR") field(ZNAM, "No"
 
 const ALL = ['ai', 'ao', 'bi', 'bo', 'mbbi', 'mbbo', 'li', 'lo', 'si', 'so', 'lsi', 'lso', 'chars', 'nums', 'longs', 'strs'].map((n) => P + n);
 
-/**
- * What differs between two servers for reasons that are not behaviour: the
- * time (a timestamp at the EPICS epoch, a record never processed, is kept)
- * and the server's address.
- */
-function normalise(text: string): string {
-  return text
-    .replace(/^\d{4}-\d\d-\d\d[ T][\d:.]+ /gm, '<time> ')
-    .replace(/127\.0\.0\.1:\d+/g, '<server>')
-    .replace(/(secondsPastEpoch int64_t = |int64_t secondsPastEpoch = )(\d+)/g, (_m, head: string, sec: string) => `${head}${sec === '631152000' ? sec : '<sec>'}`)
-    .replace(/(nanoseconds int32_t = |int32_t nanoseconds = )\d+/g, '$1<ns>')
-    .replace(/guid: 0x[0-9a-f]+/g, 'guid: <guid>');
-}
-
 interface Server {
   name: string;
   env: NodeJS.ProcessEnv;
@@ -74,42 +60,28 @@ interface Server {
 
 describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-ioc as they see softIocPVX', function () {
   this.timeout(60000);
-  let dir: string | undefined;
-  let ours: RunningSoftIoc | undefined;
-  let base: Managed | undefined;
+  let side: PvaSideBySide | undefined;
   const servers: { ours?: Server; base?: Server } = {};
 
   before(async function () {
     requireDependency(this, checkPvxsBundle());
     requireBuiltCli();
-    dir = makeTempDir('pva-tools-');
-    const db = path.join(dir, 'pva.db');
-    fs.writeFileSync(db, DB);
-    const [oursCa, baseCa] = [await freeCaPorts(), await freeCaPorts()];
-    let oursPva = await freePvaPorts();
-    let basePva = await freePvaPorts();
-    while (new Set([oursCa.server, baseCa.server, oursPva.tcp, oursPva.udp, basePva.tcp, basePva.udp]).size < 6) {
-      oursPva = await freePvaPorts();
-      basePva = await freePvaPorts();
-    }
-    ours = await startSoftIocCli(['-m', `P=${P}`, '-d', db], pvaServerEnv(oursCa, oursPva));
-    assert.deepEqual(ours.pva, oursPva, 'the ready line names the PVA ports asked for');
-    base = await startSoftIocPvx(['-m', `P=${P}`, '-d', db], pvaServerEnv(baseCa, basePva));
-    servers.ours = { name: 'service-ioc', env: pvaClientEnv(oursPva) };
-    servers.base = { name: 'softIocPVX', env: pvaClientEnv(basePva) };
+    side = await servePvaSideBySide(DB, P);
+    const env = side.ours.env;
+    assert.deepEqual(side.oursPorts, { tcp: Number(env.EPICS_PVA_SERVER_PORT), udp: Number(env.EPICS_PVA_BROADCAST_PORT) }, 'the ready line names the PVA ports asked for');
+    servers.ours = side.ours;
+    servers.base = side.base;
   });
 
   after(async () => {
-    await ours?.proc.stop();
-    await base?.stop();
-    removeTempDir(dir);
+    await side?.stop();
   });
 
   interface Result { code: number | null; out: string }
 
   async function run(server: Server, tool: string, args: string[]): Promise<Result> {
     const r = await runEpicsTool(tool, args, server.env);
-    return { code: r.code, out: normalise(r.stdout + r.stderr) };
+    return { code: r.code, out: normalisePva(r.stdout + r.stderr) };
   }
 
   /** Run one invocation against both servers; they must print the same. Returns the (normalised) output. */
@@ -156,10 +128,8 @@ describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-i
       assert.match(r.out, /^pva:ai\.EGU\n {4}value string = "degC"\n/m);
     });
 
-    it('field PVs of numbers: the value types of PREC, HIHI and NELM (int16, double, uint32), values and alarms', async () => {
-      // Not their display, control and units: those come from the field's metadata, where
-      // service-ioc differs from softIoc over CA as well (docs/protocol-notes.md).
-      const r = await same('pvxget', '-w', '5', '-r', 'field(value,alarm)', ...['ai.PREC', 'ai.HIHI', 'nums.NELM'].map((n) => P + n));
+    it('field PVs of numbers: the value types of PREC, HIHI and NELM (int16, double, uint32), values, alarms and metadata', async () => {
+      const r = await same('pvxget', '-w', '5', ...['ai.PREC', 'ai.HIHI', 'nums.NELM'].map((n) => P + n));
       assert.match(r.out, /^pva:nums\.NELM\n {4}value uint32_t = 10\n/m);
     });
 
@@ -280,7 +250,7 @@ describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-i
         await Promise.all(runs.map((m) => m.stop()));
       }
       // Each PV's updates in order; the order between PVs is that of their connections.
-      const [a, b] = runs.map((m) => perPv(m.lines.slice(0, m.lines.findIndex((l) => l.includes(END)) + 1).map(normalise)));
+      const [a, b] = runs.map((m) => perPv(m.lines.slice(0, m.lines.findIndex((l) => l.includes(END)) + 1).map(normalisePva)));
       assert.deepEqual(b, a, `pvxmonitor ${args.join(' ')}: service-ioc (actual) against softIocPVX (expected)`);
       return b;
     }

@@ -1,0 +1,155 @@
+/**
+ * Interop: fields other than VAL (`rec.FIELD`) with the metadata and string
+ * conversions their record support gives, softIoc and softIocPVX as the
+ * oracles. The same .db is served by `service-ioc softioc` and by softIoc
+ * (CA: caget as DBR_STRING, DBR_GR_DOUBLE and DBR_CTRL_DOUBLE) and by
+ * softIocPVX (PVA: pvxget, the parts QSRV marks); what the tools print must
+ * be the same.
+ */
+import { strict as assert } from 'node:assert';
+import { runTool, serveSideBySide, type SideBySide, type ToolResult } from '../helpers/ca-tools';
+import { requireBuiltCli } from '../helpers/cli';
+import { normalisePva, runEpicsTool, servePvaSideBySide, type PvaServer, type PvaSideBySide } from '../helpers/pvxs';
+import { checkEpicsBundle, checkPvxsBundle } from '../helpers/shared';
+import { requireDependency } from '../helpers/system';
+
+const P = 'fm:';
+
+const DB = `# records for test/interop/field-metadata-oracle.test.ts
+record(ai, "$(P)ai") {
+  field(DESC, "an ai") field(EGU, "mm") field(PREC, "3") field(HOPR, "100") field(LOPR, "-5")
+  field(HIHI, "90.123456") field(HHSV, "MAJOR") field(HIGH, "80.5") field(HYST, "0.5") field(ADEL, "0.25")
+  field(ESLO, "2.000123456789") field(EOFF, "1.25") field(LINR, "LINEAR") field(EGUF, "10") field(ASLO, "0.5") field(SMOO, "0.125")
+}
+record(ai, "$(P)aim1") { field(PREC, "-1") field(HOPR, "0.123456789012345678") field(HIHI, "1.5") }
+record(ai, "$(P)ai20") { field(PREC, "20") field(HOPR, "0.123456789012345678") field(ESLO, "3") }
+record(ao, "$(P)ao") {
+  field(EGU, "V") field(PREC, "2") field(HOPR, "10") field(LOPR, "0") field(DRVH, "8") field(DRVL, "1")
+  field(HIGH, "7.777") field(OROC, "0.25") field(IVOV, "3.14159") field(ESLO, "4")
+}
+record(bi, "$(P)bi") { field(ZNAM, "Off") field(ONAM, "On") field(MASK, "3") }
+record(bo, "$(P)bo") { field(ZNAM, "Off") field(ONAM, "On") field(HIGH, "1.5") }
+record(calc, "$(P)calc") { field(CALC, "A+1") field(A, "1.23456789") field(PREC, "4") field(EGU, "s") field(HOPR, "50") field(HIHI, "40") field(HYST, "0.75") }
+record(calc, "$(P)lk") {
+  field(CALC, "A+B") field(PREC, "-1") field(EGU, "x")
+  field(INPA, "$(P)ai") field(INPB, "$(P)ai.HOPR") field(INPC, "$(P)li") field(INPD, "$(P)bo.HIGH") field(INPE, "3.5")
+}
+record(calcout, "$(P)co") {
+  field(CALC, "A+1") field(A, "1.5") field(PREC, "1") field(EGU, "s") field(HOPR, "50") field(HIHI, "45")
+  field(ODLY, "0.123456") field(IVOV, "2.25") field(OUT, "$(P)ai.HOPR")
+}
+record(longin, "$(P)li") { field(EGU, "cnt") field(HOPR, "1000") field(LOPR, "-10") field(HIHI, "900") field(HHSV, "MINOR") field(HYST, "3") }
+record(longout, "$(P)lo") { field(EGU, "u") field(HOPR, "100") field(DRVH, "50") field(DRVL, "5") field(HIHI, "90") field(HYST, "2") }
+record(mbbi, "$(P)mbbi") { field(ZRST, "A") field(ONST, "B") field(ZRVL, "5") field(NOBT, "4") field(ZRSV, "MINOR") }
+record(waveform, "$(P)wf") { field(NELM, "10") field(FTVL, "DOUBLE") field(EGU, "A") field(PREC, "2") field(HOPR, "9.5") field(LOPR, "-1") }
+record(stringin, "$(P)si") { field(VAL, "hello") field(DESC, "a stringin") field(PHAS, "2") }
+`;
+
+/** Numeric and menu fields: read as DBR_STRING, DBR_GR_DOUBLE and DBR_CTRL_DOUBLE. */
+const NUMERIC: Record<string, readonly string[]> = {
+  ai: ['HIHI', 'HIGH', 'LALM', 'HOPR', 'LOPR', 'HYST', 'ADEL', 'ESLO', 'EOFF', 'EGUF', 'EGUL', 'LINR', 'ASLO', 'AOFF', 'SMOO', 'PREC',
+    'RVAL', 'ROFF', 'HHSV', 'SCAN', 'PHAS', 'DISV', 'UDF'],
+  aim1: ['HOPR', 'HIHI', 'ESLO'],
+  ai20: ['HOPR', 'ESLO'],
+  ao: ['HIGH', 'OVAL', 'IVOV', 'DRVH', 'DRVL', 'OROC', 'ESLO', 'PREC', 'OMSL'],
+  bi: ['ZSV', 'RVAL', 'MASK'],
+  bo: ['HIGH', 'RVAL', 'MASK'],
+  calc: ['A', 'B', 'LA', 'HIHI', 'HOPR', 'HYST', 'PREC'],
+  lk: ['A', 'B', 'C', 'D', 'E', 'F', 'LA'],
+  co: ['A', 'ODLY', 'OVAL', 'HIHI', 'IVOV', 'OOPT'],
+  li: ['HIHI', 'HOPR', 'HYST', 'ADEL'],
+  lo: ['HIHI', 'DRVH', 'HYST'],
+  mbbi: ['ZRVL', 'NOBT', 'SHFT', 'ZRSV'],
+  wf: ['NELM', 'NORD', 'HOPR', 'LOPR', 'PREC', 'BUSY', 'FTVL'],
+  si: ['SCAN', 'PHAS'],
+};
+
+/** String fields: DBR_STRING only (a GR/CTRL DOUBLE read of text fails in both). */
+const STRINGS: Record<string, readonly string[]> = {
+  ai: ['DESC', 'EGU'],
+  calc: ['CALC'],
+  mbbi: ['ZRST'],
+  si: ['DESC'],
+};
+
+const names = (table: Record<string, readonly string[]>): string[] =>
+  Object.entries(table).flatMap(([rec, fields]) => fields.map((f) => `${P}${rec}.${f}`));
+
+describe('interop: fields other than VAL have the metadata and DBR_STRING text softIoc gives them', function () {
+  this.timeout(60000);
+
+  describe('Channel Access (caget against softIoc)', () => {
+    let side: SideBySide | undefined;
+
+    before(async function () {
+      requireDependency(this, checkEpicsBundle());
+      requireBuiltCli();
+      side = await serveSideBySide(DB, P);
+    });
+
+    after(async () => {
+      await side?.stop();
+    });
+
+    /** One caget against both servers (softIoc first); they must print the same. */
+    async function same(...args: string[]): Promise<ToolResult> {
+      const a = await runTool(side!.base, 'caget', args);
+      const b = await runTool(side!.ours, 'caget', args);
+      assert.equal(b.out, a.out, `caget ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
+      assert.equal(b.code, a.code, `caget ${args.join(' ')}: exit code`);
+      return b;
+    }
+
+    it('DBR_STRING: DOUBLE fields with the precision record support gives, integers plain, menus by name', async () => {
+      const r = await same('-d', 'DBR_STRING', ...names(NUMERIC), ...names(STRINGS));
+      // The comparison is the test; these only show that the table was read at all.
+      assert.match(r.out, new RegExp(`${P}ai\\.HOPR\\n\\s+Native data type: DBF_DOUBLE`));
+      assert.match(r.out, new RegExp(`${P}ai\\.SCAN\\n(?:.*\\n){3}\\s+Value:\\s+Passive`));
+    });
+
+    it('DBR_GR_DOUBLE: units, precision and display limits by field', async () => {
+      await same('-d', 'DBR_GR_DOUBLE', ...names(NUMERIC));
+    });
+
+    it('DBR_CTRL_DOUBLE: the control limits too', async () => {
+      await same('-d', 'DBR_CTRL_DOUBLE', ...names(NUMERIC));
+    });
+
+    it('after a change of EGU, PREC and HOPR, the fields show the new ones', async () => {
+      for (const server of [side!.base, side!.ours]) {
+        for (const [field, value] of [['EGU', 'cm'], ['PREC', '1'], ['HOPR', '250']]) {
+          assert.equal((await runTool(server, 'caput', ['-t', `${P}ai.${field}`, value])).code, 0);
+        }
+      }
+      await same('-d', 'DBR_CTRL_DOUBLE', ...['HIHI', 'HOPR', 'ESLO'].map((f) => `${P}ai.${f}`), `${P}lk.A`, `${P}lk.B`);
+      await same('-d', 'DBR_STRING', ...['HIHI', 'HOPR', 'ESLO'].map((f) => `${P}ai.${f}`), `${P}lk.A`, `${P}lk.B`);
+    });
+  });
+
+  describe('pvAccess (pvxget against softIocPVX)', () => {
+    let side: PvaSideBySide | undefined;
+
+    before(async function () {
+      requireDependency(this, checkPvxsBundle());
+      requireBuiltCli();
+      side = await servePvaSideBySide(DB, P);
+    });
+
+    after(async () => {
+      await side?.stop();
+    });
+
+    async function run(server: PvaServer, args: string[]): Promise<{ code: number | null; out: string }> {
+      const r = await runEpicsTool('pvxget', args, server.env);
+      return { code: r.code, out: normalisePva(r.stdout + r.stderr) };
+    }
+
+    it('NTScalar and NTEnum of field PVs: the display, control and valueAlarm parts QSRV marks, with their values', async () => {
+      const args = ['-w', '5', ...names(NUMERIC), ...names(STRINGS)];
+      const [a, b] = await Promise.all([run(side!.base, args), run(side!.ours, args)]);
+      assert.equal(b.out, a.out, 'pvxget: service-ioc (actual) against softIocPVX (expected)');
+      assert.equal(b.code, a.code, 'pvxget: exit code');
+      assert.match(b.out, new RegExp(`^${P}ai\\.HIHI\\n {4}value double = `, 'm'));
+    });
+  });
+});
