@@ -43,6 +43,7 @@ record(longout, "$(P)lo") { field(EGU, "u") field(HOPR, "100") field(DRVH, "50")
 record(mbbi, "$(P)mbbi") { field(ZRST, "A") field(ONST, "B") field(ZRVL, "5") field(NOBT, "4") field(ZRSV, "MINOR") }
 record(waveform, "$(P)wf") { field(NELM, "10") field(FTVL, "DOUBLE") field(EGU, "A") field(PREC, "2") field(HOPR, "9.5") field(LOPR, "-1") }
 record(stringin, "$(P)si") { field(VAL, "hello") field(DESC, "a stringin") field(PHAS, "2") }
+record(stringin, "$(P)sl") { field(INP, "$(P)ai.ESLO") field(PINI, "YES") }
 `;
 
 /** Numeric and menu fields: read as DBR_STRING, DBR_GR_DOUBLE and DBR_CTRL_DOUBLE. */
@@ -70,6 +71,8 @@ const STRINGS: Record<string, readonly string[]> = {
   calc: ['CALC'],
   mbbi: ['ZRST'],
   si: ['DESC'],
+  // A DOUBLE field read through a link into a string: its precision, as DBR_STRING.
+  sl: ['VAL'],
 };
 
 const names = (table: Record<string, readonly string[]>): string[] =>
