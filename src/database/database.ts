@@ -12,7 +12,7 @@ import { DbLoadError, type SourcePosition } from './dbfile/errors';
 import type { FieldDefinition, LoadedDatabase, RecordDefinition } from './dbfile/parser';
 import { DeviceRegistry, SOFT_CHANNEL } from './device';
 import { ALLOW_ALL, FieldPv, type AccessPolicy } from './field-pv';
-import { nativeTypeOfDbf, SCAN_PERIODS, type FieldDef } from './fields';
+import { nativeTypeOfDbf, SCAN_IO_INTR, SCAN_PASSIVE, SCAN_PERIODS, type FieldDef } from './fields';
 import { LinkSyntaxError, linkText, parseLink } from './links';
 import { DbRecord, IOC_CLIENT, type RecordHost, type ResolvedLink } from './record';
 import { RECORD_TYPES, type FieldValue } from './recordtypes';
@@ -35,7 +35,11 @@ export class Database implements PvDirectory, RecordHost {
   readonly records = new Map<string, DbRecord>();
   readonly aliases = new Map<string, string>();
   private readonly pvs = new Map<string, FieldPv>();
-  private readonly timers: NodeJS.Timeout[] = [];
+  /** Periodic scan lists by SCAN choice, each scanned by its own timer once the database has started. */
+  private readonly periodic = new Map<number, ScanList>();
+  /** The scan list each periodic record is in (dbCommon SPVT). */
+  private readonly scanListOf = new Map<DbRecord, ScanList>();
+  private started = false;
   private readonly scanQueue = new Set<DbRecord>();
   /** Records whose VAL only a constant link defined (no VAL in the file). */
   private readonly definedByConstant = new Set<DbRecord>();
@@ -244,6 +248,9 @@ export class Database implements PvDirectory, RecordHost {
       if (typeof val === 'number') for (const k of ['MLST', 'ALST', 'LALM']) if (rec.type.fields.has(k)) rec.f[k] = val;
       rec.type.initRecord?.(rec);
     }
+    // scanInit builds the scan lists before PINI processing; they are scanned once start() has returned.
+    this.started = true;
+    for (const rec of this.records.values()) this.scanAdd(rec);
     for (const rec of this.records.values()) {
       if (rec.f.PINI === 1) this.scan(rec);
     }
@@ -257,19 +264,57 @@ export class Database implements PvDirectory, RecordHost {
         }
       }
     }
-    const byPeriod = new Map<number, DbRecord[]>();
-    for (const rec of this.records.values()) {
-      const period = SCAN_PERIODS[rec.f.SCAN as number];
-      if (period === undefined) continue;
-      const list = byPeriod.get(period) ?? [];
-      list.push(rec);
-      byPeriod.set(period, list);
+  }
+
+  /** RecordHost: a write to SCAN or PHAS (dbPut's SPC_SCAN): scanDelete, then scanAdd. */
+  scanChanged(rec: DbRecord): void {
+    if (!this.started) return;
+    this.scanDelete(rec);
+    this.scanAdd(rec);
+  }
+
+  /**
+   * dbScan scanAdd: a periodic record joins the list of its period, after
+   * every record there whose PHAS is not higher. I/O Intr needs device
+   * support that pushes values: a record without it is made Passive.
+   */
+  private scanAdd(rec: DbRecord): void {
+    const scan = rec.f.SCAN as number;
+    if (scan === SCAN_IO_INTR && !rec.hardware) {
+      this.log.warn('I/O Intr needs device support other than Soft Channel: SCAN is made Passive', { record: rec.name });
+      rec.f.SCAN = SCAN_PASSIVE;
+      return;
     }
-    for (const [period, recs] of byPeriod) {
-      const t = setInterval(() => {
-        for (const rec of recs) this.scan(rec);
-      }, period * 1000);
-      this.timers.push(t);
+    const period = SCAN_PERIODS[scan];
+    if (period === undefined) return;
+    let list = this.periodic.get(scan);
+    if (!list) {
+      const recs: DbRecord[] = [];
+      const created: ScanList = {
+        recs,
+        timer: setInterval(() => this.scanList(created), period * 1000),
+      };
+      this.periodic.set(scan, (list = created));
+    }
+    const phas = rec.f.PHAS as number;
+    let at = list.recs.length;
+    while (at > 0 && (list.recs[at - 1].f.PHAS as number) > phas) at--;
+    list.recs.splice(at, 0, rec);
+    this.scanListOf.set(rec, list);
+  }
+
+  /** dbScan scanDelete: the record leaves the periodic list it is in. */
+  private scanDelete(rec: DbRecord): void {
+    const list = this.scanListOf.get(rec);
+    if (!list) return;
+    this.scanListOf.delete(rec);
+    list.recs.splice(list.recs.indexOf(rec), 1);
+  }
+
+  /** One period of a scan list; a record that processing moved to another list is left out. */
+  private scanList(list: ScanList): void {
+    for (const rec of [...list.recs]) {
+      if (this.scanListOf.get(rec) === list) this.scan(rec);
     }
   }
 
@@ -286,8 +331,10 @@ export class Database implements PvDirectory, RecordHost {
 
   stop(): void {
     this.scanQueue.clear();
-    for (const t of this.timers) clearInterval(t);
-    this.timers.length = 0;
+    for (const list of this.periodic.values()) clearInterval(list.timer);
+    this.periodic.clear();
+    this.scanListOf.clear();
+    this.started = false;
     for (const rec of this.records.values()) {
       try {
         rec.binding.close?.();
@@ -327,6 +374,12 @@ export class Database implements PvDirectory, RecordHost {
   recordNames(): string[] {
     return [...this.records.keys()];
   }
+}
+
+/** The records of one periodic SCAN choice, in PHAS order, and the timer that scans them. */
+interface ScanList {
+  readonly recs: DbRecord[];
+  readonly timer: NodeJS.Timeout;
 }
 
 function menuType(rec: DbRecord): FieldDef['type'] {

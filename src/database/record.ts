@@ -54,6 +54,8 @@ export interface RecordHost {
   scanOnce(rec: DbRecord): void;
   /** The record's ASG changed: it is in another access security group (asChangeGroup). */
   groupChanged(rec: DbRecord): void;
+  /** The record's SCAN or PHAS changed: it moves to the scan list they name now (scanDelete, scanAdd). */
+  scanChanged(rec: DbRecord): void;
 }
 
 export interface ProcessOptions {
@@ -330,8 +332,13 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     else this.f[def.name] = one;
   }
 
-  /** dbPut's monitor for a field just stored: a value field that processes the record is posted by processing. */
+  /**
+   * After dbPut stored a field: a new SCAN or PHAS moves the record to its
+   * scan list (SPC_SCAN); then the field's monitor (a value field that
+   * processes the record is posted by processing).
+   */
   postStored(def: FieldDef): void {
+    if (def.name === 'SCAN' || def.name === 'PHAS') this.host?.scanChanged(this);
     if (def.name === 'VAL' && def.process) return;
     this.post(def.name, DBE_VALUE | DBE_LOG);
     if (def.property) this.post('VAL', DBE_PROPERTY);

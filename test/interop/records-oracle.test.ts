@@ -88,6 +88,9 @@ record(calcout, "$(P)coiv") {
 record(ai, "$(P)coivdst") { }
 record(calcout, "$(P)coquiet") { field(CALC, "A") field(HIHI, "5") field(HHSV, "INVALID") field(IVOA, "Don't drive outputs") field(OUT, "$(P)coquietdst PP") }
 record(ai, "$(P)coquietdst") { }
+record(calc, "$(P)rescan") { field(CALC, "VAL+1") }
+record(calc, "$(P)clock") { field(SCAN, ".1 second") field(CALC, "VAL+1") }
+record(ai, "$(P)intr") { field(SCAN, "I/O Intr") }
 record(ao, "$(P)rampscan") { field(SCAN, ".1 second") field(OROC, "3") }
 ${FORMAT_PRECS.map((p) => `record(ao, "$(P)fmt${p < 0 ? 'm' : ''}${Math.abs(p)}") { field(PREC, "${p}") }`).join('\n')}
 `;
@@ -303,6 +306,33 @@ describe('interop: links, calc and disable as softIoc has them', function () {
         await state('coiv', 'coiv.OVAL', 'coivdst', 'coquiet', 'coquiet.OVAL', 'coquietdst');
       }
     }, eventLine('coivdst', '2'));
+  });
+
+  it('SCAN written at run time: a periodic SCAN scans the record, Passive stops it; I/O Intr without device support is Passive', async () => {
+    await same('caget', `${P}intr.SCAN`);
+    await same('caput', `${P}rescan.SCAN`, 'I/O Intr');
+    /** On one server: scanned at .1 second until it shows 3, then Passive for three ticks of the clock, then processed once. */
+    const run = async (server: Server): Promise<string[]> => {
+      const m = startProcess(path.join(epicsBin()!, 'camonitor'), ['-t', 'n', `${P}rescan`, `${P}clock`], server.env);
+      try {
+        await m.waitLine(/^lk:clock\s/, 10000);
+        await runTool(server, 'caput', [`${P}rescan.SCAN`, '.1 second']);
+        await m.waitLine(/^lk:rescan\s+3\b/, 10000);
+        await runTool(server, 'caput', [`${P}rescan.SCAN`, 'Passive']);
+        const stopped = (await runTool(server, 'caget', ['-t', `${P}rescan`])).out.trim();
+        // Events of scans made before the put may still be on their way: count from the one of the value it stopped at.
+        await m.waitLine(new RegExp(`^lk:rescan\\s+${stopped}\\b`), 10000);
+        const from = m.lines.findIndex((l) => new RegExp(`^lk:rescan\\s+${stopped}\\b`).test(l)) + 1;
+        for (let i = 0; i < 3; i++) await m.waitLine(/^lk:clock\s/, 10000, m.lines.length);
+        const after = m.lines.slice(from).filter((l) => l.startsWith(`${P}rescan`));
+        await runTool(server, 'caput', [`${P}rescan.PROC`, '1']);
+        const processed = (await runTool(server, 'caget', ['-t', `${P}rescan`])).out.trim();
+        return [`scanned up to at least 3: ${Number(stopped) >= 3}`, `events while Passive: ${after.length}`, `PROC adds ${Number(processed) - Number(stopped)}`];
+      } finally {
+        await m.stop();
+      }
+    };
+    assert.deepEqual(await run(servers.ours!), await run(servers.base!), 'service-ioc (actual) against softIoc (expected)');
   });
 
   it('a disabled calcout writes nothing to its OUT', async () => {

@@ -5,6 +5,7 @@
 import { strict as assert } from 'node:assert';
 import { AlarmSeverity, AlarmStatus, DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca } from '../../src/ca/protocol/constants';
 import { WriteError, type ProcessVariable } from '../../src/ca/pv';
+import { menuScan } from '../../src/database/fields';
 import { valueElements } from '../../src/ca/protocol/types';
 import { encodeDbr } from '../../src/ca/protocol/dbr';
 import { Database, defaultRegistry } from '../../src/database/database';
@@ -320,6 +321,87 @@ describe('records', () => {
       await put(db, 'a', 20);
       await put(db, 'a', 1);
       assert.equal(acks(), 0, 'with ACKT off, ACKS follows the severity down');
+    });
+  });
+
+  describe('SCAN written at run time (dbScan scanDelete/scanAdd)', () => {
+    /** Resolves once `p` has posted `n` more events. */
+    const events = (p: ProcessVariable, n: number): Promise<void> => new Promise((resolve) => {
+      let left = n;
+      const stop = p.subscribe(() => {
+        if (--left > 0) return;
+        stop();
+        resolve();
+      });
+    });
+    const scanChoice = (choice: string): number => menuScan.indexOf(choice as typeof menuScan[number]);
+
+    it('a passive record given a periodic SCAN is scanned from then on; given Passive again, it is not', async () => {
+      const db = build(`record(calc, "n") { field(CALC, "VAL+1") }
+        record(calc, "clock") { field(SCAN, ".1 second") field(CALC, "VAL+1") }`);
+      try {
+        const scanned = events(pv(db, 'n'), 3);
+        await put(db, 'n.SCAN', scanChoice('.1 second'));
+        await scanned;
+        await put(db, 'n.SCAN', scanChoice('Passive'));
+        const at = value(db, 'n');
+        await events(pv(db, 'clock'), 3);
+        assert.equal(value(db, 'n'), at, 'not scanned while the clock, on the list it left, ticks');
+        await put(db, 'n.PROC', 1);
+        assert.equal(value(db, 'n'), at + 1);
+      } finally {
+        db.stop();
+      }
+    });
+
+    it('a periodic record moved to another period leaves the first list', async () => {
+      const db = build(`record(calc, "n") { field(SCAN, ".1 second") field(CALC, "VAL+1") }
+        record(calc, "clock") { field(SCAN, ".1 second") field(CALC, "VAL+1") }`);
+      try {
+        await events(pv(db, 'n'), 1);
+        await put(db, 'n.SCAN', scanChoice('10 second'));
+        const at = value(db, 'n');
+        await events(pv(db, 'clock'), 3);
+        assert.equal(value(db, 'n'), at);
+        assert.equal(value(db, 'n.SCAN'), scanChoice('10 second'));
+      } finally {
+        db.stop();
+      }
+    });
+
+    it('I/O Intr without device support that pushes values is made Passive, in the file and when written', async () => {
+      const db = build('record(ai, "a") { field(SCAN, "I/O Intr") } record(ai, "b") { }');
+      assert.equal(value(db, 'a.SCAN'), scanChoice('Passive'));
+      const posted = watch(pv(db, 'b.SCAN'));
+      await put(db, 'b.SCAN', scanChoice('I/O Intr'));
+      assert.equal(value(db, 'b.SCAN'), scanChoice('Passive'));
+      assert.equal(posted.length, 1);
+      assert.equal(valueElements(pv(db, 'b.SCAN').snapshot().value)[0], scanChoice('Passive'));
+    });
+
+    it('PHAS orders a scan list: a lower PHAS is processed first, and a new PHAS moves the record', async () => {
+      // Each record writes its number to "last"; "mark" (PHAS 5) ends every tick with 0.
+      const db = build(`record(calcout, "first") { field(SCAN, ".1 second") field(PHAS, "1") field(CALC, "1") field(OUT, "last PP") }
+        record(calcout, "second") { field(SCAN, ".1 second") field(CALC, "2") field(OUT, "last PP") }
+        record(calcout, "mark") { field(SCAN, ".1 second") field(PHAS, "5") field(CALC, "0") field(OUT, "last PP") }
+        record(ai, "last") { field(VAL, "-1") }`);
+      try {
+        const seen: number[] = [];
+        const p = pv(db, 'last');
+        p.subscribe(() => seen.push(value(db, 'last')));
+        /** The order of one whole tick seen from now on. */
+        const nextTick = async (): Promise<number[]> => {
+          seen.length = 0;
+          await events(p, 6);
+          const end = seen.indexOf(0);
+          return seen.slice(end + 1, end + 4);
+        };
+        assert.deepEqual(await nextTick(), [2, 1, 0], 'PHAS 0 ("second") before PHAS 1 ("first")');
+        await put(db, 'second.PHAS', 2);
+        assert.deepEqual(await nextTick(), [1, 2, 0]);
+      } finally {
+        db.stop();
+      }
     });
   });
 
