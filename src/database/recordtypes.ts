@@ -307,7 +307,7 @@ function udfOnly(rec: RecordState): void {
 function analogMetadata(rec: RecordState, output: boolean, integer: boolean): DbrMetadata {
   const r = rec.f;
   const hopr = r.HOPR as number, lopr = r.LOPR as number;
-  const drvh = output ? (r.DRVH as number) : 0, drvl = output ? (r.DRVL as number) : 0;
+  const control = !output ? { high: hopr, low: lopr } : integer ? driveOrDisplay(rec) : { high: r.DRVH as number, low: r.DRVL as number };
   return {
     units: r.EGU as string,
     precision: integer ? 0 : (r.PREC as number),
@@ -315,9 +315,10 @@ function analogMetadata(rec: RecordState, output: boolean, integer: boolean): Db
     // A limit whose severity is NO_ALARM is no limit: served as NaN (aiRecord.c get_alarm_double).
     upperAlarmLimit: r.HHSV ? (r.HIHI as number) : NaN, upperWarningLimit: r.HSV ? (r.HIGH as number) : NaN,
     lowerWarningLimit: r.LSV ? (r.LOW as number) : NaN, lowerAlarmLimit: r.LLSV ? (r.LOLO as number) : NaN,
-    // ao serves DRVH/DRVL as control limits when set (aoRecord.c get_control_double), else HOPR/LOPR.
-    upperControlLimit: output && drvh > drvl ? drvh : hopr,
-    lowerControlLimit: output && drvh > drvl ? drvl : lopr,
+    // aoRecord.c get_control_double serves DRVH/DRVL as they are (0..0 when unset);
+    // longoutRecord.c only when DRVH > DRVL, else HOPR/LOPR.
+    upperControlLimit: control.high,
+    lowerControlLimit: control.low,
     enumStrings: EMPTY_METADATA.enumStrings,
   };
 }

@@ -27,6 +27,7 @@ record(ao, "$(P)ao") {
   field(EGU, "V") field(PREC, "2") field(HOPR, "10") field(LOPR, "0") field(DRVH, "8") field(DRVL, "1")
   field(HIGH, "7.777") field(OROC, "0.25") field(IVOV, "3.14159") field(ESLO, "4")
 }
+record(ao, "$(P)ao0") { field(EGU, "V") field(PREC, "2") field(HOPR, "10") field(LOPR, "-2") field(HIGH, "3") }
 record(bi, "$(P)bi") { field(ZNAM, "Off") field(ONAM, "On") field(MASK, "3") }
 record(bo, "$(P)bo") { field(ZNAM, "Off") field(ONAM, "On") field(HIGH, "1.5") }
 record(calc, "$(P)calc") { field(CALC, "A+1") field(A, "1.23456789") field(PREC, "4") field(EGU, "s") field(HOPR, "50") field(HIHI, "40") field(HYST, "0.75") }
@@ -53,13 +54,15 @@ const NUMERIC: Record<string, readonly string[]> = {
   aim1: ['HOPR', 'HIHI', 'ESLO'],
   ai20: ['HOPR', 'ESLO'],
   ao: ['HIGH', 'OVAL', 'IVOV', 'DRVH', 'DRVL', 'OROC', 'ESLO', 'PREC', 'OMSL'],
+  // Without DRVH/DRVL an ao's control limits are 0..0 (aoRecord.c), VAL's too; a longout's are HOPR/LOPR.
+  ao0: ['VAL', 'HIGH', 'OVAL', 'DRVH'],
   bi: ['ZSV', 'RVAL', 'MASK'],
   bo: ['HIGH', 'RVAL', 'MASK'],
   calc: ['A', 'B', 'LA', 'HIHI', 'HOPR', 'HYST', 'PREC'],
   lk: ['A', 'B', 'C', 'D', 'E', 'F', 'LA'],
   co: ['A', 'ODLY', 'OVAL', 'HIHI', 'IVOV', 'OOPT'],
   li: ['HIHI', 'HOPR', 'HYST', 'ADEL'],
-  lo: ['HIHI', 'DRVH', 'HYST'],
+  lo: ['VAL', 'HIHI', 'DRVH', 'HYST'],
   mbbi: ['ZRVL', 'NOBT', 'SHFT', 'ZRSV'],
   wf: ['NELM', 'NORD', 'HOPR', 'LOPR', 'PREC', 'BUSY', 'FTVL'],
   si: ['SCAN', 'PHAS'],
