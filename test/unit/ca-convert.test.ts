@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { DbrType, Eca, type NativeType } from '../../src/ca/protocol/constants';
 import {
-  convertValue, enumIndexFromString, formatNumber, parseNumber, toNativeNumber,
+  convertValue, enumIndexFromString, formatNumber, limitToNative, parseNumber, toNativeNumber,
 } from '../../src/ca/protocol/convert';
 import { CaProtocolError } from '../../src/ca/protocol/errors';
 
@@ -137,6 +137,34 @@ describe('native type conversions', () => {
         }), { numRuns: 2000 });
       });
     }
+  });
+
+  it('GR/CTRL limits in LONG, SHORT, CHAR and FLOAT as softIoc fills them (a DOUBLE field\'s ±1e300 included)', () => {
+    // caget -d DBR_CTRL_LONG / _SHORT / _FLOAT of ai fields with these limits, softIoc 7.0.8 on x86-64.
+    const cases: [number, number, number, number][] = [
+      // limit, LONG, SHORT, FLOAT
+      [1e300, -2147483648, 0, 3.4028234663852886e38],
+      [-1e300, -2147483648, 0, -3.4028234663852886e38],
+      [3e9, -2147483648, 0, 3e9],
+      [-2147483648.5, -2147483648, 0, Math.fround(-2147483648.5)],
+      [2147483647.9, 2147483647, -1, Math.fround(2147483647.9)],
+      [70000.7, 70000, 4464, Math.fround(70000.7)],
+      [1e-300, 0, 0, 1.1754943508222875e-38],
+      [-1e-41, 0, 0, -1.1754943508222875e-38],
+      [NaN, -2147483648, 0, NaN],
+    ];
+    for (const [v, long, short, float] of cases) {
+      assert.equal(limitToNative(v, I32), long, `${v} as LONG`);
+      assert.equal(limitToNative(v, I16), short, `${v} as SHORT`);
+      assert.ok(Object.is(limitToNative(v, F32), float), `${v} as FLOAT: ${limitToNative(v, F32)}`);
+      assert.ok(Object.is(limitToNative(v, F64), v), `${v} as DOUBLE`);
+    }
+    // An alarm limit that is not finite is 0 in the integer types; a finite one is cast as the others.
+    assert.equal(limitToNative(NaN, I32, true), 0);
+    assert.equal(limitToNative(-Infinity, I16, true), 0);
+    assert.equal(limitToNative(5e9, I32, true), -2147483648);
+    assert.ok(Object.is(limitToNative(-0, F32), -0));
+    assert.equal(limitToNative(Infinity, F32), Infinity);
   });
 
   describe('numbers to strings', () => {

@@ -46,6 +46,45 @@ export function toNativeNumber(v: number, to: NumericType): number {
   }
 }
 
+const FLT_MAX = 3.4028234663852886e38;
+const FLT_MIN = 1.1754943508222875e-38;
+
+/**
+ * A display, alarm or control limit (kept as a double) in the GR/CTRL fields
+ * of a DBR type, as dbAccess.c and db_access.c fill them (on x86-64): LONG
+ * is C's cast, where NaN or a value beyond the int32 range is -2147483648,
+ * except that an alarm limit that is not finite is 0 (get_alarm checks
+ * finite()); SHORT and CHAR take the low bits of that LONG; FLOAT goes
+ * through epicsConvertDoubleToFloat, which holds a finite value to
+ * ±FLT_MAX and a nonzero one to at least ±FLT_MIN (1e300 is 3.40282e+38,
+ * 1e-300 is 1.17549e-38). DOUBLE is unchanged.
+ */
+export function limitToNative(v: number, to: NumericType, alarm = false): number {
+  switch (to) {
+    case DbrType.LONG: case DbrType.SHORT: case DbrType.CHAR:
+      return toNativeNumber(alarm && !Number.isFinite(v) ? 0 : cCastInt32(v), to);
+    case DbrType.FLOAT:
+      return doubleToFloatLimit(v);
+    default:
+      return toNativeNumber(v, to);
+  }
+}
+
+/** (epicsInt32) of a double as x86-64 computes it: out of range and NaN are INT_MIN. */
+function cCastInt32(v: number): number {
+  const t = Math.trunc(v);
+  return t >= -2147483648 && t <= 2147483647 ? t : -2147483648;
+}
+
+/** libCom's epicsConvertDoubleToFloat. */
+function doubleToFloatLimit(v: number): number {
+  if (v === 0 || !Number.isFinite(v)) return Math.fround(v);
+  const a = Math.abs(v);
+  if (a >= FLT_MAX) return v > 0 ? FLT_MAX : -FLT_MAX;
+  if (a <= FLT_MIN) return v > 0 ? FLT_MIN : -FLT_MIN;
+  return Math.fround(v);
+}
+
 const DECIMAL_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
 const HEX_RE = /^([+-]?)0[xX]([0-9a-fA-F]+)$/;
 const SPECIAL_RE = /^([+-]?)(?:(inf(?:inity)?)|nan)$/i;

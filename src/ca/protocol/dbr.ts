@@ -13,7 +13,7 @@
 import {
   DbrType, Eca, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE, MAX_STRING_SIZE, MAX_UNITS_SIZE, type NativeType,
 } from './constants';
-import { elementToNumber, elementToString, toNativeNumber, type NumericType } from './convert';
+import { elementToNumber, elementToString, limitToNative, type NumericType } from './convert';
 import { CaProtocolError } from './errors';
 import type { DbrMetadata, DbrSource, DecodedDbr } from './types';
 
@@ -258,15 +258,15 @@ function writeLimits(buf: Buffer, base: number, l: DbrLayout, m: DbrMetadata): v
   let o = base + l.limitsOffset;
   // Order of db_access.h: upper_disp, lower_disp, upper_alarm, upper_warning,
   // lower_warning, lower_alarm[, upper_ctrl, lower_ctrl].
-  writeNumber(buf, o, type, toNativeNumber(m.upperDisplayLimit, type)); o += w;
-  writeNumber(buf, o, type, toNativeNumber(m.lowerDisplayLimit, type)); o += w;
-  writeNumber(buf, o, type, toNativeNumber(m.upperAlarmLimit, type)); o += w;
-  writeNumber(buf, o, type, toNativeNumber(m.upperWarningLimit, type)); o += w;
-  writeNumber(buf, o, type, toNativeNumber(m.lowerWarningLimit, type)); o += w;
-  writeNumber(buf, o, type, toNativeNumber(m.lowerAlarmLimit, type)); o += w;
+  writeNumber(buf, o, type, limitToNative(m.upperDisplayLimit, type)); o += w;
+  writeNumber(buf, o, type, limitToNative(m.lowerDisplayLimit, type)); o += w;
+  writeNumber(buf, o, type, limitToNative(m.upperAlarmLimit, type, true)); o += w;
+  writeNumber(buf, o, type, limitToNative(m.upperWarningLimit, type, true)); o += w;
+  writeNumber(buf, o, type, limitToNative(m.lowerWarningLimit, type, true)); o += w;
+  writeNumber(buf, o, type, limitToNative(m.lowerAlarmLimit, type, true)); o += w;
   if (l.limitCount === 8) {
-    writeNumber(buf, o, type, toNativeNumber(m.upperControlLimit, type)); o += w;
-    writeNumber(buf, o, type, toNativeNumber(m.lowerControlLimit, type));
+    writeNumber(buf, o, type, limitToNative(m.upperControlLimit, type)); o += w;
+    writeNumber(buf, o, type, limitToNative(m.lowerControlLimit, type));
   }
 }
 
