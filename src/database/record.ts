@@ -167,6 +167,19 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     for (const l of [...set]) l(mask);
   }
 
+  /**
+   * A property field (EGU, PREC, HOPR...) was written: DBE_PROPERTY to every
+   * monitor of the record, whichever field it watches, as dbPut's
+   * db_post_events with no field does (a field's metadata can follow EGU and
+   * PREC too).
+   */
+  postProperty(): void {
+    if (!this.listeners) return;
+    for (const set of [...this.listeners.values()]) {
+      for (const l of [...set]) l(DBE_PROPERTY);
+    }
+  }
+
   listenerCount(field: string): number {
     return this.listeners?.get(field)?.size ?? 0;
   }
@@ -341,7 +354,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     if (def.name === 'SCAN' || def.name === 'PHAS') this.host?.scanChanged(this);
     if (def.name === 'VAL' && def.process) return;
     this.post(def.name, DBE_VALUE | DBE_LOG);
-    if (def.property) this.post('VAL', DBE_PROPERTY);
+    if (def.property) this.postProperty();
   }
 
   // ------------------------------------------------------------ processing
@@ -528,7 +541,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     if (sameValue(this.f[name], value)) return;
     this.f[name] = value;
     this.post(name, DBE_VALUE | DBE_LOG);
-    if (this.type.fields.get(name)?.property) this.post('VAL', DBE_PROPERTY);
+    if (this.type.fields.get(name)?.property) this.postProperty();
   }
 
   /** Set VAL without processing; clears UDF (a value is defined now). */

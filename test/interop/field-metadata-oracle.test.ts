@@ -7,10 +7,12 @@
  * be the same.
  */
 import { strict as assert } from 'node:assert';
-import { runTool, serveSideBySide, type SideBySide, type ToolResult } from '../helpers/ca-tools';
+import * as path from 'node:path';
+import { normalise, runTool, serveSideBySide, type SideBySide, type ToolResult } from '../helpers/ca-tools';
 import { requireBuiltCli } from '../helpers/cli';
+import { startProcess, type Managed } from '../helpers/processes';
 import { normalisePva, runEpicsTool, servePvaSideBySide, type PvaServer, type PvaSideBySide } from '../helpers/pvxs';
-import { checkEpicsBundle, checkPvxsBundle } from '../helpers/shared';
+import { checkEpicsBundle, checkPvxsBundle, epicsBin } from '../helpers/shared';
 import { requireDependency } from '../helpers/system';
 
 const P = 'fm:';
@@ -88,6 +90,38 @@ const STRINGS: Record<string, readonly string[]> = {
 const names = (table: Record<string, readonly string[]>): string[] =>
   Object.entries(table).flatMap(([rec, fields]) => fields.map((f) => `${P}${rec}.${f}`));
 
+/** Fields of one record watched while its EGU and PREC change. */
+const WATCHED = ['HIHI', 'ESLO', 'SCAN', 'DESC'].map((f) => `${P}ai.${f}`);
+
+/** Wait until `m` has printed `n` lines matching `re` (in all). */
+async function linesMatching(m: Managed, re: RegExp, n: number): Promise<void> {
+  for (;;) {
+    const seen = m.lines.map((l, i) => (re.test(l) ? i : -1)).filter((i) => i >= 0);
+    if (seen.length >= n) return;
+    await m.waitLine(re, 10000, seen.length ? seen[seen.length - 1] + 1 : 0);
+  }
+}
+
+/**
+ * A monitor's output as each PV's updates in order: a line that starts with
+ * the PV's name begins an update, indented lines belong to it. (The order
+ * between PVs is that of the servers' event queues.)
+ */
+function perPv(lines: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  let name: string | undefined;
+  for (const line of lines) {
+    if (/^\S/.test(line)) {
+      name = line.split(/\s/)[0];
+      (out[name] ??= []).push(line);
+    } else if (name !== undefined) {
+      const updates = out[name];
+      updates[updates.length - 1] += `\n${line}`;
+    }
+  }
+  return out;
+}
+
 describe('interop: fields other than VAL have the metadata and DBR_STRING text softIoc gives them', function () {
   this.timeout(60000);
 
@@ -143,6 +177,38 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
     });
   });
 
+  describe('Channel Access monitors (camonitor against softIoc)', () => {
+    let side: SideBySide | undefined;
+
+    before(async function () {
+      requireDependency(this, checkEpicsBundle());
+      requireBuiltCli();
+      side = await serveSideBySide(DB, P);
+    });
+
+    after(async () => {
+      await side?.stop();
+    });
+
+    it('a write to EGU or PREC is a DBE_PROPERTY event on every field of the record, not only on VAL', async () => {
+      const runs = [side!.base, side!.ours].map((server) => startProcess(path.join(epicsBin()!, 'camonitor'), ['-m', 'p', ...WATCHED], server.env));
+      try {
+        await Promise.all(runs.map((m) => linesMatching(m, /./, WATCHED.length)));
+        for (const [field, value, events] of [['EGU', 'km', 2], ['PREC', '2', 3]] as const) {
+          for (const server of [side!.base, side!.ours]) {
+            assert.equal((await runTool(server, 'caput', ['-t', `${P}ai.${field}`, value])).code, 0);
+          }
+          await Promise.all(runs.map((m) => linesMatching(m, /./, WATCHED.length * events)));
+        }
+      } finally {
+        await Promise.all(runs.map((m) => m.stop()));
+      }
+      const [a, b] = runs.map((m) => perPv(m.lines.map(normalise)));
+      assert.deepEqual(b, a, 'camonitor -m p: service-ioc (actual) against softIoc (expected)');
+      assert.equal(a[`${P}ai.HIHI`].length, 3, 'the first event and one for each write');
+    });
+  });
+
   describe('pvAccess (pvxget against softIocPVX)', () => {
     let side: PvaSideBySide | undefined;
 
@@ -167,6 +233,24 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
       assert.equal(b.out, a.out, 'pvxget: service-ioc (actual) against softIocPVX (expected)');
       assert.equal(b.code, a.code, 'pvxget: exit code');
       assert.match(b.out, new RegExp(`^${P}ai\\.HIHI\\n {4}value double = `, 'm'));
+    });
+
+    it('a write to EGU is an update of display, control and valueAlarm on every field PV of the record', async () => {
+      const runs = [side!.base, side!.ours].map((server) => startProcess(path.join(epicsBin()!, 'pvxmonitor'), WATCHED, server.env));
+      const header = new RegExp(`^${P}\\S+$`);
+      try {
+        await Promise.all(runs.map((m) => linesMatching(m, header, WATCHED.length)));
+        for (const server of [side!.base, side!.ours]) {
+          assert.equal((await runEpicsTool('pvxput', ['-w', '5', `${P}ai.EGU`, 'km'], server.env)).code, 0);
+        }
+        // HIHI and ESLO show units; all four get an update, SCAN's and DESC's with no display part to fill.
+        await Promise.all(runs.map((m) => linesMatching(m, /display\.units string = "km"/, 2)));
+        await Promise.all(runs.map((m) => linesMatching(m, header, WATCHED.length * 2)));
+      } finally {
+        await Promise.all(runs.map((m) => m.stop()));
+      }
+      const [a, b] = runs.map((m) => perPv(m.lines.map(normalisePva)));
+      assert.deepEqual(b, a, 'pvxmonitor: service-ioc (actual) against softIocPVX (expected)');
     });
   });
 });
