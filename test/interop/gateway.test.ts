@@ -147,6 +147,8 @@ describe('service-ioc behind the CA gateway (real gateway, systemd, libca)', fun
     officeCa = await PyCa.startWith('unshare', asHost(ELSEWHERE, SYSTEM_PYTHON, [PYCA_SCRIPT]), caEnv);
     const bus = await consoleCa.request('connect', { pv: `${P}IOC:BusConnected`, timeout: 10 });
     assert.equal(bus.connected, true, 'IOC:BusConnected through the gateway');
+    // The gateway grants the channel read access (gateway.pvlist gives each line its level).
+    assert.equal(bus.read, true, 'IOC:BusConnected is readable through the gateway');
     await waitPv('IOC:BusConnected', (r) => r.value === 1);
   });
 
