@@ -118,6 +118,12 @@ class UnitEntry {
   }
 }
 
+/** Whether a unit in this state has processes whose resources count (activating and deactivating too). */
+function hasProcesses(p: Props): boolean {
+  return p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'activating'
+    || p.ActiveState === 'deactivating' || p.ActiveState === 'refreshing';
+}
+
 function isResource(p: StatusProperty): p is ResourceProperty {
   return (RESOURCE_PROPERTIES as readonly string[]).includes(p);
 }
@@ -194,14 +200,19 @@ export class SystemdBridge {
       const wanted = [...this.units.values()].filter((e) => e.known && [...e.records.status.values()].some(isResource));
       await Promise.all(wanted.map(async (e) => {
         const p = e.props;
-        const running = p.ActiveState === 'active' || p.ActiveState === 'reloading' || p.ActiveState === 'activating' || p.ActiveState === 'deactivating' || p.ActiveState === 'refreshing';
+        const running = hasProcesses(p);
+        let readings: ResourceReadings;
         try {
-          e.resources = await this.resources.poll({ name: e.name, path: e.path, running, activation: p.ActiveEnterTimestamp });
+          readings = await this.resources.poll({ name: e.name, path: e.path, running, activation: p.ActiveEnterTimestamp });
         } catch (err) {
           const lost = err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_DISCONNECTED';
           this.log[lost ? 'debug' : 'warn']('could not read a unit\'s resources', { unit: e.name, reason: (err as Error).message });
           return;
         }
+        // A unit that stopped while it was being read has already shown its zeros (publishUnit):
+        // figures read before the stop would bring the old ones back until the next poll.
+        if (running && !hasProcesses(e.props)) return;
+        e.resources = readings;
         const reasons = RESOURCE_PROPERTIES.map((r) => e.resources[r]).filter((r): r is { reason: string } => !!r && 'reason' in r).map((r) => r.reason);
         // Only a unit that has processes says why it has no figures (a .target has none, and that is no news).
         const msg = running && reasons.length ? reasons[0] : '';
@@ -348,6 +359,11 @@ export class SystemdBridge {
   }
 
   private publishUnit(e: UnitEntry): void {
+    if (e.known && !hasProcesses(e.props)) {
+      // Stopped or failed: its resources are nothing from this change on, not from the next poll.
+      e.resources = this.resources.idle(e.name);
+      e.resourceMessage = '';
+    }
     for (const r of e.records.status.keys()) this.publishRecord(e, r);
     // Enable reads back from UnitFileState.
     e.records.readBack('Enable', e.props.UnitFileState.startsWith('enabled') ? 1 : 0);

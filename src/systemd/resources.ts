@@ -91,6 +91,24 @@ export class ResourceMonitor {
     this.units.delete(name);
   }
 
+  /**
+   * What a unit uses while it has no processes (inactive, failed), known without
+   * asking anyone: nothing. systemd says [not set] for a stopped unit. CPUUsage
+   * starts over at its next activation. A unit type that never has processes (a
+   * .target) gets the reason instead.
+   */
+  idle(name: string): ResourceReadings {
+    const st = this.units.get(name);
+    if (st) st.cpu = undefined;
+    const type = name.slice(name.lastIndexOf('.') + 1);
+    if (!CGROUP_IFACES[type]) {
+      const reason = `a .${type} unit has no processes to account`;
+      return { MemoryCurrent: { reason }, TasksCurrent: { reason }, CPUUsage: { reason } };
+    }
+    const zero = { value: 0, source: 'systemd' as const };
+    return { MemoryCurrent: zero, TasksCurrent: zero, CPUUsage: zero };
+  }
+
   /** One poll of one unit. CPUUsage needs two polls of a running unit; until then it is undefined. */
   async poll(u: UnitForResources): Promise<ResourceReadings> {
     let st = this.units.get(u.name);
@@ -98,16 +116,7 @@ export class ResourceMonitor {
     st.polls++;
     const type = u.name.slice(u.name.lastIndexOf('.') + 1);
     const iface = CGROUP_IFACES[type];
-    if (!iface) {
-      const reason = `a .${type} unit has no processes to account`;
-      return { MemoryCurrent: { reason }, TasksCurrent: { reason }, CPUUsage: { reason } };
-    }
-    if (!u.running) {
-      // No processes: nothing used. (systemd says [not set] for a stopped unit.)
-      st.cpu = undefined;
-      const zero = { value: 0, source: 'systemd' as const };
-      return { MemoryCurrent: zero, TasksCurrent: zero, CPUUsage: zero };
-    }
+    if (!iface || !u.running) return this.idle(u.name);
     const at = this.now();
     let memory: bigint | undefined;
     let tasks: bigint | undefined;

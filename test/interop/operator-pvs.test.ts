@@ -26,6 +26,26 @@ Type=simple
 ExecStart=/bin/sh -c 'for i in $(seq 1 25); do echo "talk $i"; done; exec python3 -c "import threading, time; b = bytearray(64 << 20); threading.Thread(target=time.sleep, args=(3600,)).start(); print(len(b) >> 20, flush=True); time.sleep(3600)"'
 `;
 
+/** Monitor `name` through `client` until `check` holds for an event. */
+async function waitFor(client: PyCa, name: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Record<string, unknown> = {};
+  const mid = `wait-${name}-${Date.now()}-${Math.random()}`;
+  await client.request('monitor', { pv: name, mid, mask: 5 });
+  try {
+    for (let seen = 1; Date.now() < deadline; seen++) {
+      const ev = await client.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
+      const events = ev.events as Array<Record<string, unknown>>;
+      if (events.length < seen) break;
+      last = events[events.length - 1];
+      if (check(last)) return last;
+    }
+  } finally {
+    await client.request('unmonitor', { mid });
+  }
+  throw new Error(`${name} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+}
+
 describe('operator PVs: resources, journal, iocStats (real systemd, journald, libca)', function () {
   this.timeout(60000);
   let manager: UserManager | undefined;
@@ -79,22 +99,7 @@ describe('operator PVs: resources, journal, iocStats (real systemd, journald, li
 
   async function waitPv(pv: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
     opened.add(P + pv);
-    const deadline = Date.now() + timeoutMs;
-    let last: Record<string, unknown> = {};
-    const mid = `wait-${pv}-${Date.now()}-${Math.random()}`;
-    await ca!.request('monitor', { pv: P + pv, mid, mask: 5 });
-    try {
-      for (let seen = 1; Date.now() < deadline; seen++) {
-        const ev = await ca!.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
-        const events = ev.events as Array<Record<string, unknown>>;
-        if (events.length < seen) break;
-        last = events[events.length - 1];
-        if (check(last)) return last;
-      }
-    } finally {
-      await ca!.request('unmonitor', { mid });
-    }
-    throw new Error(`${pv} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+    return waitFor(ca!, P + pv, check, timeoutMs);
   }
 
   /** Sum of a field of /proc/PID/status over the unit's processes, as `ps` would add them up. */
@@ -120,6 +125,33 @@ describe('operator PVs: resources, journal, iocStats (real systemd, journald, li
     assert.ok(Number(cpu.value) >= 0 && Number(cpu.value) < 50, `an idle unit's CPUUsage ${cpu.value}%`);
     const stopped = await waitPv('sleeper:MemoryCurrent', () => true);
     assert.deepEqual([stopped.value, stopped.severity], [0, 0], 'a stopped unit uses nothing');
+  });
+
+  it('a unit that stops shows no memory, tasks or CPU from its state change on, not from the next poll', async () => {
+    // Another IOC on the same units that polls resources once an hour: once at the start, and
+    // not again within this test, so the zeros after the stop come from the stop itself.
+    assert.equal((await manager!.systemctl('start', 'sleeper.service')).code, 0);
+    const hourlyCfg = path.join(dir!, 'hourly.toml');
+    fs.writeFileSync(hourlyCfg, '[ioc]\nprefix = "hourly:"\nresource_period = 3600\n\n[[unit]]\nname = "sleeper.service"\npv = "sleeper"\nexpect = "any"\n');
+    const ports = await freeCaPorts();
+    const hourly = startProcess(process.execPath, [CLI_JS, 'run', '-c', hourlyCfg], { ...serverEnv(ports.server, ports.repeater), ...manager!.env });
+    let client: PyCa | undefined;
+    try {
+      await hourly.waitLine(/CA on port \d+/, 20000);
+      client = await PyCa.start(clientEnv(ports.server, ports.repeater));
+      // The poll at the start: sleep is one task, with some memory.
+      await waitFor(client, 'hourly:sleeper:TasksCurrent', (r) => r.value === 1 && r.severity === 0);
+      const mem = await waitFor(client, 'hourly:sleeper:MemoryCurrent', (r) => r.severity === 0);
+      assert.ok(Number(mem.value) > 0, `a running sleep uses some memory: ${mem.value} MiB`);
+      assert.equal((await manager!.systemctl('stop', 'sleeper.service')).code, 0);
+      for (const what of ['TasksCurrent', 'MemoryCurrent', 'CPUUsage']) {
+        const r = await waitFor(client, `hourly:sleeper:${what}`, (x) => x.value === 0);
+        assert.equal(r.severity, 0, `${what} of a stopped unit is NO_ALARM`);
+      }
+    } finally {
+      await client?.stop();
+      await hourly.stop();
+    }
   });
 
   it('LogTail holds the unit\'s last 20 journal lines, LogLast the newest', async () => {

@@ -129,6 +129,30 @@ describe('unit resources (in-memory systemd)', () => {
     }
   });
 
+  it('a unit that stops shows 0 at once, from the state change, without waiting for a poll', async () => {
+    fake.polled.set('redis.service', { MemoryCurrent: 100n * 1048576n, TasksCurrent: 7n, CPUUsageNSec: 3_000_000_000n });
+    await poll();
+    fake.polled.get('redis.service')!.CPUUsageNSec = 3_500_000_000n;
+    await poll(5);
+    assert.deepEqual([value('redis:MemoryCurrent'), value('redis:TasksCurrent'), value('redis:CPUUsage')], [100, 7, 10]);
+    fake.set('redis.service', { ActiveState: 'failed', SubState: 'failed' });
+    for (const p of ['MemoryCurrent', 'TasksCurrent', 'CPUUsage']) {
+      assert.equal(value(`redis:${p}`), 0, p);
+      assert.deepEqual(alarm(`redis:${p}`), ['NO_ALARM', 'NO_ALARM'], p);
+    }
+  });
+
+  it('a poll under way when the unit stops does not bring its figures back', async () => {
+    fake.polled.set('redis.service', { MemoryCurrent: 100n * 1048576n, TasksCurrent: 7n, CPUUsageNSec: 3_000_000_000n });
+    clock += 5;
+    const polling = bridge.pollResources();
+    // The stop is signalled while systemd's answers to the poll are still on their way.
+    fake.set('redis.service', { ActiveState: 'inactive', SubState: 'dead' });
+    await polling;
+    assert.equal(value('redis:MemoryCurrent'), 0);
+    assert.equal(value('redis:TasksCurrent'), 0);
+  });
+
   it('asks systemd again only now and then once it accounts nothing of a unit', async () => {
     fs.mkdirSync(path.join(root, 'r'));
     fs.writeFileSync(path.join(root, 'r/cgroup.procs'), `${process.pid}\n`);
