@@ -22,8 +22,13 @@ export interface FieldDef {
   readonly readOnly?: boolean;
   /** A put to this field processes the record (pp(TRUE)). */
   readonly process?: boolean;
-  /** A change of this field changes the VAL metadata (posts DBE_PROPERTY). */
+  /**
+   * A metadata field (prop(YES) in the .dbd): a write to it posts
+   * DBE_PROPERTY to every monitor of the record.
+   */
   readonly property?: boolean;
+  /** A write to it posts DBE_PROPERTY to VAL's monitors only (mbbi/mbbo special() for the state strings). */
+  readonly valueProperty?: boolean;
 }
 
 /** The DBR type a field of this DBF type is served as (dbAccess.c dbDBRnewToDBRold). */

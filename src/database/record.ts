@@ -355,6 +355,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     if (def.name === 'VAL' && def.process) return;
     this.post(def.name, DBE_VALUE | DBE_LOG);
     if (def.property) this.postProperty();
+    else if (def.valueProperty) this.post('VAL', DBE_PROPERTY);
   }
 
   // ------------------------------------------------------------ processing
@@ -541,7 +542,9 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     if (sameValue(this.f[name], value)) return;
     this.f[name] = value;
     this.post(name, DBE_VALUE | DBE_LOG);
-    if (this.type.fields.get(name)?.property) this.postProperty();
+    const def = this.type.fields.get(name);
+    if (def?.property) this.postProperty();
+    else if (def?.valueProperty) this.post('VAL', DBE_PROPERTY);
   }
 
   /** Set VAL without processing; clears UDF (a value is defined now). */

@@ -120,7 +120,7 @@ const COMMON: FieldDef[] = [
   f('RTYP', 'STRING', { size: 40, readOnly: true }),
 ];
 
-const ALARM_SEVERITIES = (prefix: string[]): FieldDef[] => prefix.map((p) => f(p, 'MENU', { menu: sevr, property: false }));
+const ALARM_SEVERITIES = (prefix: string[], property = false): FieldDef[] => prefix.map((p) => f(p, 'MENU', { menu: sevr, property }));
 
 function analogFields(valType: DbfType, output: boolean): FieldDef[] {
   const lim = valType;
@@ -131,7 +131,8 @@ function analogFields(valType: DbfType, output: boolean): FieldDef[] {
     f('HOPR', lim, { property: true }), f('LOPR', lim, { property: true }),
     f('HIHI', lim, { property: true }), f('LOLO', lim, { property: true }),
     f('HIGH', lim, { property: true }), f('LOW', lim, { property: true }),
-    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV']),
+    // Metadata fields (prop(YES)) in ai and ao, not in longin and longout.
+    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], valType === 'DOUBLE'),
     f('HYST', lim), f('ADEL', lim), f('MDEL', lim),
     f('LALM', lim, { readOnly: true }), f('ALST', lim, { readOnly: true }), f('MLST', lim, { readOnly: true }),
     ...(valType === 'DOUBLE' ? [
@@ -168,7 +169,7 @@ function multiBitFields(output: boolean): FieldDef[] {
   return [
     f('VAL', 'ENUM', { process: true }),
     f(output ? 'OUT' : 'INP', output ? 'OUTLINK' : 'INLINK'),
-    ...MBB_PREFIXES.map((p) => f(`${p}ST`, 'STRING', { size: 26, property: true })),
+    ...MBB_PREFIXES.map((p) => f(`${p}ST`, 'STRING', { size: 26, valueProperty: true })),
     ...MBB_PREFIXES.map((p) => f(`${p}VL`, 'ULONG')),
     ...ALARM_SEVERITIES(MBB_PREFIXES.map((p) => `${p}SV`)),
     ...ALARM_SEVERITIES(['UNSV', 'COSV']),
@@ -718,7 +719,7 @@ function calcFields(out: boolean): FieldDef[] {
     f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
     f('HIHI', 'DOUBLE', { property: true }), f('LOLO', 'DOUBLE', { property: true }),
     f('HIGH', 'DOUBLE', { property: true }), f('LOW', 'DOUBLE', { property: true }),
-    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV']),
+    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], true),
     f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
     f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),
     ...(out ? [

@@ -50,6 +50,10 @@ record(ai, "$(P)big") {
   field(HOPR, "3e9") field(LOPR, "-1e-41") field(HIHI, "5e9") field(HHSV, "MAJOR") field(HIGH, "70000.7") field(HSV, "MINOR")
   field(LOW, "-0") field(LSV, "MINOR") field(LOLO, "1e-300") field(LLSV, "MINOR")
 }
+# Not passive: a write to a field with pp(TRUE) does not process them (see the property events test).
+record(ai, "$(P)evai") { field(SCAN, "Event") field(HIHI, "5") }
+record(mbbi, "$(P)evmbbi") { field(SCAN, "Event") field(ZRST, "A") field(ZRVL, "5") }
+record(longin, "$(P)evli") { field(SCAN, "Event") field(HIHI, "5") }
 record(stringin, "$(P)sl") { field(INP, "$(P)ai.ESLO") field(PINI, "YES") }
 `;
 
@@ -206,6 +210,25 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
       const [a, b] = runs.map((m) => perPv(m.lines.map(normalise)));
       assert.deepEqual(b, a, 'camonitor -m p: service-ioc (actual) against softIoc (expected)');
       assert.equal(a[`${P}ai.HIHI`].length, 3, 'the first event and one for each write');
+    });
+
+    it('which writes are property events: alarm severities of an ai (not of a longin), an mbbi\'s state strings for VAL only', async () => {
+      const watched = ['evai', 'evai.SCAN', 'evmbbi', 'evmbbi.ZRVL', 'evli', 'evli.SCAN'].map((n) => P + n);
+      const runs = [side!.base, side!.ours].map((server) => startProcess(path.join(epicsBin()!, 'camonitor'), ['-m', 'p', ...watched], server.env));
+      try {
+        await Promise.all(runs.map((m) => linesMatching(m, /./, watched.length)));
+        for (const server of [side!.base, side!.ours]) {
+          for (const [pv, value] of [['evai.HHSV', 'MINOR'], ['evmbbi.ZRST', 'X'], ['evli.HHSV', 'MAJOR'], ['evai.EGU', 'end']]) {
+            assert.equal((await runTool(server, 'caput', ['-t', P + pv, value])).code, 0);
+          }
+        }
+        // The last write (EGU) is the third event of ai.SCAN; what came before it has arrived then.
+        await Promise.all(runs.map((m) => linesMatching(m, new RegExp(`^${P}evai\\.SCAN\\s`), 3)));
+      } finally {
+        await Promise.all(runs.map((m) => m.stop()));
+      }
+      const [a, b] = runs.map((m) => perPv(m.lines.map(normalise)));
+      assert.deepEqual(b, a, 'camonitor -m p: service-ioc (actual) against softIoc (expected)');
     });
   });
 
