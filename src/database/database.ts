@@ -351,7 +351,8 @@ export class Database implements PvDirectory, RecordHost {
   /** `REC`, `REC.FIELD` or `REC.FIELD$`. */
   lookup(name: string): ProcessVariable | undefined {
     const cached = this.pvs.get(name);
-    if (cached) return cached;
+    // A channel takes VAL's type when it connects (cvt_dbaddr): an mbbo given its first state is an ENUM from then on.
+    if (cached && (cached.def.name !== 'VAL' || cached.longString || cached.nativeType === cached.record.valueNativeType())) return cached;
     let base = name;
     const longString = base.endsWith('$');
     if (longString) base = base.slice(0, -1);

@@ -23,6 +23,8 @@ export interface RecordType {
   readonly defaults: Readonly<Record<string, FieldValue>>;
   /** DBR type and largest count of VAL for one record. */
   valueType(rec: RecordState): NativeType;
+  /** The DBF type VAL is served as, where record support changes it (an mbbo without states: USHORT). */
+  valueDbf?(rec: RecordState): DbfType;
   valueCount(rec: RecordState): number;
   /** Metadata served with VAL (GR/CTRL types). */
   metadata(rec: RecordState): DbrMetadata;
@@ -332,6 +334,67 @@ export function multiBitLabels(rec: RecordState): string[] {
   return labels.slice(0, last);
 }
 
+/**
+ * Whether an mbbi/mbbo has states (mbbiRecord.c init_common, SDEF): a
+ * state string or a state value (ZRVL..FFVL) other than 0.
+ */
+export function multiBitDefined(rec: RecordState): boolean {
+  return MBB_PREFIXES.some((p) => rec.f[`${p}ST`] !== '' || rec.f[`${p}VL`] !== 0);
+}
+
+/**
+ * mbboRecord.c convert: RVAL is the state's value (ZRVL..FFVL), or VAL itself
+ * for a record without states, shifted by SHFT. A state beyond the 16 has
+ * no value: SOFT/INVALID, RVAL kept.
+ */
+function multiBitConvert(rec: RecordState): void {
+  const r = rec.f;
+  const val = r.VAL as number;
+  let rval: number;
+  if (multiBitDefined(rec)) {
+    if (val > 15) {
+      raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+      return;
+    }
+    rval = r[`${MBB_PREFIXES[val]}VL`] as number;
+  } else rval = val;
+  const shft = r.SHFT as number;
+  r.RVAL = shft > 0 ? (rval * 2 ** shft) % 2 ** 32 : rval;
+}
+
+/**
+ * mbboRecord.c process: VAL from DOL when OMSL is closed_loop, converted to
+ * RVAL unless the value is undefined; an INVALID record with IVOA "Set
+ * output to IVOV" takes IVOV, converted too; OUT is written from VAL. RVAL
+ * is posted when it changed.
+ */
+const multiBitOutput: RecordSupport = {
+  read: (rec) => {
+    const r = rec.f;
+    if (r.OMSL === 1 && !rec.linkIsConstant('DOL')) {
+      if (!rec.readLink('DOL', 'VAL')) return;
+    } else if (r.UDF) return;
+    r.UDF = 0;
+    multiBitConvert(rec);
+  },
+  write: (rec) => {
+    const r = rec.f;
+    if ((r.NSEV as number) >= AlarmSeverity.INVALID && r.IVOA !== 0) {
+      if (r.IVOA !== 2) return undefined;
+      r.VAL = r.IVOV;
+      multiBitConvert(rec);
+    }
+    rec.writeLink('OUT', 'VAL');
+    return undefined;
+  },
+  monitor: (rec, valMask) => {
+    const r = rec.f;
+    if (r.ORAW === r.RVAL) return;
+    rec.post('RVAL', valMask | DBE_VALUE_LOG);
+    r.ORAW = r.RVAL;
+  },
+};
+
 function enumMetadata(labels: readonly string[]): DbrMetadata {
   return { ...EMPTY_METADATA, enumStrings: labels };
 }
@@ -613,29 +676,29 @@ function binaryType(name: string, output: boolean): RecordType {
 
 function multiBitType(name: string, output: boolean): RecordType {
   return makeType(name, output ? 'output' : 'input', multiBitFields(output), {
-    ...scalar(DbrType.ENUM),
+    // mbboRecord.c cvt_dbaddr: an mbbo without states serves VAL as DBF_USHORT, a number.
+    // An mbbi stays an ENUM, with no strings.
+    valueType: output ? (rec) => (multiBitDefined(rec) ? DbrType.ENUM : DbrType.LONG) : () => DbrType.ENUM,
+    ...(output ? { valueDbf: (rec: RecordState): DbfType => (multiBitDefined(rec) ? 'ENUM' : 'USHORT') } : {}),
+    valueCount: () => 1,
     fieldSupport: NO_SUPPORT,
-    support: output ? softOutput : softInput(true),
+    support: output ? multiBitOutput : softInput(true),
+    // mbboRecord.c init_record: RVAL from the initial VAL.
+    ...(output ? { initRecord: (rec: RecordState) => { multiBitConvert(rec); rec.f.ORAW = rec.f.RVAL; } } : {}),
     metadata: (rec) => enumMetadata(multiBitLabels(rec)),
     checkAlarms: (rec) => {
       const r = rec.f;
       if (r.UDF) return raiseAlarm(rec, AlarmStatus.UDF, r.UDFS as number);
       const val = r.VAL as number;
-      if (val > 15) {
-        // mbboRecord.c convert: with state strings defined, no raw value exists for such a state.
-        if (output && multiBitLabels(rec).length > 0) raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
-        raiseAlarm(rec, AlarmStatus.STATE, r.UNSV as number);
-      } else raiseAlarm(rec, AlarmStatus.STATE, r[`${MBB_PREFIXES[val]}SV`] as number);
+      if (val > 15) raiseAlarm(rec, AlarmStatus.STATE, r.UNSV as number);
+      else raiseAlarm(rec, AlarmStatus.STATE, r[`${MBB_PREFIXES[val]}SV`] as number);
       if (val !== r.LALM) raiseAlarm(rec, AlarmStatus.COS, r.COSV as number);
       r.LALM = val;
     },
     valueMask: changedMask,
-    // mbbiRecord.c / mbboRecord.c get_enum_str: a state's string, empty if it has none;
-    // beyond the 16 states, "Illegal Value". A record with no strings at all shows its number.
-    enumString: (rec, index) => {
-      if (multiBitLabels(rec).length === 0) return String(index);
-      return index < MBB_PREFIXES.length ? rec.f[`${MBB_PREFIXES[index]}ST`] as string : 'Illegal Value';
-    },
+    // mbbiRecord.c / mbboRecord.c get_enum_str: a state's string, empty if it has none
+    // (a record without states too); beyond the 16 states, "Illegal Value".
+    enumString: (rec, index) => (index < MBB_PREFIXES.length ? rec.f[`${MBB_PREFIXES[index]}ST`] as string : 'Illegal Value'),
   });
 }
 

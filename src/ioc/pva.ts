@@ -29,10 +29,11 @@ export function recordDescription(database: Database, pv: ProcessVariable): stri
   return typeof desc === 'string' ? desc : '';
 }
 
-/** A field's DBF type (a waveform's VAL: its FTVL), for the PVA value type QSRV would give it. */
+/** A field's DBF type (a waveform's VAL: its FTVL; an mbbo's VAL: as its record support serves it), for the PVA value type QSRV would give it. */
 export function fieldDbfType(pv: ProcessVariable): string | undefined {
   if (!(pv instanceof FieldPv) || pv.longString) return undefined;
   if (pv.def.name === 'VAL' && pv.record.type.name === 'waveform') return waveformElementDbf(pv.record);
+  if (pv.def.name === 'VAL' && pv.record.type.valueDbf) return pv.record.type.valueDbf(pv.record);
   return pv.def.type;
 }
 

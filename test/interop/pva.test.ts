@@ -47,6 +47,10 @@ record(waveform, "$(P)chars") { field(PINI, "YES") field(FTVL, "CHAR") field(NEL
 record(waveform, "$(P)nums") { field(PINI, "YES") field(FTVL, "DOUBLE") field(NELM, "10") field(PREC, "1") field(EGU, "mm") }
 record(waveform, "$(P)longs") { field(PINI, "YES") field(FTVL, "LONG") field(NELM, "8") }
 record(waveform, "$(P)strs") { field(PINI, "YES") field(FTVL, "STRING") field(NELM, "4") }
+record(mbbi, "$(P)bare:mbbi") { field(PINI, "YES") field(VAL, "3") }
+record(mbbo, "$(P)bare:mbbo") { field(PINI, "YES") field(VAL, "2") }
+record(stringin, "$(P)empty:si") { field(PINI, "YES") }
+record(stringout, "$(P)empty:so") { field(PINI, "YES") field(VAL, "x") }
 record(ai, "$(P)cold:ai") { field(VAL, "3") field(HIHI, "1") field(HHSV, "MAJOR") }
 record(bi, "$(P)cold:bi") { field(VAL, "1") field(OSV, "MAJOR") field(ZNAM, "No") field(ONAM, "Yes") }
 `;
@@ -187,6 +191,21 @@ describe('interop: pvxget, pvxput, pvxmonitor, pvxinfo and pvxlist see service-i
       assert.ok(r.out.includes(`value string = "${text}"`), r.out);
       assert.match(r.out, /display\.description string = "New description"/);
       assert.match(r.out, /display\.units string = "mV"/);
+    });
+
+    it('mbbi and mbbo without states: an NTEnum with no choices, and a uint16 NTScalar', async () => {
+      await same('pvxinfo', '-w', '5', `${P}bare:mbbi`, `${P}bare:mbbo`);
+      await same('pvxput', '-w', '5', `${P}bare:mbbo`, '70');
+      await same('pvxput', '-w', '5', `${P}bare:mbbi`, '20');
+      const r = await same('pvxget', '-w', '5', `${P}bare:mbbi`, `${P}bare:mbbo`, `${P}bare:mbbo.RVAL`);
+      assert.match(r.out, /^pva:bare:mbbo\n {4}value uint16_t = 70\n/m);
+    });
+
+    it('empty strings: stringin, stringout written "", DESC and VAL$', async () => {
+      await same('pvxput', '-w', '5', `${P}empty:so`, '');
+      await same('pvxput', '-w', '5', `${P}empty:so.DESC`, '');
+      const r = await same('pvxget', '-w', '5', `${P}empty:si`, `${P}empty:so`, `${P}empty:so.DESC`, `${P}empty:so.VAL$`, `${P}empty:si.VAL$`);
+      assert.match(r.out, /^pva:empty:so\n {4}value string = ""\n/m);
     });
 
     it('arrays: numbers, longs, chars and strings', async () => {

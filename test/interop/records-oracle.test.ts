@@ -88,6 +88,10 @@ record(calcout, "$(P)coiv") {
 record(ai, "$(P)coivdst") { }
 record(calcout, "$(P)coquiet") { field(CALC, "A") field(HIHI, "5") field(HHSV, "INVALID") field(IVOA, "Don't drive outputs") field(OUT, "$(P)coquietdst PP") }
 record(ai, "$(P)coquietdst") { }
+record(mbbi, "$(P)bare") { field(VAL, "3") }
+record(mbbo, "$(P)bareout") { field(VAL, "2") field(OUT, "$(P)barein PP") }
+record(longout, "$(P)barein") { }
+record(mbbo, "$(P)valued") { field(ONVL, "5") field(TWVL, "9") field(SHFT, "2") }
 record(calc, "$(P)rescan") { field(CALC, "VAL+1") }
 record(calc, "$(P)clock") { field(SCAN, ".1 second") field(CALC, "VAL+1") }
 record(ai, "$(P)intr") { field(SCAN, "I/O Intr") }
@@ -333,6 +337,23 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       }
     };
     assert.deepEqual(await run(servers.ours!), await run(servers.base!), 'service-ioc (actual) against softIoc (expected)');
+  });
+
+  it('mbbi and mbbo without states: an mbbi stays an ENUM with no strings, an mbbo serves a number; RVAL; a state string given later', async () => {
+    const names = ['bare', 'bareout', 'valued'].map((n) => P + n);
+    await same('cainfo', ...names);
+    await same('caget', '-d', 'DBR_STRING', ...names);
+    await same('caget', '-d', 'DBR_CTRL_ENUM', ...names);
+    await same('caget', ...names.map((n) => `${n}.RVAL`));
+    for (const v of ['5', '20', '1']) {
+      await same('caput', `${P}bare`, v);
+      await same('caput', `${P}bareout`, v);
+      await same('caput', `${P}valued`, v);
+      await state('bare', 'bareout', 'bareout.RVAL', 'barein', 'valued', 'valued.RVAL');
+    }
+    await same('caput', `${P}bareout.ZRST`, 'Idle');
+    await same('cainfo', `${P}bareout`);
+    await same('caget', '-d', 'DBR_CTRL_ENUM', `${P}bareout`);
   });
 
   it('a disabled calcout writes nothing to its OUT', async () => {

@@ -197,9 +197,44 @@ describe('records', () => {
       assert.equal(text('m'), '');
       await put(db, 'm', 20);
       assert.equal(text('m'), 'Illegal Value');
-      // No strings at all: the number.
+      // No strings at all: still the (empty) string of the state, as mbbiRecord.c get_enum_str gives it.
       await put(db, 'u', 5);
-      assert.equal(text('u'), '5');
+      assert.equal(text('u'), '');
+      await put(db, 'u', 16);
+      assert.equal(text('u'), 'Illegal Value');
+    });
+
+    it('mbbo without states (no xxST, every xxVL 0) serves VAL as a number; an mbbi stays an ENUM with no strings', async () => {
+      const db = build(`record(mbbo, "none") { field(VAL, "2") }
+        record(mbbo, "valued") { field(ONVL, "5") }
+        record(mbbi, "in") { field(VAL, "3") }`);
+      assert.equal(pv(db, 'none').nativeType, DbrType.LONG);
+      assert.equal(pv(db, 'valued').nativeType, DbrType.ENUM, 'a state value alone defines states');
+      assert.equal(pv(db, 'in').nativeType, DbrType.ENUM);
+      assert.deepEqual(pv(db, 'in').snapshot().metadata.enumStrings, []);
+      assert.equal(value(db, 'none.RVAL'), 2, 'RVAL from VAL at start');
+      await put(db, 'none', 70);
+      assert.deepEqual([value(db, 'none'), value(db, 'none.RVAL')], [70, 70]);
+      assert.deepEqual(alarm(db, 'none'), ['NO_ALARM', 'NO_ALARM'], 'a state beyond 15 without states: UNSV only, no SOFT alarm');
+      // A state string given at run time: channels connected from then on see an ENUM.
+      await put(db, 'none.ZRST', 'Idle');
+      assert.equal(pv(db, 'none').nativeType, DbrType.ENUM);
+      assert.deepEqual(pv(db, 'none').snapshot().metadata.enumStrings, ['Idle']);
+    });
+
+    it('mbbo RVAL: the state value (xxVL) shifted by SHFT; IVOV through the same conversion', async () => {
+      const db = build(`record(mbbo, "m") { field(ZRST, "a") field(ONST, "b") field(TWST, "c") field(ONVL, "3") field(TWVL, "6") field(SHFT, "1")
+        field(TWSV, "INVALID") field(IVOA, "Set output to IVOV") field(IVOV, "1") field(OUT, "dst PP") }
+        record(longout, "dst") { }`);
+      const rvals = watch(pv(db, 'm.RVAL'));
+      await put(db, 'm', 1);
+      assert.deepEqual([value(db, 'm'), value(db, 'm.RVAL'), value(db, 'dst')], [1, 6, 1]);
+      await put(db, 'm', 2);
+      assert.deepEqual([value(db, 'm'), value(db, 'm.RVAL'), value(db, 'dst')], [1, 6, 1], 'INVALID state: IVOV written instead');
+      assert.deepEqual(alarm(db, 'm'), ['STATE', 'INVALID']);
+      await put(db, 'm', 0);
+      assert.equal(value(db, 'm.RVAL'), 0);
+      assert.equal(rvals.length, 2, 'RVAL posted when it changed');
     });
   });
 

@@ -53,7 +53,7 @@ export interface MetadataParts {
  */
 const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout']);
 /** Record types whose VAL has no alarm limits (no get_alarm_double). */
-const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray']);
+const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray', 'mbbo']);
 
 const VALUE_CODE: Partial<Record<number, TypeCode>> = {
   [DbrType.SHORT]: TypeCode.INT16,
