@@ -3,16 +3,32 @@
  * (alConfig.c) is lenient: every line must be a GROUP, CHANNEL, a known
  * $option, a comment or blank; parents are looked up the way ALH does,
  * upwards from the group last defined, so groups must come depth-first.
+ *
+ * A force PV may be a formula (`$FORCEPV CALC mask value reset`, then
+ * `$FORCEPV_CALC EXPR` and `$FORCEPV_CALC_A`..`_F` inputs). ALH reads the
+ * expression as one word, and an input that atof() reads as a number other
+ * than 0 as that constant: "25idc:svc:x" would be the constant 25, never the
+ * PV. The parser refuses both, and `alhMask` says which mask ALH gives a
+ * channel for given force PV values (force.c: the force mask when the value
+ * is the force value, the channel's own mask on the reset value or, with
+ * "NE", on any other).
  */
+import { compile } from '../../src/calc/calc';
 
 export interface AlhItem {
   name: string;
   alias?: string;
   command?: string;
   guidance?: string[];
-  /** $FORCEPV name forceMask forceValue resetValue (alConfig.c; "NE": any value but forceValue). */
-  force?: { pv: string; mask: string; value: number; reset: number | 'NE' };
+  /** $FORCEPV name forceMask forceValue resetValue (alConfig.c; "NE": any value but forceValue); pv "CALC": a formula. */
+  force?: { pv: string; mask: string; value: number; reset: number | 'NE'; calc?: AlhCalc };
   line: number;
+}
+
+/** A force PV formula: $FORCEPV_CALC and its inputs $FORCEPV_CALC_A..F (a PV name or a constant). */
+export interface AlhCalc {
+  expression?: string;
+  inputs: Map<string, { pv: string } | { constant: number }>;
 }
 
 export interface AlhChannel extends AlhItem {
@@ -33,7 +49,17 @@ export class AlhSyntaxError extends Error {
 }
 
 /** Options this parser knows; ALH has more ($SEVRPV, $ACKPV, ...), unused here. */
-const OPTIONS = new Set(['$ALIAS', '$COMMAND', '$GUIDANCE', '$FORCEPV']);
+const OPTIONS = new Set(['$ALIAS', '$COMMAND', '$GUIDANCE', '$FORCEPV', '$FORCEPV_CALC', ...'ABCDEF'.split('').map((l) => `$FORCEPV_CALC_${l}`)]);
+
+/** What C's atof reads at the start of `word` (0 when nothing): ALH takes a CALC input with a value other than 0 as a constant. */
+export function atofValue(word: string): number {
+  const w = word.trimStart();
+  if (/^[+-]?(inf|nan)/i.test(w)) return /^-/.test(w) ? -Infinity : Infinity;
+  const hex = /^([+-]?)0[xX]([0-9a-fA-F]+)/.exec(w);
+  if (hex) return (hex[1] === '-' ? -1 : 1) * parseInt(hex[2], 16);
+  const m = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?/.exec(w);
+  return m ? Number(m[0]) : 0;
+}
 
 export function parseAlh(text: string): AlhGroup {
   const lines = text.split('\n');
@@ -89,7 +115,29 @@ export function parseAlh(text: string): AlhGroup {
         if (extra !== undefined || reset === undefined) throw new AlhSyntaxError(n, '$FORCEPV takes a PV, a mask, a force value and a reset value');
         if (!/^[-C][-D][-A][-T][-L]$/.test(mask)) throw new AlhSyntaxError(n, `bad force mask "${mask}"`);
         if (!/^-?\d+(\.\d+)?$/.test(value) || !(reset === 'NE' || /^-?\d+(\.\d+)?$/.test(reset))) throw new AlhSyntaxError(n, `bad force or reset value in "${rest}"`);
-        context.force = { pv, mask, value: Number(value), reset: reset === 'NE' ? 'NE' : Number(reset) };
+        if (context.force) throw new AlhSyntaxError(n, '$FORCEPV given twice (ALH keeps the first)');
+        context.force = { pv, mask, value: Number(value), reset: reset === 'NE' ? 'NE' : Number(reset), ...(pv === 'CALC' ? { calc: { inputs: new Map() } } : {}) };
+      } else if (keyword.startsWith('$FORCEPV_CALC')) {
+        const calc = context.force?.calc;
+        if (!calc) throw new AlhSyntaxError(n, `${keyword} without a $FORCEPV CALC before it`);
+        const words = rest.split(/\s+/);
+        if (rest === '' || words.length !== 1) throw new AlhSyntaxError(n, `${keyword} takes one word (ALH reads no further): "${rest}"`);
+        if (keyword === '$FORCEPV_CALC') {
+          try {
+            compile(rest);
+          } catch (err) {
+            throw new AlhSyntaxError(n, `$FORCEPV_CALC "${rest}" is not a CALC expression: ${(err as Error).message}`);
+          }
+          calc.expression = rest;
+        } else {
+          const letter = keyword.slice(-1);
+          if (calc.inputs.has(letter)) throw new AlhSyntaxError(n, `${keyword} given twice (ALH keeps the first)`);
+          const number = atofValue(rest);
+          if (number !== 0 && !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(rest)) {
+            throw new AlhSyntaxError(n, `${keyword} ${rest}: ALH reads this name as the number ${number} (atof), not as a PV`);
+          }
+          calc.inputs.set(letter, /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(rest) ? { constant: Number(rest) } : { pv: rest });
+        }
       } else if (rest !== '') {
         context.guidance = [rest]; // $GUIDANCE url
       } else {
@@ -110,7 +158,58 @@ export function parseAlh(text: string): AlhGroup {
     }
   }
   if (!main) throw new AlhSyntaxError(lines.length, 'no GROUP');
+  for (const c of alhChannels(main)) {
+    const calc = c.force?.calc;
+    if (!calc) continue;
+    if (calc.expression === undefined) throw new AlhSyntaxError(c.line, `${c.name}: $FORCEPV CALC without $FORCEPV_CALC`);
+    for (const l of compile(calc.expression).inputs.map((i) => String.fromCharCode(65 + i))) {
+      if (!calc.inputs.has(l)) throw new AlhSyntaxError(c.line, `${c.name}: $FORCEPV_CALC ${calc.expression} uses ${l} and there is no $FORCEPV_CALC_${l}`);
+    }
+  }
   return main;
+}
+
+/** The PVs a channel's force PV reads (its PV, or a formula's inputs). */
+export function alhForcePvs(c: AlhItem): string[] {
+  if (!c.force) return [];
+  if (!c.force.calc) return [c.force.pv];
+  return [...c.force.calc.inputs.values()].flatMap((i) => ('pv' in i ? [i.pv] : []));
+}
+
+/**
+ * The mask ALH gives `c` once its force PV (or every input of its formula)
+ * has the value in `values`: the force mask on the force value, else the
+ * channel's own mask with "NE" or on the reset value. Undefined when a value
+ * is missing (ALH waits), or when the value is neither with a reset value
+ * (ALH keeps the mask it had).
+ */
+export function alhMask(c: AlhChannel, values: ReadonlyMap<string, number>): string | undefined {
+  const own = c.mask ?? '-----';
+  const f = c.force;
+  if (!f) return own;
+  let v: number | undefined;
+  if (f.calc) {
+    const inputs = new Array<number>(12).fill(0);
+    for (const [letter, input] of f.calc.inputs) {
+      const x = 'pv' in input ? values.get(input.pv) : input.constant;
+      if (x === undefined) return undefined;
+      inputs[letter.charCodeAt(0) - 65] = x;
+    }
+    v = compile(f.calc.expression as string).run(inputs);
+  } else {
+    v = values.get(f.pv);
+  }
+  if (v === undefined) return undefined;
+  // force.c compares a formula's result as floats.
+  const same = (a: number, b: number): boolean => (f.calc ? Math.fround(a) === Math.fround(b) : a === b);
+  if (same(v, f.value)) return f.mask;
+  if (f.reset === 'NE' || same(v, f.reset)) return own;
+  return undefined;
+}
+
+/** Whether ALH counts and shows `c`'s alarms under `mask` (no D), and logs them (no L). */
+export function alhMaskMeans(mask: string): { raises: boolean; logs: boolean } {
+  return { raises: mask[1] !== 'D', logs: mask[4] !== 'L' };
 }
 
 /** Every channel below the group, depth-first. */
