@@ -10,8 +10,12 @@
  *
  * One failure raises one alarm: a PV that is INVALID because what feeds it
  * is gone (the unit PVs without the bus, a manager's states without the
- * manager, the manager without its unit) is disabled while that is so, and
- * IOC:Health, the summary of them all, is left out.
+ * manager, the manager without its unit or its redis) is disabled while that
+ * is so, and IOC:Health, the summary of them all, is left out. A manager
+ * needs two things (its unit, its redis): its alarm is enabled by the IOC's
+ * <pv>:DepsUp, which is 1 while both are up, rather than by a formula of
+ * the alarm handler: ALH reads a $FORCEPV_CALC input whose name starts with
+ * a digit (as "25idc:...") as a number, not as a PV.
  *
  * PV names are concrete (the prefix expanded): alarm servers do not
  * expand macros. Every PV carries a description, guidance that names the
@@ -154,6 +158,11 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
   }
 
   const unitPvs = new Map(set.units.map((u) => [u.name, u.pv]));
+  /** The guidance line that names the managers whose alarms wait for this redis. */
+  const managersOf = (redis: string): string[] => {
+    const names = set.queueservers.filter((q) => q.redis === redis).map((q) => q.pv);
+    return names.length === 0 ? [] : [`RE Manager ${names.join(', ')} raises no alarm of its own meanwhile.`];
+  };
   for (const r of set.redis) {
     const redisUnitPv = r.unit === undefined ? undefined : unitPvs.get(r.unit);
     const row = `Screen: ${overview}, row ${r.pv} (${r.addr}) of the redis table.`;
@@ -173,6 +182,7 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
             row,
             'service-ioc gets no answer from this redis within its timeout (down, hung or refusing the password);',
             'the RE Managers that keep their queue in it stop answering too, and its other PVs are INVALID.',
+            ...managersOf(r.pv),
             ...where,
           ].join('\n'),
           displays: [OVERVIEW_LINK],
@@ -200,11 +210,15 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
 
   const details = detailDisplayNames(set);
   const watched = new Map(set.units.map((u) => [u.name, u.pv]));
+  const redisByPv = new Map(set.redis.map((r) => [r.pv, r]));
   for (const q of set.queueservers) {
     const detail: DisplayLink = { title: managerTitle(q), display: details.get(q.pv) as string };
     const links = [detail, OVERVIEW_LINK];
     const screen = screenName(detail);
     const unitPv = q.unit === undefined ? undefined : watched.get(q.unit);
+    const redis = q.redis === undefined ? undefined : redisByPv.get(q.redis);
+    /** What the manager needs, each with an alarm of its own: its unit when watched, its redis. */
+    const needs = [...(unitPv === undefined ? [] : [`its unit ${q.unit} is not active`]), ...(redis === undefined ? [] : [`its redis ${redis.pv} (${redis.addr}) is down`])];
     const where = q.unit === undefined
       ? ['First try: check that start-re-manager runs and listens on the control address',
         `of [[queueserver]] pv = "${q.pv}" in the IOC configuration.`]
@@ -228,12 +242,13 @@ export function alarmTree(set: ServiceSet, name: string = DEFAULT_ALARM_CONFIG_N
             `Screen: ${screen}, Connection.`,
             `service-ioc gets no answer from RE Manager ${q.pv}; its other PVs are INVALID`,
             'and raise no alarms of their own meanwhile.',
+            ...(needs.length === 0 ? [] : [`This alarm is held back while ${needs.join(' or ')}: that alarm says so.`]),
             ...where,
             `service-ioc's log names the address and the error: ${journal} -u ${IOC_UNIT}`,
           ].join('\n'),
           displays: links,
-          // When its unit is watched and not active, the unit's alarm says so.
-          ...(unitPv === undefined ? {} : { enabledWhen: { pv: `${P}${unitPv}:ActiveState`, value: 1 } }),
+          // While its unit is not active or its redis is down, their alarms say so (DepsUp, db/queueserver.db).
+          ...(needs.length === 0 ? {} : { enabledWhen: { pv: `${P}${q.pv}:DepsUp`, value: 1 } }),
         },
         {
           name: `${P}${q.pv}:EnvState`,
@@ -314,6 +329,9 @@ export function renderPhoebusAlarms(tree: AlarmTree, options: AlarmRenderOptions
   return renderXmlDocument(root, GENERATED);
 }
 
+/** The mask of a channel while its force PV holds it back: disabled, not logged. */
+export const ALH_HELD_BACK = '-D--L';
+
 /** A word for a shell command line, quoted when it needs to be. */
 function shellWord(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
@@ -338,10 +356,12 @@ export function renderAlhConfig(tree: AlarmTree, options: AlarmRenderOptions): s
   for (const c of tree.components) {
     out.push(`GROUP    ${tree.name} ${c.group}`, `$ALIAS  ${c.name}`);
     for (const pv of c.pvs) {
-      // Disabled ("-D---") unless the force PV has the value that enables it;
-      // "NE" resets the mask whenever the force PV has any other value.
+      // Disabled and not logged ("-D--L") unless the force PV has the value
+      // that enables it ("-----"); "NE" resets the mask whenever the force
+      // PV has any other value. ALH logs the alarms of a disabled channel
+      // unless told not to: the alarm log holds one cause too.
       const force = pv.enabledWhen === undefined ? [] : [`$FORCEPV ${pv.enabledWhen.pv} ----- ${pv.enabledWhen.value} NE`];
-      out.push(`CHANNEL  ${c.group} ${pv.name}${pv.enabledWhen === undefined ? '' : ' -D---'}`, `$ALIAS  ${pv.description}`, ...force,
+      out.push(`CHANNEL  ${c.group} ${pv.name}${pv.enabledWhen === undefined ? '' : ` ${ALH_HELD_BACK}`}`, `$ALIAS  ${pv.description}`, ...force,
         ...medm(pv.displays[0].display), ...guidance(pv.guidance));
     }
   }

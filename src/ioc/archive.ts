@@ -82,7 +82,7 @@ export const ARCHIVE_RULES: Readonly<Record<string, Readonly<Record<string, Arch
     Connected: M, StatusAge: counter, Version: M, ManagerState: M, REState: M, EnvExists: M, EnvState: M, QueueLength: M, HistoryLength: M,
     Running: M, RunningItemUid: M, RunningPlan: M, LastExitStatus: M, StopPending: M, PausePending: M, Autostart: M, LoopMode: M,
     LockedEnv: M, LockedQueue: M, LockUser: M, LockNote: M, LockTime: M, PlansAllowed: M, DevicesAllowed: M, BackgroundTasks: M,
-    ConsoleLast: { skip: 'console text, many lines a second while a plan runs' }, Problem: M,
+    ConsoleLast: { skip: 'console text, many lines a second while a plan runs' }, Problem: M, DepsUp: M,
   },
   'queueserver-control.db': {
     CmdStatus: M, CmdMessage: M, QueueStart: control, QueueStop: control, QueueStopCancel: control, EnvOpen: control, EnvClose: control,

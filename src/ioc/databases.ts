@@ -26,8 +26,19 @@ export function configSteps(config: IocConfig): LoadStep[] {
     steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit.db'), macros });
     if (u.control) steps.push({ kind: 'db', file: path.join(DB_DIR, 'unit-control.db'), macros });
   }
+  const unitPvs = new Map(config.units.map((u) => [u.name, u.pv]));
+  /** A CP link to a watched unit's ActiveState; undefined when the unit is not named or not watched. */
+  const unitUp = (unit: string | undefined): string | undefined => {
+    const pv = unit === undefined ? undefined : unitPvs.get(unit);
+    return pv === undefined ? undefined : `${P}${pv}:ActiveState CP`;
+  };
   for (const q of config.queueservers) {
+    const redis = q.redis === undefined ? undefined : config.redis.find((r) => r.pv === q.redis);
     const macros = new Map([['P', P], ['N', q.pv]]);
+    // What DepsUp reads (db/queueserver.db); 1 for what is not there.
+    macros.set('UNIT_UP', unitUp(q.unit) ?? '1');
+    macros.set('REDIS_UP', redis === undefined ? '1' : `${P}${redis.pv}:Connected CP`);
+    macros.set('REDIS_UNIT_UP', unitUp(redis?.unit) ?? '1');
     steps.push({ kind: 'db', file: path.join(DB_DIR, 'queueserver.db'), macros });
     if (q.control) steps.push({ kind: 'db', file: path.join(DB_DIR, 'queueserver-control.db'), macros });
   }

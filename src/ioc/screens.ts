@@ -31,13 +31,14 @@ export interface ServiceSet {
   prefix: string;
   bus: 'user' | 'system';
   units: ReadonlyArray<{ name: string; pv: string; expect: 'active' | 'any'; control: boolean }>;
-  queueservers: ReadonlyArray<{ pv: string; unit?: string; control: boolean }>;
+  /** `redis`: the pv of the [[redis]] table of the manager's redis. */
+  queueservers: ReadonlyArray<{ pv: string; unit?: string; redis?: string; control: boolean }>;
   /** redis servers watched ([[redis]]). */
   redis: ReadonlyArray<{ pv: string; addr: string; unit?: string }>;
 }
 
 /** The queueserver part of a configuration, which older configurations lack. */
-type QueueserverPart = { queueservers?: ReadonlyArray<{ pv: string; unit?: string; control?: boolean }> };
+type QueueserverPart = { queueservers?: ReadonlyArray<{ pv: string; unit?: string; redis?: string; control?: boolean }> };
 
 export function serviceSet(config: IocConfig): ServiceSet {
   const qs = (config as IocConfig & QueueserverPart).queueservers ?? [];
@@ -45,7 +46,7 @@ export function serviceSet(config: IocConfig): ServiceSet {
     prefix: config.prefix,
     bus: config.bus,
     units: config.units.map((u) => ({ name: u.name, pv: u.pv, expect: u.expect, control: u.control })),
-    queueservers: qs.map((q) => ({ pv: q.pv, unit: q.unit, control: q.control ?? true })),
+    queueservers: qs.map((q) => ({ pv: q.pv, unit: q.unit, redis: q.redis, control: q.control ?? true })),
     redis: (config.redis ?? []).map((r) => ({ pv: r.pv, addr: formatRedisAddress(r.addr), unit: r.unit })),
   };
 }

@@ -9,10 +9,11 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Database } from '../../src/database/database';
-import { alarmTree, generateAlarms, renderAlhConfig, renderPhoebusAlarms } from '../../src/ioc/alarms';
+import { ALH_HELD_BACK, alarmTree, generateAlarms, renderAlhConfig, renderPhoebusAlarms } from '../../src/ioc/alarms';
 import { generateScreens, serviceSet } from '../../src/ioc/screens';
 import { parseAdl } from '../helpers/adl';
-import { alhChannels, parseAlh, AlhSyntaxError } from '../helpers/alh';
+import { alhChannels, alhForcePvs, alhMask, alhMaskMeans, parseAlh, AlhSyntaxError, type AlhChannel } from '../helpers/alh';
+import { pvProbe } from '../helpers/pv-probe';
 import { makeTempDir, removeTempDir, requireBuiltCli, runCli } from '../helpers/cli';
 import { FIXTURE_CONFIG, checkGolden, fixtureConfig, serviceDatabase, servesPv } from '../helpers/golden';
 import { childText, childrenNamed, parseXml, XmlSyntaxError, type XmlNode } from '../helpers/xml';
@@ -22,6 +23,15 @@ const DISPLAYS = '/opt/25idc/screens';
 /** A <pv>'s elements in XmlModelWriter's order (getLeafXML, then getItemXML). */
 const PV_ORDER = ['description', 'enabled', 'latching', 'annunciating', 'delay', 'count', 'filter', 'guidance', 'display', 'command', 'automated_action'];
 const COMPONENT_CHILDREN = ['guidance', 'display', 'command', 'automated_action', 'component', 'pv'];
+
+/** Whether a generated Phoebus filter (`'PV' == N`, the only form written) holds for `values`. */
+function phoebusFilterHolds(filter: string, values: ReadonlyMap<string, number>): boolean {
+  const m = /^'([^']+)' == (-?\d+)$/.exec(filter);
+  assert.ok(m, `filter ${filter}`);
+  const v = values.get(m[1]);
+  assert.ok(v !== undefined, `a value for ${m[1]}`);
+  return v === Number(m[2]);
+}
 
 function allPvs(node: XmlNode): XmlNode[] {
   return [...childrenNamed(node, 'pv'), ...childrenNamed(node, 'component').flatMap(allPvs)];
@@ -137,22 +147,62 @@ describe('alarms', () => {
         // Its unit is watched: while the unit is not active, the unit's alarm says so.
         '25idc:svc:qsredis:Connected': "'25idc:svc:redis:ActiveState' == 1",
         '25idc:svc:qsredis:Persistence': "'25idc:svc:qsredis:Connected' == 1",
-        '25idc:svc:qs:Connected': "'25idc:svc:qsunit:ActiveState' == 1",
+        // Its unit and its redis: DepsUp is 1 while both (and the redis's unit) are up.
+        '25idc:svc:qs:Connected': "'25idc:svc:qs:DepsUp' == 1",
         '25idc:svc:qs:EnvState': "'25idc:svc:qs:Connected' == 1",
         '25idc:svc:qs:LastExitStatus': "'25idc:svc:qs:Connected' == 1",
         '25idc:svc:qs:sim:Connected': undefined,
         '25idc:svc:qs:sim:EnvState': "'25idc:svc:qs:sim:Connected' == 1",
         '25idc:svc:qs:sim:LastExitStatus': "'25idc:svc:qs:sim:Connected' == 1",
       });
-      // The filter PVs are served, and 1 is the state that enables: Connected, BusConnected, active.
+      // The filter PVs are served, and 1 is the state that enables: Connected, BusConnected, active, DepsUp's all up.
       for (const f of filters.values()) {
         if (f === undefined) continue;
         const pv = /^'([^']+)' == 1$/.exec(f)?.[1] as string;
         assert.ok(servesPv(db, pv), pv);
         const rec = db.records.get(pv);
         assert.ok(rec);
-        assert.ok(['Connected', 'active'].includes(String(rec.type.name === 'bi' ? rec.f.ONAM : rec.f.ONST)), `${pv}: 1 is the good state`);
+        if (rec.type.name === 'calc') assert.equal(rec.f.CALC, 'A=1&&B=1&&C=1', pv);
+        else assert.ok(['Connected', 'active'].includes(String(rec.type.name === 'bi' ? rec.f.ONAM : rec.f.ONST)), `${pv}: 1 is the good state`);
       }
+    });
+
+    it('a manager down because of its unit or its redis raises no alarm of its own: DepsUp, from the three, holds it back in both files', async () => {
+      const live = serviceDatabase(config);
+      live.start();
+      after(() => live.stop());
+      const { value, until } = pvProbe(() => live, '25idc:svc:');
+      /** A source's new value, as its bridge's device support completes a read. */
+      const source = (pv: string, v: number): void => {
+        const rec = live.records.get(`25idc:svc:${pv}`);
+        assert.ok(rec, pv);
+        rec.complete(v, undefined);
+      };
+      const ioc = allPvs(parseXml(xml)).find((p) => p.attributes.get('name') === '25idc:svc:qs:Connected') as XmlNode;
+      const channel = alhChannels(parseAlh(alh)).find((c) => c.name === '25idc:svc:qs:Connected') as AlhChannel;
+      assert.deepEqual(alhForcePvs(channel), ['25idc:svc:qs:DepsUp']);
+      /** What each tool does with the manager's alarm for DepsUp's value now. */
+      const held = (): { phoebus: boolean; alh: boolean } => {
+        const values = new Map([['25idc:svc:qs:DepsUp', Number(value('qs:DepsUp'))]]);
+        const mask = alhMask(channel, values);
+        assert.ok(mask !== undefined, 'ALH sets a mask');
+        return { phoebus: !phoebusFilterHolds(childText(ioc, 'filter') as string, values), alh: !alhMaskMeans(mask).raises };
+      };
+      // The sources as their bridges set them: the queueserver's unit and redis's unit active, redis answering.
+      const up = async (): Promise<void> => {
+        for (const [pv, v] of [['qsunit:ActiveState', 1], ['redis:ActiveState', 1], ['qsredis:Connected', 1]] as const) source(pv, v);
+        await until('qs:DepsUp', () => value('qs:DepsUp') === 1);
+      };
+      await up();
+      assert.deepEqual(held(), { phoebus: false, alh: false }, 'all up: the manager\'s alarm counts');
+      for (const [pv, down] of [['qsredis:Connected', 0], ['redis:ActiveState', 3], ['qsunit:ActiveState', 4]] as const) {
+        source(pv, down);
+        await until('qs:DepsUp', () => value('qs:DepsUp') === 0);
+        assert.deepEqual(held(), { phoebus: true, alh: true }, `${pv} = ${down}: held back`);
+        await up();
+      }
+      // ALH neither counts nor logs it meanwhile.
+      assert.deepEqual(alhMaskMeans(alhMask(channel, new Map([['25idc:svc:qs:DepsUp', 0]]))!), { raises: false, logs: false });
     });
 
     it('descriptions claim only what the state says; guidance names the screen and the first thing to try', () => {
@@ -209,7 +259,8 @@ describe('alarms', () => {
           assert.equal(c.mask, undefined, c.name);
           continue;
         }
-        assert.equal(c.mask, '-D---', `${c.name}: disabled by default`);
+        assert.equal(c.mask, ALH_HELD_BACK, `${c.name}: disabled and not logged by default`);
+        assert.equal(ALH_HELD_BACK, '-D--L');
         assert.deepEqual(c.force, { pv: /^'([^']+)'/.exec(f)?.[1], mask: '-----', value: 1, reset: 'NE' }, c.name);
       }
     });
@@ -265,6 +316,29 @@ describe('alarms', () => {
         'GROUP NULL A\nGROUP A B\nGROUP A C\nCHANNEL B x\n',
         'GROUP NULL A\nCHANNEL A x\n$GUIDANCE\n$COMMAND y\n',
       ]) assert.throws(() => parseAlh(bad), AlhSyntaxError, bad);
+    });
+
+    it('ALH: a force formula as ALH reads it: one-word expression, inputs A..F, and no PV name that atof reads as a number', () => {
+      const head = 'GROUP NULL A\nCHANNEL A x -D--L\n$FORCEPV CALC ----- 1 NE\n';
+      const good = parseAlh(`${head}$FORCEPV_CALC A=1&&B=1\n$FORCEPV_CALC_A qs:unit\n$FORCEPV_CALC_B 1\n`);
+      const c = alhChannels(good)[0];
+      assert.deepEqual(alhForcePvs(c), ['qs:unit']);
+      assert.equal(alhMask(c, new Map([['qs:unit', 1]])), '-----');
+      assert.equal(alhMask(c, new Map([['qs:unit', 0]])), '-D--L');
+      assert.equal(alhMask(c, new Map()), undefined, 'ALH waits for every input');
+      const refused = (text: string, re: RegExp): void => assert.throws(() => parseAlh(head + text), re, text);
+      // alConfig.c: atof("25idc:svc:x") is 25, a constant; such a name never connects.
+      refused('$FORCEPV_CALC A\n$FORCEPV_CALC_A 25idc:svc:x\n', /ALH reads this name as the number 25 \(atof\), not as a PV/);
+      refused('$FORCEPV_CALC A\n$FORCEPV_CALC_A inf:x\n', /as the number Infinity/);
+      refused('$FORCEPV_CALC A = 1\n$FORCEPV_CALC_A a\n', /takes one word/);
+      refused('$FORCEPV_CALC A&&B\n$FORCEPV_CALC_A a\n', /uses B and there is no \$FORCEPV_CALC_B/);
+      refused('$FORCEPV_CALC_A a\n', /without \$FORCEPV_CALC$/);
+      refused('$FORCEPV_CALC A&&\n$FORCEPV_CALC_A a\n', /is not a CALC expression/);
+      assert.throws(() => parseAlh('GROUP NULL A\nCHANNEL A x\n$FORCEPV_CALC A\n'), /without a \$FORCEPV CALC before it/);
+    });
+
+    it('ALH: the generated configuration uses no force formula whose input ALH would take as a number', () => {
+      for (const c of alhChannels(parseAlh(alh))) for (const pv of alhForcePvs(c)) assert.ok(servesPv(db, pv), `${c.name}: force PV ${pv} is served`);
     });
   });
 
