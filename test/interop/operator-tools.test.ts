@@ -2,7 +2,8 @@
  * The generated operator files in the real tools: MEDM 3.1.22 and ALH 1.2.35
  * (../shared/epics) on a virtual X server, against `service-ioc run` serving
  * the example configuration (ioc/service-ioc.toml) with its units live under
- * a real systemd --user: redis, and a stand-in RE Manager as the queueserver.
+ * a real systemd --user: redis, and a stand-in RE Manager as the queueserver
+ * (which, as the real one, answers only while it is connected to its redis).
  *
  * MEDM prints its errors (a file it cannot read, a block it does not know)
  * on stderr, and nothing at all about a PV that does not connect: it draws
@@ -76,7 +77,7 @@ function units(redisPort: number, control: number, info: number): Record<string,
       '[Unit]', 'Description=RE Manager stand-in', '', '[Service]', 'Type=simple',
       `Environment=QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${control}`,
       `Environment=QSERVER_ZMQ_INFO_ADDRESS_FOR_SERVER=tcp://*:${info}`,
-      `ExecStart=${process.execPath} ${STANDIN}`, '',
+      `ExecStart=${process.execPath} ${STANDIN} --redis-addr 127.0.0.1:${redisPort}`, '',
     ].join('\n'),
   };
 }
@@ -379,6 +380,53 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     assert.deepEqual(fs.readFileSync(path.join(logs, 'opmod.log'), 'utf8').split('\n').filter((l) => l && !/: (Setup (Alarm Log|Config) File : |Channel forcePV FORCE )/.test(l)), [], 'ALH opmod log');
     assert.doesNotMatch(fs.readFileSync(path.join(logs, 'alarm.log'), 'utf8'), /NOT_CONNECTED/);
     assert.equal(a.stderr() + a.lines.join('\n'), '', 'ALH prints nothing');
+  });
+
+  /** ALH's alarm log lines for `pv` (the whole name). */
+  function alarmLines(file: string, pv: string): string[] {
+    return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.split(/\s+/).includes(pv));
+  }
+
+  it('redis stopped: ALH raises the redis alarm only, the manager that stops answering with it raises none; back when redis is', async () => {
+    const logs = path.join(dir!, 'alh-redis');
+    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
+    const alarmLog = path.join(logs, 'alarm.log');
+    const opmod = path.join(logs, 'opmod.log');
+    // ALH has every channel once the manager's state channels, enabled by qs:Connected, have been forced on.
+    await waitFile(opmod, /Channel forcePV FORCE/);
+    assert.equal((await manager!.systemctl('stop', 'redis.service')).code, 0);
+    const inactive = await ca!.request('wait_value', { pv: `${P}redis:ActiveState`, value: 0, timeout: 20 });
+    assert.equal(inactive.ok, true, `redis:ActiveState: ${JSON.stringify(inactive)}`);
+    await waitFile(alarmLog, new RegExp(`${P}redis:ActiveState\\s+\\S+\\s+MAJOR`));
+    // The manager does stop answering: its Connected is MAJOR, and its Problem names redis as the cause.
+    const gone = await ca!.request('wait_value', { pv: `${P}qs:Connected`, value: 0, timeout: 20 });
+    assert.equal(gone.ok, true, `qs:Connected: ${JSON.stringify(gone)}`);
+    // (DBR_STRING holds the first 40 characters of the long string.)
+    const problem = await ca!.request('get', { pv: `${P}qs:Problem`, as_string: true });
+    assert.match(String((problem.result as Record<string, unknown>).value), /^RE Manager not answering because redis/);
+    // ALH has taken that change: the states the manager's Connected enables are forced off by it.
+    await waitFile(opmod, new RegExp(`${P}qs:EnvState: +Channel forcePV RESET <-D--L> .*\\[${P}qs:Connected\\]`));
+    for (const pv of ['qs:Connected', 'qs:EnvState', 'qs:LastExitStatus', 'qsredis:Connected', 'qsredis:Persistence']) {
+      assert.deepEqual(alarmLines(alarmLog, `${P}${pv}`), [], `ALH raises and logs nothing for ${pv}`);
+    }
+    assert.match(fs.readFileSync(opmod, 'utf8'), new RegExp(`${P}qs:Connected: +Channel forcePV RESET <-D--L> .*\\[${P}qs:DepsUp\\]`), 'held back by DepsUp');
+
+    // redis back: the manager answers again and its alarm is enabled again.
+    assert.equal((await manager!.systemctl('start', 'redis.service')).code, 0);
+    const health = await ca!.request('wait_value', { pv: `${P}IOC:Health`, value: 1, timeout: 40 });
+    assert.equal(health.ok, true, `IOC:Health: ${JSON.stringify(health)}`);
+    await waitFile(opmod, new RegExp(`${P}qs:Connected: +Channel forcePV FORCE <-----> .*\\[${P}qs:DepsUp\\]`));
+    assert.deepEqual(alarmLines(alarmLog, `${P}qs:Connected`), [], 'the manager raised no alarm');
+
+    // The same ALH raises the manager's alarm when the manager itself stops answering (stopped, its unit active, redis up).
+    assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGSTOP', 'queueserver.service')).code, 0);
+    await waitFile(alarmLog, new RegExp(`${P}qs:Connected\\s+STATE\\s+MAJOR`));
+    assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGCONT', 'queueserver.service')).code, 0);
+    await waitFile(alarmLog, new RegExp(`${P}qs:Connected\\s+NO_ALARM`));
+    assert.deepEqual(alarmLines(alarmLog, `${P}redis:ActiveState`).filter((l) => /MAJOR/.test(l)).length, 1, 'redis raised one alarm');
+    await a.stop();
+    tools.splice(tools.indexOf(a), 1);
+    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
   });
 
   it('a killed unit turns its state widget red in MEDM and raises a MAJOR alarm in ALH', async () => {
