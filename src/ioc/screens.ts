@@ -443,6 +443,8 @@ export function queueserverScreen(set: ServiceSet, q: ServiceSet['queueservers']
         ['Queue lock', flagCell(rec('LockedQueue'), flag('Unlocked', GREY, 'Locked', ORANGE))],
         ['Status age (s)', value(rec('StatusAge'), 8)],
         ['Version', value(rec('Version'), 16)],
+        // The redis it keeps its queue in: down, it is why the manager does not answer.
+        ...(q.redis === undefined ? [] : [[`Redis ${q.redis}`, flagCell(pvOf(`${q.redis}:Connected`), flag('Disconnected', RED, 'Connected', GREEN))] as const]),
       ],
     },
     {
@@ -466,13 +468,16 @@ export function queueserverScreen(set: ServiceSet, q: ServiceSet['queueservers']
   y += 10;
 
   // Rows across the whole width: a label, then cells; the last cell of a row stretches to the right edge.
-  const labelWidth = Math.max(...['Console', 'Last command', ...MANAGER_CONTROLS.map(([l]) => l)].map((l) => cellWidth(text(l))));
+  const labelWidth = Math.max(...['Console', 'Problem', 'Last command', ...MANAGER_CONTROLS.map(([l]) => l)].map((l) => cellWidth(text(l))));
   const cellsX = MARGIN + labelWidth + GAP;
   const buttonWidth = Math.max(...MANAGER_CONTROLS.flatMap(([, list]) => list.map(([, , t]) => cellWidth({ kind: 'write', pv: '', value: 0, text: t, confirm: '' }))));
   if (q.control) right = Math.max(right, cellsX + Math.max(...MANAGER_CONTROLS.map(([, list]) => list.length)) * (buttonWidth + GAP) - GAP);
   const console = longValue(rec('ConsoleLast'), 60);
   right = Math.max(right, cellsX + cellWidth(console));
   w.push(place(text('Console'), MARGIN, y, labelWidth), place(console, cellsX, y, right - cellsX));
+  y += ROW_STEP;
+  // What is wrong, as one cause: e.g. that it does not answer because its redis is down.
+  w.push(place(text('Problem'), MARGIN, y, labelWidth), place(longValue(rec('Problem'), 60), cellsX, y, right - cellsX));
   y += ROW_STEP + 10;
 
   if (q.control) {
