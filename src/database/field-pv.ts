@@ -85,10 +85,11 @@ export class FieldPv implements ProcessVariable {
   private elements(): DbrValue {
     const v = this.record.f[this.def.name];
     if (this.longString) {
+      // dbGet gives the whole field, its NULs after the string too (a CA client asking for
+      // DBR_STRING gets "0" for each of them); pvAccess serves it up to the first NUL.
       const bytes = encoder.encode(String(v));
-      const n = Math.min(bytes.length, this.maxCount - 1);
-      const out = new Uint8Array(n + 1);
-      out.set(bytes.subarray(0, n));
+      const out = new Uint8Array(this.maxCount);
+      out.set(bytes.subarray(0, this.maxCount - 1));
       return out;
     }
     if (typeof v === 'object') return v as DbrValue;

@@ -277,7 +277,12 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       await same('caput', `${P}mode`, v);
       await state('mode', 'modein', 'modestr');
     }
+    // A string read as characters: all of the field, NULs after the text included, in any request type.
+    await same('caget', '-d', 'DBR_STRING', `${P}sout.VAL$`, `${P}sout.DESC$`);
+    await same('caget', '-d', 'DBR_DOUBLE', '-#', '0', `${P}sout.VAL$`);
     await same('caput', `${P}sout`, 'hello links');
+    await same('caget', '-d', 'DBR_STRING', `${P}sout.VAL$`);
+    await same('caget', '-S', `${P}sout.VAL$`);
     await same('caput', `${P}lout`, '1');
     await state('sin', 'bin');
     await same('caput', `${P}lout`, '0');

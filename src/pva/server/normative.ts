@@ -122,6 +122,8 @@ export class ChannelShape {
   readonly array: boolean;
   private readonly s: Slots;
   private readonly isVal: boolean;
+  /** `REC.FIELD$`: a string as characters, which QSRV serves up to and including its NUL. */
+  private readonly longString: boolean;
   private readonly hasUnits: boolean;
   /** display limits: record types with get_graphic_double (an lsi's VAL$ has none). */
   private readonly hasLimits: boolean;
@@ -141,6 +143,7 @@ export class ChannelShape {
     const dot = pv.name.lastIndexOf('.');
     // REC.VAL$ (a long string as characters) is VAL to QSRV.
     this.isVal = dot < 0 || pv.name.slice(dot + 1).replace(/\$$/, '') === 'VAL';
+    this.longString = pv.name.endsWith('$') && pv.nativeType === DbrType.CHAR;
     this.array = pv.maxCount > 1 && pv.nativeType !== DbrType.ENUM;
     if (pv.nativeType === DbrType.ENUM && !this.array) {
       this.kind = 'enum';
@@ -195,6 +198,7 @@ export class ChannelShape {
     };
     if (parts.value) {
       if (this.kind === 'enum') mark(s.index, Number(elementAt(snap.value, 0) ?? 0));
+      else if (this.longString) mark(s.value, throughNul(snap.value as ArrayLike<number>));
       else if (this.array) mark(s.value, arrayValue(snap.value, this.kind));
       else if (this.kind === 'string') mark(s.value, String(elementAt(snap.value, 0) ?? ''));
       else mark(s.value, Number(elementAt(snap.value, 0) ?? 0));
@@ -274,6 +278,13 @@ export class ChannelShape {
 
 function elementAt(value: DbrValue, i: number): string | number | undefined {
   return (value as ArrayLike<string | number>)[i];
+}
+
+/** The characters of a long string up to and including the first NUL (all of them when there is none). */
+function throughNul(chars: ArrayLike<number>): PvData {
+  const bytes = Uint8Array.from(chars);
+  const nul = bytes.indexOf(0);
+  return nul < 0 ? bytes : bytes.subarray(0, nul + 1);
 }
 
 function arrayValue(value: DbrValue, kind: ShapeKind): PvData {
