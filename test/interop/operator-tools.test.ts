@@ -143,6 +143,8 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
   const P = '100id:bluesky:';
   let manager: UserManager | undefined;
   let ioc: Managed | undefined;
+  /** The CA repeater the tools register with: without one MEDM and ALH start a caRepeater that outlives the test. */
+  let repeater: Managed | undefined;
   let ca: PyCa | undefined;
   let x: XServer | undefined;
   let dir: string | undefined;
@@ -161,6 +163,8 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     cfg = path.join(dir, 'service-ioc.toml');
     fs.writeFileSync(cfg, exampleConfig(dir, redisPort, control, info));
     const ports = await freeCaPorts();
+    repeater = startProcess(process.execPath, [CLI_JS, 'repeater', '--port', String(ports.repeater), '--address', '127.0.0.1'], { PATH: process.env.PATH, HOME: process.env.HOME });
+    await repeater.waitLine(new RegExp(`^service-ioc repeater: CA repeater on 127\\.0\\.0\\.1:${ports.repeater}$`));
     ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], { ...serverEnv(ports.server, ports.repeater), ...manager.env });
     await ioc.waitLine(/CA on port \d+/, 30000);
     caEnv = clientEnv(ports.server, ports.repeater, { PATH: `${epicsBin()}:${process.env.PATH}` });
@@ -187,6 +191,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     await x?.stop();
     await ca?.stop();
     await ioc?.stop();
+    await repeater?.stop();
     await manager?.stop();
     removeTempDir(dir);
   });
