@@ -424,6 +424,21 @@ describe('interop: service-ioc serves pvAccess unless told not to', function () 
     assert.ok(await udpFree(pva.udp), 'the PVA UDP port is free');
   });
 
+  it('every address of EPICS_PVAS_INTF_ADDR_LIST answers searches (127.0.0.1 and 127.0.0.2), on one UDP port', async () => {
+    // pvxs listens for searches on each listed address too; softIocPVX is not the reference here
+    // because it only answers on addresses that an interface carries, and 127.0.0.2 is only routed
+    // to lo (it answers on 127.0.0.1 and on an eth0 address listed together).
+    const pva = await freePvaPorts();
+    const ioc = await startSoftIocCli(['-m', 'P=intf:', '-d', path.join(dir!, 'x.db')], pvaServerEnv(await freeCaPorts(), pva, { EPICS_PVAS_INTF_ADDR_LIST: '127.0.0.1 127.0.0.2' }));
+    started.push(ioc.proc);
+    assert.deepEqual(ioc.pva, pva, 'one TCP and one UDP port for both addresses');
+    for (const address of ['127.0.0.2', '127.0.0.1']) {
+      const r = await runEpicsTool('pvxget', ['-w', '2', '-r', 'value', 'intf:x'], pvaClientEnv(pva, { EPICS_PVA_ADDR_LIST: address }));
+      assert.equal(r.code, 0, `a search sent to ${address} only is answered: ${r.stderr}`);
+      assert.match(r.stdout, /value double = 5/);
+    }
+  });
+
   for (const [what, line, serves] of [['by default', '', true], ['not with [ioc] pva = false', 'pva = false\n', false]] as const) {
     it(`run -c: ${what}`, async () => {
       const work = makeTempDir('pva-run-');

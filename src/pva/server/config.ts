@@ -6,7 +6,7 @@
  *
  *   EPICS_PVAS_SERVER_PORT           or EPICS_PVA_SERVER_PORT     TCP port, default 5075 (0: any free port)
  *   EPICS_PVAS_BROADCAST_PORT        or EPICS_PVA_BROADCAST_PORT  UDP search port, default 5076
- *   EPICS_PVAS_INTF_ADDR_LIST        (no fallback)                interfaces to bind, default all
+ *   EPICS_PVAS_INTF_ADDR_LIST        (no fallback)                interfaces to bind (TCP and searches), default all
  *   EPICS_PVAS_BEACON_ADDR_LIST      or EPICS_PVA_ADDR_LIST       beacon destinations (default port: the UDP port)
  *   EPICS_PVAS_AUTO_BEACON_ADDR_LIST or EPICS_PVA_AUTO_ADDR_LIST  add interface broadcasts, default YES
  *   EPICS_PVAS_IGNORE_ADDR_LIST      (no fallback)                senders whose searches are ignored

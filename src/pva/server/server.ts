@@ -60,7 +60,8 @@ export class PvaServer {
   readonly guid = crypto.randomBytes(12);
   private readonly log: Logger;
   private readonly tcpServers: net.Server[] = [];
-  private udp: dgram.Socket | undefined;
+  /** One search socket per interface, all on the same port; a search is answered from the socket it came in on. */
+  private readonly udpSockets: dgram.Socket[] = [];
   private beaconSocket: dgram.Socket | undefined;
   private beaconTimer: NodeJS.Timeout | undefined;
   private beaconCount = 0;
@@ -93,7 +94,7 @@ export class PvaServer {
     this.started = true;
     const hosts = this.config.interfaces.length ? this.config.interfaces : ['0.0.0.0'];
     await this.listenTcp(hosts);
-    await this.bindUdp(hosts[0]);
+    await this.bindUdp(hosts);
     await this.startBeacons();
     this.log.info('serving pvAccess', { tcpPort: this._tcpPort, udpPort: this._udpPort, interfaces: hosts.join(' ') });
   }
@@ -103,10 +104,10 @@ export class PvaServer {
     this.beaconTimer = undefined;
     for (const c of [...this.connections]) c.close('server shutting down');
     const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    for (const sock of [this.udp, this.beaconSocket]) {
+    for (const sock of [...this.udpSockets, this.beaconSocket]) {
       if (sock) closing.push(new Promise<void>((resolve) => sock.close(() => resolve())));
     }
-    this.udp = undefined;
+    this.udpSockets.length = 0;
     this.beaconSocket = undefined;
     this.tcpServers.length = 0;
     await Promise.all(closing);
@@ -166,22 +167,31 @@ export class PvaServer {
     this._tcpPort = port;
   }
 
-  private async bindUdp(host: string): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: UDP_RECEIVE_BUFFER });
-    sock.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
-    sock.on('error', (err) => this.log.error('UDP socket error', { reason: err.message }));
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind({ port: this.config.broadcastPort, address: host, exclusive: false }, () => {
-        sock.off('error', reject);
-        resolve();
+  /**
+   * A search socket on each interface, as pvxs listens for searches on every
+   * address of EPICS_PVAS_INTF_ADDR_LIST. With port 0 the first one picks a
+   * free port and the others take the same.
+   */
+  private async bindUdp(hosts: string[]): Promise<void> {
+    let port = this.config.broadcastPort;
+    for (const host of hosts) {
+      const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: UDP_RECEIVE_BUFFER });
+      sock.on('message', (data, rinfo) => this.onDatagram(sock, data, rinfo));
+      sock.on('error', (err) => this.log.error('UDP socket error', { host, reason: err.message }));
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind({ port, address: host, exclusive: false }, () => {
+          sock.off('error', reject);
+          resolve();
+        });
       });
-    });
-    this.udp = sock;
-    this._udpPort = sock.address().port;
+      this.udpSockets.push(sock);
+      port = sock.address().port;
+    }
+    this._udpPort = port;
   }
 
-  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
+  private onDatagram(sock: dgram.Socket, data: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.config.ignoreAddrs.includes(rinfo.address)) return;
     let frames;
     try {
@@ -201,14 +211,14 @@ export class PvaServer {
       // UDP replies are big endian, as pvxs sends them.
       const out = answerSearch(request, (name) => this.opts.directory.lookup(name) !== undefined || (name === 'server' && !!this.opts.listNames), this.guid, this._tcpPort, true);
       this.counters.searchHits += out.found;
-      if (!out.reply || !this.udp) continue;
+      if (!out.reply || !this.udpSockets.includes(sock)) continue;
       if (this.udpInFlight >= MAX_UDP_IN_FLIGHT) {
         this.counters.udpDropped++;
         continue;
       }
       const to: HostPort = { host: request.responseAddress === '0.0.0.0' ? rinfo.address : request.responseAddress, port: request.responsePort || rinfo.port };
       this.udpInFlight++;
-      this.udp.send(out.reply, to.port, to.host, () => {
+      sock.send(out.reply, to.port, to.host, () => {
         this.udpInFlight--;
       });
     }
