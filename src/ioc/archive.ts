@@ -66,7 +66,7 @@ export const ARCHIVE_RULES: Readonly<Record<string, Readonly<Record<string, Arch
   },
   'iocstats.db': {
     'IOC:STARTTOD': M, 'IOC:TOD': counter, 'IOC:HEARTBEAT': counter, 'IOC:UPTIME': counter,
-    'IOC:CA_CLNT_CNT': M, 'IOC:CA_CONN_CNT': M, 'IOC:RECORD_CNT': M,
+    'IOC:CA_CLNT_CNT': M, 'IOC:CA_CONN_CNT': M, 'IOC:PVA_CLNT_CNT': M, 'IOC:PVA_CONN_CNT': M, 'IOC:RECORD_CNT': M,
     'IOC:FD_MAX': fixed, 'IOC:FD_CNT': stats, 'IOC:FD_FREE': stats, 'IOC:SYS_CPU_LOAD': stats, 'IOC:IOC_CPU_LOAD': stats,
     'IOC:CPU_CNT': fixed, 'IOC:MEM_USED': stats, 'IOC:MEM_FREE': stats, 'IOC:MEM_MAX': fixed,
     'IOC:ST_SCRIPT': fixed, 'IOC:KERNEL_VERS': fixed, 'IOC:EPICS_VERS': fixed, 'IOC:HOSTNAME': fixed, 'IOC:APP_DIR': fixed,

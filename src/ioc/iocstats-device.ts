@@ -4,6 +4,8 @@
  * that the iocAdmin records in db/iocstats.db read as on any Linux soft IOC.
  * What each reads, as devIocStats's Linux implementation does:
  *   @ca_clients       CA circuits (clients) open now          @ca_connections  channels on them
+ *   @pva_clients      pvAccess connections (clients) open now  @pva_connections channels on them
+ *                     (not iocStats names: its counts are CA only, and so are @ca_*)
  *   @records          records in the database                 @no_of_cpus      online CPUs
  *   @fd               open file descriptors (/proc/self/fd)   @maxfd           RLIMIT_NOFILE soft limit
  *   @allocated_bytes  resident set (/proc/self/statm x page)  @free_bytes      MemFree+Buffers+Cached
@@ -30,6 +32,8 @@ export interface IocStatsSources {
   startedAt: number;
   /** Clients and channels as the CA server counts them; undefined before it runs. */
   ca(): { clients: number; channels: number } | undefined;
+  /** The same for the pvAccess server; undefined before it runs, or when there is none. */
+  pva(): { clients: number; channels: number } | undefined;
   records(): number;
   /** The startup file (the configuration, or the .db files of softioc). */
   startupScript: string;
@@ -114,7 +118,7 @@ class LoadMeter {
 }
 
 const INPUTS = [
-  'ca_clients', 'ca_connections', 'records', 'no_of_cpus', 'fd', 'maxfd', 'fd_free', 'allocated_bytes', 'free_bytes',
+  'ca_clients', 'ca_connections', 'pva_clients', 'pva_connections', 'records', 'no_of_cpus', 'fd', 'maxfd', 'fd_free', 'allocated_bytes', 'free_bytes',
   'total_bytes', 'sys_cpuload', 'ioc_cpuload', 'heartbeat', 'up_time', 'kernel_ver', 'epics_ver', 'hostname', 'pwd',
   'startup_script', 'engineer', 'location', 'proc_id', 'parent_proc_id',
 ] as const;
@@ -130,6 +134,8 @@ export function iocStatsDeviceSupport(src: IocStatsSources): DeviceSupport {
     switch (what) {
       case 'ca_clients': return src.ca()?.clients ?? 0;
       case 'ca_connections': return src.ca()?.channels ?? 0;
+      case 'pva_clients': return src.pva()?.clients ?? 0;
+      case 'pva_connections': return src.pva()?.channels ?? 0;
       case 'records': return src.records();
       case 'no_of_cpus': return os.availableParallelism();
       case 'fd': return openFds();

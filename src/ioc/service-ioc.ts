@@ -48,8 +48,8 @@ export interface ServiceIoc {
   redis: RedisBridge;
   health: HealthAggregator;
   journal: JournalFollower | undefined;
-  /** Where the iocStats records find the CA server once it runs. */
-  caStats: { server: CaServer | undefined };
+  /** Where the iocStats records find the CA and pvAccess servers once they run. */
+  serverStats: { ca: CaServer | undefined; pva: PvaServer | undefined };
   stop(): Promise<void>;
 }
 
@@ -69,11 +69,12 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const redis = new RedisBridge({ servers: config.redis, log: log.child('redis'), health });
   const queueservers = new QueueserverBridge({ managers: config.queueservers, log: log.child('queueserver'), health, unitEnvironment: new UnitEnvironment(bus), redis });
   const startedAt = Date.now();
-  // The CA server comes after the database; iocStats reads it through this.
-  const caStats: ServiceIoc['caStats'] = { server: undefined };
+  // The servers come after the database; iocStats reads them through this.
+  const serverStats: ServiceIoc['serverStats'] = { ca: undefined, pva: undefined };
   const stats = iocStatsDeviceSupport({
     startedAt,
-    ca: () => (caStats.server ? { clients: caStats.server.circuitCount, channels: caStats.server.channelCount } : undefined),
+    ca: () => (serverStats.ca ? { clients: serverStats.ca.circuitCount, channels: serverStats.ca.channelCount } : undefined),
+    pva: () => (serverStats.pva ? { clients: serverStats.pva.connectionCount, channels: serverStats.pva.channelCount } : undefined),
     records: () => database.records.size,
     startupScript: path.resolve(config.file),
   });
@@ -83,7 +84,7 @@ export function buildServiceIoc(config: IocConfig, log: Logger, connection?: Man
   const loaded = loadAll(configSteps(config));
   for (const w of loaded.warnings) log.warn(w.message);
   const database = Database.build(loaded, { registry, log: log.child('db') });
-  return { database, bus, bridge, queueservers, redis, health, putlog, caStats, journal };
+  return { database, bus, bridge, queueservers, redis, health, putlog, serverStats, journal };
 }
 
 export async function startServiceIoc(config: IocConfig, log: Logger, connection?: ManagedConnection): Promise<ServiceIoc> {
@@ -100,7 +101,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   built.queueservers.start();
   const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
   await server.start();
-  built.caStats.server = server;
+  built.serverStats.ca = server;
   let pva: PvaServer | undefined;
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -119,6 +120,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   };
   try {
     pva = config.pva ? await startPvaServing({ database: built.database, log: log.child('pva'), audit: built.putlog.audit }) : undefined;
+    built.serverStats.pva = pva;
   } catch (err) {
     await stop();
     throw err;

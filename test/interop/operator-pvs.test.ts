@@ -13,6 +13,8 @@ import { UserManager, basicUnits, checkJournald, checkUserManager } from '../hel
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, PyCa, serverEnv } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
+import { pvaClientEnv } from '../helpers/pvxs';
+import { checkPvxsBundle, epicsBin } from '../helpers/shared';
 import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
 
 const P = 'ops:';
@@ -191,6 +193,28 @@ describe('operator PVs: resources, journal, iocStats (real systemd, journald, li
     }
     await waitPv('IOC:CA_CLNT_CNT', (x) => x.value === 1);
     await waitPv('IOC:CA_CONN_CNT', (x) => x.value === opened.size);
+  });
+
+  it('PVA_CLNT_CNT and PVA_CONN_CNT count pvAccess clients and channels; the CA counts leave them out, as iocStats\'s do', async function () {
+    requireDependency(this, checkPvxsBundle());
+    const ports = await ioc!.waitLine(/PVA on TCP port (\d+) and UDP port (\d+)/);
+    assert.equal((await waitPv('IOC:PVA_CLNT_CNT', () => true)).value, 0, 'no PVA client yet');
+    // One pvxmonitor is one PVA client; with two PVs, two channels on it.
+    const mon = startProcess(path.join(epicsBin()!, 'pvxmonitor'), [`${P}IOC:HEARTBEAT`, `${P}talker:ActiveState`],
+      pvaClientEnv({ tcp: Number(ports[1]), udp: Number(ports[2]) }));
+    try {
+      await mon.waitLine(new RegExp(`^${P}IOC:HEARTBEAT$`), 10000);
+      await mon.waitLine(new RegExp(`^${P}talker:ActiveState$`), 10000);
+      await waitPv('IOC:PVA_CLNT_CNT', (x) => x.value === 1);
+      await waitPv('IOC:PVA_CONN_CNT', (x) => x.value === 2);
+      // The CA counts are this one CA client and the channels it opened, nothing of pvxmonitor's.
+      await waitPv('IOC:CA_CLNT_CNT', (x) => x.value === 1);
+      await waitPv('IOC:CA_CONN_CNT', (x) => x.value === opened.size);
+    } finally {
+      await mon.stop();
+    }
+    await waitPv('IOC:PVA_CLNT_CNT', (x) => x.value === 0);
+    await waitPv('IOC:PVA_CONN_CNT', (x) => x.value === 0);
   });
 
   it('iocStats process facts match the IOC process', async () => {

@@ -38,6 +38,7 @@ describe('iocStats names', () => {
       LOCATION: 'stringin', ST_SCRIPT: 'waveform',
     };
     for (const [n, t] of Object.entries(types)) assert.equal(ioc.database.records.get(`bl:IOC:${n}`)?.recordType, t, n);
+    for (const n of ['PVA_CLNT_CNT', 'PVA_CONN_CNT']) assert.equal(ioc.database.records.get(`bl:IOC:${n}`)?.recordType, 'ai', `${n}, beside the CA-only counts`);
     assert.ok(pv('IOC:LOAD'), 'IOC_CPU_LOAD\'s alias');
     assert.equal(ioc.database.records.get('bl:IOC:Heartbeat')?.recordType, 'longin', 'the existing names stay');
     assert.equal(ioc.database.records.get('bl:IOC:Uptime')?.recordType, 'longin');
@@ -71,10 +72,11 @@ describe('iocStats names', () => {
     assert.ok(Number(value('IOC:MEM_FREE')) > 0 && Number(value('IOC:MEM_FREE')) <= total);
   });
 
-  it('no CA server yet: no clients, no connections; no alarm on a count', () => {
-    assert.equal(value('IOC:CA_CLNT_CNT'), 0);
-    assert.equal(value('IOC:CA_CONN_CNT'), 0);
-    assert.deepEqual(alarm('IOC:CA_CLNT_CNT'), ['NO_ALARM', 'NO_ALARM']);
+  it('no CA or PVA server yet: no clients, no connections; no alarm on a count', () => {
+    for (const n of ['CA_CLNT_CNT', 'CA_CONN_CNT', 'PVA_CLNT_CNT', 'PVA_CONN_CNT']) {
+      assert.equal(value(`IOC:${n}`), 0, n);
+      assert.deepEqual(alarm(`IOC:${n}`), ['NO_ALARM', 'NO_ALARM'], n);
+    }
   });
 
   it('STARTTOD is the start time in iocStats\'s format', () => {

@@ -89,6 +89,13 @@ export class PvaServer {
     return this.connections.size;
   }
 
+  /** Channels open on all connections. */
+  get channelCount(): number {
+    let n = 0;
+    for (const c of this.connections) n += c.channelCount;
+    return n;
+  }
+
   async start(): Promise<void> {
     if (this.started) throw new Error('PVA server already started');
     this.started = true;
