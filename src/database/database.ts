@@ -249,8 +249,10 @@ export class Database implements PvDirectory, RecordHost {
       rec.type.initRecord?.(rec);
     }
     // scanInit builds the scan lists before PINI processing; they are scanned once start() has returned.
+    // It adds the records type by type (record types in name order), each type's in load order.
     this.started = true;
-    for (const rec of this.records.values()) this.scanAdd(rec);
+    const byType = [...this.records.values()].sort((a, b) => (a.type.name < b.type.name ? -1 : a.type.name > b.type.name ? 1 : 0));
+    for (const rec of byType) this.scanAdd(rec);
     for (const rec of this.records.values()) {
       if (rec.f.PINI === 1) this.scan(rec);
     }

@@ -438,6 +438,24 @@ describe('records', () => {
         db.stop();
       }
     });
+
+    it('at start, records of one PHAS are scanned type by type (types in name order), each type in load order', async () => {
+      const db = build(`record(longout, "lo") { field(SCAN, ".1 second") field(VAL, "3") field(OUT, "last PP") }
+        record(ao, "a2") { field(SCAN, ".1 second") field(VAL, "2") field(OUT, "last PP") }
+        record(calcout, "mark") { field(SCAN, ".1 second") field(PHAS, "5") field(CALC, "0") field(OUT, "last PP") }
+        record(ao, "a1") { field(SCAN, ".1 second") field(VAL, "1") field(OUT, "last PP") }
+        record(ai, "last") { field(VAL, "-1") }`);
+      try {
+        const seen: number[] = [];
+        const p = pv(db, 'last');
+        p.subscribe(() => seen.push(value(db, 'last')));
+        await events(p, 8);
+        const end = seen.indexOf(0);
+        assert.deepEqual(seen.slice(end + 1, end + 5), [2, 1, 3, 0], 'ao a2, ao a1, longout, then mark');
+      } finally {
+        db.stop();
+      }
+    });
   });
 
   describe('DISA/DISV', () => {
