@@ -111,7 +111,7 @@ const COMMON: FieldDef[] = [
   f('NSEV', 'MENU', { menu: sevr, readOnly: true }),
   f('ACKS', 'MENU', { menu: sevr, readOnly: true }),
   f('ACKT', 'MENU', { menu: menuYesNo, initial: 'YES' }),
-  f('UDF', 'UCHAR', { initial: '1' }),
+  f('UDF', 'UCHAR', { initial: '1', process: true }),
   f('UDFS', 'MENU', { menu: sevr, initial: 'INVALID' }),
   f('PACT', 'UCHAR', { readOnly: true }),
   f('PUTF', 'UCHAR', { readOnly: true }),
@@ -122,7 +122,8 @@ const COMMON: FieldDef[] = [
   f('RTYP', 'STRING', { size: 40, readOnly: true }),
 ];
 
-const ALARM_SEVERITIES = (prefix: string[], property = false): FieldDef[] => prefix.map((p) => f(p, 'MENU', { menu: sevr, property }));
+/** Alarm severity fields: a write processes a passive record (pp(TRUE)), which takes the new alarm. */
+const ALARM_SEVERITIES = (prefix: string[], property = false): FieldDef[] => prefix.map((p) => f(p, 'MENU', { menu: sevr, property, process: true }));
 
 function analogFields(valType: DbfType, output: boolean): FieldDef[] {
   const lim = valType;
@@ -131,21 +132,21 @@ function analogFields(valType: DbfType, output: boolean): FieldDef[] {
     f(output ? 'OUT' : 'INP', output ? 'OUTLINK' : 'INLINK'),
     f('EGU', 'STRING', { size: 16, property: true }),
     f('HOPR', lim, { property: true }), f('LOPR', lim, { property: true }),
-    f('HIHI', lim, { property: true }), f('LOLO', lim, { property: true }),
-    f('HIGH', lim, { property: true }), f('LOW', lim, { property: true }),
+    f('HIHI', lim, { property: true, process: true }), f('LOLO', lim, { property: true, process: true }),
+    f('HIGH', lim, { property: true, process: true }), f('LOW', lim, { property: true, process: true }),
     // Metadata fields (prop(YES)) in ai and ao, not in longin and longout.
     ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], valType === 'DOUBLE'),
     f('HYST', lim), f('ADEL', lim), f('MDEL', lim),
     f('LALM', lim, { readOnly: true }), f('ALST', lim, { readOnly: true }), f('MLST', lim, { readOnly: true }),
     ...(valType === 'DOUBLE' ? [
-      f('PREC', 'SHORT', { property: true }), f('RVAL', 'LONG'), f('ORAW', 'LONG', { readOnly: true }),
-      ...(output ? [] : [f('SMOO', 'DOUBLE')]), f('AOFF', 'DOUBLE'), f('ASLO', 'DOUBLE', { initial: '1' }),
+      f('PREC', 'SHORT', { property: true }), f('RVAL', 'LONG', { process: true }), f('ORAW', 'LONG', { readOnly: true }),
+      ...(output ? [] : [f('SMOO', 'DOUBLE')]), f('AOFF', 'DOUBLE', { process: true }), f('ASLO', 'DOUBLE', { initial: '1', process: true }),
       // Raw-to-engineering conversion (stored; Soft Channel device support does not convert).
-      f('LINR', 'MENU', { menu: menuConvert }), f('EGUF', 'DOUBLE'), f('EGUL', 'DOUBLE'),
-      f('ESLO', 'DOUBLE', { initial: '1' }), f('EOFF', 'DOUBLE'), f('ROFF', 'ULONG'),
+      f('LINR', 'MENU', { menu: menuConvert, process: true }), f('EGUF', 'DOUBLE', { process: true }), f('EGUL', 'DOUBLE', { process: true }),
+      f('ESLO', 'DOUBLE', { initial: '1', process: true }), f('EOFF', 'DOUBLE', { process: true }), f('ROFF', 'ULONG', { process: true }),
     ] : []),
     ...(output ? [
-      f('DRVH', lim, { property: true }), f('DRVL', lim, { property: true }),
+      f('DRVH', lim, { property: true, process: true }), f('DRVL', lim, { property: true, process: true }),
       f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }),
       f('IVOA', 'MENU', { menu: menuIvoa }), f('IVOV', lim),
       ...(valType === 'DOUBLE' ? [f('OROC', 'DOUBLE'), f('OVAL', 'DOUBLE', { readOnly: true }), f('PVAL', 'DOUBLE', { readOnly: true }), f('OMOD', 'UCHAR', { readOnly: true })] : []),
@@ -157,9 +158,9 @@ function binaryFields(output: boolean): FieldDef[] {
   return [
     f('VAL', 'ENUM', { process: true }),
     f(output ? 'OUT' : 'INP', output ? 'OUTLINK' : 'INLINK'),
-    f('ZNAM', 'STRING', { size: 26, property: true }), f('ONAM', 'STRING', { size: 26, property: true }),
+    f('ZNAM', 'STRING', { size: 26, property: true, process: true }), f('ONAM', 'STRING', { size: 26, property: true, process: true }),
     ...ALARM_SEVERITIES(['ZSV', 'OSV', 'COSV']),
-    f('RVAL', 'ULONG'), f('ORAW', 'ULONG', { readOnly: true }), f('MASK', 'ULONG'),
+    f('RVAL', 'ULONG', { process: true }), f('ORAW', 'ULONG', { readOnly: true }), f('MASK', 'ULONG'),
     f('LALM', 'USHORT', { readOnly: true }), f('MLST', 'USHORT', { readOnly: true }),
     ...(output ? [f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }), f('HIGH', 'DOUBLE'), f('IVOA', 'MENU', { menu: menuIvoa }), f('IVOV', 'USHORT')] : []),
   ];
@@ -171,11 +172,11 @@ function multiBitFields(output: boolean): FieldDef[] {
   return [
     f('VAL', 'ENUM', { process: true }),
     f(output ? 'OUT' : 'INP', output ? 'OUTLINK' : 'INLINK'),
-    ...MBB_PREFIXES.map((p) => f(`${p}ST`, 'STRING', { size: 26, valueProperty: true })),
-    ...MBB_PREFIXES.map((p) => f(`${p}VL`, 'ULONG')),
+    ...MBB_PREFIXES.map((p) => f(`${p}ST`, 'STRING', { size: 26, valueProperty: true, process: true })),
+    ...MBB_PREFIXES.map((p) => f(`${p}VL`, 'ULONG', { process: true })),
     ...ALARM_SEVERITIES(MBB_PREFIXES.map((p) => `${p}SV`)),
     ...ALARM_SEVERITIES(['UNSV', 'COSV']),
-    f('NOBT', 'USHORT'), f('RVAL', 'ULONG'), f('ORAW', 'ULONG', { readOnly: true }), f('MASK', 'ULONG'), f('SHFT', 'USHORT'),
+    f('NOBT', 'USHORT'), f('RVAL', 'ULONG', { process: true }), f('ORAW', 'ULONG', { readOnly: true }), f('MASK', 'ULONG'), f('SHFT', 'USHORT'),
     f('LALM', 'USHORT', { readOnly: true }), f('MLST', 'USHORT', { readOnly: true }),
     ...(output ? [f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }), f('IVOA', 'MENU', { menu: menuIvoa }), f('IVOV', 'USHORT')] : []),
   ];
@@ -780,8 +781,8 @@ function calcFields(out: boolean): FieldDef[] {
     ...CALC_LETTERS.map((l) => f(`L${l}`, 'DOUBLE', { readOnly: true })),
     f('EGU', 'STRING', { size: 16, property: true }), f('PREC', 'SHORT', { property: true }),
     f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
-    f('HIHI', 'DOUBLE', { property: true }), f('LOLO', 'DOUBLE', { property: true }),
-    f('HIGH', 'DOUBLE', { property: true }), f('LOW', 'DOUBLE', { property: true }),
+    f('HIHI', 'DOUBLE', { property: true, process: true }), f('LOLO', 'DOUBLE', { property: true, process: true }),
+    f('HIGH', 'DOUBLE', { property: true, process: true }), f('LOW', 'DOUBLE', { property: true, process: true }),
     ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], true),
     f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
     f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),

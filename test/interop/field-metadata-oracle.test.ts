@@ -54,6 +54,12 @@ record(ai, "$(P)big") {
 record(ai, "$(P)evai") { field(SCAN, "Event") field(HIHI, "5") }
 record(mbbi, "$(P)evmbbi") { field(SCAN, "Event") field(ZRST, "A") field(ZRVL, "5") }
 record(longin, "$(P)evli") { field(SCAN, "Event") field(HIHI, "5") }
+# Passive records written at run time: a field with pp(TRUE) processes them.
+record(ai, "$(P)ppai") { field(VAL, "10") field(HIHI, "20") field(HHSV, "MAJOR") }
+record(longin, "$(P)ppli") { field(VAL, "10") field(HIGH, "20") }
+record(bi, "$(P)ppbi") { field(VAL, "1") field(ZNAM, "Off") }
+record(mbbi, "$(P)ppmbbi") { field(VAL, "1") field(ZRST, "Z") field(ONST, "O") }
+record(calc, "$(P)ppcalc") { field(CALC, "A") field(A, "7") field(HIGH, "10") field(HSV, "MINOR") }
 record(stringin, "$(P)sl") { field(INP, "$(P)ai.ESLO") field(PINI, "YES") }
 `;
 
@@ -168,6 +174,23 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
 
     it('DBR_CTRL_LONG, _SHORT, _CHAR and _FLOAT: limits cast to the type as dbAccess casts them', async () => {
       for (const t of ['DBR_CTRL_LONG', 'DBR_CTRL_SHORT', 'DBR_CTRL_CHAR', 'DBR_CTRL_FLOAT']) await same('-d', t, ...names(NUMERIC));
+    });
+
+    it('a write to a field with pp(TRUE) (alarm limits and severities, state names and values, UDF) processes a passive record', async () => {
+      const state = (...pvs: string[]): Promise<ToolResult> => same('-d', 'DBR_TIME_STRING', ...pvs.map((n) => P + n));
+      const RECORDS = ['ppai', 'ppli', 'ppbi', 'ppmbbi', 'ppcalc'];
+      await state(...RECORDS);
+      const writes: [string, string][] = [
+        ['ppai.HIHI', '5'], ['ppli.HSV', 'MINOR'], ['ppbi.OSV', 'MAJOR'], ['ppmbbi.ONVL', '3'], ['ppcalc.HIGH', '5'],
+      ];
+      for (const server of [side!.base, side!.ours]) {
+        for (const [pv, value] of writes) assert.equal((await runTool(server, 'caput', ['-t', P + pv, value])).code, 0);
+      }
+      const r = await state(...RECORDS);
+      assert.doesNotMatch(r.out, /UDF/, 'every record has processed');
+      // Not a field without pp(TRUE): HYST is stored, the record is not processed.
+      for (const server of [side!.base, side!.ours]) assert.equal((await runTool(server, 'caput', ['-t', `${P}ppai.HYST`, '1'])).code, 0);
+      await state('ppai');
     });
 
     it('after a change of EGU, PREC and HOPR, the fields show the new ones', async () => {
