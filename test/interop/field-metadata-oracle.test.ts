@@ -44,6 +44,9 @@ record(calcout, "$(P)co") {
 record(longin, "$(P)li") { field(EGU, "cnt") field(HOPR, "1000") field(LOPR, "-10") field(HIHI, "900") field(HHSV, "MINOR") field(HYST, "3") }
 record(longout, "$(P)lo") { field(EGU, "u") field(HOPR, "100") field(DRVH, "50") field(DRVL, "5") field(HIHI, "90") field(HYST, "2") }
 record(mbbi, "$(P)mbbi") { field(ZRST, "A") field(ONST, "B") field(ZRVL, "5") field(NOBT, "4") field(ZRSV, "MINOR") }
+record(mbbo, "$(P)mbbo") { field(ZRST, "A") field(ZRVL, "3") field(NOBT, "2") }
+record(stringout, "$(P)so") { field(VAL, "out") field(PHAS, "1") }
+record(lso, "$(P)lso") { field(SIZV, "100") }
 record(waveform, "$(P)wf") { field(NELM, "10") field(FTVL, "DOUBLE") field(EGU, "A") field(PREC, "2") field(HOPR, "9.5") field(LOPR, "-1") }
 record(stringin, "$(P)si") { field(VAL, "hello") field(DESC, "a stringin") field(PHAS, "2") }
 record(ai, "$(P)big") {
@@ -83,6 +86,9 @@ const NUMERIC: Record<string, readonly string[]> = {
   li: ['HIHI', 'HOPR', 'HYST', 'ADEL'],
   lo: ['VAL', 'HIHI', 'DRVH', 'HYST'],
   mbbi: ['ZRVL', 'NOBT', 'SHFT', 'ZRSV'],
+  mbbo: ['ZRVL', 'NOBT', 'IVOV', 'OMSL'],
+  so: ['PHAS', 'SCAN'],
+  lso: ['SIZV', 'LEN'],
   wf: ['NELM', 'NORD', 'HOPR', 'LOPR', 'PREC', 'BUSY', 'FTVL'],
   si: ['SCAN', 'PHAS'],
 };
@@ -92,6 +98,7 @@ const STRINGS: Record<string, readonly string[]> = {
   ai: ['DESC', 'EGU'],
   calc: ['CALC'],
   mbbi: ['ZRST'],
+  so: ['VAL', 'DESC'],
   si: ['DESC'],
   // A DOUBLE field read through a link into a string: its precision, as DBR_STRING.
   sl: ['VAL'],
