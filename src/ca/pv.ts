@@ -117,4 +117,10 @@ export interface PvDirectory {
    * changes rare. Returns the function that stops listening.
    */
   onRightsChanged?(listener: () => void): () => void;
+  /**
+   * Names that `lookup` serves for as long as the directory exists (a soft
+   * IOC's record names). A server may answer searches for them without asking
+   * `lookup`, on another thread; every other name is still asked of `lookup`.
+   */
+  servedNames?(): Iterable<string>;
 }

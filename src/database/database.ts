@@ -360,17 +360,22 @@ export class Database implements PvDirectory, RecordHost {
     if (longString) base = base.slice(0, -1);
     const dot = base.indexOf('.');
     const recName = dot < 0 ? base : base.slice(0, dot);
-    const fieldName = dot < 0 ? 'VAL' : base.slice(dot + 1);
     const rec = this.record(recName);
     if (!rec) return undefined;
-    const def = rec.type.fields.get(fieldName);
-    // DBF_NOACCESS fields are the record's own (a compiled expression): no PV.
-    if (!def || def.type === 'NOACCESS') return undefined;
-    if (longString && nativeTypeOfDbf(def.type) !== DbrType.STRING) return undefined;
-    if (longString && def.name === 'VAL' && rec.type.arrayValue) return undefined;
+    const def = servedField(rec, dot < 0 ? 'VAL' : base.slice(dot + 1), longString);
+    if (!def) return undefined;
     const pv = new FieldPv(name, rec, def, longString, { access: this.access, deviceNames: this.registry.names() });
     this.pvs.set(name, pv);
     return pv;
+  }
+
+  /** Record names and aliases: each is served (as its VAL) for the life of the database. */
+  *servedNames(): Iterable<string> {
+    for (const [name, rec] of this.records) if (servedField(rec, 'VAL', false)) yield name;
+    for (const [alias, target] of this.aliases) {
+      const rec = this.records.get(target);
+      if (rec && servedField(rec, 'VAL', false)) yield alias;
+    }
   }
 
   /** Record names in definition order (`dbl`). */
@@ -383,6 +388,16 @@ export class Database implements PvDirectory, RecordHost {
 interface ScanList {
   readonly recs: DbRecord[];
   readonly timer: NodeJS.Timeout;
+}
+
+/** The field a PV name of `rec` serves, or undefined when that name is no PV. */
+function servedField(rec: DbRecord, fieldName: string, longString: boolean): FieldDef | undefined {
+  const def = rec.type.fields.get(fieldName);
+  // DBF_NOACCESS fields are the record's own (a compiled expression): no PV.
+  if (!def || def.type === 'NOACCESS') return undefined;
+  if (longString && nativeTypeOfDbf(def.type) !== DbrType.STRING) return undefined;
+  if (longString && def.name === 'VAL' && rec.type.arrayValue) return undefined;
+  return def;
 }
 
 function menuType(rec: DbRecord): FieldDef['type'] {

@@ -8,7 +8,8 @@ import { encodeMessage, readHeader, type Message } from '../../src/ca/protocol/h
 import { CaProtocolError } from '../../src/ca/protocol/errors';
 import { Command, DBE_VALUE, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
-import { answerSearchDatagram, MAX_UDP_REPLY } from '../../src/ca/server/search';
+import { answerSearchDatagram, MAX_UDP_REPLY, scanSearchDatagram } from '../../src/ca/server/search';
+import { NameTable } from '../../src/ca/server/name-table';
 import { MessageWriter } from '../../src/ca/protocol/writer';
 import { encodeDbr, encodeDbrInto, paddedSize, dbrPayloadSize } from '../../src/ca/protocol/dbr';
 import { BeaconEmitter } from '../../src/ca/server/beacon';
@@ -222,11 +223,54 @@ describe('UDP search answers', () => {
     assert.equal(replies, 100);
   });
 
+  it('recognises the names of a table by their bytes and decodes only the others, in order', () => {
+    const table = NameTable.fromNames(['yes:a', 'yes:Temperatur°C']);
+    const out = scanSearchDatagram(datagram(['yes:a', 'other', 'yes:Temperatur°C', 'yes:a.DESC']), (b, s0, e) => table.has(b, s0, e));
+    assert.deepEqual(out.found, [100, 102]);
+    assert.deepEqual([out.askNames, out.askCids], [['other', 'yes:a.DESC'], [101, 103]]);
+    assert.equal(out.searched, 4);
+    assert.equal(out.sequence, 4242);
+  });
+
   it('answers the valid searches before a truncated one', () => {
     const d = datagram(['yes:a', 'yes:b']);
     const out = answerSearchDatagram(d.subarray(0, d.length - 4), serves, 5099);
     assert.equal(out.found, 1);
     assert.match(out.error ?? '', /ends inside/);
+  });
+});
+
+describe('Name table', () => {
+  const bytes = (s: string): Buffer => Buffer.from(s, 'utf8');
+  const has = (t: NameTable, name: string): boolean => {
+    // Read in place from a larger buffer, as from a datagram.
+    const b = Buffer.concat([bytes('xx'), bytes(name), Buffer.from([0, 7])]);
+    return t.has(b, 2, 2 + bytes(name).length);
+  };
+
+  it('has exactly its names: not their prefixes, extensions or neighbours', () => {
+    const names = Array.from({ length: 5000 }, (_, i) => `bench:ao${i}`);
+    const t = NameTable.fromNames([...names, 'bench:ao1', 'Temperatur°C']);
+    assert.equal(t.size, 5001, 'a name given twice is kept once');
+    for (const n of names) assert.ok(has(t, n), n);
+    assert.ok(has(t, 'Temperatur°C'));
+    for (const n of ['bench:ao', 'bench:ao5000', 'bench:ao12345', 'bench:ao1.DESC', 'bench:a', '', 'Temperatur']) assert.ok(!has(t, n), n);
+  });
+
+  it('answers the same after a copy of its arrays (as another thread gets it)', () => {
+    const t = NameTable.fromNames(['a', 'b:c', 'd']);
+    const p = t.packed;
+    const copy = NameTable.fromPacked({ bytes: Uint8Array.from(p.bytes), starts: Uint32Array.from(p.starts) });
+    assert.deepEqual(['a', 'b:c', 'd', 'e', 'b'].map((n) => has(copy, n)), [true, true, true, false, false]);
+  });
+
+  it('agrees with a Set for any names (property)', () => {
+    fc.assert(fc.property(fc.uniqueArray(fc.string({ minLength: 1, maxLength: 12 }), { maxLength: 60 }), fc.array(fc.string({ maxLength: 12 }), { maxLength: 30 }), (names, probes) => {
+      const t = NameTable.fromNames(names);
+      const set = new Set(names);
+      for (const n of [...names, ...probes]) if (n !== '' && has(t, n) !== set.has(n)) return false;
+      return true;
+    }));
   });
 });
 

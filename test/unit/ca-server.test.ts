@@ -7,6 +7,7 @@ import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { CaServer } from '../../src/ca/server/server';
 import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
+import type { PvDirectory } from '../../src/ca/pv';
 import { serverConfigFromEnv } from '../../src/ca/server/config';
 import { Command, DbrType } from '../../src/ca/protocol/constants';
 import { encodeMessage, type Message } from '../../src/ca/protocol/header';
@@ -102,6 +103,42 @@ describe('CA server sockets (loopback)', () => {
     assert.ok(server.circuitCount >= 2);
     a.sock.destroy();
     b.sock.destroy();
+  });
+
+  it('answers a directory\'s fixed names on its search thread and asks lookup about every other name', async () => {
+    const asked: string[] = [];
+    const pv = (name: string): SimplePv => new SimplePv({ name, type: DbrType.LONG, value: [1] });
+    const served = new Map(['fixed:a', 'fixed:b', 'fixed:a.DESC', 'later:c'].map((n) => [n, pv(n)]));
+    const dir: PvDirectory = {
+      lookup: (name) => {
+        asked.push(name);
+        return served.get(name);
+      },
+      servedNames: () => ['fixed:a', 'fixed:b'],
+    };
+    const ports = await freeCaPorts();
+    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(ports.server), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
+    const other = new CaServer({ directory: dir, config, log: memoryLogger() });
+    await other.start();
+    const sock = dgram.createSocket('udp4');
+    try {
+      const answered = new Set<number>();
+      const all = new Promise<void>((resolve) => sock.on('message', (d) => {
+        splitDatagram(d, (x) => {
+          if (x.command === Command.SEARCH) answered.add(x.parameter2);
+        });
+        if (answered.size === 4) resolve();
+      }));
+      await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+      sock.send(search(['fixed:a', 'fixed:a.DESC', 'nothere', 'fixed:b', 'later:c'], 31), ports.server, '127.0.0.1');
+      await all;
+      assert.deepEqual([...answered].sort(), [1, 2, 4, 5]);
+      assert.deepEqual(asked, ['fixed:a.DESC', 'nothere', 'later:c'], 'the fixed names were answered without a lookup');
+      assert.deepEqual([other.counters.searches, other.counters.searchHits], [5, 4]);
+    } finally {
+      sock.close();
+      await other.stop();
+    }
   });
 
   it('shares its UDP search port with another server on the host', async () => {

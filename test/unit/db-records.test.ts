@@ -489,6 +489,12 @@ describe('records', () => {
       assert.equal(db.lookup('nope'), undefined);
     });
 
+    it('names every record and alias as served for good, each one a PV lookup finds', () => {
+      const names = [...db.servedNames()];
+      assert.deepEqual(names.sort(), ['a', 'l', 's', 's2', 'w']);
+      for (const n of names) assert.ok(db.lookup(n), n);
+    });
+
     it('REC.FIELD$ serves a string field as a NUL-terminated CHAR array', () => {
       const p = pv(db, 's.DESC$');
       assert.equal(p.nativeType, DbrType.CHAR);

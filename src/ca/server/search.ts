@@ -37,32 +37,65 @@ export interface SearchOutcome {
   error?: string;
 }
 
-export function answerSearchDatagram(data: Buffer, serves: (name: string) => boolean, tcpPort: number): SearchOutcome {
-  let sequence: number | undefined;
-  const cids: number[] = [];
-  let searched = 0;
-  let error: string | undefined;
+/**
+ * One search datagram read through: the names a `known` check recognises by
+ * their bytes (served for sure), and the others, decoded, with their cids,
+ * for whoever can tell.
+ */
+export interface SearchScan {
+  /** The client's sequence number, to echo in each reply's VERSION (undefined before 4.11). */
+  sequence: number | undefined;
+  searched: number;
+  /** cids of the names `known` recognised. */
+  found: number[];
+  /** The other names, and their cids at the same index. */
+  askNames: string[];
+  askCids: number[];
+  error?: string;
+}
+
+/** `known(buf, start, end)`: true when the name in those bytes is served for certain. */
+export type KnownName = (buf: Buffer, start: number, end: number) => boolean;
+
+const NEVER_KNOWN: KnownName = () => false;
+
+export function scanSearchDatagram(data: Buffer, known: KnownName = NEVER_KNOWN): SearchScan {
+  const scan: SearchScan = { sequence: undefined, searched: 0, found: [], askNames: [], askCids: [] };
   try {
     scanDatagram(data, (_offset, m) => {
       if (m.command === Command.VERSION) {
-        sequence = m.dataCount >= SEQUENCE_MINOR ? m.parameter1 : undefined;
+        scan.sequence = m.dataCount >= SEQUENCE_MINOR ? m.parameter1 : undefined;
       } else if (m.command === Command.SEARCH) {
-        searched++;
+        scan.searched++;
         // Clients before 4.4 cannot use a TCP channel by name; RSRV ignores them too.
         if (m.dataCount < 4) return;
-        const name = decodeCStringAt(data, m.payloadStart, m.payloadEnd);
-        if (name && serves(name)) cids.push(m.parameter1);
+        let end = m.payloadStart;
+        while (end < m.payloadEnd && data[end] !== 0) end++;
+        if (end === m.payloadStart) return;
+        if (known(data, m.payloadStart, end)) {
+          scan.found.push(m.parameter1);
+          return;
+        }
+        scan.askNames.push(decodeCStringAt(data, m.payloadStart, end));
+        scan.askCids.push(m.parameter1);
       }
       // ECHO and everything else over UDP: ignored.
     });
   } catch (err) {
-    error = (err as Error).message;
+    scan.error = (err as Error).message;
   }
-  return { replies: packReplies(cids, sequence, tcpPort), searched, found: cids.length, error };
+  return scan;
+}
+
+/** The whole answer to a datagram when one `serves` check decides every name. */
+export function answerSearchDatagram(data: Buffer, serves: (name: string) => boolean, tcpPort: number): SearchOutcome {
+  const scan = scanSearchDatagram(data);
+  const cids = scan.askCids.filter((_cid, i) => serves(scan.askNames[i]));
+  return { replies: packSearchReplies(cids, scan.sequence, tcpPort), searched: scan.searched, found: cids.length, error: scan.error };
 }
 
 /** Search replies for `cids`, in datagrams of at most MAX_UDP_REPLY bytes, each opened by a VERSION. */
-function packReplies(cids: readonly number[], sequence: number | undefined, tcpPort: number): Buffer[] {
+export function packSearchReplies(cids: readonly number[], sequence: number | undefined, tcpPort: number): Buffer[] {
   if (cids.length === 0) return [];
   const out: Buffer[] = [];
   const perDatagram = Math.floor((MAX_UDP_REPLY - HEADER_SIZE) / SEARCH_REPLY_SIZE);

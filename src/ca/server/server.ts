@@ -16,7 +16,7 @@ import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit
 import { realScheduler, type Scheduler } from './scheduler';
 import { serverConfigFromEnv, type HostPort, type ServerConfig } from './config';
 import type { ProcessVariable, PvDirectory } from '../pv';
-import { answerSearchDatagram } from './search';
+import { SearchThread } from './search-thread';
 
 export interface CaServerOptions {
   directory: PvDirectory;
@@ -41,7 +41,7 @@ export class CaServer {
   private readonly directory: PvDirectory;
   private readonly circuitOpts: CircuitOptions;
   private readonly tcpServers: net.Server[] = [];
-  private udp: dgram.Socket | undefined;
+  private search: SearchThread | undefined;
   private beaconSocket: dgram.Socket | undefined;
   private beacons: BeaconEmitter | undefined;
   private readonly circuits = new Set<Circuit>();
@@ -55,10 +55,7 @@ export class CaServer {
   private readonly fdLog: BurstLog;
   private readonly channelLimitLog: BurstLog;
   /** Counters an operator or a benchmark can read. */
-  readonly counters = {
-    searches: 0, searchHits: 0, udpDropped: 0, circuitsOpened: 0, protocolErrors: 0,
-    circuitsRefused: 0, silentCircuitsClosed: 0, acceptErrors: 0,
-  };
+  readonly counters = new CaServerCounters(() => this.search);
 
   constructor(opts: CaServerOptions) {
     this.directory = opts.directory;
@@ -105,8 +102,16 @@ export class CaServer {
     if (this.started) throw new Error('CA server already started');
     this.started = true;
     const hosts = this.config.interfaces.length ? this.config.interfaces : ['0.0.0.0'];
-    await this.listenTcp(hosts);
+    // The search socket is bound first, and answers once the TCP port is known: a
+    // client that finds the TCP port open can search at once.
     await this.bindUdp(hosts[0]);
+    try {
+      await this.listenTcp(hosts);
+    } catch (err) {
+      await this.search?.stop();
+      throw err;
+    }
+    this.search?.serve(this._tcpPort);
     await this.startBeacons();
     this.log.info('serving Channel Access', { tcpPort: this._tcpPort, udpPort: this._udpPort, interfaces: hosts.join(' ') });
   }
@@ -117,10 +122,10 @@ export class CaServer {
     for (const b of [this.circuitLimitLog, this.fdLog, this.channelLimitLog]) b.stop();
     for (const c of [...this.circuits]) c.close({ kind: 'server-stopped' });
     const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-    for (const sock of [this.udp, this.beaconSocket]) {
-      if (sock) closing.push(new Promise<void>((resolve) => sock.close(() => resolve())));
-    }
-    this.udp = undefined;
+    // The search thread's counters stay readable after it stops.
+    if (this.search) closing.push(this.search.stop());
+    const beacons = this.beaconSocket;
+    if (beacons) closing.push(new Promise<void>((resolve) => beacons.close(() => resolve())));
     this.beaconSocket = undefined;
     this.tcpServers.length = 0;
     await Promise.all(closing);
@@ -214,36 +219,16 @@ export class CaServer {
     this.fdLog.hit(`out of file descriptors (${err.code}) with ${this.circuits.size} circuits open: a connection was dropped; closed ${freed} that had sent nothing. Raise LimitNOFILE= in the unit`);
   }
 
+  /** Searches are answered on a thread of their own (search-worker.ts says why). */
   private async bindUdp(host: string): Promise<void> {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-    sock.on('message', (data, rinfo) => this.onDatagram(data, rinfo));
-    sock.on('error', (err) => this.log.error('UDP socket error', { reason: err.message }));
-    await new Promise<void>((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind({ port: this.config.serverPort, address: host, exclusive: false }, () => {
-        sock.off('error', reject);
-        resolve();
-      });
+    this.search = await SearchThread.start({
+      host, port: this.config.serverPort, ignoreAddrs: this.config.ignoreAddrs,
+      names: this.directory.servedNames?.() ?? [],
+      serves: (name) => this.directory.lookup(name) !== undefined,
+      maxInFlight: MAX_UDP_IN_FLIGHT,
+      log: this.log,
     });
-    this.udp = sock;
-    this._udpPort = sock.address().port;
-  }
-
-  private onDatagram(data: Buffer, rinfo: dgram.RemoteInfo): void {
-    if (this.config.ignoreAddrs.includes(rinfo.address)) return;
-    const outcome = answerSearchDatagram(data, (name) => this.directory.lookup(name) !== undefined, this._tcpPort);
-    this.counters.searches += outcome.searched;
-    this.counters.searchHits += outcome.found;
-    if (outcome.error) this.log.debug('malformed search datagram', { from: `${rinfo.address}:${rinfo.port}`, reason: outcome.error });
-    for (const reply of outcome.replies) {
-      // Replies the kernel could not take at once wait in the socket's queue; beyond a
-      // bound they are dropped (the client searches again), so a flood cannot grow it.
-      if (!this.udp || this.udp.getSendQueueCount() >= MAX_UDP_IN_FLIGHT) {
-        this.counters.udpDropped++;
-        continue;
-      }
-      this.udp.send(reply, rinfo.port, rinfo.address);
-    }
+    this._udpPort = this.search.port;
   }
 
   private async startBeacons(): Promise<void> {
@@ -266,6 +251,31 @@ export class CaServer {
       scheduler: this.scheduler,
     });
     this.beacons.start();
+  }
+}
+
+/** The server's counters; the search thread's are read from it when asked. */
+export class CaServerCounters {
+  circuitsOpened = 0;
+  protocolErrors = 0;
+  circuitsRefused = 0;
+  silentCircuitsClosed = 0;
+  acceptErrors = 0;
+
+  constructor(private readonly search: () => SearchThread | undefined) {}
+
+  /** Names searched for over UDP, and how many of them this server answered. */
+  get searches(): number {
+    return this.search()?.searches ?? 0;
+  }
+
+  get searchHits(): number {
+    return this.search()?.hits ?? 0;
+  }
+
+  /** Search replies dropped because too many were queued. */
+  get udpDropped(): number {
+    return this.search()?.dropped ?? 0;
   }
 }
 

@@ -1,0 +1,97 @@
+/**
+ * A fixed set of PV names kept as bytes, that answers "is this one of them?"
+ * for a name read in place from a datagram: no string is made and no Map is
+ * consulted, so a search datagram of dozens of names costs a hash and a byte
+ * compare per name. The table is plain typed arrays, so it can be copied to
+ * another thread as it is (`packed`, `NameTable.fromPacked`).
+ *
+ * Names are stored as their UTF-8 bytes, which is what a client sends.
+ */
+
+export interface PackedNames {
+  /** Every name's bytes, back to back. */
+  bytes: Uint8Array;
+  /** Where name i starts in `bytes`; one more entry, the end of the last. */
+  starts: Uint32Array;
+}
+
+export class NameTable {
+  /** Open addressing: slot -> name index + 1, 0 for empty. */
+  private readonly slots: Int32Array;
+  private readonly mask: number;
+
+  private constructor(private readonly bytes: Uint8Array, private readonly starts: Uint32Array) {
+    const count = starts.length - 1;
+    let capacity = 16;
+    while (capacity < count * 2) capacity *= 2;
+    this.slots = new Int32Array(capacity);
+    this.mask = capacity - 1;
+    for (let i = 0; i < count; i++) this.insert(i);
+  }
+
+  static fromNames(names: Iterable<string>): NameTable {
+    const encoded: Buffer[] = [];
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (name === '' || seen.has(name)) continue;
+      seen.add(name);
+      encoded.push(Buffer.from(name, 'utf8'));
+    }
+    const starts = new Uint32Array(encoded.length + 1);
+    let total = 0;
+    for (let i = 0; i < encoded.length; i++) {
+      starts[i] = total;
+      total += encoded[i].length;
+    }
+    starts[encoded.length] = total;
+    const bytes = new Uint8Array(total);
+    for (let i = 0; i < encoded.length; i++) bytes.set(encoded[i], starts[i]);
+    return new NameTable(bytes, starts);
+  }
+
+  static fromPacked(p: PackedNames): NameTable {
+    return new NameTable(p.bytes, p.starts);
+  }
+
+  get packed(): PackedNames {
+    return { bytes: this.bytes, starts: this.starts };
+  }
+
+  get size(): number {
+    return this.starts.length - 1;
+  }
+
+  /** Whether `buf[start, end)` is exactly one of the names. */
+  has(buf: Uint8Array, start: number, end: number): boolean {
+    const length = end - start;
+    for (let slot = hashBytes(buf, start, end) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const entry = this.slots[slot];
+      if (entry === 0) return false;
+      const i = entry - 1;
+      const from = this.starts[i];
+      if (this.starts[i + 1] - from === length && sameBytes(this.bytes, from, buf, start, length)) return true;
+    }
+  }
+
+  private insert(i: number): void {
+    const from = this.starts[i];
+    for (let slot = hashBytes(this.bytes, from, this.starts[i + 1]) & this.mask; ; slot = (slot + 1) & this.mask) {
+      if (this.slots[slot] === 0) {
+        this.slots[slot] = i + 1;
+        return;
+      }
+    }
+  }
+}
+
+/** 32-bit FNV-1a of `buf[start, end)`. */
+function hashBytes(buf: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h >>> 0;
+}
+
+function sameBytes(a: Uint8Array, aFrom: number, b: Uint8Array, bFrom: number, length: number): boolean {
+  for (let k = 0; k < length; k++) if (a[aFrom + k] !== b[bFrom + k]) return false;
+  return true;
+}
