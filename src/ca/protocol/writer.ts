@@ -15,6 +15,8 @@ const MIN_CAPACITY = 4096;
 /** A turn's output above this does not make the next turn's first buffer larger. */
 const MAX_HINT = 1 << 20;
 const EMPTY = Buffer.alloc(0);
+/** Payloads up to this size are zeroed byte by byte. */
+const SMALL_FILL = 64;
 
 export class MessageWriter {
   private buf: Buffer = EMPTY;
@@ -65,7 +67,10 @@ export class MessageWriter {
    */
   messageSpace(command: number, dataType: number, dataCount: number, parameter1: number, parameter2: number, payloadSize: number): number {
     const start = this.header(command, dataType, dataCount, parameter1, parameter2, payloadSize);
-    this.buf.fill(0, start, this.len);
+    const end = this.len;
+    // A scalar's few bytes are zeroed here: Buffer#fill costs more in its checks than that.
+    if (end - start <= SMALL_FILL) for (let i = start; i < end; i++) this.buf[i] = 0;
+    else this.buf.fill(0, start, end);
     return start;
   }
 
