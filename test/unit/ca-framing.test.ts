@@ -8,7 +8,7 @@ import { encodeMessage, readHeader, type Message } from '../../src/ca/protocol/h
 import { CaProtocolError } from '../../src/ca/protocol/errors';
 import { Command, DBE_VALUE, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
-import { answerSearchDatagram, MAX_UDP_REPLY, scanSearchDatagram } from '../../src/ca/server/search';
+import { answerSearchDatagram, MAX_UDP_REPLY, scanSearchDatagram, servedCids } from '../../src/ca/server/search';
 import { NameTable } from '../../src/ca/server/name-table';
 import { MessageWriter } from '../../src/ca/protocol/writer';
 import { encodeDbr, encodeDbrInto, paddedSize, dbrPayloadSize } from '../../src/ca/protocol/dbr';
@@ -226,8 +226,9 @@ describe('UDP search answers', () => {
   it('recognises the names of a table by their bytes and decodes only the others, in order', () => {
     const table = NameTable.fromNames(['yes:a', 'yes:Temperatur°C']);
     const out = scanSearchDatagram(datagram(['yes:a', 'other', 'yes:Temperatur°C', 'yes:a.DESC']), (b, s0, e) => table.has(b, s0, e));
-    assert.deepEqual(out.found, [100, 102]);
-    assert.deepEqual([out.askNames, out.askCids], [['other', 'yes:a.DESC'], [101, 103]]);
+    assert.deepEqual([out.cids, out.known], [[100, 101, 102, 103], [true, false, true, false]]);
+    assert.deepEqual(out.askNames, ['other', 'yes:a.DESC']);
+    assert.deepEqual(servedCids(out, [false, true]), [100, 102, 103], 'answers keep the datagram\'s order');
     assert.equal(out.searched, 4);
     assert.equal(out.sequence, 4242);
   });

@@ -122,19 +122,31 @@ describe('CA server sockets (loopback)', () => {
     await other.start();
     const sock = dgram.createSocket('udp4');
     try {
-      const answered = new Set<number>();
-      const all = new Promise<void>((resolve) => sock.on('message', (d) => {
+      // One reply for the datagram, its answers in the order of the names (as RSRV).
+      const reply = new Promise<number[]>((resolve) => sock.once('message', (d) => {
+        const cids: number[] = [];
         splitDatagram(d, (x) => {
-          if (x.command === Command.SEARCH) answered.add(x.parameter2);
+          if (x.command === Command.SEARCH) cids.push(x.parameter2);
         });
-        if (answered.size === 4) resolve();
+        resolve(cids);
       }));
       await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
       sock.send(search(['fixed:a', 'fixed:a.DESC', 'nothere', 'fixed:b', 'later:c'], 31), ports.server, '127.0.0.1');
-      await all;
-      assert.deepEqual([...answered].sort(), [1, 2, 4, 5]);
-      assert.deepEqual(asked, ['fixed:a.DESC', 'nothere', 'later:c'], 'the fixed names were answered without a lookup');
-      assert.deepEqual([other.counters.searches, other.counters.searchHits], [5, 4]);
+      assert.deepEqual(await reply, [1, 2, 4, 5]);
+      // A datagram that waits for lookup holds back the replies to those after it.
+      const sequences: number[] = [];
+      const both = new Promise<void>((resolve) => sock.on('message', (d) => {
+        splitDatagram(d, (x) => {
+          if (x.command === Command.VERSION) sequences.push(x.parameter1);
+        });
+        if (sequences.length === 2) resolve();
+      }));
+      sock.send(search(['later:c'], 41), ports.server, '127.0.0.1');
+      sock.send(search(['fixed:b'], 42), ports.server, '127.0.0.1');
+      await both;
+      assert.deepEqual(sequences, [41, 42]);
+      assert.deepEqual(asked, ['fixed:a.DESC', 'nothere', 'later:c', 'later:c'], 'the fixed names were answered without a lookup');
+      assert.deepEqual([other.counters.searches, other.counters.searchHits], [7, 6]);
     } finally {
       sock.close();
       await other.stop();

@@ -27,15 +27,15 @@ export interface SearchWorkerData {
 export type FromSearchThread =
   | { kind: 'ready'; port: number }
   | { kind: 'failed'; message: string; code: string | undefined }
-  /** Which of these names are served? (answered with the cids of those that are) */
-  | { kind: 'ask'; id: number; names: string[]; cids: number[] }
+  /** Which of these names are served? (answered with one boolean per name) */
+  | { kind: 'ask'; id: number; names: string[] }
   | { kind: 'log'; level: 'debug' | 'error'; text: string; fields: Record<string, string> };
 
 /**
  * To the thread: `serve` once the TCP port every reply names is known (the
  * socket is bound before, and what arrives until then waits); `answer` with
- * the cids of an `ask` whose names are served.
+ * whether each name of an `ask` is served.
  */
 export type ToSearchThread =
   | { kind: 'serve'; tcpPort: number }
-  | { kind: 'answer'; id: number; cids: number[] };
+  | { kind: 'answer'; id: number; served: boolean[] };

@@ -56,7 +56,7 @@ export class SearchThread {
             return;
           }
           case 'ask': {
-            const answer: ToSearchThread = { kind: 'answer', id: m.id, cids: m.cids.filter((_cid, i) => opts.serves(m.names[i])) };
+            const answer: ToSearchThread = { kind: 'answer', id: m.id, served: m.names.map(opts.serves) };
             worker.postMessage(answer);
             return;
           }

@@ -13,7 +13,7 @@
 import * as dgram from 'node:dgram';
 import { parentPort, workerData } from 'node:worker_threads';
 import { NameTable } from './name-table';
-import { packSearchReplies, scanSearchDatagram } from './search';
+import { packSearchReplies, scanSearchDatagram, servedCids, type SearchScan } from './search';
 import { COUNTER, type FromSearchThread, type SearchWorkerData, type ToSearchThread } from './search-messages';
 
 /** Datagrams waiting for the main thread's answer beyond which new questions are dropped. */
@@ -21,17 +21,24 @@ const MAX_ASKING = 1024;
 /** Datagrams kept from before the TCP port is known. */
 const MAX_EARLY = 256;
 
-interface Asking {
-  port: number;
-  address: string;
-  sequence: number | undefined;
+/** A datagram read and not yet answered, in arrival order. */
+interface Waiting {
+  to: dgram.RemoteInfo;
+  scan: SearchScan;
+  /** The main thread's answer for the names asked (undefined while it is awaited). */
+  served: readonly boolean[] | undefined;
 }
+
+const NONE_ASKED: readonly boolean[] = [];
 
 function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void {
   const table = NameTable.fromPacked(data.names);
   const counters = new Float64Array(data.counters);
   const ignored = new Set(data.ignoreAddrs);
-  const asking = new Map<number, Asking>();
+  // Replies leave in the order the datagrams came: one that waits for the main thread
+  // holds back those after it.
+  const waiting: Waiting[] = [];
+  const asked = new Map<number, Waiting>();
   let nextAsk = 1;
   let tcpPort: number | undefined;
   const early: Array<[Buffer, dgram.RemoteInfo]> = [];
@@ -40,7 +47,8 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
 
   const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 
-  const reply = (cids: readonly number[], sequence: number | undefined, to: Asking): void => {
+  const reply = (cids: readonly number[], sequence: number | undefined, to: dgram.RemoteInfo): void => {
+    if (cids.length === 0) return;
     counters[COUNTER.hits] += cids.length;
     for (const datagram of packSearchReplies(cids, sequence, tcpPort ?? 0)) {
       // Replies the kernel could not take at once wait in the socket's queue; beyond a
@@ -56,17 +64,23 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
   const answer = (datagram: Buffer, rinfo: dgram.RemoteInfo): void => {
     const scan = scanSearchDatagram(datagram, known);
     counters[COUNTER.searches] += scan.searched;
-    const from = { port: rinfo.port, address: rinfo.address, sequence: scan.sequence };
     if (scan.error) post({ kind: 'log', level: 'debug', text: 'malformed search datagram', fields: { from: `${rinfo.address}:${rinfo.port}`, reason: scan.error } });
-    if (scan.found.length) reply(scan.found, scan.sequence, from);
-    if (scan.askNames.length === 0) return;
-    if (asking.size >= MAX_ASKING) {
+    // Names all known: answered here at once, unless an earlier datagram waits for
+    // the main thread.
+    if (scan.askNames.length === 0) {
+      if (waiting.length === 0) reply(scan.cids, scan.sequence, rinfo);
+      else waiting.push({ to: rinfo, scan, served: NONE_ASKED });
+      return;
+    }
+    if (asked.size >= MAX_ASKING) {
       counters[COUNTER.dropped]++;
       return;
     }
     const id = nextAsk++;
-    asking.set(id, from);
-    post({ kind: 'ask', id, names: scan.askNames, cids: scan.askCids });
+    const entry: Waiting = { to: rinfo, scan, served: undefined };
+    waiting.push(entry);
+    asked.set(id, entry);
+    post({ kind: 'ask', id, names: scan.askNames });
   };
 
   sock.on('message', (datagram, rinfo) => {
@@ -80,10 +94,14 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
       for (const [datagram, rinfo] of early.splice(0)) answer(datagram, rinfo);
       return;
     }
-    const to = asking.get(m.id);
-    if (!to) return;
-    asking.delete(m.id);
-    if (m.cids.length) reply(m.cids, to.sequence, to);
+    const entry = asked.get(m.id);
+    if (!entry) return;
+    asked.delete(m.id);
+    entry.served = m.served;
+    while (waiting.length && waiting[0].served) {
+      const w = waiting.shift()!;
+      reply(servedCids(w.scan, w.served!), w.scan.sequence, w.to);
+    }
   });
 
   const failed = (err: NodeJS.ErrnoException): void => post({ kind: 'failed', message: err.message, code: err.code });

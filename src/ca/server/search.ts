@@ -38,19 +38,22 @@ export interface SearchOutcome {
 }
 
 /**
- * One search datagram read through: the names a `known` check recognises by
- * their bytes (served for sure), and the others, decoded, with their cids,
- * for whoever can tell.
+ * One search datagram read through: every name searched with its cid, in the
+ * datagram's order, each either recognised by a `known` check on its bytes
+ * (served for certain) or decoded for whoever can tell. The reply answers them
+ * in the same order, in as few datagrams as they fit (RSRV's one reply per
+ * search datagram).
  */
 export interface SearchScan {
   /** The client's sequence number, to echo in each reply's VERSION (undefined before 4.11). */
   sequence: number | undefined;
   searched: number;
-  /** cids of the names `known` recognised. */
-  found: number[];
-  /** The other names, and their cids at the same index. */
+  /** cids of the names searched, in order. */
+  cids: number[];
+  /** Per cid: recognised by `known`. */
+  known: boolean[];
+  /** The names not recognised, in order. */
   askNames: string[];
-  askCids: number[];
   error?: string;
 }
 
@@ -60,7 +63,7 @@ export type KnownName = (buf: Buffer, start: number, end: number) => boolean;
 const NEVER_KNOWN: KnownName = () => false;
 
 export function scanSearchDatagram(data: Buffer, known: KnownName = NEVER_KNOWN): SearchScan {
-  const scan: SearchScan = { sequence: undefined, searched: 0, found: [], askNames: [], askCids: [] };
+  const scan: SearchScan = { sequence: undefined, searched: 0, cids: [], known: [], askNames: [] };
   try {
     scanDatagram(data, (_offset, m) => {
       if (m.command === Command.VERSION) {
@@ -72,12 +75,10 @@ export function scanSearchDatagram(data: Buffer, known: KnownName = NEVER_KNOWN)
         let end = m.payloadStart;
         while (end < m.payloadEnd && data[end] !== 0) end++;
         if (end === m.payloadStart) return;
-        if (known(data, m.payloadStart, end)) {
-          scan.found.push(m.parameter1);
-          return;
-        }
-        scan.askNames.push(decodeCStringAt(data, m.payloadStart, end));
-        scan.askCids.push(m.parameter1);
+        const isKnown = known(data, m.payloadStart, end);
+        scan.cids.push(m.parameter1);
+        scan.known.push(isKnown);
+        if (!isKnown) scan.askNames.push(decodeCStringAt(data, m.payloadStart, end));
       }
       // ECHO and everything else over UDP: ignored.
     });
@@ -87,10 +88,19 @@ export function scanSearchDatagram(data: Buffer, known: KnownName = NEVER_KNOWN)
   return scan;
 }
 
+/** The cids to answer: the known ones, and the others whose entry in `served` (one per asked name, in order) is true. */
+export function servedCids(scan: SearchScan, served: readonly boolean[]): number[] {
+  const out: number[] = [];
+  for (let i = 0, asked = 0; i < scan.cids.length; i++) {
+    if (scan.known[i] || served[asked++]) out.push(scan.cids[i]);
+  }
+  return out;
+}
+
 /** The whole answer to a datagram when one `serves` check decides every name. */
 export function answerSearchDatagram(data: Buffer, serves: (name: string) => boolean, tcpPort: number): SearchOutcome {
   const scan = scanSearchDatagram(data);
-  const cids = scan.askCids.filter((_cid, i) => serves(scan.askNames[i]));
+  const cids = servedCids(scan, scan.askNames.map(serves));
   return { replies: packSearchReplies(cids, scan.sequence, tcpPort), searched: scan.searched, found: cids.length, error: scan.error };
 }
 
