@@ -277,7 +277,7 @@ describe('queueserver configuration', () => {
     const fake = new FakeSystemd();
     const ioc = buildServiceIoc(c, memoryLogger(), Object.assign(fake, { start: () => fake.up() }));
     const names = ioc.database.recordNames().filter((n) => n.startsWith(`bl:${pv}:`));
-    assert.equal(names.length, 21 + 2 + 12 + 6, 'status, command status, controls, lock and lists, problem');
+    assert.equal(names.length, 21 + 2 + 12 + 7, 'status, command status, controls, lock and lists, problem and what it depends on');
     for (const n of names) {
       const r = ioc.database.record(n)!;
       assert.equal(r.field('ASG'), r.kind === 'output' ? 'SERVICE_CONTROL' : 'SERVICE_STATUS', n);
