@@ -153,6 +153,29 @@ describe('CA server sockets (loopback)', () => {
     }
   });
 
+  it('answers searches on every address of EPICS_CAS_INTF_ADDR_LIST, each from the address searched', async () => {
+    const ports = await freeCaPorts();
+    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(ports.server), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1 127.0.0.2', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
+    const other = new CaServer({ directory: new MapDirectory().add(new SimplePv({ name: 'both', type: DbrType.LONG, value: [1] })), config, log: memoryLogger() });
+    await other.start();
+    const sock = dgram.createSocket('udp4');
+    try {
+      await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
+      const from: string[] = [];
+      const two = new Promise<void>((resolve) => sock.on('message', (_d, rinfo) => {
+        from.push(`${rinfo.address}:${rinfo.port}`);
+        if (from.length === 2) resolve();
+      }));
+      sock.send(search(['both'], 51), ports.server, '127.0.0.1');
+      sock.send(search(['both'], 52), ports.server, '127.0.0.2');
+      await two;
+      assert.deepEqual(from.sort(), [`127.0.0.1:${ports.server}`, `127.0.0.2:${ports.server}`]);
+    } finally {
+      sock.close();
+      await other.stop();
+    }
+  });
+
   it('shares its UDP search port with another server on the host', async () => {
     const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(port), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
     const second = new CaServer({ directory: new MapDirectory().add(new SimplePv({ name: 'second', type: DbrType.LONG, value: [2] })), config, log: memoryLogger() });

@@ -10,8 +10,9 @@ export const COUNTER = { searches: 0, hits: 1, dropped: 2 } as const;
 export const COUNTER_COUNT = 3;
 
 export interface SearchWorkerData {
-  host: string;
-  /** The UDP port to bind (0: any). */
+  /** Addresses to bind a search socket on, one each. */
+  hosts: string[];
+  /** The UDP port to bind (0: any, chosen by the first socket). */
   port: number;
   /** Sources whose datagrams are not answered (EPICS_CAS_IGNORE_ADDR_LIST). */
   ignoreAddrs: string[];

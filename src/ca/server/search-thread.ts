@@ -11,7 +11,8 @@ import { NameTable } from './name-table';
 import { COUNTER, COUNTER_COUNT, type FromSearchThread, type SearchWorkerData, type ToSearchThread } from './search-messages';
 
 export interface SearchThreadOptions {
-  host: string;
+  /** One search socket on each. */
+  hosts: readonly string[];
   port: number;
   ignoreAddrs: readonly string[];
   /** Names served for certain, answered on the thread. */
@@ -36,7 +37,7 @@ export class SearchThread {
   static start(opts: SearchThreadOptions): Promise<SearchThread> {
     const shared = new SharedArrayBuffer(COUNTER_COUNT * Float64Array.BYTES_PER_ELEMENT);
     const data: SearchWorkerData = {
-      host: opts.host, port: opts.port, ignoreAddrs: [...opts.ignoreAddrs],
+      hosts: [...opts.hosts], port: opts.port, ignoreAddrs: [...opts.ignoreAddrs],
       names: NameTable.fromNames(opts.names).packed, counters: shared, maxInFlight: opts.maxInFlight,
     };
     const worker = new Worker(WORKER_FILE, { workerData: data });

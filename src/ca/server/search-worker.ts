@@ -23,6 +23,8 @@ const MAX_EARLY = 256;
 
 /** A datagram read and not yet answered, in arrival order. */
 interface Waiting {
+  /** The socket it came in on, which answers it. */
+  sock: dgram.Socket;
   to: dgram.RemoteInfo;
   scan: SearchScan;
   /** The main thread's answer for the names asked (undefined while it is awaited). */
@@ -41,13 +43,11 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
   const asked = new Map<number, Waiting>();
   let nextAsk = 1;
   let tcpPort: number | undefined;
-  const early: Array<[Buffer, dgram.RemoteInfo]> = [];
+  const early: Array<[dgram.Socket, Buffer, dgram.RemoteInfo]> = [];
   const post = (m: FromSearchThread): void => port.postMessage(m);
   const known = (buf: Buffer, start: number, end: number): boolean => table.has(buf, start, end);
 
-  const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-
-  const reply = (cids: readonly number[], sequence: number | undefined, to: dgram.RemoteInfo): void => {
+  const reply = (sock: dgram.Socket, cids: readonly number[], sequence: number | undefined, to: dgram.RemoteInfo): void => {
     if (cids.length === 0) return;
     counters[COUNTER.hits] += cids.length;
     for (const datagram of packSearchReplies(cids, sequence, tcpPort ?? 0)) {
@@ -61,15 +61,15 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
     }
   };
 
-  const answer = (datagram: Buffer, rinfo: dgram.RemoteInfo): void => {
+  const answer = (sock: dgram.Socket, datagram: Buffer, rinfo: dgram.RemoteInfo): void => {
     const scan = scanSearchDatagram(datagram, known);
     counters[COUNTER.searches] += scan.searched;
     if (scan.error) post({ kind: 'log', level: 'debug', text: 'malformed search datagram', fields: { from: `${rinfo.address}:${rinfo.port}`, reason: scan.error } });
     // Names all known: answered here at once, unless an earlier datagram waits for
     // the main thread.
     if (scan.askNames.length === 0) {
-      if (waiting.length === 0) reply(scan.cids, scan.sequence, rinfo);
-      else waiting.push({ to: rinfo, scan, served: NONE_ASKED });
+      if (waiting.length === 0) reply(sock, scan.cids, scan.sequence, rinfo);
+      else waiting.push({ sock, to: rinfo, scan, served: NONE_ASKED });
       return;
     }
     if (asked.size >= MAX_ASKING) {
@@ -77,21 +77,16 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
       return;
     }
     const id = nextAsk++;
-    const entry: Waiting = { to: rinfo, scan, served: undefined };
+    const entry: Waiting = { sock, to: rinfo, scan, served: undefined };
     waiting.push(entry);
     asked.set(id, entry);
     post({ kind: 'ask', id, names: scan.askNames });
   };
 
-  sock.on('message', (datagram, rinfo) => {
-    if (ignored.has(rinfo.address)) return;
-    if (tcpPort !== undefined) answer(datagram, rinfo);
-    else if (early.length < MAX_EARLY) early.push([datagram, rinfo]);
-  });
   port.on('message', (m: ToSearchThread) => {
     if (m.kind === 'serve') {
       tcpPort = m.tcpPort;
-      for (const [datagram, rinfo] of early.splice(0)) answer(datagram, rinfo);
+      for (const [sock, datagram, rinfo] of early.splice(0)) answer(sock, datagram, rinfo);
       return;
     }
     const entry = asked.get(m.id);
@@ -100,17 +95,37 @@ function run(port: NonNullable<typeof parentPort>, data: SearchWorkerData): void
     entry.served = m.served;
     while (waiting.length && waiting[0].served) {
       const w = waiting.shift()!;
-      reply(servedCids(w.scan, w.served!), w.scan.sequence, w.to);
+      reply(w.sock, servedCids(w.scan, w.served!), w.scan.sequence, w.to);
     }
   });
 
-  const failed = (err: NodeJS.ErrnoException): void => post({ kind: 'failed', message: err.message, code: err.code });
-  sock.once('error', failed);
-  sock.bind({ port: data.port, address: data.host, exclusive: false }, () => {
-    sock.off('error', failed);
-    sock.on('error', (err) => post({ kind: 'log', level: 'error', text: 'UDP socket error', fields: { reason: err.message } }));
-    post({ kind: 'ready', port: sock.address().port });
+  const open = (host: string, udpPort: number): Promise<dgram.Socket> => new Promise((resolve, reject) => {
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    sock.on('message', (datagram, rinfo) => {
+      if (ignored.has(rinfo.address)) return;
+      if (tcpPort !== undefined) answer(sock, datagram, rinfo);
+      else if (early.length < MAX_EARLY) early.push([sock, datagram, rinfo]);
+    });
+    sock.once('error', reject);
+    sock.bind({ port: udpPort, address: host, exclusive: false }, () => {
+      sock.off('error', reject);
+      sock.on('error', (err) => post({ kind: 'log', level: 'error', text: 'UDP socket error', fields: { host, reason: err.message } }));
+      resolve(sock);
+    });
   });
+
+  // One socket per interface, all on the port the first one got (RSRV's rsrv_init).
+  void (async () => {
+    try {
+      const first = await open(data.hosts[0], data.port);
+      const udpPort = first.address().port;
+      for (const host of data.hosts.slice(1)) await open(host, udpPort);
+      post({ kind: 'ready', port: udpPort });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      post({ kind: 'failed', message: e.message, code: e.code });
+    }
+  })();
 }
 
 if (parentPort) run(parentPort, workerData as SearchWorkerData);

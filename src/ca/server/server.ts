@@ -104,7 +104,7 @@ export class CaServer {
     const hosts = this.config.interfaces.length ? this.config.interfaces : ['0.0.0.0'];
     // The search socket is bound first, and answers once the TCP port is known: a
     // client that finds the TCP port open can search at once.
-    await this.bindUdp(hosts[0]);
+    await this.bindUdp(hosts);
     try {
       await this.listenTcp(hosts);
     } catch (err) {
@@ -220,9 +220,9 @@ export class CaServer {
   }
 
   /** Searches are answered on a thread of their own (search-worker.ts says why). */
-  private async bindUdp(host: string): Promise<void> {
+  private async bindUdp(hosts: readonly string[]): Promise<void> {
     this.search = await SearchThread.start({
-      host, port: this.config.serverPort, ignoreAddrs: this.config.ignoreAddrs,
+      hosts, port: this.config.serverPort, ignoreAddrs: this.config.ignoreAddrs,
       names: this.directory.servedNames?.() ?? [],
       serves: (name) => this.directory.lookup(name) !== undefined,
       maxInFlight: MAX_UDP_IN_FLIGHT,
