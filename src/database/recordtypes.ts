@@ -560,14 +560,33 @@ function driveLimits(rec: RecordState, value: FieldValue): FieldValue {
   return v;
 }
 
-/** aoRecord.c convert, for LINR "NO CONVERSION": RVAL from OVAL through AOFF and ASLO, rounded to a 32-bit integer. */
-function analogRaw(rec: RecordState): number {
+/** menuConvert choices: 1 SLOPE and 2 LINEAR scale by ESLO and EOFF; from 3 on, breakpoint tables. */
+const LINR_SLOPE = 1, LINR_LINEAR = 2;
+
+/**
+ * aoRecord.c convert: RVAL from OVAL through LINR (SLOPE and LINEAR: EOFF and
+ * ESLO; Soft Channel sets no ESLO from EGUF/EGUL), AOFF, ASLO and ROFF,
+ * rounded to a 32-bit integer. A breakpoint table (LINR from typeKdegF on) is
+ * not loaded in a soft IOC: the conversion fails with SOFT/MAJOR and RVAL
+ * stays, as softIoc does.
+ */
+function analogRaw(rec: RecordState): void {
   const r = rec.f;
-  let v = (r.OVAL as number) - (r.AOFF as number);
+  let v = r.OVAL as number;
+  const linr = r.LINR as number;
+  if (linr === LINR_SLOPE || linr === LINR_LINEAR) {
+    const eslo = r.ESLO as number;
+    v = eslo === 0 ? 0 : (v - (r.EOFF as number)) / eslo;
+  } else if (linr > LINR_LINEAR) {
+    raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.MAJOR);
+    return;
+  }
+  v -= r.AOFF as number;
   const aslo = r.ASLO as number;
   if (aslo !== 0) v /= aslo;
-  if (v >= 0) return v >= 0x7fffffff - 0.5 ? 0x7fffffff : Math.trunc(v + 0.5);
-  return v > 0.5 - 0x80000000 ? Math.trunc(v - 0.5) : -0x80000000;
+  v -= r.ROFF as number;
+  if (v >= 0) r.RVAL = v >= 0x7fffffff - 0.5 ? 0x7fffffff : Math.trunc(v + 0.5);
+  else r.RVAL = v > 0.5 - 0x80000000 ? Math.trunc(v - 0.5) : -0x80000000;
 }
 
 /**
@@ -590,7 +609,7 @@ function analogConvert(rec: RecordState, target: number): void {
   }
   r.OMOD = oval !== out ? 1 : 0;
   r.OVAL = out;
-  r.RVAL = analogRaw(rec);
+  analogRaw(rec);
 }
 
 /**

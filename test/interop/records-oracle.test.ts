@@ -81,6 +81,10 @@ record(ao, "$(P)ramp") {
   field(HIHI, "25") field(HHSV, "INVALID") field(IVOA, "Set output to IVOV") field(IVOV, "42")
 }
 record(ai, "$(P)rampdst") { }
+record(ao, "$(P)slope") { field(LINR, "SLOPE") field(ESLO, "2") field(EOFF, "1") field(ROFF, "3") field(AOFF, "0.5") field(ASLO, "0.5") }
+record(ao, "$(P)linear") { field(LINR, "LINEAR") field(ESLO, "0") field(EGUF, "10") field(EGUL, "0") }
+record(ao, "$(P)bpt") { field(LINR, "typeKdegC") }
+record(ao, "$(P)roff") { field(ROFF, "3") }
 record(calcout, "$(P)coiv") {
   field(CALC, "A") field(DOPT, "Use OCAL") field(OCAL, "A*2") field(HIHI, "5") field(HHSV, "INVALID")
   field(IVOA, "Set output to IVOV") field(IVOV, "42") field(OUT, "$(P)coivdst PP")
@@ -298,6 +302,15 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       await same('caput', `${P}ramp`, '28');
     }, eventLine('rampdst', '8'));
     await state('ramp', 'ramp.OVAL', 'ramp.RVAL', 'rampdst');
+  });
+
+  it('ao LINR: SLOPE and LINEAR scale RVAL by EOFF and ESLO, then AOFF, ASLO and ROFF; a breakpoint table a soft IOC lacks is SOFT/MAJOR', async () => {
+    for (const rec of ['slope', 'linear', 'bpt', 'roff']) {
+      for (const v of ['10', '-7.25']) {
+        await same('caput', `${P}${rec}`, v);
+        await state(rec, `${rec}.OVAL`, `${rec}.RVAL`, `${rec}.ESLO`);
+      }
+    }
   });
 
   it('ao OROC with a periodic SCAN: OVAL reaches a new VAL one step per scan', async () => {
