@@ -14,7 +14,7 @@ import {
 } from '../../src/ca/protocol/dbr';
 import { CaProtocolError } from '../../src/ca/protocol/errors';
 import {
-  EPICS_EPOCH_OFFSET, epicsNow, epicsTimestampFromDate, epicsTimestampToIso, epicsTimestampToMs,
+  EPICS_EPOCH_OFFSET, epicsNow, realtimeMs, epicsTimestampFromDate, epicsTimestampToIso, epicsTimestampToMs,
 } from '../../src/ca/protocol/timestamp';
 import type { DbrMetadata, DbrSource, DecodedDbr } from '../../src/ca/protocol/types';
 
@@ -660,5 +660,20 @@ describe('EPICS timestamps', () => {
     assert.deepEqual(epicsNow(() => 631152001002), { secPastEpoch: 1, nsec: 2000000 });
     const now = epicsNow();
     assert.ok(Math.abs(epicsTimestampToMs(now) - Date.now()) < 5000);
+  });
+
+  it('reads the wall clock to the microsecond, within the millisecond Date.now gives, never backwards between two settings of it', () => {
+    let previous = 0;
+    const fractions = new Set<number>();
+    for (let i = 0; i < 2000; i++) {
+      const before = Date.now();
+      const t = realtimeMs();
+      const after = Date.now();
+      assert.ok(t >= before && t < after + 1, `${t} within [${before}, ${after + 1})`);
+      assert.ok(t >= previous, `${t} after ${previous}`);
+      previous = t;
+      fractions.add(epicsNow().nsec % 1e6);
+    }
+    assert.ok(fractions.size > 100, `sub-millisecond parts seen: ${fractions.size}`);
   });
 });

@@ -4,8 +4,8 @@
  * `POSIX_TIME_AT_EPICS_EPOCH`). On the wire the stamp is `u32 secPastEpoch,
  * u32 nsec` (db_access.h `epicsTimeStamp`), so it covers 1990 to 2126.
  *
- * Pure arithmetic: no clocks are read except in `epicsNow`, whose clock can be
- * injected.
+ * Pure arithmetic: no clocks are read except in `epicsNow` (whose clock can be
+ * injected) and `realtimeMs`.
  */
 import type { EpicsTimestamp } from './types';
 
@@ -33,8 +33,30 @@ export function epicsTimestampFromDate(ms: number): EpicsTimestamp {
   return { secPastEpoch, nsec };
 }
 
-/** The current time as an EPICS timestamp (millisecond resolution from `Date.now`). */
-export function epicsNow(nowMs: () => number = Date.now): EpicsTimestamp {
+/** `realtimeMs` adds the monotonic clock's reading to this to get the wall clock. */
+let realtimeAnchor = Date.now() - performance.now();
+
+/**
+ * The wall clock in milliseconds, to the microsecond: `Date.now` counts whole
+ * milliseconds, so two changes of a record within one would carry the same
+ * timestamp (softIoc's clock reads nanoseconds). The monotonic clock gives the
+ * fraction; it is anchored to `Date.now` again whenever the two disagree by a
+ * millisecond or more (the wall clock was set, or drifted).
+ */
+export function realtimeMs(): number {
+  const t = realtimeAnchor + performance.now();
+  const wall = Date.now();
+  if (t >= wall && t < wall + 1) return t;
+  // Behind: start again at the wall clock. Ahead (the wall clock was slowed or set
+  // back): the last microsecond of its millisecond, so that a reading is not
+  // earlier than the one before within that millisecond.
+  const at = t < wall ? wall : wall + 0.999;
+  realtimeAnchor = at - performance.now();
+  return at;
+}
+
+/** The current time as an EPICS timestamp, to the microsecond (`realtimeMs`). */
+export function epicsNow(nowMs: () => number = realtimeMs): EpicsTimestamp {
   return epicsTimestampFromDate(nowMs());
 }
 

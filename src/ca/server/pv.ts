@@ -6,7 +6,7 @@
 import { DBE_ALARM, DBE_LOG, DBE_PROPERTY, DBE_VALUE, type NativeType } from '../protocol/constants';
 import type { DbrMetadata, DbrSource, DbrValue, EpicsTimestamp } from '../protocol/types';
 import { EMPTY_METADATA } from '../protocol/types';
-import { epicsTimestampFromDate } from '../protocol/timestamp';
+import { epicsNow } from '../protocol/timestamp';
 import type { AccessRights, AckRequest, ChangeListener, ClientIdentity, ProcessVariable, PvDirectory, WriteRequest } from '../pv';
 
 /** A directory backed by a Map; enough for tools and tests. */
@@ -76,7 +76,7 @@ export class SimplePv implements ProcessVariable {
     this.value = opts.value;
     this.maxCount = opts.maxCount ?? Math.max(1, opts.value.length);
     this.metadata = { ...EMPTY_METADATA, ...opts.metadata };
-    this.timestamp = epicsTimestampFromDate(Date.now());
+    this.timestamp = epicsNow();
     this.rightsFn = opts.rights ?? (() => ({ read: true, write: true }));
     this.onWrite = opts.onWrite;
     this.className = opts.className ?? 'simple';
@@ -129,7 +129,7 @@ export class SimplePv implements ProcessVariable {
   /** Replace the value (length = new current count) and post VALUE|LOG. */
   setValue(value: DbrValue): void {
     this.value = value;
-    this.timestamp = epicsTimestampFromDate(Date.now());
+    this.timestamp = epicsNow();
     this.post(DBE_VALUE | DBE_LOG);
   }
 
