@@ -34,6 +34,9 @@ export interface FieldPvContext {
 
 const encoder = new TextEncoder();
 
+/** Integer field types served as DOUBLE. */
+const INTEGRAL_DOUBLE: ReadonlySet<string> = new Set(['ULONG', 'INT64', 'UINT64']);
+
 /**
  * A field's metadata over CA: what record support gives, zeros for a part it
  * does not give (dbAccess.c getOptions), NaN alarm limits unless it has some.
@@ -55,6 +58,8 @@ export class FieldPv implements ProcessVariable {
   readonly nativeType: NativeType;
   readonly maxCount: number;
   private readonly isVal: boolean;
+  /** A DOUBLE that holds an integer field's value (see DbrSource.integral). */
+  readonly integral: boolean;
   /** The record's own ENUM-to-string rule, for its VAL. */
   readonly enumText: ((index: number) => string) | undefined;
 
@@ -77,6 +82,7 @@ export class FieldPv implements ProcessVariable {
       this.nativeType = nativeTypeOfDbf(def.type);
       this.maxCount = 1;
     }
+    this.integral = this.nativeType === DbrType.DOUBLE && INTEGRAL_DOUBLE.has(def.type);
     const enumString = record.type.enumString;
     this.enumText = this.isVal && !longString && enumString ? (index) => enumString(record, index) : undefined;
   }
@@ -219,6 +225,7 @@ class FieldSnapshot implements DbrSource {
   readonly acks: number;
   readonly className: string;
   readonly enumText: ((index: number) => string) | undefined;
+  readonly integral: boolean;
   private meta: DbrMetadata | undefined;
 
   constructor(private readonly pv: FieldPv, readonly value: DbrValue) {
@@ -231,6 +238,7 @@ class FieldSnapshot implements DbrSource {
     this.acks = r.f.ACKS as number;
     this.className = r.type.name;
     this.enumText = pv.enumText;
+    this.integral = pv.integral;
   }
 
   get metadata(): DbrMetadata {

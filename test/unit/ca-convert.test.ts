@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { DbrType, Eca, type NativeType } from '../../src/ca/protocol/constants';
 import {
-  convertValue, enumIndexFromString, formatNumber, limitToNative, parseNumber, toNativeNumber,
+  castNumber, convertValue, enumIndexFromString, formatNumber, limitToNative, parseNumber, realToNative, toNativeNumber,
 } from '../../src/ca/protocol/convert';
 import { CaProtocolError } from '../../src/ca/protocol/errors';
 
@@ -44,7 +44,8 @@ const TABLE: Row[] = [
   [F32, I16, [-1.5, 100000.5, 3.4028234663852886e38], [-1, -31072, 0]],
   [F32, E16, [-1.5, 100000.5], [65535, 34464]],
   [F32, U8, [-1.5, 100000.5, 255.9], [255, 160, 255]],
-  [F32, I32, [-1.5, 100000.5, 3e9], [-1, 100000, -1294967296]],
+  // FLOAT and DOUBLE to an integer type go through int32, as x86-64 casts them: beyond it is -2147483648.
+  [F32, I32, [-1.5, 100000.5, 3e9], [-1, 100000, -2147483648]],
   [F32, F64, [-1.5, 0.1], [-1.5, 0.10000000149011612]],
   // ENUM ->
   [E16, S, [0, 1, 2, 5, 65535], ['Off', 'On', '2', '5', '65535']],
@@ -75,11 +76,12 @@ const TABLE: Row[] = [
   [F64, S, [0.1, 1e21, -0, 123456789.125], ['0.1', '1e+21', '0', '123456789.125']],
   [F64, S, [NaN, Infinity, -Infinity], ['nan', '       inf', '      -inf'], 3],
   [F64, S, [NaN, Infinity, -Infinity], ['NaN', 'Inf', '-Inf']],
-  [F64, I16, [1.9, -1.9, 32767, 32768, -32769, 65541, NaN, Infinity, -Infinity], [1, -1, 32767, -32768, 32767, 5, 0, 0, 0]],
-  [F64, F32, [0.1, 1e39, -1e39, 1e-50], [0.10000000149011612, Infinity, -Infinity, 0]],
-  [F64, E16, [-1, 65536, 70000, 3.99], [65535, 0, 4464, 3]],
-  [F64, U8, [-1, 256, 255.9, 300, -0.5], [255, 0, 255, 44, 0]],
-  [F64, I32, [2147483648, -2147483649, 4294967303, 1e10, -7.9], [-2147483648, 2147483647, 7, 1410065408, -7]],
+  [F64, I16, [1.9, -1.9, 32767, 32768, -32769, 65541, NaN, Infinity, -Infinity, 3e9], [1, -1, 32767, -32768, 32767, 5, 0, 0, 0, 0]],
+  // epicsConvertDoubleToFloat: held to ±FLT_MAX and, when not zero, to at least ±FLT_MIN.
+  [F64, F32, [0.1, 1e39, -1e39, 1e-50, -1e-300, 0, Infinity, NaN], [0.10000000149011612, 3.4028234663852886e38, -3.4028234663852886e38, 1.1754943508222875e-38, -1.1754943508222875e-38, 0, Infinity, NaN]],
+  [F64, E16, [-1, 65536, 70000, 3.99, 3e9], [65535, 0, 4464, 3, 0]],
+  [F64, U8, [-1, 256, 255.9, 300, -0.5, 1e10], [255, 0, 255, 44, 0, 0]],
+  [F64, I32, [2147483648, -2147483649, 4294967303, 1e10, -7.9, 3e9, NaN], [-2147483648, -2147483648, -2147483648, -2147483648, -7, -2147483648, -2147483648]],
   [F64, F64, [0.1, -0, 1e308], [0.1, -0, 1e308]],
   // STRING ->
   [S, S, ['', 'abc', 'x'.repeat(50)], ['', 'abc', 'x'.repeat(50)]],
@@ -121,22 +123,49 @@ describe('native type conversions', () => {
     assert.deepStrictEqual(convertValue(new Uint8Array([72, 105]), U8, S, {}), ['72', '105']);
   });
 
-  describe('numbers to numbers wrap like typed arrays (C casts)', () => {
+  describe('numbers to numbers are C casts on x86-64', () => {
+    // Integers keep their low bits (typed arrays); FLOAT and DOUBLE go through int32
+    // (cvttsd2si: -2147483648 when out of range or NaN), or to FLOAT held to its range.
+    const viaInt32 = (v: number): number => {
+      const t = Math.trunc(v);
+      return t >= -(2 ** 31) && t < 2 ** 31 ? t | 0 : -(2 ** 31);
+    };
+    const toFloat = (v: number): number => {
+      if (v === 0 || !Number.isFinite(v)) return Math.fround(v);
+      const a = Math.min(Math.max(Math.abs(v), 1.1754943508222875e-38), 3.4028234663852886e38);
+      return Math.fround(v < 0 ? -a : a);
+    };
     const oracle: [NativeType, (v: number) => number][] = [
-      [I16, (v) => Int16Array.of(v)[0]],
-      [U8, (v) => Uint8Array.of(v)[0]],
-      [E16, (v) => Uint16Array.of(v)[0]],
-      [I32, (v) => Int32Array.of(v)[0]],
-      [F32, (v) => Float32Array.of(v)[0]],
+      [I16, (v) => Int16Array.of(viaInt32(v))[0]],
+      [U8, (v) => Uint8Array.of(viaInt32(v))[0]],
+      [E16, (v) => Uint16Array.of(viaInt32(v))[0]],
+      [I32, (v) => viaInt32(v)],
+      [F32, toFloat],
     ];
     for (const [to, cast] of oracle) {
       it(`DOUBLE -> ${DbrType[to]}`, () => {
         fc.assert(fc.property(fc.oneof(fc.double(), fc.integer({ min: -(2 ** 40), max: 2 ** 40 })), (v) => {
-          assert.ok(Object.is(convertValue([v], F64, to, {})[0], cast(v)));
-          assert.ok(Object.is(toNativeNumber(v, to as Exclude<NativeType, DbrType.STRING>), cast(v)));
+          assert.ok(Object.is(convertValue([v], F64, to, {})[0], cast(v)), `${v}`);
+          assert.ok(Object.is(realToNative(v, to as Exclude<NativeType, DbrType.STRING>), cast(v)), `${v}`);
         }), { numRuns: 2000 });
       });
     }
+
+    it('LONG -> SHORT, CHAR and ENUM keep the low bits', () => {
+      fc.assert(fc.property(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), (v) => {
+        assert.equal(toNativeNumber(v, I16), Int16Array.of(v)[0]);
+        assert.deepStrictEqual(convertValue([v], I32, U8), [Uint8Array.of(v)[0]]);
+        assert.deepStrictEqual(convertValue([v], I32, E16), [Uint16Array.of(v)[0]]);
+      }));
+    });
+
+    it('an integer field served as DOUBLE is cast as an integer (DBF_ULONG read as LONG or SHORT)', () => {
+      // softIoc: an mbbo RVAL of 3000000000 reads as -1294967296 (DBR_LONG) and 24064 (DBR_SHORT).
+      assert.equal(castNumber(3e9, F64, I32, true), -1294967296);
+      assert.equal(castNumber(3e9, F64, I16, true), 24064);
+      assert.equal(castNumber(4294967295, F64, I32, true), -1);
+      assert.equal(castNumber(3e9, F64, I32), -2147483648);
+    });
   });
 
   it('GR/CTRL limits in LONG, SHORT, CHAR and FLOAT as softIoc fills them (a DOUBLE field\'s ±1e300 included)', () => {

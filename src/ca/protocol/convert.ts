@@ -7,8 +7,10 @@
  * `libcom/src/cvtFast/cvtFast.c` (`cvtDoubleToString`: "%.*f" or "%.*e" by
  * magnitude). Written from the documented behaviour; no code is copied.
  *
- * Numbers follow C casts on a two's complement machine: truncate toward zero,
- * then keep the low bits (what Int16Array & co. do); NaN and infinities become 0.
+ * Integers follow C casts on a two's complement machine: keep the low bits
+ * (what Int16Array & co. do). FLOAT and DOUBLE follow x86-64: to an integer
+ * through int32 (out of range and NaN are -2147483648), to FLOAT held to its
+ * range (`realToNative`).
  */
 import { DbrType, Eca, MAX_ENUM_STATES, type NativeType } from './constants';
 import { CaProtocolError } from './errors';
@@ -50,24 +52,34 @@ const FLT_MAX = 3.4028234663852886e38;
 const FLT_MIN = 1.1754943508222875e-38;
 
 /**
+ * A FLOAT or DOUBLE value cast to a numeric native type as a C cast does it on
+ * x86-64 (what dbConvert.c and dbFastLinkConv.c do with a double field read as
+ * another type): LONG truncates toward zero, and NaN or a value beyond the
+ * int32 range is -2147483648 (cvttsd2si); SHORT, CHAR and ENUM take the low
+ * bits of that LONG (3e9 is 0 as SHORT, 70000.7 is 4464); FLOAT goes through
+ * epicsConvertDoubleToFloat, which holds a finite value to ±FLT_MAX and a
+ * nonzero one to at least ±FLT_MIN (1e300 is 3.40282e+38, 1e-300 is
+ * 1.17549e-38). DOUBLE is unchanged.
+ */
+export function realToNative(v: number, to: NumericType): number {
+  switch (to) {
+    case DbrType.LONG: case DbrType.SHORT: case DbrType.CHAR: case DbrType.ENUM:
+      return toNativeNumber(cCastInt32(v), to);
+    case DbrType.FLOAT:
+      return doubleToFloat(v);
+    default:
+      return +v;
+  }
+}
+
+/**
  * A display, alarm or control limit (kept as a double) in the GR/CTRL fields
- * of a DBR type, as dbAccess.c and db_access.c fill them (on x86-64): LONG
- * is C's cast, where NaN or a value beyond the int32 range is -2147483648,
- * except that an alarm limit that is not finite is 0 (get_alarm checks
- * finite()); SHORT and CHAR take the low bits of that LONG; FLOAT goes
- * through epicsConvertDoubleToFloat, which holds a finite value to
- * ±FLT_MAX and a nonzero one to at least ±FLT_MIN (1e300 is 3.40282e+38,
- * 1e-300 is 1.17549e-38). DOUBLE is unchanged.
+ * of a DBR type, as dbAccess.c and db_access.c fill them (on x86-64): the cast
+ * of `realToNative`, except that an alarm limit that is not finite is 0 in
+ * the integer types (get_alarm checks finite()).
  */
 export function limitToNative(v: number, to: NumericType, alarm = false): number {
-  switch (to) {
-    case DbrType.LONG: case DbrType.SHORT: case DbrType.CHAR:
-      return toNativeNumber(alarm && !Number.isFinite(v) ? 0 : cCastInt32(v), to);
-    case DbrType.FLOAT:
-      return doubleToFloatLimit(v);
-    default:
-      return toNativeNumber(v, to);
-  }
+  return realToNative(alarm && to !== DbrType.FLOAT && to !== DbrType.DOUBLE && !Number.isFinite(v) ? 0 : v, to);
 }
 
 /** (epicsInt32) of a double as x86-64 computes it: out of range and NaN are INT_MIN. */
@@ -77,7 +89,7 @@ function cCastInt32(v: number): number {
 }
 
 /** libCom's epicsConvertDoubleToFloat. */
-function doubleToFloatLimit(v: number): number {
+function doubleToFloat(v: number): number {
   if (v === 0 || !Number.isFinite(v)) return Math.fround(v);
   const a = Math.abs(v);
   if (a >= FLT_MAX) return v > 0 ? FLT_MAX : -FLT_MAX;
@@ -336,7 +348,7 @@ export function elementToString(
  * @throws CaProtocolError CA_ERR_NO_CONVERT for a string that is not a number or state.
  */
 export function elementToNumber(
-  e: string | number, from: NativeType, to: NumericType, enumStrings: readonly string[],
+  e: string | number, from: NativeType, to: NumericType, enumStrings: readonly string[], integral = false,
 ): number {
   if (from === DbrType.STRING) {
     const s = typeof e === 'string' ? e : String(e);
@@ -344,6 +356,18 @@ export function elementToNumber(
     return toNativeNumber(parseNumberPrefix(s, to), to);
   }
   const v = typeof e === 'number' ? e : Number(e);
+  return castNumber(v, from, to, integral);
+}
+
+/**
+ * A number of native type `from` cast to `to`: from FLOAT or DOUBLE by
+ * `realToNative`, unless `integral` says the DOUBLE holds an integer field's
+ * value (DBF_ULONG, DBF_INT64 served as DOUBLE), which is cast as integers
+ * are; from an integer type by keeping the low bits (`toNativeNumber`).
+ */
+export function castNumber(v: number, from: NumericType, to: NumericType, integral = false): number {
+  if (from === DbrType.FLOAT) return realToNative(Math.fround(v), to);
+  if (from === DbrType.DOUBLE && !integral) return realToNative(v, to);
   return from === to ? toNativeNumber(v, to) : toNativeNumber(toNativeNumber(v, from), to);
 }
 

@@ -197,7 +197,7 @@ function writeCString(buf: Buffer, offset: number, s: string, slot: number): voi
   }
 }
 
-/** Write a number already in range of (or to be wrapped to) a numeric type, C-cast style. */
+/** Write a number already cast to a numeric type (integers are written by their low bits). */
 function writeNumber(buf: Buffer, offset: number, type: NumericType, v: number): void {
   switch (type) {
     case DbrType.SHORT:
@@ -248,7 +248,8 @@ function writeValues(buf: Buffer, base: number, l: DbrLayout, count: number, src
   } else {
     // Enum labels are needed only to read a string as an enum state.
     const labels = from === DbrType.STRING ? src.metadata.enumStrings : EMPTY_LABELS;
-    for (let i = 0; i < n; i++) writeNumber(buf, offset + i * size, to, elementToNumber(values[i], from, to, labels));
+    const integral = src.integral === true;
+    for (let i = 0; i < n; i++) writeNumber(buf, offset + i * size, to, elementToNumber(values[i], from, to, labels, integral));
   }
 }
 

@@ -58,6 +58,12 @@ export interface DbrSource {
    * DOUBLE).
    */
   textPrecision?: number;
+  /**
+   * A DOUBLE value that is an integer field's (DBF_ULONG, DBF_INT64,
+   * DBF_UINT64): read as an integer type it keeps its low bits, as an integer
+   * cast does, where a true double would be cast through int32.
+   */
+  integral?: boolean;
 }
 
 /** A DBR payload decoded back into its parts (fields absent from the type are undefined). */
