@@ -96,6 +96,13 @@ export interface ProcessVariable {
    */
   write(request: WriteRequest): Promise<void>;
   /**
+   * A client's value (`value`, of native type `from`, as it came) converted to
+   * what `write` takes, by the PV's own rules; undefined when the server is to
+   * convert it to `nativeType` itself (as it does for a PV without this).
+   * @throws WriteError or CaProtocolError when the value cannot be written.
+   */
+  convertWrite?(value: DbrValue, from: NativeType): DbrValue | undefined;
+  /**
    * Undefined when every write made so far has been applied; otherwise a promise
    * that resolves once they have been. The server holds a read back until then.
    */

@@ -8,6 +8,7 @@ import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from 
 import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/pv';
 import { NO_ALARM_LIMITS, NO_LIMITS, type FieldMeta } from './field-support';
 import { nativeTypeOfDbf, type FieldDef } from './fields';
+import { isNumericDbfType, putNumber, putText, type NumericDbf } from './put-convert';
 import type { DbRecord } from './record';
 import type { FieldValue } from './recordtypes';
 
@@ -58,6 +59,8 @@ export class FieldPv implements ProcessVariable {
   readonly nativeType: NativeType;
   readonly maxCount: number;
   private readonly isVal: boolean;
+  /** The field's type, when it is one number that a write converts by that type's rules. */
+  private readonly numericDbf: NumericDbf | undefined;
   /** A DOUBLE that holds an integer field's value (see DbrSource.integral). */
   readonly integral: boolean;
   /** The record's own ENUM-to-string rule, for its VAL. */
@@ -83,6 +86,8 @@ export class FieldPv implements ProcessVariable {
       this.maxCount = 1;
     }
     this.integral = this.nativeType === DbrType.DOUBLE && INTEGRAL_DOUBLE.has(def.type);
+    const scalar = !longString && this.maxCount === 1 && nativeTypeOfDbf(def.type) === this.nativeType;
+    this.numericDbf = scalar && isNumericDbfType(def.type) ? def.type : undefined;
     const enumString = record.type.enumString;
     this.enumText = this.isVal && !longString && enumString ? (index) => enumString(record, index) : undefined;
   }
@@ -151,6 +156,19 @@ export class FieldPv implements ProcessVariable {
     return this.record.put(this.def, value, request.client);
   }
 
+  /**
+   * A client's write to a numeric field converted by the field's own type, as
+   * dbPut does (text parsed as that type: 70000 to a USHORT field fails;
+   * numbers cast); other fields are left to the server's conversion.
+   */
+  convertWrite(value: DbrValue, from: NativeType): DbrValue | undefined {
+    const dbf = this.numericDbf;
+    if (dbf === undefined || value.length === 0) return undefined;
+    const e = value[0];
+    if (from === DbrType.STRING) return [putText(dbf, this.name, String(e), Number(this.record.f[this.def.name]))];
+    return [putNumber(dbf, Number(e), from)];
+  }
+
   writesApplied(): Promise<void> | undefined {
     return this.record.writesApplied();
   }
@@ -173,9 +191,9 @@ export class FieldPv implements ProcessVariable {
     if (d.type === 'MENU' && (n < 0 || n >= (d.menu?.length ?? 0))) {
       throw new WriteError(Eca.PUTFAIL, `${this.name}: ${n} is not a choice of ${d.name} (0..${(d.menu?.length ?? 1) - 1})`, 'WRITE_ERR_BAD_CHOICE');
     }
-    if (d.type === 'USHORT') return Math.min(65535, Math.max(0, n));
-    if (d.type === 'ULONG') return Math.min(4294967295, Math.max(0, Math.trunc(n)));
-    return n;
+    // What the field stores of a number of this PV's native type (a C cast).
+    const dbf = this.numericDbf;
+    return dbf !== undefined ? putNumber(dbf, n, this.nativeType) : n;
   }
 
   private truncate(s: string, size = this.record.stringSize(this.def)): string {

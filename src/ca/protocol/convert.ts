@@ -125,6 +125,16 @@ export function parseNumber(text: string): number {
 }
 
 const FLOAT_PREFIX_RE = /^[+-]?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)/i;
+
+/**
+ * The text of the number strtod would read at the start of `text` once its
+ * leading blanks are skipped (decimal, `0x` hex integer, inf, infinity, nan),
+ * or undefined when none starts it. `parseNumber` gives its value.
+ */
+export function realPrefix(text: string): string | undefined {
+  const m = FLOAT_PREFIX_RE.exec(text.trimStart());
+  return m ? m[0] : undefined;
+}
 const INTEGER_PREFIX_RE = /^[+-]?\d+/;
 const INTEGER_RANGE: { readonly [T in NumericType]?: readonly [number, number] } = {
   [DbrType.SHORT]: [-0x8000, 0x7fff],

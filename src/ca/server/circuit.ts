@@ -664,6 +664,8 @@ export class Circuit implements ChannelTable {
       payload = Buffer.concat([payload, Buffer.alloc(MAX_STRING_SIZE - payload.length)]);
     }
     const decoded = decodeDbr(req.dbrType, req.count, payload);
+    const own = pv.convertWrite?.(decoded.value, decoded.valueType);
+    if (own !== undefined) return own;
     const snap = pv.snapshot();
     return convertValue(decoded.value, decoded.valueType, pv.nativeType, {
       enumStrings: snap.metadata.enumStrings,
