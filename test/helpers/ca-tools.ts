@@ -5,7 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
+import { Command, DbrType } from '../../src/ca/protocol/constants';
+import * as m from '../../src/ca/protocol/messages';
+import { ScriptedClient } from './ca-client';
 import { makeTempDir, removeTempDir, startSoftIocCli } from './cli';
 import { startProcess } from './processes';
 import { clientEnv, serverEnv } from './pyca';
@@ -77,4 +81,34 @@ export async function serveSideBySide(db: string, prefix: string): Promise<SideB
     base: { name: 'softIoc', env: clientEnv(basePorts.server, basePorts.repeater) },
     stop,
   };
+}
+
+/**
+ * One WRITE_NOTIFY of `value` as `dbrType` (SHORT, FLOAT, ENUM, CHAR, LONG or
+ * DOUBLE: numeric puts, which caput never sends) to `pv` on `server`, on a
+ * circuit of its own; resolves with the ECA status of the reply.
+ */
+export async function caPutNumber(server: Server, pv: string, dbrType: DbrType, value: number): Promise<number> {
+  const payload = Buffer.alloc(8);
+  switch (dbrType) {
+    case DbrType.SHORT: payload.writeInt16BE(value); break;
+    case DbrType.FLOAT: payload.writeFloatBE(value); break;
+    case DbrType.ENUM: payload.writeUInt16BE(value); break;
+    case DbrType.CHAR: payload.writeUInt8(value); break;
+    case DbrType.LONG: payload.writeInt32BE(value); break;
+    case DbrType.DOUBLE: payload.writeDoubleBE(value); break;
+    default: throw new Error(`caPutNumber: DBR type ${dbrType} is not a number`);
+  }
+  const sock = net.connect(Number(server.env.EPICS_CA_SERVER_PORT), '127.0.0.1');
+  try {
+    await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+    const client = new ScriptedClient(sock);
+    client.send(Buffer.concat([m.clientVersion(), m.clientNameMessage('op'), m.hostNameMessage('opi'), m.createChanRequest(pv, 1)]));
+    const chan = await client.waitFor((x) => x.command === Command.CREATE_CHAN, `CREATE_CHAN for ${pv} (${server.name})`, 10000);
+    client.send(m.writeRequest(true, dbrType, 1, chan.parameter2, 1, payload));
+    const reply = await client.waitFor((x) => x.command === Command.WRITE_NOTIFY, `WRITE_NOTIFY for ${pv} (${server.name})`, 10000);
+    return reply.parameter1;
+  } finally {
+    sock.destroy();
+  }
 }

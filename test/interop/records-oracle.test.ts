@@ -6,7 +6,8 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { normalise, runTool, serveSideBySide, type Server, type SideBySide, type ToolResult } from '../helpers/ca-tools';
+import { DbrType } from '../../src/ca/protocol/constants';
+import { caPutNumber, normalise, runTool, serveSideBySide, type Server, type SideBySide, type ToolResult } from '../helpers/ca-tools';
 import { requireBuiltCli } from '../helpers/cli';
 import { startProcess } from '../helpers/processes';
 import { checkEpicsBundle, epicsBin } from '../helpers/shared';
@@ -30,6 +31,15 @@ const FORMAT_VALUES = ['2.5', '0.125', '1e-5', '-0', '-0.0001', '1234567.891', '
   '1e16', '1.5e16', '-1e17', 'nan', 'inf', '-inf', '0.145', '0.0049999', '-2.5', '1e300', '-1e-300', '0.99999'];
 
 const DB = `# records for test/interop/records-oracle.test.ts
+record(ao, "$(P)cvbig") { field(VAL, "3e9") }
+record(ao, "$(P)cvhuge") { field(VAL, "-1e300") }
+record(ao, "$(P)cvtiny") { field(VAL, "1e-300") }
+record(ao, "$(P)cvntiny") { field(VAL, "-1e-41") }
+record(ao, "$(P)cvnan") { field(VAL, "nan") }
+record(ao, "$(P)cvmid") { field(VAL, "70000.7") }
+record(ao, "$(P)cvset") { }
+record(mbbo, "$(P)cvmb") { }
+record(longout, "$(P)cvlo") { }
 ${EXPRESSIONS.map((e, i) => `record(calc, "$(P)x${i}") { field(PINI, "YES") field(PREC, "3") field(CALC, "${e}") }`).join('\n')}
 record(ai, "$(P)src") { field(VAL, "1") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") }
 record(ai, "$(P)npp") { field(INP, "$(P)src NPP") }
@@ -151,6 +161,54 @@ describe('interop: links, calc and disable as softIoc has them', function () {
     assert.deepEqual(b, a, `camonitor ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
     return b;
   }
+
+  it('DOUBLE values read as DBR_LONG, _SHORT, _CHAR and _ENUM go through int32 (3e9 is -2147483648); as DBR_FLOAT they are held to its range', async () => {
+    const names = ['cvbig', 'cvhuge', 'cvtiny', 'cvntiny', 'cvnan', 'cvmid'].map((n) => P + n);
+    for (const type of ['DBR_LONG', 'DBR_SHORT', 'DBR_CHAR', 'DBR_ENUM', 'DBR_FLOAT']) await same('caget', '-d', type, ...names);
+    const big = await same('caget', '-d', 'DBR_LONG', `${P}cvbig`);
+    assert.match(big.out, /Value:\s+-2147483648$/m);
+    // An integer field served as DOUBLE (mbbo RVAL, DBF_ULONG) keeps its low bits instead.
+    await same('caput', '-t', `${P}cvmb.RVAL`, '3000000000');
+    for (const type of ['DBR_LONG', 'DBR_SHORT', 'DBR_CHAR']) await same('caget', '-d', type, `${P}cvmb.RVAL`);
+  });
+
+  it('text written to a numeric field is parsed by the field\'s type: a number beyond it fails the put (caput of 70000 to a USHORT)', async () => {
+    const puts: [string, string[]][] = [
+      ['cvmb.SHFT', ['5', '70000', '65535', '65536', '-1', '-65535', '-65536', '1.5', '0x10', ' 12abc', '1e3', '', 'abc']],
+      ['cvmb.TPRO', ['255', '256', '-1', '-255', '-256', '1.9']],
+      ['cvmb.DISV', ['32767', '32768', '-32768', '-32769']],
+      ['cvlo', ['2147483647', '2147483648', '-2147483648', '-2147483649', '1e3']],
+      ['cvmb.RVAL', ['4294967295', '4294967296', '-1', '1e3', '.5', '1e10', '4.294967296e9', '-.5', 'nan', '7']],
+      ['cvset', ['1e400', '1e-310', '-1e-310', 'inf', '0x10', ' 7x', '1e308']],
+    ];
+    for (const [field, texts] of puts) {
+      for (const text of texts) {
+        await same('caput', '-c', '-t', P + field, text);
+        await same('caget', P + field);
+      }
+    }
+    const refused = await runTool(servers.base!, 'caput', ['-c', '-t', `${P}cvmb.SHFT`, '70000']);
+    assert.notEqual(refused.code, 0, 'softIoc refuses 70000 in a USHORT field');
+  });
+
+  it('numbers written as DBR_LONG, _DOUBLE, _SHORT, _FLOAT, _CHAR and _ENUM are cast to the field\'s type (70000 is 4464 in a USHORT)', async () => {
+    const puts: [string, DbrType, number][] = [
+      ['cvmb.SHFT', DbrType.LONG, 70000], ['cvmb.SHFT', DbrType.LONG, -1], ['cvmb.SHFT', DbrType.DOUBLE, 70000.9],
+      ['cvmb.SHFT', DbrType.DOUBLE, 3e9], ['cvmb.SHFT', DbrType.SHORT, -2], ['cvmb.SHFT', DbrType.FLOAT, 1e10],
+      ['cvmb.TPRO', DbrType.LONG, 300], ['cvmb.DISV', DbrType.LONG, 40000], ['cvmb.DISV', DbrType.DOUBLE, -1e300],
+      ['cvlo', DbrType.DOUBLE, 3e9], ['cvlo', DbrType.DOUBLE, NaN], ['cvlo', DbrType.FLOAT, -1.5],
+      ['cvmb.RVAL', DbrType.LONG, -1], ['cvmb.RVAL', DbrType.DOUBLE, -1.5], ['cvmb.RVAL', DbrType.DOUBLE, 5e9], ['cvmb.RVAL', DbrType.DOUBLE, 1e20],
+      ['cvset', DbrType.FLOAT, 0.1], ['cvset', DbrType.LONG, -7], ['cvlo', DbrType.CHAR, 200], ['cvmb.SHFT', DbrType.ENUM, 65535],
+    ];
+    for (const [field, type, value] of puts) {
+      const what = `${P}${field} as ${DbrType[type]} ${value}`;
+      const a = await caPutNumber(servers.base!, P + field, type, value);
+      const b = await caPutNumber(servers.ours!, P + field, type, value);
+      assert.equal(b, a, `${what}: ECA status`);
+      const read = await same('caget', P + field);
+      if (field === 'cvmb.SHFT' && type === DbrType.LONG && value === 70000) assert.match(read.out, /\s4464$/m);
+    }
+  });
 
   it('DOUBLE reads as DBR_STRING with the record\'s PREC as cvtDoubleToString writes it', async () => {
     const names = FORMAT_PRECS.map((p) => `${P}fmt${p < 0 ? 'm' : ''}${Math.abs(p)}`);
