@@ -31,6 +31,7 @@ export interface AccessRights {
 
 /** A write, converted to the PV's native type, with who made it. */
 export interface WriteRequest {
+  /** The elements written; none for a write of count 0. */
   value: DbrValue;
   client: ClientIdentity;
   /** True for WRITE_NOTIFY (the client waits for completion). */

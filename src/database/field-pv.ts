@@ -3,14 +3,14 @@
  * and `REC.FIELD$` (a string field as a CHAR array, for strings longer than
  * 40 characters: dbChannel's long-string modifier).
  */
-import { DbrType, Eca, type NativeType } from '../ca/protocol/constants';
+import { AlarmSeverity, AlarmStatus, DbrType, Eca, type NativeType } from '../ca/protocol/constants';
 import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from '../ca/protocol/types';
 import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/pv';
 import { NO_ALARM_LIMITS, NO_LIMITS, type FieldMeta } from './field-support';
 import { nativeTypeOfDbf, type FieldDef } from './fields';
 import { isNumericDbfType, putNumber, putText, type NumericDbf } from './put-convert';
 import type { DbRecord } from './record';
-import type { FieldValue } from './recordtypes';
+import { raiseAlarm, type FieldValue } from './recordtypes';
 
 /** What decides access: implemented by access security. */
 export interface AccessPolicy {
@@ -149,7 +149,7 @@ export class FieldPv implements ProcessVariable {
   write(request: WriteRequest): Promise<void> {
     let value: FieldValue;
     try {
-      value = this.toFieldValue(request.value);
+      value = request.value.length === 0 ? this.emptyWrite() : this.toFieldValue(request.value);
     } catch (err) {
       return Promise.reject(err as Error);
     }
@@ -171,6 +171,20 @@ export class FieldPv implements ProcessVariable {
 
   writesApplied(): Promise<void> | undefined {
     return this.record.writesApplied();
+  }
+
+  /**
+   * A write of no elements (a client's count 0), as dbPut takes it: an array
+   * VAL keeps no elements; any other field keeps its value, and the record
+   * gets a LINK/INVALID alarm when it next processes (which the write itself
+   * does for a field that processes the record).
+   */
+  private emptyWrite(): FieldValue {
+    if (this.isVal && this.record.type.arrayValue && !this.longString) {
+      return this.nativeType === DbrType.STRING ? [] : new Float64Array(0);
+    }
+    raiseAlarm(this.record, AlarmStatus.LINK, AlarmSeverity.INVALID);
+    return this.record.f[this.def.name];
   }
 
   /** Convert CA elements (already in this PV's native type) to what the field stores. */

@@ -40,6 +40,8 @@ record(ao, "$(P)cvmid") { field(VAL, "70000.7") }
 record(ao, "$(P)cvset") { }
 record(mbbo, "$(P)cvmb") { }
 record(longout, "$(P)cvlo") { }
+record(longout, "$(P)cvzero") { field(VAL, "5") }
+record(waveform, "$(P)cvwf") { field(FTVL, "DOUBLE") field(NELM, "4") }
 ${EXPRESSIONS.map((e, i) => `record(calc, "$(P)x${i}") { field(PINI, "YES") field(PREC, "3") field(CALC, "${e}") }`).join('\n')}
 record(ai, "$(P)src") { field(VAL, "1") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") }
 record(ai, "$(P)npp") { field(INP, "$(P)src NPP") }
@@ -208,6 +210,20 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       const read = await same('caget', P + field);
       if (field === 'cvmb.SHFT' && type === DbrType.LONG && value === 70000) assert.match(read.out, /\s4464$/m);
     }
+  });
+
+  it('a put of no elements (caput -a PV 0) is taken: a field keeps its value, a VAL processes the record with LINK/INVALID, a waveform keeps none', async () => {
+    await same('caput', '-c', '-a', `${P}cvmb.ZRVL`, '0');
+    await same('caget', `${P}cvmb.ZRVL`);
+    await same('caput', '-c', `${P}cvzero`, '6');
+    await same('caput', '-c', '-a', `${P}cvzero`, '0');
+    const zero = await state('cvzero');
+    assert.match(zero.out, /Value:\s+6\n\s+Status:\s+LINK\n\s+Severity:\s+INVALID/);
+    await same('caput', '-c', `${P}cvzero`, '7');
+    await state('cvzero');
+    await same('caput', '-c', '-a', `${P}cvwf`, '3', '1', '2', '3');
+    await same('caput', '-c', '-a', `${P}cvwf`, '0');
+    await same('caget', `${P}cvwf.NORD`);
   });
 
   it('DOUBLE reads as DBR_STRING with the record\'s PREC as cvtDoubleToString writes it', async () => {

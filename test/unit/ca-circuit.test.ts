@@ -112,6 +112,19 @@ describe('Circuit (in memory)', () => {
     assert.ok(!r.circuit.isClosed, 'a bad count must not end the circuit');
   });
 
+  it('takes a WRITE_NOTIFY of count 0 (RSRV passes it to dbPut), and refuses one above the maximum with ECA_BADCOUNT', async () => {
+    const r = rig();
+    const sid = await connect(r, 'wf', 1);
+    r.client.send(m.writeRequest(true, DbrType.LONG, 0, sid, 70, Buffer.alloc(0)));
+    const rep = await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 70);
+    assert.equal(rep.parameter1, Eca.NORMAL);
+    assert.deepEqual(valueElements(r.pvs.wf.snapshot().value), [1, 2, 3], 'a SimplePv keeps its value');
+    r.client.send(m.writeRequest(true, DbrType.LONG, 11, sid, 71, Buffer.alloc(48)));
+    const over = await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 71);
+    assert.equal(over.parameter1, Eca.BADCOUNT);
+    assert.ok(!r.circuit.isClosed);
+  });
+
   it('ends the circuit, with no reply, on a READ_NOTIFY whose type is no DBR type (as RSRV)', async () => {
     const r = rig();
     const sid = await connect(r, 'wf', 1);

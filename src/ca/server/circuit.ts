@@ -647,10 +647,11 @@ export class Circuit implements ChannelTable {
     if (req.dbrType > DbrType.CTRL_DOUBLE) {
       throw new CaProtocolError('CA_ERR_BAD_TYPE', `cannot write DBR type ${req.dbrType}`, Eca.BADTYPE);
     }
-    if (req.count === 0 || req.count > pv.maxCount) {
-      throw new CaProtocolError('CA_ERR_BAD_COUNT', `count ${req.count} outside 1..${pv.maxCount}`, Eca.BADCOUNT);
+    if (req.count > pv.maxCount) {
+      throw new CaProtocolError('CA_ERR_BAD_COUNT', `count ${req.count} outside 0..${pv.maxCount}`, Eca.BADCOUNT);
     }
-    const value = this.decodeWrite(ch, req);
+    // A count of 0 is a write of no elements, which RSRV hands to dbPut as it is.
+    const value = req.count === 0 ? [] : this.decodeWrite(ch, req);
     return { done: pv.write({ value, client, notify: req.notify }), value };
   }
 

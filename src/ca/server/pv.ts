@@ -109,8 +109,10 @@ export class SimplePv implements ProcessVariable {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    if (check instanceof Promise) return check.then(() => this.setValue(request.value));
-    this.setValue(request.value);
+    // A write of no elements (count 0) changes nothing.
+    const apply = (): void => { if (request.value.length > 0) this.setValue(request.value); };
+    if (check instanceof Promise) return check.then(apply);
+    apply();
     return Promise.resolve();
   }
 
