@@ -100,9 +100,16 @@ export class BoundRecords<S extends string, C extends string = never> {
     record.complete(typeof value === 'string' ? fitString(record, value) : value, alarm);
   }
 
-  /** A control that reads back (an Enable, an autostart switch): its records show `value` when they do not already. */
-  readBack(what: C, value: FieldValue): void {
-    for (const [r, w] of this.controls) if (w === what && r.field('VAL') !== value) r.update(value);
+  /**
+   * A control that reads back (an Enable, an autostart switch): its records
+   * show `value` with `alarm` (a stale read-back), in one processing.
+   */
+  readBack(what: C, value: FieldValue, alarm?: DeviceAlarm): void {
+    for (const [r, w] of this.controls) {
+      if (w !== what) continue;
+      if (r.field('VAL') !== value) r.complete(value, alarm);
+      else r.setDeviceAlarm(alarm);
+    }
   }
 
   /** The highest severity (SEVR) among the status records that show one of `whats`; undefined when none does. */

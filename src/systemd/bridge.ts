@@ -102,6 +102,8 @@ class UnitEntry {
   props: Props = { ...UNKNOWN_PROPS };
   /** Whether a read has succeeded since the last (re)connect. */
   known = false;
+  /** Whether a read has ever succeeded: what the records show came from systemd. */
+  everRead = false;
   /** Control operations of ours still running (a job outlives its put's timeout). */
   busy = 0;
   /** When the unit was last read (ms), to tell our own UnitNew from someone else's. */
@@ -365,8 +367,10 @@ export class SystemdBridge {
       e.resourceMessage = '';
     }
     for (const r of e.records.status.keys()) this.publishRecord(e, r);
-    // Enable reads back from UnitFileState.
-    e.records.readBack('Enable', e.props.UnitFileState.startsWith('enabled') ? 1 : 0);
+    // Enable reads back from UnitFileState; with the bus lost, what it shows is stale
+    // (COMM/INVALID). Before the first read it is 0 and defined, as any button.
+    const stale = !this.bus.isConnected && e.everRead ? { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID } : undefined;
+    e.records.readBack('Enable', e.props.UnitFileState.startsWith('enabled') ? 1 : 0, stale);
     this.reportHealth(e);
   }
 
@@ -494,10 +498,12 @@ export class SystemdBridge {
       await this.readInterface(e, UNIT_IFACE);
       if (e.name.endsWith('.service')) await this.readInterface(e, SERVICE_IFACE);
       e.known = true;
+      e.everRead = true;
     } catch (err) {
       if (err instanceof BusError && err.code === 'SYSTEMD_ERR_BUS_CALL_FAILED') {
         // systemd refused the unit (e.g. an invalid name): show it as a load error.
         e.known = true;
+        e.everRead = true;
         e.props = { ...UNKNOWN_PROPS, LoadState: 'error' };
         e.message = err.message;
       } else {

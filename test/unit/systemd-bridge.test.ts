@@ -295,12 +295,15 @@ describe('systemd bridge (in-memory systemd)', () => {
     assert.deepEqual(alarm('IOC:BusConnected'), ['STATE', 'MAJOR']);
     assert.deepEqual(alarm('redis:ActiveState'), ['COMM', 'INVALID']);
     assert.deepEqual(alarm('redis:MainPID'), ['COMM', 'INVALID']);
+    assert.deepEqual([value('redis:Enable'), ...alarm('redis:Enable')], [1, 'COMM', 'INVALID'], 'Enable still shows enabled, as stale');
     assert.equal(alarm('IOC:Health')[1], 'INVALID');
     await assert.rejects(put('redis:Restart', 1), (e: unknown) => e instanceof WriteError && /not connected/.test(e.message));
     assert.match(String(value('redis:Message')), /not connected to the fake bus/);
     fake.up();
     await until('redis:ActiveState', () => alarm('redis:ActiveState')[1] === 'NO_ALARM');
     assert.equal(value('IOC:BusConnected'), 1);
+    await until('redis:Enable', () => alarm('redis:Enable')[1] === 'NO_ALARM');
+    assert.equal(value('redis:Enable'), 1);
   });
 
   it('Enable and disable change the unit file state, read back', async () => {
