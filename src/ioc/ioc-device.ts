@@ -10,11 +10,29 @@
  *   @putlog     bi, 1 while the put log file can be written
  *   @linger     bi, 1 while the user's manager lingers (read on every scan)
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { DeviceBinding, DeviceRecord, DeviceSupport } from '../database/device';
 import type { HealthAggregator } from './health';
 import { currentUser, isLingering, lingerDirFromEnv } from '../systemd/linger';
 
-export const VERSION = '0.1.0';
+/**
+ * The version in the package's package.json: two directories up from this
+ * file as built into dist/ioc, three from build/src/ioc (the tests' build).
+ */
+export const VERSION = packageVersion();
+
+function packageVersion(): string {
+  for (const up of ['../..', '../../..']) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, up, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'service-ioc' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: the next place
+    }
+  }
+  return 'unknown';
+}
 
 /** What @putlog shows. */
 export interface PutLogStatus {
