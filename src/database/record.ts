@@ -13,6 +13,7 @@ import type { DeviceBinding, DeviceRecord } from './device';
 import { describeField, NO_ALARM_LIMITS, textPrecision, type FieldMeta } from './field-support';
 import { nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
 import type { LinkProcess, LinkSeverity } from './links';
+import { isNumericDbfType, putNumber, putText } from './put-convert';
 import type { LinkedRecord } from './record-state';
 import { raiseAlarm, type FieldValue, type RecordType } from './recordtypes';
 
@@ -327,6 +328,17 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const isVal = def.name === 'VAL';
     const to = isVal ? this.valueNativeType() : nativeTypeOfDbf(def.type);
     const toLabels = isVal ? (to === DbrType.ENUM ? this.type.metadata(this).enumStrings : NO_STRINGS) : def.menu ?? NO_STRINGS;
+    const dbf = def.type;
+    if (isNumericDbfType(dbf) && nativeTypeOfDbf(dbf) === to && !(isVal && this.type.valueCount(this) > 1)) {
+      // One number, converted by the field's own type as dbPut converts it (70000 is 4464 in a USHORT).
+      const e = src.value[0];
+      const v = src.type === DbrType.STRING
+        ? putText(dbf, `${this.name}.${def.name}`, String(e ?? ''), Number(this.f[def.name]))
+        : putNumber(dbf, Number(e ?? 0), src.type);
+      if (isVal) this.storeValue(v);
+      else this.f[def.name] = v;
+      return;
+    }
     let elements: DbrValue;
     if (to === DbrType.STRING && src.type === DbrType.ENUM && src.enumText) {
       elements = Array.from(src.value as ArrayLike<number>, (i) => src.enumText!(i));

@@ -41,6 +41,9 @@ record(ao, "$(P)cvset") { }
 record(mbbo, "$(P)cvmb") { }
 record(longout, "$(P)cvlo") { }
 record(longout, "$(P)cvzero") { field(VAL, "5") }
+record(longout, "$(P)cvlout") { field(OUT, "$(P)cvmb.SHFT") }
+record(ao, "$(P)cvaout") { field(OUT, "$(P)cvmb.DISV") }
+record(stringout, "$(P)cvsout") { field(OUT, "$(P)cvmb.SHFT") }
 record(waveform, "$(P)cvwf") { field(FTVL, "DOUBLE") field(NELM, "4") }
 ${EXPRESSIONS.map((e, i) => `record(calc, "$(P)x${i}") { field(PINI, "YES") field(PREC, "3") field(CALC, "${e}") }`).join('\n')}
 record(ai, "$(P)src") { field(VAL, "1") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") }
@@ -209,6 +212,14 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       assert.equal(b, a, `${what}: ECA status`);
       const read = await same('caget', P + field);
       if (field === 'cvmb.SHFT' && type === DbrType.LONG && value === 70000) assert.match(read.out, /\s4464$/m);
+    }
+  });
+
+  it('a link writes a numeric field by the field\'s type too: a LONG 70000 is 4464 in a USHORT, the text 70000 fails the link', async () => {
+    for (const [out, value] of [['cvlout', '70000'], ['cvlout', '-1'], ['cvaout', '40000.5'], ['cvaout', '3e9'], ['cvsout', '70000'], ['cvsout', '65535'], ['cvsout', '-2']]) {
+      await same('caput', '-c', '-t', P + out, value);
+      await state(out);
+      await same('caget', `${P}cvmb.SHFT`, `${P}cvmb.DISV`);
     }
   });
 

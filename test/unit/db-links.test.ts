@@ -35,6 +35,24 @@ function alarm(db: Database, name: string): [string, string] {
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 describe('database links', () => {
+  it('an output link writes a numeric field by that field\'s type: numbers cast (70000 is 4464 in a USHORT), text parsed (70000 fails the link)', async () => {
+    const db = build(`
+      record(mbbo, "m") { }
+      record(longout, "l") { field(OUT, "m.SHFT") }
+      record(ao, "a") { field(OUT, "m.DISV") }
+      record(stringout, "s") { field(OUT, "m.SHFT") }
+    `);
+    await put(db, 'l', 70000);
+    assert.equal(get(db, 'm.SHFT'), 4464);
+    await put(db, 'a', 3e9);
+    assert.equal(get(db, 'm.DISV'), 0);
+    await put(db, 's', '-1');
+    assert.equal(get(db, 'm.SHFT'), 65535);
+    await put(db, 's', '70000');
+    assert.equal(get(db, 'm.SHFT'), 65535);
+    assert.deepEqual(alarm(db, 's'), ['LINK', 'INVALID']);
+  });
+
   it('FLNK processes a passive record; a FLNK loop ends at the record already active', async () => {
     const db = build(`
       record(ai, "a") { field(INP, "3") field(FLNK, "b") }
