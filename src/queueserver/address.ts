@@ -20,12 +20,29 @@ export interface UnitEnvironmentReader {
 
 export const SERVER_ADDRESS_VAR = 'QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER';
 export const CLIENT_ADDRESS_VAR = 'QSERVER_ZMQ_CONTROL_ADDRESS';
+/** The info (console and status) socket's, in the same pair: the manager's bind address, the client's address. */
+export const SERVER_INFO_ADDRESS_VAR = 'QSERVER_ZMQ_INFO_ADDRESS_FOR_SERVER';
+export const CLIENT_INFO_ADDRESS_VAR = 'QSERVER_ZMQ_INFO_ADDRESS';
+
+/** A client's address for a bind address (`*` and 0.0.0.0 become localhost), else the client setting. */
+function clientAddress(env: ReadonlyMap<string, string>, serverVar: string, clientVar: string): string | undefined {
+  const server = env.get(serverVar);
+  if (server) return server.replace(/^tcp:\/\/(\*|0\.0\.0\.0)(?=:)/, 'tcp://localhost');
+  return env.get(clientVar) || undefined;
+}
 
 /** The address a client connects to, given the unit's environment; undefined when it sets neither variable. */
 export function controlAddressFromEnvironment(env: ReadonlyMap<string, string>): string | undefined {
-  const server = env.get(SERVER_ADDRESS_VAR);
-  if (server) return server.replace(/^tcp:\/\/(\*|0\.0\.0\.0)(?=:)/, 'tcp://localhost');
-  return env.get(CLIENT_ADDRESS_VAR) || undefined;
+  return clientAddress(env, SERVER_ADDRESS_VAR, CLIENT_ADDRESS_VAR);
+}
+
+/**
+ * The info socket a client subscribes to, given the unit's environment;
+ * undefined when it sets neither variable (the manager publishes only with
+ * --zmq-publish-console ON, so no address is no stream to follow).
+ */
+export function infoAddressFromEnvironment(env: ReadonlyMap<string, string>): string | undefined {
+  return clientAddress(env, SERVER_INFO_ADDRESS_VAR, CLIENT_INFO_ADDRESS_VAR);
 }
 
 /** The manager's --zmq-encoding from its environment (QSERVER_ZMQ_ENCODING); undefined when unset. */

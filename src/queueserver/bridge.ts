@@ -15,7 +15,7 @@ import type { DeviceBinding, DeviceRecord, DeviceSupport, HealthSink } from '../
 import { BoundRecords, oneOf, parseLink, unknownTarget, type DeviceAlarm } from '../database/device-bridge';
 import type { FieldValue } from '../database/recordtypes';
 import type { Logger } from '../log';
-import { controlAddressFromEnvironment, encodingFromEnvironment, type UnitEnvironmentReader } from './address';
+import { controlAddressFromEnvironment, encodingFromEnvironment, infoAddressFromEnvironment, type UnitEnvironmentReader } from './address';
 import type { QueueserverConfig } from './config';
 import { DEFAULT_CONTROL_ADDRESS, DEFAULT_ENCODING, MANAGER_DISCONNECTED, STATUS_NAMES, type Params, type Reading, type StatusName } from './protocol';
 import { ReManagerWatcher, type ManagerEndpoint } from './watcher';
@@ -118,7 +118,6 @@ export class QueueserverBridge {
         name: config.pv,
         resolveEndpoint: () => this.resolveEndpoint(config),
         followsUnit: config.controlAddr === undefined && config.unit !== undefined,
-        infoAddr: config.infoAddr,
         publicKey: config.publicKey,
         lockKey: config.lockKey,
         userGroup: config.userGroup,
@@ -296,12 +295,15 @@ export class QueueserverBridge {
   /**
    * control_addr, else the unit's environment (over D-Bus), else the default;
    * the encoding is the configured one, else (with the address from the unit)
-   * the unit's QSERVER_ZMQ_ENCODING, else json. Logged when it changes.
+   * the unit's QSERVER_ZMQ_ENCODING, else json; the info stream is info_addr,
+   * else (with the address from the unit) the unit's info address, else none.
+   * Logged when it changes.
    */
   private async resolveEndpoint(config: QueueserverConfig): Promise<ManagerEndpoint> {
     const configured = config.encoding ?? DEFAULT_ENCODING;
-    if (config.controlAddr) return { address: config.controlAddr, encoding: configured };
-    if (!config.unit) return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured };
+    const infoAddress = config.infoAddr;
+    if (config.controlAddr) return { address: config.controlAddr, encoding: configured, infoAddress };
+    if (!config.unit) return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured, infoAddress };
     const say = (level: 'info' | 'warn', message: string, fields: Record<string, string>): void => {
       const key = `${message} ${JSON.stringify(fields)}`;
       if (this.endpointLogged.get(config.pv) === key) return;
@@ -310,7 +312,7 @@ export class QueueserverBridge {
     };
     const fallback = (reason: string): ManagerEndpoint => {
       say('warn', 'using the default control address', { address: DEFAULT_CONTROL_ADDRESS, reason });
-      return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured };
+      return { address: DEFAULT_CONTROL_ADDRESS, encoding: configured, infoAddress };
     };
     const reader = this.opts.unitEnvironment;
     if (!reader) return fallback('no D-Bus connection');
@@ -328,7 +330,8 @@ export class QueueserverBridge {
       if (typeof fromUnit === 'string') encoding = fromUnit;
       else say('warn', 'the unit\'s QSERVER_ZMQ_ENCODING is neither json nor msgpack: using json', { value: fromUnit.invalid });
     }
-    say('info', 'control address from the unit', { address, encoding });
-    return { address, encoding };
+    const info = infoAddress ?? infoAddressFromEnvironment(env);
+    say('info', 'control address from the unit', { address, encoding, ...(info ? { info } : {}) });
+    return { address, encoding, infoAddress: info };
   }
 }

@@ -31,6 +31,8 @@ export interface WatcherListener {
 export interface ManagerEndpoint {
   address: string;
   encoding: Encoding;
+  /** The info (console and status) stream to subscribe to; none when undefined. */
+  infoAddress?: string;
 }
 
 export interface ReManagerWatcherOptions {
@@ -44,7 +46,6 @@ export interface ReManagerWatcherOptions {
    * not answer, and reconnect when it changed.
    */
   followsUnit?: boolean;
-  infoAddr?: string;
   publicKey?: string;
   lockKey?: SecretText;
   /** Whose plans_allowed / devices_allowed are counted. */
@@ -83,6 +84,8 @@ export class ReManagerWatcher {
   devicesAllowed: Reading = NOT_READ;
   address: string | undefined;
   encoding: Encoding | undefined;
+  /** The info stream subscribed to, if any. */
+  infoAddress: string | undefined;
   /** Statuses applied (polls and QS_Info), for tests and benchmarks. */
   statusCount = 0;
 
@@ -153,7 +156,7 @@ export class ReManagerWatcher {
     if (this.stopped) return;
     this.connect(endpoint);
     this.log.info('watching an RE Manager', {
-      manager: this.name, address: endpoint.address, encoding: endpoint.encoding, info: this.opts.infoAddr, curve: this.opts.publicKey !== undefined,
+      manager: this.name, address: endpoint.address, encoding: endpoint.encoding, info: endpoint.infoAddress, curve: this.opts.publicKey !== undefined,
     });
     while (!this.stopped) {
       const began = Date.now();
@@ -165,15 +168,20 @@ export class ReManagerWatcher {
 
   /**
    * New poll and control sockets to `endpoint`; the old ones (if any) are
-   * closed. The info stream (its address is configured) is subscribed anew
-   * when the encoding changes: the manager publishes in its --zmq-encoding.
+   * closed. The info stream is subscribed anew when its address or the
+   * encoding changes (the manager publishes in its --zmq-encoding), and
+   * closed when the endpoint names none.
    */
   private connect(endpoint: ManagerEndpoint): void {
     this.poller?.close();
     this.controller?.close();
-    if (this.opts.infoAddr && (!this.info || endpoint.encoding !== this.encoding)) {
+    const infoAddress = endpoint.infoAddress;
+    if (!infoAddress) {
       this.info?.close();
-      this.info = new InfoSubscriber(this.opts.infoAddr, {
+      this.info = undefined;
+    } else if (!this.info || infoAddress !== this.infoAddress || endpoint.encoding !== this.encoding) {
+      this.info?.close();
+      this.info = new InfoSubscriber(infoAddress, {
         status: (s) => this.onInfoStatus(s),
         console: (text) => this.onConsole(text),
         fault: (reason) => this.onInfoFault(reason),
@@ -184,6 +192,7 @@ export class ReManagerWatcher {
     }
     this.address = endpoint.address;
     this.encoding = endpoint.encoding;
+    this.infoAddress = infoAddress;
     const client = { address: endpoint.address, timeoutMs: this.opts.timeoutMs, serverPublicKey: this.opts.publicKey, encoding: endpoint.encoding };
     // Polls and controls use separate sockets: a control never waits behind a slow poll, nor a poll behind a control.
     this.poller = new QsClient(client);
@@ -199,10 +208,12 @@ export class ReManagerWatcher {
       this.log.debug('cannot read the unit\'s environment again', { manager: this.name, reason: (err as Error).message });
       return;
     }
-    if (this.stopped || (next.address === this.address && next.encoding === this.encoding)) return;
-    const what = next.address === this.address ? 'encoding' : 'address';
+    if (this.stopped || (next.address === this.address && next.encoding === this.encoding && next.infoAddress === this.infoAddress)) return;
+    const what = next.address !== this.address ? 'address' : next.encoding !== this.encoding ? 'encoding' : 'info address';
     this.log.warn(`the unit's environment names another RE Manager ${what}: reconnecting`, {
-      manager: this.name, from: this.address, to: next.address, encoding: next.encoding, ...(what === 'encoding' ? { was: this.encoding } : {}),
+      manager: this.name, from: this.address, to: next.address, encoding: next.encoding,
+      ...(what === 'encoding' ? { was: this.encoding } : {}),
+      ...(next.infoAddress !== this.infoAddress ? { info: next.infoAddress ?? 'none', wasInfo: this.infoAddress ?? 'none' } : {}),
     });
     this.connect(next);
   }
@@ -375,7 +386,7 @@ export class ReManagerWatcher {
   }
 
   private onInfoFault(reason: string): void {
-    if (reason !== this.loggedInfoFault) this.log.warn('bad message on the info stream', { manager: this.name, address: this.opts.infoAddr, reason });
+    if (reason !== this.loggedInfoFault) this.log.warn('bad message on the info stream', { manager: this.name, address: this.infoAddress, reason });
     this.loggedInfoFault = reason;
   }
 }

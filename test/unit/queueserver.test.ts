@@ -589,6 +589,32 @@ describe('queueserver bridge (stand-in RE Managers over 0MQ)', function () {
     assert.deepEqual(log.lines.filter((l) => /bad message on the info stream/.test(l)), [], 'no msgpack message was read as json');
   });
 
+  it('the info stream\'s address comes from the unit\'s QSERVER_ZMQ_INFO_ADDRESS_FOR_SERVER too, and follows it when the unit moves', async () => {
+    const f = await start({ infoPort: 0 });
+    const bus = new EnvironmentSystemd();
+    bus.addUnit('queueserver@b.service');
+    const unitEnv = (m: { port: number; infoPort?: number }): string[] => [
+      `QSERVER_ZMQ_CONTROL_ADDRESS_FOR_SERVER=tcp://*:${m.port}`, `QSERVER_ZMQ_INFO_ADDRESS_FOR_SERVER=tcp://*:${m.infoPort!}`,
+    ];
+    bus.environment.set('queueserver@b.service', unitEnv(f));
+    // No info_addr: the unit says where the manager publishes.
+    startIoc(['pv = "qs"\nunit = "queueserver@b.service"\npoll_period = 0.05\ntimeout = 0.3\n'], bus);
+    await connected();
+    await f.subscribed();
+    assert.equal(ioc!.queueservers.watcher('qs')!.infoAddress, `tcp://localhost:${f.infoPort!}`);
+    await log.until(new RegExp(`control address from the unit.*info=tcp://localhost:${f.infoPort!}`));
+    await f.stop();
+    const moved = await start({ infoPort: 0 });
+    bus.environment.set('queueserver@b.service', unitEnv(moved));
+    await until('qs:Connected', () => value('qs:Connected') === 1 && ioc!.queueservers.watcher('qs')!.address === `tcp://localhost:${moved.port}`);
+    await moved.subscribed();
+    assert.equal(ioc!.queueservers.watcher('qs')!.infoAddress, `tcp://localhost:${moved.infoPort!}`);
+    // Only QS_Info reports it: the polled status keeps items_in_queue at 0.
+    moved.script('status', () => ({ ...moved.status, items_in_queue: 0 }));
+    moved.set({ items_in_queue: 4 });
+    await until('qs:QueueLength', () => value('qs:QueueLength') === 4);
+  });
+
   it('a manager that does not answer while its redis is down shows that as one cause, in Problem and IOC:HealthMessage', async () => {
     const f = await start();
     const redisPort = await closedPort();
