@@ -30,23 +30,39 @@ export class NameTable {
   }
 
   static fromNames(names: Iterable<string>): NameTable {
-    const encoded: Buffer[] = [];
-    const seen = new Set<string>();
-    for (const name of names) {
-      if (name === '' || seen.has(name)) continue;
-      seen.add(name);
-      encoded.push(Buffer.from(name, 'utf8'));
+    return NameTable.fromPacked(NameTable.pack(names));
+  }
+
+  /**
+   * The names' bytes back to back, written into one buffer (no buffer per
+   * name): what another thread builds its table from. A name given twice is
+   * kept twice, which `has` does not mind.
+   */
+  static pack(names: Iterable<string>): PackedNames {
+    const list: string[] = [];
+    let room = 0;
+    for (const n of names) {
+      if (n === '') continue;
+      list.push(n);
+      room += n.length * 3; // the most UTF-8 bytes a UTF-16 code unit takes
     }
-    const starts = new Uint32Array(encoded.length + 1);
-    let total = 0;
-    for (let i = 0; i < encoded.length; i++) {
-      starts[i] = total;
-      total += encoded[i].length;
+    const starts = new Uint32Array(list.length + 1);
+    const bytes = Buffer.allocUnsafeSlow(room);
+    let at = 0;
+    for (let i = 0; i < list.length; i++) {
+      const name = list[i];
+      starts[i] = at;
+      // PV names are ASCII: copied char by char; any other is encoded whole.
+      let k = 0;
+      for (; k < name.length; k++) {
+        const c = name.charCodeAt(k);
+        if (c >= 0x80) break;
+        bytes[at + k] = c;
+      }
+      at += k === name.length ? k : bytes.write(name, at, 'utf8');
     }
-    starts[encoded.length] = total;
-    const bytes = new Uint8Array(total);
-    for (let i = 0; i < encoded.length; i++) bytes.set(encoded[i], starts[i]);
-    return new NameTable(bytes, starts);
+    starts[list.length] = at;
+    return { bytes: bytes.subarray(0, at), starts };
   }
 
   static fromPacked(p: PackedNames): NameTable {

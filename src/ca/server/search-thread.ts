@@ -38,7 +38,7 @@ export class SearchThread {
     const shared = new SharedArrayBuffer(COUNTER_COUNT * Float64Array.BYTES_PER_ELEMENT);
     const data: SearchWorkerData = {
       hosts: [...opts.hosts], port: opts.port, ignoreAddrs: [...opts.ignoreAddrs],
-      names: NameTable.fromNames(opts.names).packed, counters: shared, maxInFlight: opts.maxInFlight,
+      names: NameTable.pack(opts.names), counters: shared, maxInFlight: opts.maxInFlight,
     };
     const worker = new Worker(WORKER_FILE, { workerData: data });
     return new Promise((resolve, reject) => {
