@@ -253,20 +253,31 @@ describe('Circuit (in memory)', () => {
     assert.equal(updates.length, 1, 'only the initial value; the held one was dropped with the subscription');
   });
 
-  it('EVENTS_OFF holds updates and EVENTS_ON sends the newest value of each', async () => {
+  it('EVENTS_OFF holds an update until another replaces it (RSRV\'s flow control), and EVENTS_ON sends what is held', async () => {
     const r = rig();
     const sid = await connect(r, 'dbl', 1);
     r.client.send(m.eventAddRequest(DbrType.DOUBLE, 1, sid, 30, DBE_VALUE), m.eventsOffRequest(), m.echoMessage());
     await r.client.waitFor((x) => x.command === Command.ECHO);
-    for (let i = 1; i <= 50; i++) r.pvs.dbl.setValue([i]);
+    const updates = (): number[] => r.client.received.filter((x) => x.command === Command.EVENT_ADD && x.parameter2 === 30).map((x) => decodeDbr(DbrType.DOUBLE, 1, x.payload).value[0] as number);
+    const initial = updates().length;
+    r.pvs.dbl.setValue([1]);
     r.client.send(m.echoMessage());
     await r.client.waitFor((x) => x.command === Command.ECHO && r.client.of(Command.ECHO).length >= 2);
-    assert.equal(r.client.received.filter((x) => x.parameter2 === 30).length, 1, 'nothing while events are off');
+    assert.equal(updates().length, initial, 'one change while events are off is held');
+    assert.equal(r.circuit.stats.heldUpdates, 1);
+    // A change that replaces the held one drains what is held, newest values: libca, which
+    // asks for EVENTS_ON only after a short read, is never left waiting on a silent server.
+    for (let i = 2; i <= 50; i++) r.pvs.dbl.setValue([i]);
+    r.client.send(m.echoMessage());
+    await r.client.waitFor((x) => x.command === Command.ECHO && r.client.of(Command.ECHO).length >= 3);
+    const off = updates().slice(initial);
+    assert.deepEqual(off, off.filter((v) => v % 2 === 0), 'sent on each change that replaced a held one');
+    assert.ok(off.length > 0 && off.length <= 25, `${off.length} of 50 changes sent, as RSRV's queue drains them`);
+    assert.equal(off[off.length - 1], 50);
+    r.pvs.dbl.setValue([51]);
     assert.equal(r.circuit.stats.heldUpdates, 1);
     r.client.send(m.eventsOnRequest());
-    const upd = await r.client.waitFor((x) => x.command === Command.EVENT_ADD && x.parameter2 === 30 && decodeDbr(DbrType.DOUBLE, 1, x.payload).value[0] === 50);
-    assert.ok(upd);
-    assert.equal(r.client.received.filter((x) => x.parameter2 === 30).length, 2);
+    await r.client.waitFor((x) => x.command === Command.EVENT_ADD && x.parameter2 === 30 && decodeDbr(DbrType.DOUBLE, 1, x.payload).value[0] === 51);
   });
 
   it('a slow reader gets the newest value of each subscription once it reads, with bounded memory', async () => {

@@ -18,7 +18,8 @@
  * capped; while the client does not read, reading from it pauses and monitor
  * updates are held as "latest per subscription" (RSRV replaces a
  * subscription's queued event the same way, dbEvent.c); a circuit that cannot
- * drain within `drainTimeoutMs` is closed.
+ * drain within `drainTimeoutMs` is closed. EVENTS_OFF holds updates as RSRV's
+ * flow control does: until one replaces a held one (see `deliver`).
  */
 import type { Duplex } from 'node:stream';
 import {
@@ -531,9 +532,22 @@ export class Circuit implements ChannelTable {
     }
   }
 
+  /**
+   * An update for `sub`. While the client cannot take it (its socket is full)
+   * it is held, newest value only. While the client asked for EVENTS_OFF it is
+   * held too, but as RSRV's event queue in flow control mode does (dbEvent.c
+   * event_read): an update that replaces a held one drains every held update.
+   * libca asks for EVENTS_ON only after a read that did not fill its buffer, so
+   * a server that sent nothing after EVENTS_OFF would never be asked again.
+   */
   private deliver(sub: Subscription): void {
-    if (!this.eventsOn || this.backedUp) {
+    if (this.backedUp) {
       this.held.add(sub);
+      return;
+    }
+    if (!this.eventsOn) {
+      if (this.held.has(sub)) this.flushHeld(true);
+      else this.held.add(sub);
       return;
     }
     this.sendEvent(sub);
@@ -553,9 +567,9 @@ export class Circuit implements ChannelTable {
     }
   }
 
-  /** Send the newest value of every held subscription, while the stream accepts them. */
-  private flushHeld(): void {
-    while (this.eventsOn && !this.backedUp && this.held.size > 0 && !this.closed) {
+  /** Send the newest value of every held subscription, while the stream accepts them (`duplicate`: even with events off). */
+  private flushHeld(duplicate = false): void {
+    while ((this.eventsOn || duplicate) && !this.backedUp && this.held.size > 0 && !this.closed) {
       const sub: Subscription = this.held.values().next().value as Subscription;
       this.held.delete(sub);
       this.sendEvent(sub);
