@@ -376,7 +376,9 @@ export function elementToNumber(
  * are; from an integer type by keeping the low bits (`toNativeNumber`).
  */
 export function castNumber(v: number, from: NumericType, to: NumericType, integral = false): number {
-  if (from === DbrType.FLOAT) return realToNative(Math.fround(v), to);
+  // A float read as FLOAT or DOUBLE is copied (dbConvert's FLOAT to FLOAT is a copy,
+  // a denormal stays one); only the integer types cast it.
+  if (from === DbrType.FLOAT) return to === DbrType.FLOAT || to === DbrType.DOUBLE ? Math.fround(v) : realToNative(Math.fround(v), to);
   if (from === DbrType.DOUBLE && !integral) return realToNative(v, to);
   return from === to ? toNativeNumber(v, to) : toNativeNumber(toNativeNumber(v, from), to);
 }
