@@ -81,3 +81,25 @@ export function makeTempDir(prefix: string): string {
 export function removeTempDir(dir: string | undefined): void {
   if (dir) fs.rmSync(dir, { recursive: true, force: true });
 }
+
+/** Something a suite started and stops at its end. */
+export interface Stoppable {
+  stop(): Promise<unknown>;
+}
+
+/**
+ * The hooks of a suite that runs an IOC: after a failed test, the IOC's
+ * stderr; at the end, everything `toStop` gives stopped in its order (clients
+ * first, the user manager last) and the suite's directory removed.
+ */
+export function iocSuiteHooks(ioc: () => Managed | undefined, toStop: () => ReadonlyArray<Stoppable | undefined>, dir: () => string | undefined): void {
+  afterEach(function () {
+    const p = ioc();
+    if (this.currentTest?.state === 'failed' && p) process.stderr.write(`IOC stderr:\n${p.stderr().slice(-3000)}\n`);
+  });
+
+  after(async () => {
+    for (const s of toStop()) await s?.stop();
+    removeTempDir(dir());
+  });
+}

@@ -15,7 +15,7 @@ import { clientEnv, PyCa, serverEnv } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
 import { pvaClientEnv } from '../helpers/pvxs';
 import { checkPvxsBundle, epicsBin } from '../helpers/shared';
-import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
+import { CLI_JS, iocSuiteHooks, makeTempDir, requireBuiltCli } from '../helpers/cli';
 
 const P = 'ops:';
 const ECA_PUTFAIL = 160;
@@ -75,16 +75,7 @@ describe('operator PVs: resources, journal, iocStats (real systemd, journald, li
     await waitPv('IOC:BusConnected', (r) => r.value === 1);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ioc) process.stderr.write(`IOC stderr:\n${ioc.stderr().slice(-3000)}\n`);
-  });
-
-  after(async () => {
-    await ca?.stop();
-    await ioc?.stop();
-    await manager?.stop();
-    removeTempDir(dir);
-  });
+  iocSuiteHooks(() => ioc, () => [ca, ioc, manager], () => dir);
 
   /** A long string monitored as VAL$: its bytes up to the NUL. */
   const text = (v: unknown): string => (Array.isArray(v) ? Buffer.from(v as number[]).toString('utf8').replace(/\0.*$/s, '') : String(v));

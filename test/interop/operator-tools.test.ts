@@ -23,7 +23,7 @@ import { UserManager, checkRedis, checkUserManager, fixtureUnit, freeTcpPort } f
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, PyCa, REPO_ROOT, serverEnv } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
-import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, runCli } from '../helpers/cli';
+import { CLI_JS, iocSuiteHooks, makeTempDir, requireBuiltCli, runCli } from '../helpers/cli';
 import { checkEpicsBundle, epicsBin } from '../helpers/shared';
 import { adlBlocks, adlValue, parseAdl } from '../helpers/adl';
 import { checkXTools, pixelAt, XServer, type Pixels, type XWindow } from '../helpers/xserver';
@@ -182,19 +182,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     fs.mkdirSync(ARTIFACTS, { recursive: true });
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ioc) process.stderr.write(`IOC stderr:\n${ioc.stderr().slice(-3000)}\n`);
-  });
-
-  after(async () => {
-    for (const t of tools) await t.stop();
-    await x?.stop();
-    await ca?.stop();
-    await ioc?.stop();
-    await repeater?.stop();
-    await manager?.stop();
-    removeTempDir(dir);
-  });
+  iocSuiteHooks(() => ioc, () => [...tools, x, ca, ioc, repeater, manager], () => dir);
 
   function screensDir(): string {
     return path.join(dir!, 'screens');

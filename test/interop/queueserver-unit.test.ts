@@ -13,7 +13,7 @@ import { UserManager, checkUserManager, freeTcpPort } from '../helpers/systemd-h
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, PyCa, REPO_ROOT, serverEnv } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
-import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
+import { CLI_JS, iocSuiteHooks, makeTempDir, requireBuiltCli } from '../helpers/cli';
 
 const P = 'qsu:';
 const STANDIN = path.join(REPO_ROOT, 'build/test/fixtures/re-manager-standin.js');
@@ -58,16 +58,7 @@ describe('a queueserver that moves with its unit\'s environment (real systemd, l
     await ioc.waitStderrLine(new RegExp(`control address from the unit.*address=tcp://localhost:${control}.*encoding=json`), 10000);
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ioc) process.stderr.write(`IOC stderr:\n${ioc.stderr().slice(-3000)}\n`);
-  });
-
-  after(async () => {
-    await ca?.stop();
-    await ioc?.stop();
-    await manager?.stop();
-    removeTempDir(dir);
-  });
+  iocSuiteHooks(() => ioc, () => [ca, ioc, manager], () => dir);
 
   async function waitValue(pv: string, value: number, timeout = 20): Promise<void> {
     const r = await ca!.request('wait_value', { pv: P + pv, value, timeout });

@@ -10,7 +10,7 @@ import { UserManager, basicUnits, checkRedis, checkUserManager, fixtureUnit, fre
 import { startProcess, type Managed } from '../helpers/processes';
 import { clientEnv, PyCa, REPO_ROOT, serverEnv, type Reply } from '../helpers/pyca';
 import { checkPyepics, freeCaPorts, requireDependency } from '../helpers/system';
-import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli } from '../helpers/cli';
+import { CLI_JS, iocSuiteHooks, makeTempDir, requireBuiltCli } from '../helpers/cli';
 
 const P = 'sioc:';
 const ECA_PUTFAIL = 160;
@@ -88,16 +88,7 @@ describe('service-ioc with a real systemd user manager (libca client)', function
     await waitPv('missing:LoadState', (r) => r.value === 'not-found');
   });
 
-  afterEach(function () {
-    if (this.currentTest?.state === 'failed' && ioc) process.stderr.write(`IOC stderr:\n${ioc.stderr().slice(-3000)}\n`);
-  });
-
-  after(async () => {
-    await ca?.stop();
-    await ioc?.stop();
-    await manager?.stop();
-    removeTempDir(dir);
-  });
+  iocSuiteHooks(() => ioc, () => [ca, ioc, manager], () => dir);
 
   async function get(pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     // pyepics returns an enum's label only for an explicit count of 1.
