@@ -2,8 +2,9 @@
  * A fixed set of PV names kept as bytes, that answers "is this one of them?"
  * for a name read in place from a datagram: no string is made and no Map is
  * consulted, so a search datagram of dozens of names costs a hash and a byte
- * compare per name. The table is plain typed arrays, so it can be copied to
- * another thread as it is (`packed`, `NameTable.fromPacked`).
+ * compare per name. The names are packed into plain typed arrays
+ * (`NameTable.pack`) that another thread builds its table from
+ * (`NameTable.fromPacked`).
  *
  * Names are stored as their UTF-8 bytes, which is what a client sends.
  */
@@ -67,14 +68,6 @@ export class NameTable {
 
   static fromPacked(p: PackedNames): NameTable {
     return new NameTable(p.bytes, p.starts);
-  }
-
-  get packed(): PackedNames {
-    return { bytes: this.bytes, starts: this.starts };
-  }
-
-  get size(): number {
-    return this.starts.length - 1;
   }
 
   /** Whether `buf[start, end)` is exactly one of the names. */
