@@ -369,7 +369,7 @@ export class SystemdBridge {
     for (const r of e.records.status.keys()) this.publishRecord(e, r);
     // Enable reads back from UnitFileState; with the bus lost, what it shows is stale
     // (COMM/INVALID). Before the first read it is 0 and defined, as any button.
-    const stale = !this.bus.isConnected && e.everRead ? { status: AlarmStatus.COMM, severity: AlarmSeverity.INVALID } : undefined;
+    const stale = !this.bus.isConnected && e.everRead ? this.unitAlarm(e) : undefined;
     e.records.readBack('Enable', e.props.UnitFileState.startsWith('enabled') ? 1 : 0, stale);
     this.reportHealth(e);
   }
