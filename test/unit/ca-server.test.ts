@@ -56,6 +56,21 @@ describe('CA server sockets (loopback)', () => {
     check();
   });
 
+  /** A server of `directory` on free ports of the addresses `intf`, and a client UDP socket; both closed after `fn`. */
+  async function withServer(directory: PvDirectory, intf: string, fn: (server: CaServer, udpPort: number, sock: dgram.Socket) => Promise<void>): Promise<void> {
+    const ports = await freeCaPorts();
+    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(ports.server), EPICS_CAS_INTF_ADDR_LIST: intf, EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
+    const server = new CaServer({ directory, config, log: memoryLogger() });
+    await server.start();
+    const sock = dgram.createSocket('udp4');
+    try {
+      await fn(server, ports.server, sock);
+    } finally {
+      sock.close();
+      await server.stop();
+    }
+  }
+
   it('answers a search for a served name with the TCP port', async () => {
     client.send(search(['nothere', 'here'], 77), port, '127.0.0.1');
     const r = await reply(77);
@@ -116,12 +131,7 @@ describe('CA server sockets (loopback)', () => {
       },
       servedNames: () => ['fixed:a', 'fixed:b'],
     };
-    const ports = await freeCaPorts();
-    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(ports.server), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
-    const other = new CaServer({ directory: dir, config, log: memoryLogger() });
-    await other.start();
-    const sock = dgram.createSocket('udp4');
-    try {
+    await withServer(dir, '127.0.0.1', async (other, udpPort, sock) => {
       // One reply for the datagram, its answers in the order of the names (as RSRV).
       const reply = new Promise<number[]>((resolve) => sock.once('message', (d) => {
         const cids: number[] = [];
@@ -131,7 +141,7 @@ describe('CA server sockets (loopback)', () => {
         resolve(cids);
       }));
       await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
-      sock.send(search(['fixed:a', 'fixed:a.DESC', 'nothere', 'fixed:b', 'later:c'], 31), ports.server, '127.0.0.1');
+      sock.send(search(['fixed:a', 'fixed:a.DESC', 'nothere', 'fixed:b', 'later:c'], 31), udpPort, '127.0.0.1');
       assert.deepEqual(await reply, [1, 2, 4, 5]);
       // A datagram that waits for lookup holds back the replies to those after it.
       const sequences: number[] = [];
@@ -141,39 +151,28 @@ describe('CA server sockets (loopback)', () => {
         });
         if (sequences.length === 2) resolve();
       }));
-      sock.send(search(['later:c'], 41), ports.server, '127.0.0.1');
-      sock.send(search(['fixed:b'], 42), ports.server, '127.0.0.1');
+      sock.send(search(['later:c'], 41), udpPort, '127.0.0.1');
+      sock.send(search(['fixed:b'], 42), udpPort, '127.0.0.1');
       await both;
       assert.deepEqual(sequences, [41, 42]);
       assert.deepEqual(asked, ['fixed:a.DESC', 'nothere', 'later:c', 'later:c'], 'the fixed names were answered without a lookup');
       assert.deepEqual([other.counters.searches, other.counters.searchHits], [7, 6]);
-    } finally {
-      sock.close();
-      await other.stop();
-    }
+    });
   });
 
   it('answers searches on every address of EPICS_CAS_INTF_ADDR_LIST, each from the address searched', async () => {
-    const ports = await freeCaPorts();
-    const config = serverConfigFromEnv({ EPICS_CAS_SERVER_PORT: String(ports.server), EPICS_CAS_INTF_ADDR_LIST: '127.0.0.1 127.0.0.2', EPICS_CAS_AUTO_BEACON_ADDR_LIST: 'NO' });
-    const other = new CaServer({ directory: new MapDirectory().add(new SimplePv({ name: 'both', type: DbrType.LONG, value: [1] })), config, log: memoryLogger() });
-    await other.start();
-    const sock = dgram.createSocket('udp4');
-    try {
+    await withServer(new MapDirectory().add(new SimplePv({ name: 'both', type: DbrType.LONG, value: [1] })), '127.0.0.1 127.0.0.2', async (_other, udpPort, sock) => {
       await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', () => resolve()));
       const from: string[] = [];
       const two = new Promise<void>((resolve) => sock.on('message', (_d, rinfo) => {
         from.push(`${rinfo.address}:${rinfo.port}`);
         if (from.length === 2) resolve();
       }));
-      sock.send(search(['both'], 51), ports.server, '127.0.0.1');
-      sock.send(search(['both'], 52), ports.server, '127.0.0.2');
+      sock.send(search(['both'], 51), udpPort, '127.0.0.1');
+      sock.send(search(['both'], 52), udpPort, '127.0.0.2');
       await two;
-      assert.deepEqual(from.sort(), [`127.0.0.1:${ports.server}`, `127.0.0.2:${ports.server}`]);
-    } finally {
-      sock.close();
-      await other.stop();
-    }
+      assert.deepEqual(from.sort(), [`127.0.0.1:${udpPort}`, `127.0.0.2:${udpPort}`]);
+    });
   });
 
   it('shares its UDP search port with another server on the host', async () => {
