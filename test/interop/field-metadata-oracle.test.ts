@@ -139,26 +139,30 @@ function perPv(lines: readonly string[]): Record<string, string[]> {
   return out;
 }
 
+/** DB served by service-ioc and by softIoc for the describe block that calls it; the pair once served. */
+function servedSideBySide(): () => SideBySide {
+  let side: SideBySide | undefined;
+  before(async function () {
+    requireDependency(this, checkEpicsBundle());
+    requireBuiltCli();
+    side = await serveSideBySide(DB, P);
+  });
+  after(async () => {
+    await side?.stop();
+  });
+  return () => side!;
+}
+
 describe('interop: fields other than VAL have the metadata and DBR_STRING text softIoc gives them', function () {
   this.timeout(60000);
 
   describe('Channel Access (caget against softIoc)', () => {
-    let side: SideBySide | undefined;
-
-    before(async function () {
-      requireDependency(this, checkEpicsBundle());
-      requireBuiltCli();
-      side = await serveSideBySide(DB, P);
-    });
-
-    after(async () => {
-      await side?.stop();
-    });
+    const side = servedSideBySide();
 
     /** One caget against both servers (softIoc first); they must print the same. */
     async function same(...args: string[]): Promise<ToolResult> {
-      const a = await runTool(side!.base, 'caget', args);
-      const b = await runTool(side!.ours, 'caget', args);
+      const a = await runTool(side().base, 'caget', args);
+      const b = await runTool(side().ours, 'caget', args);
       assert.equal(b.out, a.out, `caget ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
       assert.equal(b.code, a.code, `caget ${args.join(' ')}: exit code`);
       return b;
@@ -190,18 +194,18 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
       const writes: [string, string][] = [
         ['ppai.HIHI', '5'], ['ppli.HSV', 'MINOR'], ['ppbi.OSV', 'MAJOR'], ['ppmbbi.ONVL', '3'], ['ppcalc.HIGH', '5'],
       ];
-      for (const server of [side!.base, side!.ours]) {
+      for (const server of [side().base, side().ours]) {
         for (const [pv, value] of writes) assert.equal((await runTool(server, 'caput', ['-t', P + pv, value])).code, 0);
       }
       const r = await state(...RECORDS);
       assert.doesNotMatch(r.out, /UDF/, 'every record has processed');
       // Not a field without pp(TRUE): HYST is stored, the record is not processed.
-      for (const server of [side!.base, side!.ours]) assert.equal((await runTool(server, 'caput', ['-t', `${P}ppai.HYST`, '1'])).code, 0);
+      for (const server of [side().base, side().ours]) assert.equal((await runTool(server, 'caput', ['-t', `${P}ppai.HYST`, '1'])).code, 0);
       await state('ppai');
     });
 
     it('after a change of EGU, PREC and HOPR, the fields show the new ones', async () => {
-      for (const server of [side!.base, side!.ours]) {
+      for (const server of [side().base, side().ours]) {
         for (const [field, value] of [['EGU', 'cm'], ['PREC', '1'], ['HOPR', '250']]) {
           assert.equal((await runTool(server, 'caput', ['-t', `${P}ai.${field}`, value])).code, 0);
         }
@@ -212,24 +216,14 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
   });
 
   describe('Channel Access monitors (camonitor against softIoc)', () => {
-    let side: SideBySide | undefined;
-
-    before(async function () {
-      requireDependency(this, checkEpicsBundle());
-      requireBuiltCli();
-      side = await serveSideBySide(DB, P);
-    });
-
-    after(async () => {
-      await side?.stop();
-    });
+    const side = servedSideBySide();
 
     it('a write to EGU or PREC is a DBE_PROPERTY event on every field of the record, not only on VAL', async () => {
-      const runs = [side!.base, side!.ours].map((server) => startProcess(path.join(epicsBin()!, 'camonitor'), ['-m', 'p', ...WATCHED], server.env));
+      const runs = [side().base, side().ours].map((server) => startProcess(path.join(epicsBin()!, 'camonitor'), ['-m', 'p', ...WATCHED], server.env));
       try {
         await Promise.all(runs.map((m) => linesMatching(m, /./, WATCHED.length)));
         for (const [field, value, events] of [['EGU', 'km', 2], ['PREC', '2', 3]] as const) {
-          for (const server of [side!.base, side!.ours]) {
+          for (const server of [side().base, side().ours]) {
             assert.equal((await runTool(server, 'caput', ['-t', `${P}ai.${field}`, value])).code, 0);
           }
           await Promise.all(runs.map((m) => linesMatching(m, /./, WATCHED.length * events)));
@@ -244,10 +238,10 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
 
     it('which writes are property events: alarm severities of an ai (not of a longin), an mbbi\'s state strings for VAL only', async () => {
       const watched = ['evai', 'evai.SCAN', 'evmbbi', 'evmbbi.ZRVL', 'evli', 'evli.SCAN'].map((n) => P + n);
-      const runs = [side!.base, side!.ours].map((server) => startProcess(path.join(epicsBin()!, 'camonitor'), ['-m', 'p', ...watched], server.env));
+      const runs = [side().base, side().ours].map((server) => startProcess(path.join(epicsBin()!, 'camonitor'), ['-m', 'p', ...watched], server.env));
       try {
         await Promise.all(runs.map((m) => linesMatching(m, /./, watched.length)));
-        for (const server of [side!.base, side!.ours]) {
+        for (const server of [side().base, side().ours]) {
           for (const [pv, value] of [['evai.HHSV', 'MINOR'], ['evmbbi.ZRST', 'X'], ['evli.HHSV', 'MAJOR'], ['evai.EGU', 'end']]) {
             assert.equal((await runTool(server, 'caput', ['-t', P + pv, value])).code, 0);
           }
