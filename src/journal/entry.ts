@@ -22,6 +22,46 @@ export interface JournalLine {
   readonly cursor: string;
 }
 
+/**
+ * Journal order: by __REALTIME_TIMESTAMP, and among entries of the same
+ * microsecond (journald stamps every line of one read of a stream at once
+ * closely enough to tie) by their sequence number, which the cursor carries
+ * (`s=<sequence id>;i=<seqnum, hex>;...`, sd_journal_get_cursor(3)) and which
+ * only orders entries of one sequence id. Negative when `a` comes first.
+ */
+export function journalOrder(a: JournalLine, b: JournalLine): number {
+  if (a.timeUs !== b.timeUs) return a.timeUs - b.timeUs;
+  const sa = cursorSeq(a.cursor);
+  const sb = cursorSeq(b.cursor);
+  if (!sa || !sb || sa.id !== sb.id) return 0;
+  return sa.seq < sb.seq ? -1 : sa.seq > sb.seq ? 1 : 0;
+}
+
+function cursorSeq(cursor: string): { id: string; seq: bigint } | undefined {
+  let id: string | undefined;
+  let seq: bigint | undefined;
+  for (const part of cursor.split(';')) {
+    if (part.startsWith('s=')) id = part.slice(2);
+    else if (part.startsWith('i=') && /^[0-9a-f]+$/i.test(part.slice(2))) seq = BigInt(`0x${part.slice(2)}`);
+  }
+  return id !== undefined && seq !== undefined ? { id, seq } : undefined;
+}
+
+/**
+ * Keeps `l` in `list` (journal order, oldest first, at most `n`): a line
+ * already kept (same cursor) or older than all `n` kept is left out, and the
+ * oldest go when the list is full. True when the list changed.
+ */
+export function keepLine(list: JournalLine[], l: JournalLine, n: number): boolean {
+  if (list.some((x) => x.cursor === l.cursor)) return false;
+  if (list.length >= n && journalOrder(l, list[0]) < 0) return false;
+  let i = list.length;
+  while (i > 0 && journalOrder(list[i - 1], l) > 0) i--;
+  list.splice(i, 0, l);
+  if (list.length > n) list.splice(0, list.length - n);
+  return true;
+}
+
 /** Which journal a unit's lines are in: a user manager's (`--user-unit`) or the system's (`--unit`). */
 export type JournalScope = 'user' | 'system';
 

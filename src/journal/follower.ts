@@ -14,7 +14,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log';
-import { OUTPUT_FIELDS, parseEntry, type JournalLine, type JournalScope } from './entry';
+import { OUTPUT_FIELDS, journalOrder, keepLine, parseEntry, type JournalLine, type JournalScope } from './entry';
 
 export interface JournalFollowerOptions {
   scope: JournalScope;
@@ -128,7 +128,7 @@ export class JournalFollower extends EventEmitter {
     const lines = this.lines(unit).filter(recent);
     const own = lines.filter((l) => !l.fromManager).slice(-2);
     const manager = lines.filter((l) => l.fromManager && l.priority <= 5).slice(0, 1);
-    return [...own, ...manager].sort((a, b) => a.timeUs - b.timeUs).map((l) => l.message);
+    return [...own, ...manager].sort(journalOrder).map((l) => l.message);
   }
 
   // ------------------------------------------------------------ processes
@@ -234,13 +234,7 @@ export class JournalFollower extends EventEmitter {
   private add(l: JournalLine): void {
     const list = this.kept.get(l.unit);
     if (!list) return;
-    if (list.some((x) => x.cursor === l.cursor)) return;
-    const n = this.opts.lines;
-    if (list.length >= n && l.timeUs < list[0].timeUs) return; // older than everything kept
-    let i = list.length;
-    while (i > 0 && list[i - 1].timeUs > l.timeUs) i--;
-    list.splice(i, 0, l);
-    if (list.length > n) list.splice(0, list.length - n);
+    if (!keepLine(list, l, this.opts.lines)) return;
     this.emit('lines', l.unit);
     for (const w of this.waiters) if (w.unit === l.unit && w.check(l)) w.resolve();
   }
