@@ -137,17 +137,6 @@ export class XServer {
     return out;
   }
 
-  /** Wait for a top-level window whose name matches `re` (polled: X has no event a separate client can await here). */
-  async waitWindow(re: RegExp, timeoutMs = 20000): Promise<XWindow> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const w = this.windows().find((x) => re.test(x.name));
-      if (w) return w;
-      if (Date.now() > deadline) throw new Error(`no window named ${re} on ${this.display} in ${timeoutMs} ms; windows: ${this.windows().map((x) => x.name).join(', ')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
   /** The window's pixels as xwd reads them (the root window when `id` is undefined). */
   capture(id?: string): Buffer {
     const r = spawnSync('xwd', ['-display', this.display, '-silent', ...(id ? ['-id', id] : ['-root'])], { timeout: 20000, maxBuffer: 64 << 20 });

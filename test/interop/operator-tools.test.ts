@@ -194,6 +194,26 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     return m;
   }
 
+  /**
+   * MEDM's window for the file it was started with: fails at once, with its
+   * exit status and output, when MEDM exits first, and with its output when
+   * the window does not appear in time.
+   */
+  async function medmWindow(m: Managed, name: string): Promise<XWindow> {
+    const re = new RegExp(`^${name.replace(/\./g, '\\.')}$`);
+    const deadline = Date.now() + 20000;
+    for (;;) {
+      const w = x!.windows().find((win) => re.test(win.name));
+      if (w) return w;
+      const { exitCode, signalCode } = m.proc;
+      if (exitCode !== null || signalCode !== null || Date.now() > deadline) {
+        const why = exitCode !== null || signalCode !== null ? `MEDM exited (${exitCode ?? signalCode})` : 'none in 20000 ms';
+        throw new Error(`no MEDM window ${name}: ${why}; windows: ${x!.windows().map((win) => win.name).join(', ')}; MEDM printed:\n${[...m.lines, m.stderr()].join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Stop MEDM; its output, less what it always prints, as lines. */
   async function medmErrors(m: Managed): Promise<string[]> {
     await m.stop();
@@ -235,7 +255,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
       const widgets = channelWidgets(fs.readFileSync(path.join(screensDir(), f), 'utf8'));
       assert.ok(widgets.length > 5, `${f} has widgets with channels`);
       const m = medm(path.join(screensDir(), f));
-      const win = await x!.waitWindow(new RegExp(`^${f.replace(/\./g, '\\.')}$`));
+      const win = await medmWindow(m, f);
       const shot = await settle(win, widgets);
       save(shot.xwd, f.replace(/\.adl$/, '.png'));
       assert.deepEqual(shot.off.map((w) => w.what), [], `${f}: widgets MEDM shows as not connected`);
@@ -325,7 +345,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     fs.writeFileSync(file, text.replace('name="service-overview.adl"', 'name="missing-pv.adl"'));
     const widgets = channelWidgets(text);
     const m = medm(file);
-    const win = await x!.waitWindow(/^missing-pv\.adl$/);
+    const win = await medmWindow(m, 'missing-pv.adl');
     const shot = await settle(win, widgets, new Set([missingPv]));
     save(shot.xwd, 'missing-pv.png');
     assert.deepEqual(shot.off.map((w) => (w.what.endsWith(': disconnected') ? w.chan : w.what)), [missingPv], 'only the widget naming the missing PV is white');
@@ -430,7 +450,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     const logs = path.join(dir!, 'alh-kill');
     const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
     const m = medm(file);
-    const win = await x!.waitWindow(/^service-overview\.adl$/);
+    const win = await medmWindow(m, 'service-overview.adl');
     const before = await settle(win, widgets);
     assert.deepEqual(before.off.map((w) => w.what), []);
     assert.equal(colours(before.img, state).get(MAJOR_RED) ?? 0, 0, 'an active unit is not red');
