@@ -325,6 +325,21 @@ describe('Circuit (in memory)', () => {
     assert.equal(err.parameter2, Eca.BADCHID);
   });
 
+  it('a request for a cleared channel is refused, also once a new channel has its place in the table', async () => {
+    const r = rig();
+    const first = await connect(r, 'dbl', 4);
+    r.client.send(m.clearChannelRequest(first, 4));
+    await r.client.waitFor((x) => x.command === Command.CLEAR_CHANNEL);
+    const second = await connect(r, 'wf', 5);
+    assert.notEqual(second, first, 'a new channel gets a new sid');
+    r.client.send(m.readNotifyRequest(DbrType.LONG, 1, first, 7), m.readNotifyRequest(DbrType.LONG, 1, second, 8));
+    const err = await r.client.waitFor((x) => x.command === Command.ERROR);
+    assert.equal(err.parameter2, Eca.BADCHID);
+    const read = await r.client.waitFor((x) => x.command === Command.READ_NOTIFY && x.parameter2 === 8);
+    assert.equal(read.parameter1, Eca.NORMAL);
+    assert.equal(r.client.received.some((x) => x.command === Command.READ_NOTIFY && x.parameter2 === 7), false, 'no value for the cleared sid');
+  });
+
   it('ECHO is echoed', async () => {
     const r = rig();
     r.client.send(m.clientVersion(), m.echoMessage());

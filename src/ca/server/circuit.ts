@@ -25,7 +25,7 @@ import type { Duplex } from 'node:stream';
 import {
   CA_MINOR_VERSION, Command, DBE_ALARM, MAX_STRING_SIZE, DBE_LOG, DBE_PROPERTY, DBE_VALUE, DbrType, Eca, ecaMessage,
 } from '../protocol/constants';
-import { CircuitCore } from '../protocol/circuit-core';
+import { CircuitCore, type InboundQueue } from '../protocol/circuit-core';
 import { describeCloseReason, type ChannelTable, type CloseReason, type ProtocolViolation } from '../protocol/circuit-rules';
 import type {
   ClearChannelRequest, ClientRequest, CreateChannelRequest, EventAddRequest, EventCancelRequest,
@@ -43,6 +43,7 @@ import {
   WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory, type WriteAttempt, type WriteAudit,
 } from '../pv';
 import { realScheduler, type Scheduler } from './scheduler';
+import { SID_TABLE_CAPACITY, SidTable } from './sid-table';
 
 export interface CircuitOptions {
   /** Largest payload accepted or sent (EPICS_CA_MAX_ARRAY_BYTES). */
@@ -114,7 +115,7 @@ export class Circuit implements ChannelTable {
   private priority = 0;
   private clientMinor = 0;
   private readonly core: CircuitCore;
-  private readonly channels = new Map<number, Channel>();
+  private readonly channels = new SidTable<Channel>();
   private readonly subscriptions = new Map<number, Subscription>();
   /** Subscriptions with an update waiting (events off, or the client not reading). */
   private readonly held = new Set<Subscription>();
@@ -123,7 +124,6 @@ export class Circuit implements ChannelTable {
   private drainTimer: unknown;
   private handshakeTimer: unknown;
   private readonly scheduler: Scheduler;
-  private nextSid = 1;
   private closed = false;
   /** Replies of this turn of the event loop, written together by `flush`. */
   private readonly out = new MessageWriter();
@@ -155,7 +155,7 @@ export class Circuit implements ChannelTable {
   ) {
     this.identity = { user: '', host: address, address };
     this.scheduler = opts.scheduler ?? realScheduler;
-    this.core = new CircuitCore(this, { maxPayload: opts.maxArrayBytes + 64, maxChannels: opts.maxChannels });
+    this.core = new CircuitCore(this, { maxPayload: opts.maxArrayBytes + 64, maxChannels: Math.min(opts.maxChannels, SID_TABLE_CAPACITY) });
     stream.on('data', (chunk: Buffer) => this.receive(chunk));
     stream.on('drain', () => this.drained());
     stream.on('error', (err: Error) => this.close({ kind: 'stream-error', message: err.message }));
@@ -243,12 +243,7 @@ export class Circuit implements ChannelTable {
 
   private receive(chunk: Buffer): void {
     if (this.closed) return;
-    const inbound = this.core.receive(chunk);
-    for (let item = inbound.next(); item && !this.closed; item = inbound.next()) {
-      if (this.handshakeTimer !== undefined && !this.isSilent) this.clearTimer('handshakeTimer');
-      if (item.kind === 'violation') this.violated(item.violation);
-      else this.handle(item);
-    }
+    this.carryOut(this.core.receive(chunk));
     // One chunk per turn of the event loop: before the next is read, what this one caused
     // is written out, to this client and to every other (a monitor of the record a burst
     // of puts is changing), and other sockets are served. RSRV gets the same fairness from
@@ -257,6 +252,20 @@ export class Circuit implements ChannelTable {
       this.yielding = true;
       this.stream.pause();
       setImmediate(this.endYield);
+    }
+  }
+
+  /**
+   * Each request of a chunk in turn. (A loop of its own: V8 compiles a hot
+   * loop on the fly and keeps that code for the next entry, and code after
+   * the loop that had not run yet then falls back to the interpreter on every
+   * chunk.)
+   */
+  private carryOut(inbound: InboundQueue): void {
+    for (let item = inbound.next(); item && !this.closed; item = inbound.next()) {
+      if (this.handshakeTimer !== undefined && !this.isSilent) this.clearTimer('handshakeTimer');
+      if (item.kind === 'violation') this.violated(item.violation);
+      else this.handle(item);
     }
   }
 
@@ -352,19 +361,17 @@ export class Circuit implements ChannelTable {
       this.send(msg.createChanFailMessage(cid));
       return;
     }
-    const sid = this.nextSid++;
-    const ch: Channel = {
+    const ch = this.channels.add((sid): Channel => ({
       cid, sid, pv,
       rights: pv.accessRights(this.identity),
       subscriptions: undefined,
       unsubscribe: NOTHING,
       putsInProgress: 0,
-    };
-    this.channels.set(sid, ch);
+    }));
     // ACCESS_RIGHTS must precede the CREATE_CHAN reply: libca sets the rights before
     // it calls the connection handler (camessage.c claim_ciu_reply).
     this.reply(Command.ACCESS_RIGHTS, 0, 0, cid, msg.accessRightsBits(ch.rights.read, ch.rights.write));
-    this.reply(Command.CREATE_CHAN, pv.nativeType, pv.maxCount, cid, sid);
+    this.reply(Command.CREATE_CHAN, pv.nativeType, pv.maxCount, cid, ch.sid);
   }
 
   private clearChannel(req: ClearChannelRequest): void {
