@@ -94,7 +94,9 @@ export class FieldPv implements ProcessVariable {
 
   /** The field's value as CA elements. */
   private elements(): DbrValue {
-    const v = this.record.f[this.def.name];
+    // VAL by its name: a load V8 caches per record type, where a field name
+    // in a variable is looked up in the object's properties every time.
+    const v = this.isVal ? this.record.f.VAL : this.record.f[this.def.name];
     if (this.longString) {
       // dbGet gives the whole field, its NULs after the string too (a CA client asking for
       // DBR_STRING gets "0" for each of them); pvAccess serves it up to the first NUL.

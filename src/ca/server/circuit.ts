@@ -296,7 +296,20 @@ export class Circuit implements ChannelTable {
   }
 
   private handle(req: ClientRequest): void {
+    // The requests of a busy circuit first: the cases are compared in order.
     switch (req.kind) {
+      case 'read':
+        return this.read(req);
+      case 'write':
+        return this.write(req);
+      case 'eventAdd':
+        return this.eventAdd(req);
+      case 'eventCancel':
+        return this.eventCancel(req);
+      case 'createChannel':
+        return this.createChannel(req);
+      case 'clearChannel':
+        return this.clearChannel(req);
       case 'version':
         this.priority = req.priority;
         this.clientMinor = req.minorVersion;
@@ -309,18 +322,6 @@ export class Circuit implements ChannelTable {
         this.identity.host = req.host;
         this.recomputeAllRights();
         return;
-      case 'createChannel':
-        return this.createChannel(req);
-      case 'clearChannel':
-        return this.clearChannel(req);
-      case 'read':
-        return this.read(req);
-      case 'write':
-        return this.write(req);
-      case 'eventAdd':
-        return this.eventAdd(req);
-      case 'eventCancel':
-        return this.eventCancel(req);
       case 'eventsOff':
         this.eventsOn = false;
         return;
