@@ -26,8 +26,17 @@ import { ScriptedClient } from '../helpers/ca-client';
 
 const alice = (host = 'opi1'): ClientIdentity => ({ user: 'alice', host, address: '10.0.0.5' });
 
+/** Directories made by tmpFile, removed when the suite ends. */
+const tmpDirs: string[] = [];
+
+function tmpDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  tmpDirs.push(dir);
+  return dir;
+}
+
 function tmpFile(text: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acf-'));
+  const dir = tmpDir('acf-');
   const f = path.join(dir, 'test.acf');
   fs.writeFileSync(f, text);
   return f;
@@ -46,6 +55,10 @@ function database(): Database {
 }
 
 describe('access security', () => {
+  after(() => {
+    for (const d of tmpDirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+  });
+
   describe('.acf parsing', () => {
     it('reads every construct', () => {
       const c = parseAcf(EXAMPLE_ACF, 'test.acf');
@@ -242,7 +255,7 @@ describe('access security', () => {
     });
 
     it('writes one JSON line per attempt, with who, what, old, new and the result', () => {
-      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'putlog-')), 'put.jsonl');
+      const file = path.join(tmpDir('putlog-'), 'put.jsonl');
       const log = new PutLog({ file, format: 'json', log: memoryLogger() });
       log.audit(attempt('done'));
       log.audit(attempt('denied'));
@@ -260,14 +273,14 @@ describe('access security', () => {
     });
 
     it('has caPutLog\'s text format', () => {
-      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'putlog-')), 'put.log');
+      const file = path.join(tmpDir('putlog-'), 'put.log');
       const log = new PutLog({ file, format: 'text', log: memoryLogger() });
       log.audit(attempt('done'));
       assert.match(fs.readFileSync(file, 'utf8'), /^\d\d-[A-Z][a-z]{2}-\d\d \d\d:\d\d:\d\d opi1 alice bl:redis:Stop new=1 old=null\n$/);
       log.close();
     });
 
-    const tmpLog = (name = 'put.jsonl'): string => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'putlog-')), name);
+    const tmpLog = (name = 'put.jsonl'): string => path.join(tmpDir('putlog-'), name);
     const readLines = (file: string): Array<Record<string, unknown>> => fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const writeOf = (v: number, old: number, outcome: 'done' | 'denied' = 'done', pv = 'bl:x') => ({
       ...attempt(outcome), pv, value: [v], old: { value: [old], metadata: {} } as unknown as DbrSource,
