@@ -89,7 +89,9 @@ export class XServer {
     const fp = [...X_FONT_DIRS, ...fontDirs].join(',');
     const screen = `${opts.width ?? 1600}x${opts.height ?? 1200}x24`;
     // fd 3: Xvfb writes the display number there when it is ready for clients.
-    const proc = spawn(XVFB, ['-displayfd', '3', '-nolisten', 'tcp', '-fp', fp, '-screen', '0', screen], {
+    // -noreset: an X server resets when its last client leaves (a MEDM stopped, an
+    // xwininfo done), and a client connecting during the reset gets "Can't open display".
+    const proc = spawn(XVFB, ['-displayfd', '3', '-nolisten', 'tcp', '-noreset', '-fp', fp, '-screen', '0', screen], {
       stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
     });
     live.add(proc);
