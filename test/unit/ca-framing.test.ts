@@ -8,7 +8,7 @@ import { encodeMessage, readHeader, type Message } from '../../src/ca/protocol/h
 import { CaProtocolError } from '../../src/ca/protocol/errors';
 import { Command, DBE_VALUE, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
-import { answerSearchDatagram, MAX_UDP_REPLY, scanSearchDatagram, servedCids } from '../../src/ca/server/search';
+import { MAX_UDP_REPLY, packSearchReplies, scanSearchDatagram, servedCids } from '../../src/ca/server/search';
 import { NameTable } from '../../src/ca/server/name-table';
 import { MessageWriter } from '../../src/ca/protocol/writer';
 import { encodeDbr, encodeDbrInto, paddedSize, dbrPayloadSize } from '../../src/ca/protocol/dbr';
@@ -171,6 +171,13 @@ describe('MessageWriter', () => {
     assert.deepEqual(w.take(), m.echoMessage());
   });
 });
+
+/** The whole answer to a datagram, as the search thread gives it, when one `serves` check decides every name. */
+function answerSearchDatagram(data: Buffer, serves: (name: string) => boolean, tcpPort: number): { replies: Buffer[]; searched: number; found: number; error?: string } {
+  const scan = scanSearchDatagram(data);
+  const cids = servedCids(scan, scan.askNames.map(serves));
+  return { replies: packSearchReplies(cids, scan.sequence, tcpPort), searched: scan.searched, found: cids.length, error: scan.error };
+}
 
 describe('UDP search answers', () => {
   const serves = (name: string): boolean => name.startsWith('yes:');

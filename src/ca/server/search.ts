@@ -28,15 +28,6 @@ const REPLY_TEMPLATE = (() => {
 /** Clients from 4.11 on put a sequence number in their VERSION's p1. */
 const SEQUENCE_MINOR = 11;
 
-export interface SearchOutcome {
-  replies: Buffer[];
-  /** Names searched, and how many we serve. */
-  searched: number;
-  found: number;
-  /** Set when the datagram held a malformed message (the ones before it were answered). */
-  error?: string;
-}
-
 /**
  * One search datagram read through: every name searched with its cid, in the
  * datagram's order, each either recognised by a `known` check on its bytes
@@ -95,13 +86,6 @@ export function servedCids(scan: SearchScan, served: readonly boolean[]): number
     if (scan.known[i] || served[asked++]) out.push(scan.cids[i]);
   }
   return out;
-}
-
-/** The whole answer to a datagram when one `serves` check decides every name. */
-export function answerSearchDatagram(data: Buffer, serves: (name: string) => boolean, tcpPort: number): SearchOutcome {
-  const scan = scanSearchDatagram(data);
-  const cids = servedCids(scan, scan.askNames.map(serves));
-  return { replies: packSearchReplies(cids, scan.sequence, tcpPort), searched: scan.searched, found: cids.length, error: scan.error };
 }
 
 /** Search replies for `cids`, in datagrams of at most MAX_UDP_REPLY bytes, each opened by a VERSION. */
