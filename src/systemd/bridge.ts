@@ -34,10 +34,6 @@ export const STATUS_PROPERTIES = [
 export const CONTROL_ACTIONS = ['Start', 'Stop', 'Restart', 'ResetFailed', 'Enable'] as const;
 
 type StatusProperty = (typeof STATUS_PROPERTIES)[number];
-/** The unit and service properties the bridge reads from systemd (applyProps). */
-const READ_PROPERTIES: ReadonlySet<string> = new Set([
-  'LoadState', 'ActiveState', 'SubState', 'UnitFileState', 'Result', 'MainPID', 'NRestarts', 'ExecMainStatus', 'ActiveEnterTimestamp',
-]);
 /** What the IOC itself knows (its own jobs) or must always show: no COMM/INVALID from the unit. */
 const UNALARMED_PROPERTIES: ReadonlySet<StatusProperty> = new Set(['JobResult', 'Busy', 'Message', 'HookState']);
 type ControlAction = (typeof CONTROL_ACTIONS)[number];
@@ -97,6 +93,13 @@ interface Props {
 const UNKNOWN_PROPS: Props = {
   LoadState: '', ActiveState: '', SubState: '', UnitFileState: '', MainPID: 0, NRestarts: 0, Result: '', ExecMainStatus: 0, ActiveEnterTimestamp: 0,
 };
+
+/** The unit and service properties the bridge reads from systemd (applyProps): those of Props. */
+const READ_PROPERTIES: ReadonlySet<string> = new Set(Object.keys(UNKNOWN_PROPS));
+
+function isReadProperty(k: string): k is keyof Props {
+  return READ_PROPERTIES.has(k);
+}
 
 class UnitEntry {
   props: Props = { ...UNKNOWN_PROPS };
@@ -456,18 +459,10 @@ export class SystemdBridge {
 
   /** Sets every property of `changed` that the bridge reads (READ_PROPERTIES). */
   private applyProps(e: UnitEntry, changed: Record<string, unknown>): void {
-    const p = e.props;
+    const p = e.props as Record<keyof Props, string | number>;
     for (const [k, v] of Object.entries(changed)) {
-      switch (k) {
-        case 'LoadState': case 'ActiveState': case 'SubState': case 'UnitFileState': case 'Result':
-          p[k] = String(variantValue(v));
-          break;
-        case 'MainPID': case 'NRestarts': case 'ExecMainStatus': case 'ActiveEnterTimestamp':
-          p[k] = num(v);
-          break;
-        default:
-          break;
-      }
+      // Each property as the type it has in Props: text, or a number.
+      if (isReadProperty(k)) p[k] = typeof UNKNOWN_PROPS[k] === 'number' ? num(v) : String(variantValue(v));
     }
   }
 
