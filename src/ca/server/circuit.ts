@@ -121,8 +121,8 @@ export class Circuit implements ChannelTable {
   private readonly held = new Set<Subscription>();
   private eventsOn = true;
   private backedUp = false;
-  private drainTimer: unknown;
-  private handshakeTimer: unknown;
+  private drainTimer: unknown = undefined;
+  private handshakeTimer: unknown = undefined;
   private readonly scheduler: Scheduler;
   private closed = false;
   /** Replies of this turn of the event loop, written together by `flush`. */
