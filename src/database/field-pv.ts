@@ -8,7 +8,7 @@ import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from 
 import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/pv';
 import { NO_ALARM_LIMITS, NO_LIMITS, type FieldMeta } from './field-support';
 import { nativeTypeOfDbf, type FieldDef } from './fields';
-import { isNumericDbfType, putNumber, putText, type NumericDbf } from './put-convert';
+import { isNumericDbfType, putNumber, putNumberElements, putText, putTextElements, type NumericDbf } from './put-convert';
 import type { DbRecord } from './record';
 import { raiseAlarm, type FieldValue } from './recordtypes';
 
@@ -61,6 +61,8 @@ export class FieldPv implements ProcessVariable {
   private readonly isVal: boolean;
   /** The field's type, when it is one number that a write converts by that type's rules. */
   private readonly numericDbf: NumericDbf | undefined;
+  /** The element type of an array VAL whose elements are numbers, which a write converts each by. */
+  private readonly elementDbf: NumericDbf | undefined;
   /** A DOUBLE that holds an integer field's value (see DbrSource.integral). */
   readonly integral: boolean;
   /** The record's own ENUM-to-string rule, for its VAL. */
@@ -88,6 +90,8 @@ export class FieldPv implements ProcessVariable {
     this.integral = this.nativeType === DbrType.DOUBLE && INTEGRAL_DOUBLE.has(def.type);
     const scalar = !longString && this.maxCount === 1 && nativeTypeOfDbf(def.type) === this.nativeType;
     this.numericDbf = scalar && isNumericDbfType(def.type) ? def.type : undefined;
+    const element = this.isVal && !longString && record.type.arrayValue ? record.type.elementDbf?.(record) : undefined;
+    this.elementDbf = element !== undefined && isNumericDbfType(element) ? element : undefined;
     const enumString = record.type.enumString;
     this.enumText = this.isVal && !longString && enumString ? (index) => enumString(record, index) : undefined;
   }
@@ -161,14 +165,28 @@ export class FieldPv implements ProcessVariable {
   /**
    * A client's write to a numeric field converted by the field's own type, as
    * dbPut does (text parsed as that type: 70000 to a USHORT field fails;
-   * numbers cast); other fields are left to the server's conversion.
+   * numbers cast), an array VAL of numbers element by element by its element
+   * type; other fields are left to the server's conversion.
+   * @throws WriteError ECA_PUTFAIL when dbPut would refuse the text; an
+   *   array keeps the elements converted before the refused one (see `putTextElements`).
    */
   convertWrite(value: DbrValue, from: NativeType): DbrValue | undefined {
+    if (this.elementDbf !== undefined && value.length > 0) return this.convertElements(this.elementDbf, value, from);
     const dbf = this.numericDbf;
     if (dbf === undefined || value.length === 0) return undefined;
     const e = value[0];
     if (from === DbrType.STRING) return [putText(dbf, this.name, String(e), Number(this.record.f[this.def.name]))];
     return [putNumber(dbf, Number(e), from)];
+  }
+
+  private convertElements(dbf: NumericDbf, value: DbrValue, from: NativeType): DbrValue {
+    if (from !== DbrType.STRING) return putNumberElements(dbf, value as ArrayLike<number>, from);
+    const r = this.record;
+    const current = r.f.VAL as ArrayLike<number>;
+    const out = putTextElements(dbf, this.name, value as readonly string[], current);
+    if (out.error === undefined) return Float64Array.from(out.values);
+    r.keepRefusedElements(out.values);
+    throw out.error;
   }
 
   writesApplied(): Promise<void> | undefined {

@@ -19,6 +19,13 @@
  * Numbers are C casts: integers keep their low bits (70000 in a USHORT is
  * 4464), FLOAT and DOUBLE go through int32 for the fields of up to 32 bits
  * (`castNumber`) and through int64 for ULONG.
+ *
+ * An array (a waveform's VAL) converts each element by the element type
+ * (FTVL) by the same rules. Numbers never fail. Text stops at the first
+ * element the type refuses: the put fails, and the elements before that one
+ * are stored all the same (dbConvert's putString* loops store as they go and
+ * return at the first parse error, and dbPut then skips put_array_info, so
+ * NORD stays as it was and the record is neither processed nor posted).
  */
 import { DbrType, Eca, type NativeType } from '../ca/protocol/constants';
 import { castNumber, parseNumber, realPrefix, realToNative } from '../ca/protocol/convert';
@@ -41,6 +48,7 @@ const SIGNED: { readonly [T in NumericDbf]?: readonly [bigint, bigint] } = {
 const UNSIGNED_BITS: { readonly [T in NumericDbf]?: number } = { UCHAR: 8, USHORT: 16, ULONG: 32, UINT64: 64 };
 const ULONG_TOP = 2n ** 64n;
 const UINT32_MAX = 4294967295;
+const UINT32_MAX_N = 4294967295n;
 const FLT_MAX = 3.4028234663852886e38;
 const FLT_MIN = 1.1754943508222875e-38;
 const DBL_MIN = 2.2250738585072014e-308;
@@ -92,6 +100,13 @@ function parseDouble(field: string, text: string): number {
   return v;
 }
 
+/** What a refused element of an array write leaves stored (see `putTextElements`). */
+interface Refusal {
+  error: WriteError;
+  /** The number the field's buffer holds for that element all the same (a ULONG's "1e400" is 1), if any. */
+  stored: number | undefined;
+}
+
 /**
  * Text written to a numeric field of type `dbf` (named `field` in errors), as
  * the number it stores; `current` is the field's value now (kept in the one
@@ -100,6 +115,60 @@ function parseDouble(field: string, text: string): number {
  *   number the field takes.
  */
 export function putText(dbf: NumericDbf, field: string, text: string, current: number): number {
+  const v = textElement(dbf, field, text, current);
+  if (typeof v !== 'number') throw v.error;
+  return v;
+}
+
+/** The elements an array write of text stores, and the error that ends it early (see the module comment). */
+export interface TextElements {
+  /** The numbers stored, from the first element: all of them, or those before the refused one (and it, when it leaves one). */
+  values: number[];
+  /** ECA_PUTFAIL (WRITE_ERR_BAD_NUMBER): the put fails. */
+  error?: WriteError;
+}
+
+/**
+ * Text elements written to an array of `dbf` elements, converted one by one
+ * as `putText` converts one; `current` is the array now (a ULONG element
+ * written "nan" keeps what it holds, 0 beyond it).
+ */
+export function putTextElements(dbf: NumericDbf, field: string, texts: readonly string[], current: ArrayLike<number>): TextElements {
+  const values: number[] = [];
+  for (let i = 0; i < texts.length; i++) {
+    const v = textElement(dbf, `${field}[${i}]`, texts[i], i < current.length ? current[i] : 0);
+    if (typeof v !== 'number') {
+      if (v.stored !== undefined) values.push(v.stored);
+      return { values, error: v.error };
+    }
+    values.push(v);
+  }
+  return { values };
+}
+
+/** Numbers of native type `from` written to an array of `dbf` elements: each one a C cast (`putNumber`). */
+export function putNumberElements(dbf: NumericDbf, values: ArrayLike<number>, from: Exclude<NativeType, DbrType.STRING>): Float64Array {
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = putNumber(dbf, values[i], from);
+  return out;
+}
+
+function textElement(dbf: NumericDbf, field: string, text: string, current: number): number | Refusal {
+  try {
+    return textNumber(dbf, field, text, current);
+  } catch (err) {
+    if (err instanceof PartialText) return { error: err.error, stored: err.stored };
+    if (err instanceof WriteError) return { error: err, stored: undefined };
+    throw err;
+  }
+}
+
+/** A ULONG's integer stored before the double read after it failed. */
+class PartialText {
+  constructor(readonly error: WriteError, readonly stored: number) {}
+}
+
+function textNumber(dbf: NumericDbf, field: string, text: string, current: number): number {
   if (text === '') return 0;
   if (dbf === 'DOUBLE') return parseDouble(field, text);
   if (dbf === 'FLOAT') {
@@ -113,8 +182,16 @@ export function putText(dbf: NumericDbf, field: string, text: string, current: n
   const bits = UNSIGNED_BITS[dbf] ?? 64;
   const r = parseInteger(text, range === undefined, dbf === 'UINT64');
   if (dbf === 'ULONG' && (r === undefined || (!r.overflow && (r.next === '.' || r.next === 'e' || r.next === 'E')))) {
-    // Read again as a double, so that 1.0e3 is 1000 (dbFastLinkConv cvt_st_ul).
-    const d = parseDouble(field, text);
+    // Read again as a double, so that 1.0e3 is 1000 (dbFastLinkConv cvt_st_ul); when
+    // that fails, the integer read first is in the field already ("1e400" is 1).
+    let d: number;
+    try {
+      d = parseDouble(field, text);
+    } catch (err) {
+      const fits = r !== undefined && (r.value <= UINT32_MAX_N || r.value > ULONG_TOP - 1n - UINT32_MAX_N);
+      if (fits && err instanceof WriteError) throw new PartialText(err, Number(BigInt.asUintN(32, r.value)));
+      throw err;
+    }
     if (d >= 0 && d <= UINT32_MAX) return Math.trunc(d);
     if (r === undefined) return current;
   }
@@ -139,10 +216,11 @@ export function putNumber(dbf: NumericDbf, v: number, from: Exclude<NativeType, 
   const x = from === DbrType.FLOAT ? Math.fround(v) : v;
   switch (dbf) {
     case 'DOUBLE': return castNumber(x, from, DbrType.DOUBLE);
-    case 'FLOAT': return real ? realToNative(x, DbrType.FLOAT) : Math.fround(castNumber(x, from, DbrType.LONG));
+    // A FLOAT to a FLOAT is a copy (a subnormal stays); a DOUBLE goes through epicsConvertDoubleToFloat.
+    case 'FLOAT': return from === DbrType.FLOAT ? x : real ? realToNative(x, DbrType.FLOAT) : Math.fround(castNumber(x, from, DbrType.LONG));
     case 'ULONG': return real ? int64Bits(x, 32) : castNumber(x, from, DbrType.LONG) >>> 0;
     case 'INT64': return real ? int64Of(x) : castNumber(x, from, DbrType.LONG);
-    case 'UINT64': return real ? (x >= 0 && x < 2 ** 64 ? Math.trunc(x) : 2 ** 63) : Number(BigInt.asUintN(64, BigInt(castNumber(x, from, DbrType.LONG))));
+    case 'UINT64': return real ? uint64Of(x) : Number(BigInt.asUintN(64, BigInt(castNumber(x, from, DbrType.LONG))));
     default: {
       const l = castNumber(x, from, DbrType.LONG);
       switch (dbf) {
@@ -160,6 +238,16 @@ export function putNumber(dbf: NumericDbf, v: number, from: Exclude<NativeType, 
 function int64Of(v: number): number {
   const t = Math.trunc(v);
   return t >= -(2 ** 63) && t < 2 ** 63 ? t : -(2 ** 63);
+}
+
+/**
+ * (uint64) of a double as gcc compiles it for x86-64: below 2^63 (NaN too)
+ * the int64 cast taken as unsigned (-1 is 2^64 - 1, NaN and -inf 2^63), from
+ * 2^63 up the int64 cast of x - 2^63 with its top bit flipped (2^64 and inf are 0).
+ */
+function uint64Of(v: number): number {
+  if (!(v >= 2 ** 63)) return Number(BigInt.asUintN(64, BigInt(int64Of(v))));
+  return Number(BigInt.asUintN(64, BigInt(int64Of(v - 2 ** 63)) ^ (1n << 63n)));
 }
 
 /** The low `bits` of (int64) of a double: what (epicsUInt32) of a double is on x86-64. */

@@ -559,6 +559,21 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     else if (def?.valueProperty) this.post('VAL', DBE_PROPERTY);
   }
 
+  /**
+   * What a refused write of text to an array VAL leaves (dbPut's conversion
+   * stores elements until the one it refuses, then skips put_array_info):
+   * the first of `values` replace the elements within NORD; NORD stays, and
+   * nothing is posted or processed.
+   */
+  keepRefusedElements(values: readonly number[]): void {
+    const now = this.f.VAL as ArrayLike<number>;
+    const n = Math.min(values.length, now.length);
+    if (n === 0) return;
+    const next = Float64Array.from(now);
+    for (let i = 0; i < n; i++) next[i] = values[i];
+    this.f.VAL = next;
+  }
+
   /** Set VAL without processing; clears UDF (a value is defined now). */
   storeValue(value: FieldValue): void {
     const r = this.f;

@@ -38,6 +38,8 @@ export interface RecordType {
   enumString?(rec: RecordState, index: number): string;
   /** VAL is an array (waveform): .db text gives it as a JSON array, NORD follows its length. */
   readonly arrayValue?: boolean;
+  /** The DBF type of an array VAL's elements (a waveform's FTVL), by which a write converts each element. */
+  elementDbf?(rec: RecordState): DbfType;
   /** Size in characters (with the NUL) of a string VAL whose size the record sets (lsi/lso: SIZV). */
   valueSize?(rec: RecordState): number;
   /** How the record gets its value and drives its outputs when it processes. */
@@ -755,6 +757,7 @@ const waveform = makeType('waveform', 'input', waveformFields(), {
   valueType: (rec) => nativeTypeOfDbf(waveformElementDbf(rec)),
   valueCount: (rec) => Math.max(1, rec.f.NELM as number),
   arrayValue: true,
+  elementDbf: waveformElementDbf,
   support: softInput(true),
   fieldSupport: WAVEFORM_SUPPORT,
   metadata: (rec) => ({

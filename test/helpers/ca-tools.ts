@@ -84,28 +84,35 @@ export async function serveSideBySide(db: string, prefix: string): Promise<SideB
 }
 
 /**
- * One WRITE_NOTIFY of `value` as `dbrType` (SHORT, FLOAT, ENUM, CHAR, LONG or
- * DOUBLE: numeric puts, which caput never sends) to `pv` on `server`, on a
- * circuit of its own; resolves with the ECA status of the reply.
+ * One WRITE_NOTIFY of `value` (one number, or an array of them) as `dbrType`
+ * (SHORT, FLOAT, ENUM, CHAR, LONG or DOUBLE: numeric puts, which caput never
+ * sends) to `pv` on `server`, on a circuit of its own; resolves with the ECA
+ * status of the reply.
  */
-export async function caPutNumber(server: Server, pv: string, dbrType: DbrType, value: number): Promise<number> {
-  const payload = Buffer.alloc(8);
-  switch (dbrType) {
-    case DbrType.SHORT: payload.writeInt16BE(value); break;
-    case DbrType.FLOAT: payload.writeFloatBE(value); break;
-    case DbrType.ENUM: payload.writeUInt16BE(value); break;
-    case DbrType.CHAR: payload.writeUInt8(value); break;
-    case DbrType.LONG: payload.writeInt32BE(value); break;
-    case DbrType.DOUBLE: payload.writeDoubleBE(value); break;
-    default: throw new Error(`caPutNumber: DBR type ${dbrType} is not a number`);
-  }
+export async function caPutNumber(server: Server, pv: string, dbrType: DbrType, value: number | readonly number[]): Promise<number> {
+  const values = typeof value === 'number' ? [value] : value;
+  const size: { readonly [t: number]: number } = { [DbrType.SHORT]: 2, [DbrType.FLOAT]: 4, [DbrType.ENUM]: 2, [DbrType.CHAR]: 1, [DbrType.LONG]: 4, [DbrType.DOUBLE]: 8 };
+  const width = size[dbrType];
+  if (width === undefined) throw new Error(`caPutNumber: DBR type ${dbrType} is not a number`);
+  const payload = Buffer.alloc(Math.max(8, Math.ceil((width * values.length) / 8) * 8));
+  values.forEach((v, i) => {
+    const at = i * width;
+    switch (dbrType) {
+      case DbrType.SHORT: payload.writeInt16BE(v, at); break;
+      case DbrType.FLOAT: payload.writeFloatBE(v, at); break;
+      case DbrType.ENUM: payload.writeUInt16BE(v, at); break;
+      case DbrType.CHAR: payload.writeUInt8(v, at); break;
+      case DbrType.LONG: payload.writeInt32BE(v, at); break;
+      default: payload.writeDoubleBE(v, at); break;
+    }
+  });
   const sock = net.connect(Number(server.env.EPICS_CA_SERVER_PORT), '127.0.0.1');
   try {
     await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
     const client = new ScriptedClient(sock);
     client.send(Buffer.concat([m.clientVersion(), m.clientNameMessage('op'), m.hostNameMessage('opi'), m.createChanRequest(pv, 1)]));
     const chan = await client.waitFor((x) => x.command === Command.CREATE_CHAN, `CREATE_CHAN for ${pv} (${server.name})`, 10000);
-    client.send(m.writeRequest(true, dbrType, 1, chan.parameter2, 1, payload));
+    client.send(m.writeRequest(true, dbrType, values.length, chan.parameter2, 1, payload));
     const reply = await client.waitFor((x) => x.command === Command.WRITE_NOTIFY, `WRITE_NOTIFY for ${pv} (${server.name})`, 10000);
     return reply.parameter1;
   } finally {
