@@ -6,7 +6,7 @@
 import { strict as assert } from 'node:assert';
 import { DbrType, Eca } from '../../src/ca/protocol/constants';
 import { WriteError } from '../../src/ca/pv';
-import { putNumber, putText, type NumericDbf } from '../../src/database/put-convert';
+import { putNumber, putNumberElements, putText, putTextElements, type NumericDbf } from '../../src/database/put-convert';
 
 function refused(dbf: NumericDbf, text: string): void {
   assert.throws(() => putText(dbf, 'r.F', text, 7), (e: unknown) => {
@@ -87,5 +87,51 @@ describe('writes to numeric fields by the field\'s type', () => {
     for (const [dbf, v, from] of [['USHORT', 65535, DbrType.LONG], ['ULONG', 4294967295, DbrType.DOUBLE], ['CHAR', -5, DbrType.CHAR]] as const) {
       assert.equal(putNumber(dbf, v, from), v);
     }
+  });
+
+  it('UINT64 takes a double as x86-64 casts it; a FLOAT written to a FLOAT is a copy', () => {
+    assert.equal(putNumber('UINT64', -1, DbrType.DOUBLE), 2 ** 64 - 1);
+    assert.equal(putNumber('UINT64', -3e9, DbrType.DOUBLE), 2 ** 64 - 3e9);
+    assert.equal(putNumber('UINT64', 2 ** 63, DbrType.DOUBLE), 2 ** 63);
+    for (const v of [NaN, -Infinity, -(2 ** 63) - 4096]) assert.equal(putNumber('UINT64', v, DbrType.DOUBLE), 2 ** 63, String(v));
+    for (const v of [Infinity, 2 ** 64, 1e40]) assert.equal(putNumber('UINT64', v, DbrType.DOUBLE), 0, String(v));
+    assert.equal(putNumber('FLOAT', Math.fround(1e-40), DbrType.FLOAT), Math.fround(1e-40));
+    assert.equal(putNumber('FLOAT', 1e-40, DbrType.DOUBLE), 1.1754943508222875e-38);
+  });
+});
+
+describe('writes to arrays by the element type', () => {
+  it('numbers: each element cast, none refused', () => {
+    assert.deepEqual(Array.from(putNumberElements('USHORT', [70000, -1, 1.7, -2.5], DbrType.DOUBLE)), [4464, 65535, 1, 65534]);
+    assert.deepEqual(Array.from(putNumberElements('ULONG', [-3e9, NaN, 4294967295], DbrType.DOUBLE)), [1294967296, 0, 4294967295]);
+    assert.deepEqual(Array.from(putNumberElements('CHAR', [255, 128], DbrType.CHAR)), [-1, -128]);
+    assert.deepEqual(Array.from(putNumberElements('FLOAT', [1e40], DbrType.DOUBLE)), [3.4028234663852886e38]);
+  });
+
+  it('text: each element parsed by the type; all taken', () => {
+    assert.deepEqual(putTextElements('USHORT', 'r.VAL', ['3e9', '-3e9', '65535.9', '1e40'], []), { values: [3, 65533, 65535, 1] });
+    assert.deepEqual(putTextElements('ULONG', 'r.VAL', ['nan', '-70000', '0.5', ''], [9, 9]), { values: [9, 4294897296, 0, 0] });
+    // "nan" in a ULONG keeps the element's value, 0 beyond the array.
+    assert.deepEqual(putTextElements('ULONG', 'r.VAL', ['1', 'nan', 'nan'], [5, 6]).values, [1, 6, 0]);
+  });
+
+  it('text: the first element refused ends the write with ECA_PUTFAIL, naming it; the elements before it are kept', () => {
+    const out = putTextElements('USHORT', 'r.VAL', ['1', '2', '70000', '3'], []);
+    assert.deepEqual(out.values, [1, 2]);
+    assert.ok(out.error instanceof WriteError);
+    assert.equal(out.error.eca, Eca.PUTFAIL);
+    assert.ok(out.error.message.startsWith('r.VAL[2]: "70000"'), out.error.message);
+    assert.deepEqual(putTextElements('DOUBLE', 'r.VAL', ['abc', '1'], []).values, []);
+    assert.deepEqual(putTextElements('FLOAT', 'r.VAL', ['inf', '1e40'], []).values, [Infinity]);
+  });
+
+  it('text: a ULONG element that fails as a double after its integer part keeps that integer (as dbPut leaves it)', () => {
+    const out = putTextElements('ULONG', 'r.VAL', ['inf', '-inf', '1e-40', '1e400'], [9, 9, 9, 9]);
+    assert.deepEqual(out.values, [9, 9, 0, 1]);
+    assert.ok(out.error instanceof WriteError);
+    // An integer beyond 32 bits is refused before the double is read: nothing is kept of it.
+    assert.deepEqual(putTextElements('ULONG', 'r.VAL', ['4294967296e400'], []).values, []);
+    // The scalar rule is unchanged: the write fails.
+    assert.throws(() => putText('ULONG', 'r.F', '1e400', 7), WriteError);
   });
 });
