@@ -65,6 +65,8 @@ export class FieldPv implements ProcessVariable {
   private readonly elementDbf: NumericDbf | undefined;
   /** A DOUBLE that holds an integer field's value (see DbrSource.integral). */
   readonly integral: boolean;
+  /** A CHAR value of a signed field (see DbrSource.signedChar). */
+  readonly signedChar: boolean;
   /** The record's own ENUM-to-string rule, for its VAL. */
   readonly enumText: ((index: number) => string) | undefined;
 
@@ -87,11 +89,14 @@ export class FieldPv implements ProcessVariable {
       this.nativeType = nativeTypeOfDbf(def.type);
       this.maxCount = 1;
     }
-    this.integral = this.nativeType === DbrType.DOUBLE && INTEGRAL_DOUBLE.has(def.type);
     const scalar = !longString && this.maxCount === 1 && nativeTypeOfDbf(def.type) === this.nativeType;
     this.numericDbf = scalar && isNumericDbfType(def.type) ? def.type : undefined;
     const element = this.isVal && !longString && record.type.arrayValue ? record.type.elementDbf?.(record) : undefined;
     this.elementDbf = element !== undefined && isNumericDbfType(element) ? element : undefined;
+    // What the value's elements are in the record: the field's type, or an array's element type.
+    const held = this.elementDbf ?? def.type;
+    this.integral = this.nativeType === DbrType.DOUBLE && INTEGRAL_DOUBLE.has(held);
+    this.signedChar = this.nativeType === DbrType.CHAR && held === 'CHAR';
     const enumString = record.type.enumString;
     this.enumText = this.isVal && !longString && enumString ? (index) => enumString(record, index) : undefined;
   }
@@ -303,6 +308,10 @@ class FieldSnapshot implements DbrSource {
 
   get integral(): boolean {
     return this.pv.integral;
+  }
+
+  get signedChar(): boolean {
+    return this.pv.signedChar;
   }
 
   get metadata(): DbrMetadata {

@@ -87,4 +87,17 @@ describe('interop: array writes convert each element by FTVL as softIoc does', f
     const cast = await runTool(side!.ours, 'caget', [`${P}USHORT`]);
     assert.match(cast.out, /\s4 112 255 1 128$/m);
   });
+
+  it('reads of every FTVL as DBR_DOUBLE, _FLOAT, _LONG, _SHORT, _CHAR and _STRING convert as dbGet does (a CHAR element is signed)', async () => {
+    const values = [-1, 200, 70000, 4294967295];
+    for (const t of FTVL) for (const server of [side!.base, side!.ours]) await caPutNumber(server, P + t, DbrType.DOUBLE, values);
+    // Not UINT64: its elements are held as doubles, and -1 written is 2^64-1, which a
+    // double holds as 2^64 (softIoc reads its low bits as -1, service-ioc as 0).
+    const exact = FTVL.filter((t) => t !== 'UINT64');
+    for (const type of ['DBR_DOUBLE', 'DBR_FLOAT', 'DBR_LONG', 'DBR_SHORT', 'DBR_CHAR', 'DBR_STRING']) {
+      await same('caget', '-d', type, ...exact.map((t) => P + t));
+    }
+    const signed = await runTool(side!.ours, 'caget', ['-d', 'DBR_LONG', `${P}CHAR`]);
+    assert.match(signed.out, /Value:\s+-1 -56 112 0$/m);
+  });
 });

@@ -13,7 +13,7 @@
 import {
   DbrType, Eca, MAX_ENUM_STATES, MAX_ENUM_STRING_SIZE, MAX_STRING_SIZE, MAX_UNITS_SIZE, type NativeType,
 } from './constants';
-import { elementToNumber, elementToString, limitToNative, type NumericType } from './convert';
+import { castNumber, elementToNumber, elementToString, limitToNative, type NumericType } from './convert';
 import { CaProtocolError } from './errors';
 import type { DbrMetadata, DbrSource, DecodedDbr } from './types';
 
@@ -248,6 +248,10 @@ function writeValues(buf: Buffer, view: DataView, base: number, l: DbrLayout, co
   const values = src.value;
   const from = src.nativeType;
   const n = values.length < count ? values.length : count;
+  if (from === DbrType.CHAR && to !== DbrType.CHAR && src.signedChar === true) {
+    writeSignedChars(buf, view, offset, l, n, src);
+    return;
+  }
   if (to === DbrType.STRING) {
     const labels = src.metadata.enumStrings;
     const precision = src.textPrecision ?? src.metadata.precision;
@@ -267,6 +271,21 @@ function writeValues(buf: Buffer, view: DataView, base: number, l: DbrLayout, co
     const labels = from === DbrType.STRING ? src.metadata.enumStrings : EMPTY_LABELS;
     const integral = src.integral === true;
     for (let i = 0; i < n; i++) writeNumber(view, offset + i * size, to, elementToNumber(values[i], from, to, labels, integral));
+  }
+}
+
+/**
+ * The elements of a signed CHAR field (DBF_CHAR, a waveform of FTVL CHAR) as
+ * another type: each byte is an int8, as dbGet converts it, where DBR_CHAR on
+ * the wire is unsigned (0xff reads as -1, not 255).
+ */
+function writeSignedChars(buf: Buffer, view: DataView, offset: number, l: DbrLayout, n: number, src: DbrSource): void {
+  const to = l.valueType;
+  const values = src.value;
+  for (let i = 0; i < n; i++) {
+    const v = (+values[i] << 24) >> 24;
+    if (to === DbrType.STRING) writeCString(buf, offset + i * MAX_STRING_SIZE, String(v), MAX_STRING_SIZE);
+    else writeNumber(view, offset + i * l.elementSize, to, castNumber(v, DbrType.LONG, to));
   }
 }
 

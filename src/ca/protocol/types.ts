@@ -64,6 +64,12 @@ export interface DbrSource {
    * cast does, where a true double would be cast through int32.
    */
   integral?: boolean;
+  /**
+   * A CHAR value that is a signed field's (DBF_CHAR, or a waveform of FTVL
+   * CHAR): read as another type each element is an int8. DBR_CHAR itself is
+   * unsigned and carries the same bytes either way.
+   */
+  signedChar?: boolean;
 }
 
 /** A DBR payload decoded back into its parts (fields absent from the type are undefined). */
