@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import { Command, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
 import { ScriptedClient } from './ca-client';
-import { makeTempDir, removeTempDir, startSoftIocCli } from './cli';
+import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli } from './cli';
 import { startProcess } from './processes';
 import { clientEnv, serverEnv } from './pyca';
-import { epicsBin, softIocDbd } from './shared';
-import { freeCaPorts } from './system';
+import { checkEpicsBundle, epicsBin, softIocDbd } from './shared';
+import { freeCaPorts, requireDependency } from './system';
 
 export interface ToolResult {
   code: number | null;
@@ -81,6 +81,24 @@ export async function serveSideBySide(db: string, prefix: string): Promise<SideB
     base: { name: 'softIoc', env: clientEnv(basePorts.server, basePorts.repeater) },
     stop,
   };
+}
+
+/**
+ * `db` served side by side for the describe block that calls this (mocha
+ * before/after hooks; skipped with the reason when the EPICS bundle is
+ * missing, outside CI); the pair once served.
+ */
+export function sideBySideHooks(db: string, prefix: string): () => SideBySide {
+  let side: SideBySide | undefined;
+  before(async function () {
+    requireDependency(this, checkEpicsBundle());
+    requireBuiltCli();
+    side = await serveSideBySide(db, prefix);
+  });
+  after(async () => {
+    await side?.stop();
+  });
+  return () => side!;
 }
 
 /**

@@ -7,10 +7,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { DbrType, Eca } from '../../src/ca/protocol/constants';
-import { caPutNumber, runTool, serveSideBySide, type SideBySide, type ToolResult } from '../helpers/ca-tools';
-import { requireBuiltCli } from '../helpers/cli';
-import { checkEpicsBundle } from '../helpers/shared';
-import { requireDependency } from '../helpers/system';
+import { caPutNumber, runTool, sideBySideHooks, type ToolResult } from '../helpers/ca-tools';
 
 const P = 'ap:';
 const FTVL = ['CHAR', 'UCHAR', 'SHORT', 'USHORT', 'LONG', 'ULONG', 'INT64', 'UINT64', 'FLOAT', 'DOUBLE'] as const;
@@ -20,22 +17,12 @@ ${FTVL.map((t) => `record(waveform, "$(P)${t}") { field(FTVL, "${t}") field(NELM
 
 describe('interop: array writes convert each element by FTVL as softIoc does', function () {
   this.timeout(120000);
-  let side: SideBySide | undefined;
-
-  before(async function () {
-    requireDependency(this, checkEpicsBundle());
-    requireBuiltCli();
-    side = await serveSideBySide(DB, P);
-  });
-
-  after(async () => {
-    await side?.stop();
-  });
+  const served = sideBySideHooks(DB, P);
 
   /** Run one invocation against both servers (softIoc first); they must print the same. */
   async function same(tool: string, ...args: string[]): Promise<ToolResult> {
-    const a = await runTool(side!.base, tool, args);
-    const b = await runTool(side!.ours, tool, args);
+    const a = await runTool(served().base, tool, args);
+    const b = await runTool(served().ours, tool, args);
     assert.equal(b.out, a.out, `${tool} ${args.join(' ')}: service-ioc (actual) against softIoc (expected)`);
     assert.equal(b.code, a.code, `${tool} ${args.join(' ')}: exit code`);
     return b;
@@ -52,12 +39,12 @@ describe('interop: array writes convert each element by FTVL as softIoc does', f
       const values = put.split(' ');
       for (const t of FTVL) {
         // A known start of 3 elements, so that what a refused put keeps, and NORD, show.
-        for (const server of [side!.base, side!.ours]) assert.equal(await caPutNumber(server, P + t, DbrType.DOUBLE, [9, 9, 9]), Eca.NORMAL);
+        for (const server of [served().base, served().ours]) assert.equal(await caPutNumber(server, P + t, DbrType.DOUBLE, [9, 9, 9]), Eca.NORMAL);
         await same('caput', '-c', '-t', '-a', P + t, String(values.length), ...values);
       }
       await same('caget', ...all);
     }
-    for (const server of [side!.base, side!.ours]) await caPutNumber(server, `${P}USHORT`, DbrType.DOUBLE, [9, 9, 9]);
+    for (const server of [served().base, served().ours]) await caPutNumber(server, `${P}USHORT`, DbrType.DOUBLE, [9, 9, 9]);
     const refused = await same('caput', '-c', '-t', '-a', `${P}USHORT`, '4', '1', '70000', '2', '3');
     assert.notEqual(refused.code, 0, 'softIoc refuses 70000 in a USHORT waveform');
     const kept = await same('caget', `${P}USHORT`, `${P}USHORT.NORD`);
@@ -77,27 +64,27 @@ describe('interop: array writes convert each element by FTVL as softIoc does', f
       for (const values of arrays) {
         for (const t of FTVL) {
           const what = `${P}${t} as ${DbrType[type]} [${values.join(', ')}]`;
-          const a = await caPutNumber(side!.base, P + t, type, values);
-          const b = await caPutNumber(side!.ours, P + t, type, values);
+          const a = await caPutNumber(served().base, P + t, type, values);
+          const b = await caPutNumber(served().ours, P + t, type, values);
           assert.equal(b, a, `${what}: ECA status`);
         }
         await same('caget', ...all);
       }
     }
-    const cast = await runTool(side!.ours, 'caget', [`${P}USHORT`]);
+    const cast = await runTool(served().ours, 'caget', [`${P}USHORT`]);
     assert.match(cast.out, /\s4 112 255 1 128$/m);
   });
 
   it('reads of every FTVL as DBR_DOUBLE, _FLOAT, _LONG, _SHORT, _CHAR and _STRING convert as dbGet does (a CHAR element is signed)', async () => {
     const values = [-1, 200, 70000, 4294967295];
-    for (const t of FTVL) for (const server of [side!.base, side!.ours]) await caPutNumber(server, P + t, DbrType.DOUBLE, values);
+    for (const t of FTVL) for (const server of [served().base, served().ours]) await caPutNumber(server, P + t, DbrType.DOUBLE, values);
     // Not UINT64: its elements are held as doubles, and -1 written is 2^64-1, which a
     // double holds as 2^64 (softIoc reads its low bits as -1, service-ioc as 0).
     const exact = FTVL.filter((t) => t !== 'UINT64');
     for (const type of ['DBR_DOUBLE', 'DBR_FLOAT', 'DBR_LONG', 'DBR_SHORT', 'DBR_CHAR', 'DBR_STRING']) {
       await same('caget', '-d', type, ...exact.map((t) => P + t));
     }
-    const signed = await runTool(side!.ours, 'caget', ['-d', 'DBR_LONG', `${P}CHAR`]);
+    const signed = await runTool(served().ours, 'caget', ['-d', 'DBR_LONG', `${P}CHAR`]);
     assert.match(signed.out, /Value:\s+-1 -56 112 0$/m);
   });
 });

@@ -8,11 +8,11 @@
  */
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { normalise, runTool, serveSideBySide, type SideBySide, type ToolResult } from '../helpers/ca-tools';
+import { normalise, runTool, sideBySideHooks, type SideBySide, type ToolResult } from '../helpers/ca-tools';
 import { requireBuiltCli } from '../helpers/cli';
 import { startProcess, type Managed } from '../helpers/processes';
 import { normalisePva, runEpicsTool, servePvaSideBySide, type PvaServer, type PvaSideBySide } from '../helpers/pvxs';
-import { checkEpicsBundle, checkPvxsBundle, epicsBin } from '../helpers/shared';
+import { checkPvxsBundle, epicsBin } from '../helpers/shared';
 import { requireDependency } from '../helpers/system';
 
 const P = 'fm:';
@@ -139,19 +139,8 @@ function perPv(lines: readonly string[]): Record<string, string[]> {
   return out;
 }
 
-/** DB served by service-ioc and by softIoc for the describe block that calls it; the pair once served. */
-function servedSideBySide(): () => SideBySide {
-  let side: SideBySide | undefined;
-  before(async function () {
-    requireDependency(this, checkEpicsBundle());
-    requireBuiltCli();
-    side = await serveSideBySide(DB, P);
-  });
-  after(async () => {
-    await side?.stop();
-  });
-  return () => side!;
-}
+/** DB served by service-ioc and by softIoc for the describe block that calls it. */
+const servedSideBySide = (): (() => SideBySide) => sideBySideHooks(DB, P);
 
 describe('interop: fields other than VAL have the metadata and DBR_STRING text softIoc gives them', function () {
   this.timeout(60000);
