@@ -17,6 +17,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigErrorCode } from '../errors';
 import { SecretText } from '../secret';
+import { MAX_TIMER_SECONDS } from '../timers';
 import { isValidUnitName } from '../systemd/names';
 
 export const DEFAULT_REDIS_PORT = 6379;
@@ -107,7 +108,9 @@ export function parseRedises(raw: unknown, ctx: RedisConfigContext): RedisConfig
     const seconds = (key: string, def: number): number => {
       const v = table[key];
       if (v === undefined) return def;
-      if (typeof v !== 'number' || !Number.isFinite(v) || !(v > 0)) return fail('CONFIG_ERR_BAD_VALUE', key, `key "${key}" must be a positive number of seconds`);
+      if (typeof v !== 'number' || !(v > 0) || !(v <= MAX_TIMER_SECONDS)) {
+        return fail('CONFIG_ERR_BAD_VALUE', key, `key "${key}" must be a positive number of seconds, at most ${MAX_TIMER_SECONDS} (2^31-1 ms, the longest timer Node.js keeps), not ${typeof v === 'number' ? String(v) : typeof v}`);
+      }
       return v;
     };
 
