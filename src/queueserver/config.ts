@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigErrorCode } from '../errors';
 import { SecretText } from '../secret';
-import { isValidUnitName } from '../systemd/names';
+import { isValidUnitName } from '../unit-name';
 import { ENCODINGS, isEncoding, type Encoding } from './protocol';
 import { systemErrorText } from '../text';
 import { MAX_TIMER_SECONDS } from '../timers';

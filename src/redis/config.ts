@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import type { ConfigErrorCode } from '../errors';
 import { SecretText } from '../secret';
 import { MAX_TIMER_SECONDS } from '../timers';
-import { isValidUnitName } from '../systemd/names';
+import { isValidUnitName } from '../unit-name';
 
 export const DEFAULT_REDIS_PORT = 6379;
 /** bluesky-queueserver's default --redis-name-prefix. */

@@ -50,7 +50,4 @@ export type ActiveState = (typeof ACTIVE_STATES)[number];
 /** LoadState values that make a unit's status PVs INVALID. */
 export const BAD_LOAD_STATES: ReadonlySet<string> = new Set(['not-found', 'bad-setting', 'error', 'masked']);
 
-/** A unit name systemd would accept: name.type, templates and instances included. */
-export function isValidUnitName(name: string): boolean {
-  return /^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.(service|socket|target|timer|path|mount|automount|swap|slice|scope|device)$/.test(name) && name.length <= 255;
-}
+export { isValidUnitName } from '../unit-name';
