@@ -130,7 +130,8 @@ describe('CA circuit core', () => {
     huge.writeUInt16BE(0xffff, 2);
     huge.writeUInt32BE(1 << 20, 16);
     const got = drain(core, Buffer.concat([m.clientVersion(), huge]));
-    assert.equal(got.length, 1, 'the framer refuses the chunk as a whole');
+    // RSRV's camessage carries out the requests of a buffer up to the bad header.
+    assert.deepEqual(got.map((x) => x.kind), ['version', 'violation']);
     const last = got[got.length - 1];
     assert.ok(last.kind === 'violation' && last.violation.by === 'client' && last.violation.action === 'close');
     assert.equal(core.state, 'closing');

@@ -98,6 +98,20 @@ describe('MessageFramer', () => {
     assert.throws(() => new MessageFramer(opts).push(big), (e: unknown) => e instanceof CaProtocolError && e.code === 'CA_ERR_TOO_LARGE');
   });
 
+  it('next() hands out one message at a time, waits for the rest of a split one, and throws only at a bad header', () => {
+    const f = new MessageFramer(opts);
+    const bad = Buffer.alloc(16);
+    bad.writeUInt16BE(Command.CREATE_CHAN, 0);
+    bad.writeUInt16BE(5, 2);
+    const echo = m.echoMessage();
+    f.append(Buffer.concat([fixtures[0], fixtures[1].subarray(0, 20)]));
+    assert.equal(f.next()?.command, Command.VERSION);
+    assert.equal(f.next(), undefined, 'the CREATE_CHAN is not all there');
+    f.append(Buffer.concat([fixtures[1].subarray(20), echo, bad]));
+    assert.deepEqual([f.next()?.command, f.next()?.command], [Command.CREATE_CHAN, Command.ECHO]);
+    assert.throws(() => f.next(), (e: unknown) => e instanceof CaProtocolError && e.code === 'CA_ERR_MISALIGNED');
+  });
+
   it('arbitrary bytes yield messages or typed protocol errors only', () => {
     fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
       try {

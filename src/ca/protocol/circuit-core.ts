@@ -37,6 +37,7 @@ export type Inbound = ClientRequest | ViolationItem;
 export class CircuitCore {
   private circuitState: CircuitState = 'handshake';
   private readonly framer: MessageFramer;
+  private readonly queue = new InboundQueue(this);
 
   constructor(private readonly channels: ChannelTable, private readonly opts: CircuitCoreOptions) {
     this.framer = new MessageFramer({ maxPayload: opts.maxPayload, requireAlignment: true });
@@ -58,18 +59,26 @@ export class CircuitCore {
    * call `next` until it returns undefined.
    */
   receive(chunk: Buffer): InboundQueue {
-    if (this.circuitState === 'closing') return new InboundQueue(this, [], undefined);
-    let messages: Message[];
-    let framing: ProtocolViolation | undefined;
-    try {
-      messages = this.framer.push(chunk);
-    } catch (err) {
-      messages = [];
-      framing = err instanceof CaProtocolError
-        ? framingViolation(err.code, err.message)
-        : framingViolation('CA_ERR_TRUNCATED', (err as Error).message);
+    if (this.circuitState !== 'closing') this.framer.append(chunk);
+    return this.queue;
+  }
+
+  /** The next request of what was received, checked now, or undefined when none is complete. */
+  nextInbound(): Inbound | undefined {
+    while (this.circuitState !== 'closing') {
+      let m: Message | undefined;
+      try {
+        m = this.framer.next();
+      } catch (err) {
+        return this.violated(err instanceof CaProtocolError
+          ? framingViolation(err.code, err.message)
+          : framingViolation('CA_ERR_TRUNCATED', (err as Error).message));
+      }
+      if (!m) return undefined;
+      const out = this.inspect(m);
+      if (out) return out;
     }
-    return new InboundQueue(this, messages, framing);
+    return undefined;
   }
 
   /** Decode and check one message. */
@@ -95,22 +104,11 @@ export class CircuitCore {
   }
 }
 
-/** The messages of one chunk, handed out one at a time so each is checked in its turn. */
+/** What was received, handed out one request at a time so each is checked in its turn. */
 export class InboundQueue {
-  private index = 0;
-
-  constructor(private readonly core: CircuitCore, private readonly messages: Message[], private framing: ProtocolViolation | undefined) {}
+  constructor(private readonly core: CircuitCore) {}
 
   next(): Inbound | undefined {
-    while (this.index < this.messages.length) {
-      const out = this.core.inspect(this.messages[this.index++]);
-      if (out) return out;
-    }
-    if (this.framing && this.core.state !== 'closing') {
-      const v = this.framing;
-      this.framing = undefined;
-      return this.core.violated(v);
-    }
-    return undefined;
+    return this.core.nextInbound();
   }
 }

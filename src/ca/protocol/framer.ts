@@ -19,6 +19,8 @@ export interface FramerOptions {
 
 export class MessageFramer {
   private chunks: Buffer[] = [];
+  /** Where the first chunk's unread bytes begin. */
+  private pos = 0;
   private buffered = 0;
   private readonly opts: FramerOptions;
 
@@ -37,32 +39,50 @@ export class MessageFramer {
    * unusable and the caller should drop the connection.
    */
   push(data: Buffer): Message[] {
-    if (data.length > 0) {
-      this.chunks.push(data);
-      this.buffered += data.length;
-    }
+    this.append(data);
     const out: Message[] = [];
+    for (let m = this.next(); m; m = this.next()) out.push(m);
+    return out;
+  }
+
+  /** Add bytes; `next` hands out the messages they complete. */
+  append(data: Buffer): void {
+    if (data.length === 0) return;
+    this.chunks.push(data);
+    this.buffered += data.length;
+  }
+
+  /**
+   * The next complete message, or undefined until more bytes are appended.
+   * Throws CaProtocolError as `push` does, once the messages before the bad
+   * header have been handed out.
+   */
+  next(): Message | undefined {
     // The usual case: one chunk holding whole messages, read in place.
     if (this.chunks.length === 1) {
       const chunk = this.chunks[0];
-      let offset = 0;
-      for (;;) {
-        const total = this.sizeAt(chunk, offset);
-        if (total < 0 || chunk.length - offset < total) break;
-        out.push(messageAt(chunk, offset));
-        offset += total;
+      const offset = this.pos;
+      const total = this.sizeAt(chunk, offset);
+      if (total >= 0 && chunk.length - offset >= total) {
+        const m = messageAt(chunk, offset);
+        this.buffered -= total;
+        if (offset + total === chunk.length) {
+          this.chunks.length = 0;
+          this.pos = 0;
+        } else {
+          this.pos = offset + total;
+        }
+        return m;
       }
-      if (offset === chunk.length) this.chunks.length = 0;
-      else if (offset > 0) this.chunks[0] = chunk.subarray(offset);
-      this.buffered -= offset;
-      if (this.chunks.length <= 1) return out;
     }
-    while (this.buffered >= HEADER_SIZE) {
-      const total = this.sizeAt(this.peek(EXTENDED_HEADER_SIZE), 0);
-      if (total < 0 || this.buffered < total) break;
-      out.push(messageAt(this.take(total), 0));
+    if (this.pos > 0) {
+      this.chunks[0] = this.chunks[0].subarray(this.pos);
+      this.pos = 0;
     }
-    return out;
+    if (this.buffered < HEADER_SIZE) return undefined;
+    const total = this.sizeAt(this.peek(EXTENDED_HEADER_SIZE), 0);
+    if (total < 0 || this.buffered < total) return undefined;
+    return messageAt(this.take(total), 0);
   }
 
   /** Header and payload bytes of the message at `offset`, or -1 when its header is not all there yet. */
