@@ -99,7 +99,8 @@ export function checkRequest(
   limits: { maxChannels: number },
 ): ProtocolViolation | undefined {
   const rule = REQUEST_RULES[request.kind];
-  if (!rule.states.includes(state)) {
+  // Every request is taken on an open circuit: the table is searched in the other states only.
+  if (state !== 'open' && !rule.states.includes(state)) {
     return { by: 'client', rule: 'request-while-closing', action: 'ignore', eca: Eca.INTERNAL, message: `${request.kind} after the circuit began to close`, request };
   }
   // The table's flags say which requests carry these fields (a type check here would be

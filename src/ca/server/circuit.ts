@@ -416,7 +416,8 @@ export class Circuit implements ChannelTable {
     if (!isValidDbrType(dbrType) || dbrType === DbrType.PUT_ACKT || dbrType === DbrType.PUT_ACKS) return Eca.BADTYPE;
     if (count > ch.pv.maxCount) return Eca.BADCOUNT;
     const n = count === 0 ? ch.pv.maxCount : count;
-    if (paddedSize(dbrPayloadSize(dbrType, Math.max(1, n))) > this.opts.maxArrayBytes) return Eca.TOLARGE;
+    // One element of any type fits (the limit is at least 16 kB).
+    if (n > 1 && paddedSize(dbrPayloadSize(dbrType, n)) > this.opts.maxArrayBytes) return Eca.TOLARGE;
     return undefined;
   }
 
