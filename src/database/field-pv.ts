@@ -158,9 +158,12 @@ export class FieldPv implements ProcessVariable {
   }
 
   write(request: WriteRequest): Promise<void> {
+    // A write of no elements is worked out when it is applied: what it keeps is
+    // what the writes queued before it leave, and its alarm belongs to its own processing.
+    if (request.value.length === 0) return this.record.put(this.def, () => this.emptyWrite(), request.client);
     let value: FieldValue;
     try {
-      value = request.value.length === 0 ? this.emptyWrite() : this.toFieldValue(request.value);
+      value = this.toFieldValue(request.value);
     } catch (err) {
       return Promise.reject(err as Error);
     }

@@ -78,6 +78,13 @@ const NO_STRINGS: readonly string[] = Object.freeze([]);
 /** dbProcess: tries on an active record before it shows SCAN/INVALID. */
 const MAX_LOCK = 10;
 
+/**
+ * A write whose value depends on the record as it is when the write is
+ * applied (after the writes queued before it): called then, its result is
+ * stored as a written value would be.
+ */
+export type PutValue = () => FieldValue;
+
 /** recGblInheritSevr: the alarm a link's MS/MSS/MSI modifier passes on. */
 function inheritSeverity(rec: DbRecord, ms: LinkSeverity, stat: number, sevr: number): void {
   switch (ms) {
@@ -602,7 +609,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
    * thread). A record whose device support is still carrying out an earlier
    * write (PACT in EPICS terms) queues the new one behind it.
    */
-  put(def: FieldDef, value: FieldValue, client: Client): Promise<void> {
+  put(def: FieldDef, value: FieldValue | PutValue, client: Client): Promise<void> {
     if (this.writesInFlight === 0) {
       let pending: Promise<void> | undefined;
       try {
@@ -646,7 +653,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
    * (VAL) processes a passive record. Returns the device support's
    * completion, if it has one to wait for.
    */
-  private applyPut(def: FieldDef, value: FieldValue, client: Client): Promise<void> | undefined {
+  private applyPut(def: FieldDef, written: FieldValue | PutValue, client: Client): Promise<void> | undefined {
+    const value = typeof written === 'function' ? written() : written;
     if (def.name === 'PROC') {
       this.f.PROC = value;
       return this.dbProcess({ client });

@@ -8,7 +8,7 @@ import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from '../../src
 import type { CloseReason } from '../../src/ca/protocol/circuit-rules';
 import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
 import type { PvDirectory } from '../../src/ca/pv';
-import { Command, DbrType, Eca, SEARCH_DO_REPLY } from '../../src/ca/protocol/constants';
+import { AlarmSeverity, AlarmStatus, Command, DbrType, Eca, SEARCH_DO_REPLY } from '../../src/ca/protocol/constants';
 import { decodeDbr } from '../../src/ca/protocol/dbr';
 import { encodeMessage, encodeCString } from '../../src/ca/protocol/header';
 import * as m from '../../src/ca/protocol/messages';
@@ -162,6 +162,32 @@ describe('CA request order (in memory, real records)', () => {
     const rep = await r.client.waitFor((x) => x.command === Command.READ_NOTIFY && x.parameter2 === 33);
     assert.equal(readValue(rep.payload, DbrType.LONG), 2, 'the read sees the write made before it');
     device.release();
+  });
+
+  it('a write of no elements queued behind others keeps the value they leave, and its LINK/INVALID alarm comes with its own processing', async () => {
+    const device = new GatedDevice();
+    const db = database(device);
+    const r = rig(db);
+    r.client.send(m.clientVersion());
+    const sid = await open(r, 'slow', 1);
+    r.client.send(Buffer.concat([
+      m.writeRequest(true, DbrType.LONG, 1, sid, 41, long(1)),
+      m.writeRequest(false, DbrType.LONG, 1, sid, 0, long(2)),
+      m.writeRequest(true, DbrType.LONG, 0, sid, 43, Buffer.alloc(0)),
+    ]));
+    await settle();
+    const sevr = (): unknown => db.lookup('slow.SEVR')!.snapshot().value[0];
+    device.release();
+    await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 41);
+    assert.equal(sevr(), AlarmSeverity.NO_ALARM, 'the first write ends without the later write\'s alarm');
+    device.release();
+    await settle();
+    device.release();
+    const done = await r.client.waitFor((x) => x.command === Command.WRITE_NOTIFY && x.parameter2 === 43);
+    assert.equal(done.parameter1, Eca.NORMAL);
+    assert.deepEqual(device.seen, [1, 2, 2], 'the empty write processes the record with the value the write before it left');
+    assert.equal(db.lookup('slow')!.snapshot().value[0], 2);
+    assert.deepEqual([db.lookup('slow.STAT')!.snapshot().value[0], sevr()], [AlarmStatus.LINK, AlarmSeverity.INVALID]);
   });
 
   it('an in-memory PV applies a WRITE before the READ behind it, too', async () => {
