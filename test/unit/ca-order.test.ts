@@ -73,6 +73,15 @@ async function open(r: Rig, name: string, cid: number): Promise<number> {
   return (await r.client.waitFor((x) => x.command === Command.CREATE_CHAN && x.parameter1 === cid, `channel ${name}`)).parameter2;
 }
 
+/** A circuit to the gated record `slow` of a fresh database: the device, the database, the rig and the channel's sid. */
+async function slowChannel(): Promise<{ device: GatedDevice; db: Database; r: Rig; sid: number }> {
+  const device = new GatedDevice();
+  const db = database(device);
+  const r = rig(db);
+  r.client.send(m.clientVersion());
+  return { device, db, r, sid: await open(r, 'slow', 1) };
+}
+
 function long(v: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeInt32BE(v, 0);
@@ -103,11 +112,7 @@ describe('CA request order (in memory, real records)', () => {
   });
 
   it('WRITE_NOTIFY 1, WRITE_NOTIFY 2, WRITE 3 reach device support as 1, 2, 3 and the record ends at 3', async () => {
-    const device = new GatedDevice();
-    const db = database(device);
-    const r = rig(db);
-    r.client.send(m.clientVersion());
-    const sid = await open(r, 'slow', 1);
+    const { device, db, r, sid } = await slowChannel();
     r.client.send(Buffer.concat([
       m.writeRequest(true, DbrType.LONG, 1, sid, 11, long(1)),
       m.writeRequest(true, DbrType.LONG, 1, sid, 12, long(2)),
@@ -147,10 +152,7 @@ describe('CA request order (in memory, real records)', () => {
   });
 
   it('a write queued behind one in progress is applied in turn; a read after it waits for it', async () => {
-    const device = new GatedDevice();
-    const r = rig(database(device));
-    r.client.send(m.clientVersion());
-    const sid = await open(r, 'slow', 1);
+    const { device, r, sid } = await slowChannel();
     r.client.send(Buffer.concat([
       m.writeRequest(true, DbrType.LONG, 1, sid, 31, long(1)),
       m.writeRequest(false, DbrType.LONG, 1, sid, 0, long(2)),
@@ -165,11 +167,7 @@ describe('CA request order (in memory, real records)', () => {
   });
 
   it('a write of no elements queued behind others keeps the value they leave, and its LINK/INVALID alarm comes with its own processing', async () => {
-    const device = new GatedDevice();
-    const db = database(device);
-    const r = rig(db);
-    r.client.send(m.clientVersion());
-    const sid = await open(r, 'slow', 1);
+    const { device, db, r, sid } = await slowChannel();
     r.client.send(Buffer.concat([
       m.writeRequest(true, DbrType.LONG, 1, sid, 41, long(1)),
       m.writeRequest(false, DbrType.LONG, 1, sid, 0, long(2)),
