@@ -10,15 +10,18 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { enforceAccessSecurity, type AccessSecurity } from '../../src/access/access-security';
-import type { WriteAttempt } from '../../src/ca/pv';
+import { DbrType, Eca, type NativeType } from '../../src/ca/protocol/constants';
+import type { DbrValue } from '../../src/ca/protocol/types';
+import { WriteError, type ProcessVariable, type WriteAttempt } from '../../src/ca/pv';
 import { Database, defaultRegistry } from '../../src/database/database';
 import { iocDeviceSupport } from '../../src/ioc/ioc-device';
 import { loadAll } from '../../src/ioc/load';
-import { pvaServerFor } from '../../src/ioc/pva';
+import { fieldDbfType, pvaServerFor } from '../../src/ioc/pva';
 import { memoryLogger } from '../../src/log';
 import { getField } from '../../src/pva/protocol/pvdata';
 import { StatusType } from '../../src/pva/protocol/wire';
-import type { PvaServer } from '../../src/pva/server/server';
+import { pvaConfigFromEnv } from '../../src/pva/server/config';
+import { PvaServer } from '../../src/pva/server/server';
 import { makeTempDir, removeTempDir } from '../helpers/cli';
 import { duplexPair } from '../helpers/duplex-pair';
 import { PvaTestClient, type Auth } from '../helpers/pva-client';
@@ -28,6 +31,8 @@ record(ao, "t:ao") { field(DRVH, "8") field(DRVL, "-8") field(VAL, "1") field(PI
 record(ao, "t:guarded") { field(ASG, "OPS") field(VAL, "1") field(PINI, "YES") }
 record(ao, "t:bench") { field(ASG, "BENCH") field(VAL, "1") field(PINI, "YES") }
 record(ai, "t:fast") { field(VAL, "0") field(PINI, "YES") }
+record(waveform, "t:wf") { field(FTVL, "USHORT") field(NELM, "4") }
+record(waveform, "t:i64") { field(FTVL, "INT64") field(NELM, "3") }
 `;
 
 const ACF = `UAG(ops) { alice }
@@ -117,6 +122,60 @@ describe('pvAccess server on a record database (in-memory streams)', () => {
     assert.match(status.message, /99 is not a choice of SCAN/);
     assert.deepEqual(audits.map((a) => [a.pv, a.outcome]), [['t:ao.SCAN', 'failed']]);
     assert.match(audits[0].reason ?? '', /not a choice/);
+  });
+
+  it('an array PUT with more elements than NELM keeps the first NELM, as dbPut cuts what QSRV hands it', async () => {
+    const c = await client({ method: 'anonymous' });
+    const sid = await c.channel('t:wf');
+    assert.equal((await c.put(sid, [1, 2, 3, 4, 5, 6])).type, StatusType.OK);
+    assert.deepEqual(Array.from(await c.get(sid) as ArrayLike<number>), [1, 2, 3, 4]);
+    assert.equal(database.lookup('t:wf.NORD')!.snapshot().value[0], 4);
+  });
+
+  it('an INT64 waveform is served as int64 elements, which a PUT stores as they came', async () => {
+    const c = await client({ method: 'anonymous' });
+    const sid = await c.channel('t:i64');
+    assert.equal((await c.put(sid, BigInt64Array.from([-1n, 2n ** 40n + 1n, -(2n ** 63n)]))).type, StatusType.OK);
+    const got = await c.get(sid);
+    assert.ok(got instanceof BigInt64Array, 'int64 elements');
+    assert.deepEqual(Array.from(got), [-1n, 2n ** 40n + 1n, -(2n ** 63n)]);
+    assert.deepEqual(Array.from(database.lookup('t:i64')!.snapshot().value as ArrayLike<number>), [-1, 2 ** 40 + 1, -(2 ** 63)]);
+  });
+
+  it("a PUT goes through the PV's convertWrite as a CA write does: what it returns is written, what it refuses fails the put", async () => {
+    const real = database.lookup('t:wf')!;
+    const calls: Array<[number[], NativeType]> = [];
+    // The waveform's own PV, with a conversion that shows it was used: doubles each element, refuses 13.
+    const spy = Object.create(real, {
+      convertWrite: {
+        value: (value: DbrValue, from: NativeType): DbrValue => {
+          const elements = Array.from(value as ArrayLike<number>);
+          calls.push([elements, from]);
+          if (elements.includes(13)) throw new WriteError(Eca.PUTFAIL, 't:wf: 13 refused');
+          return Float64Array.from(elements, (v) => v * 2);
+        },
+      },
+    }) as ProcessVariable;
+    const spied = new PvaServer({
+      directory: { lookup: (name) => (name === 't:wf' ? spy : database.lookup(name)) },
+      config: pvaConfigFromEnv({}),
+      log: memoryLogger([], 'error'),
+      dbfType: fieldDbfType,
+      audit: (a) => audits.push(a),
+    });
+    const [ours, theirs] = duplexPair();
+    spied.attach(ours, '10.1.2.3');
+    const c = new PvaTestClient(theirs);
+    assert.equal((await c.connect({ method: 'anonymous' })).type, StatusType.OK);
+    const sid = await c.channel('t:wf');
+    assert.equal((await c.put(sid, [1, 2, 3, 4, 5])).type, StatusType.OK);
+    assert.deepEqual(Array.from(await c.get(sid) as ArrayLike<number>), [2, 4, 6, 8]);
+    const refused = await c.put(sid, [7, 13]);
+    assert.equal(refused.type, StatusType.ERROR);
+    assert.equal(refused.message, 't:wf: 13 refused');
+    assert.deepEqual(Array.from(await c.get(sid) as ArrayLike<number>), [2, 4, 6, 8]);
+    assert.deepEqual(calls, [[[1, 2, 3, 4], DbrType.DOUBLE], [[7, 13], DbrType.DOUBLE]]);
+    assert.deepEqual(audits.map((a) => [a.outcome, Array.from(a.value as ArrayLike<number>)]), [['done', [2, 4, 6, 8]], ['failed', [7, 13]]]);
   });
 
   it('a client that does not read: its monitor queue stays bounded, and the newest value arrives once it reads', async () => {

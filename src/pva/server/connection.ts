@@ -484,24 +484,33 @@ export class PvaConnection {
         this.opts.log.error('put log failed', { reason: (err as Error).message });
       }
     };
-    let value: DbrValue | undefined;
+    let put: ReturnType<ChannelShape['putValue']>;
     try {
-      value = shape.putValue(incoming, changed);
+      put = shape.putValue(incoming, changed);
     } catch (err) {
       attempt('failed', undefined, audit ? pv.snapshot() : undefined, (err as Error).message);
       return this.replyStatus(Command.PUT, op.ioid, subcmd, statusError((err as Error).message));
     }
     if (!ch.rights.write) {
-      attempt('denied', value, audit ? pv.snapshot() : undefined, 'no write access');
+      attempt('denied', put?.value, audit ? pv.snapshot() : undefined, 'no write access');
       return this.replyStatus(Command.PUT, op.ioid, subcmd, statusError('Put not permitted'));
     }
-    if (value === undefined) {
+    if (put === undefined) {
       // Nothing QSRV would write (no value field marked): only processing, if asked.
       const failure = op.process === 'true' ? await this.processRecord(ch) : undefined;
       if (!this.closed) this.replyStatus(Command.PUT, op.ioid, subcmd, failure ? statusError(failure) : STATUS_OK);
       return;
     }
     const old = audit ? pv.snapshot() : undefined;
+    let value: DbrValue;
+    try {
+      // The PV's own conversion, as for a CA write (a waveform's elements cast by FTVL).
+      value = (put.value.length > 0 && put.type !== undefined ? pv.convertWrite?.(put.value, put.type) : undefined) ?? put.value;
+    } catch (err) {
+      const text = (err as Error).message;
+      attempt('failed', put.value, old, text);
+      return this.replyStatus(Command.PUT, op.ioid, subcmd, statusError(text));
+    }
     const written = pv.write({ value, client: { ...this.identity }, notify: true }).then(async () => {
       attempt('done', value, old);
       if (op.process === 'true' && !/\.PROC$/.test(pv.name)) return this.processRecord(ch);

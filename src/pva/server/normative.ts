@@ -16,7 +16,7 @@
  * value and timeStamp for DBE_VALUE, alarm and timeStamp for DBE_ALARM,
  * the display/control/valueAlarm parts for DBE_PROPERTY.
  */
-import { DbrType } from '../../ca/protocol/constants';
+import { DbrType, type NativeType } from '../../ca/protocol/constants';
 import type { DbrSource, DbrValue } from '../../ca/protocol/types';
 import type { ProcessVariable } from '../../ca/pv';
 import { BitSet } from '../protocol/bitset';
@@ -65,12 +65,13 @@ const VALUE_CODE: Partial<Record<number, TypeCode>> = {
 
 /**
  * A field's database type, where it says more than its CA type: QSRV serves
- * DBF_ULONG as uint32 and DBF_UCHAR as uint8, where CA has only DOUBLE and
- * CHAR for them. (64-bit fields keep their CA type, DOUBLE.)
+ * DBF_ULONG as uint32, DBF_UCHAR as uint8 and DBF_INT64/DBF_UINT64 as
+ * int64/uint64, where CA has only DOUBLE and CHAR for them.
  */
 const DBF_CODE: Partial<Record<string, TypeCode>> = {
   CHAR: TypeCode.INT8, UCHAR: TypeCode.UINT8, SHORT: TypeCode.INT16, USHORT: TypeCode.UINT16,
-  LONG: TypeCode.INT32, ULONG: TypeCode.UINT32, FLOAT: TypeCode.FLOAT32, DOUBLE: TypeCode.FLOAT64,
+  LONG: TypeCode.INT32, ULONG: TypeCode.UINT32, INT64: TypeCode.INT64, UINT64: TypeCode.UINT64,
+  FLOAT: TypeCode.FLOAT32, DOUBLE: TypeCode.FLOAT64,
 };
 
 /** Slots of one channel's structure, resolved once per shape. */
@@ -199,7 +200,7 @@ export class ChannelShape {
     if (parts.value) {
       if (this.kind === 'enum') mark(s.index, Number(elementAt(snap.value, 0) ?? 0));
       else if (this.longString) mark(s.value, throughNul(snap.value as ArrayLike<number>));
-      else if (this.array) mark(s.value, arrayValue(snap.value, this.kind));
+      else if (this.array) mark(s.value, arrayValue(snap.value, this.kind, this.code));
       else if (this.kind === 'string') mark(s.value, String(elementAt(snap.value, 0) ?? ''));
       else mark(s.value, Number(elementAt(snap.value, 0) ?? 0));
     }
@@ -248,10 +249,19 @@ export class ChannelShape {
   }
 
   /**
-   * The value a PUT carries, in the PV's native CA type, or undefined when
-   * the PUT marks no value. Throws Error with a client-facing message.
+   * The value a PUT carries, as the elements of the served type, or
+   * undefined when the PUT marks no value: strings for a string PV, the
+   * index of an enum, numbers otherwise. An array longer than the PV's
+   * largest count keeps its first elements (dbPut cuts what QSRV hands it to
+   * the field's size). `type` is the CA type those elements are exact in,
+   * what the PV's `convertWrite` takes them as: FLOAT for float32, DOUBLE
+   * for the other number types up to 32 bits; undefined for int64 and
+   * uint64, which are the field's own elements already (only an INT64 or
+   * UINT64 field is served so) and which a double may not hold exactly: a
+   * C cast of the double nearest to 2^64 - 1 would store 0, where QSRV
+   * stores the number as it came. Throws Error with a client-facing message.
    */
-  putValue(value: PvStruct, changed: BitSet): DbrValue | undefined {
+  putValue(value: PvStruct, changed: BitSet): { value: DbrValue; type: NativeType | undefined } | undefined {
     const s = this.s;
     const marked = (slot: number): boolean => {
       // A slot is marked when it, or a structure containing it, is.
@@ -263,16 +273,21 @@ export class ChannelShape {
     };
     if (this.kind === 'enum') {
       if (!marked(s.index)) return undefined;
-      return [Number(value.values[s.index])];
+      return { value: [Number(value.values[s.index])], type: DbrType.ENUM };
     }
     if (!marked(s.value)) return undefined;
     const raw = value.values[s.value];
+    const type = this.kind === 'string' ? DbrType.STRING
+      : this.code === TypeCode.FLOAT32 ? DbrType.FLOAT
+      : this.code === TypeCode.INT64 || this.code === TypeCode.UINT64 ? undefined : DbrType.DOUBLE;
     if (this.array) {
-      if (this.kind === 'string') return Array.from(raw as ArrayLike<string>, String);
-      return Float64Array.from(raw as ArrayLike<number>, Number);
+      const elements = raw as ArrayLike<string | number>;
+      const count = Math.min(elements.length, this.pv.maxCount);
+      if (this.kind === 'string') return { value: Array.from({ length: count }, (_, i) => String(elements[i])), type };
+      return { value: Float64Array.from({ length: count }, (_, i) => Number(elements[i])), type };
     }
-    if (this.kind === 'string') return [String(raw)];
-    return [Number(raw)];
+    if (this.kind === 'string') return { value: [String(raw)], type };
+    return { value: [Number(raw)], type };
   }
 }
 
@@ -287,8 +302,12 @@ function throughNul(chars: ArrayLike<number>): PvData {
   return nul < 0 ? bytes : bytes.subarray(0, nul + 1);
 }
 
-function arrayValue(value: DbrValue, kind: ShapeKind): PvData {
+const UINT64_MAX = 2n ** 64n - 1n;
+
+function arrayValue(value: DbrValue, kind: ShapeKind, code: TypeCode | undefined): PvData {
   if (kind === 'string') return Array.from(value as ArrayLike<string>, String);
+  // A UINT64 element is held as a double: 2^64 - 1 is held as 2^64, which is served as 2^64 - 1.
+  if (code === TypeCode.UINT64) return BigUint64Array.from(value as ArrayLike<number>, (v) => (v >= 2 ** 64 ? UINT64_MAX : Number.isFinite(v) && v > 0 ? BigInt(Math.trunc(v)) : 0n));
   return value as ArrayLike<number>;
 }
 
