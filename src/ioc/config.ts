@@ -288,9 +288,9 @@ export function parseConfig(text: string, file: string): IocConfig {
     fail('CONFIG_ERR_BAD_VALUE', 'putlog.keep', `key "keep" must be a whole number of rotated files from 0 to 100, not ${typeof keep === 'string' ? quoteValue(keep) : String(keep)}`);
   }
 
-  const queueservers = parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, unitPvs: pvs });
   const usedPvs = new Map<string, string>();
   for (const [pv, line] of pvs) usedPvs.set(pv, `the [[unit]] on line ${line}`);
+  const queueservers = parseQueueservers(doc.queueserver, { base, prefix, line: (k) => loc.line(k), fail, usedPvs });
   for (const q of queueservers) usedPvs.set(q.pv, `the [[queueserver]] on line ${q.line}`);
   const redis = parseRedises(doc.redis, { base, prefix, line: (k) => loc.line(k), fail, usedPvs });
   queueservers.forEach((q, i) => {

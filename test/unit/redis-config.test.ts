@@ -63,7 +63,7 @@ describe('[[redis]] configuration', () => {
     fails('pv = "rdb"\nadr = "x"', /ioc\.toml:6: \[\[redis\]\] #1: unknown key "adr"; expected one of pv, addr, unit/);
     fails('pv = "rdb"\ntimeout = 0', /:6: .*key "timeout" must be a positive number of seconds/);
     fails('pv = "rdb"\npoll_period = 2147484', /:6: .*key "poll_period" must be a positive number of seconds, at most 2147483\.647 .*not 2147484/);
-    fails('pv = "rdb"\npassword_file = "missing"', /:6: .*key "password_file": cannot read .*missing: ENOENT/);
+    fails('pv = "rdb"\npassword_file = "missing"', /:6: .*key "password_file": cannot read .*missing: no such file or directory$/);
     fails('addr = "x"', /:4: \[\[redis\]\] #1: missing key "pv"/);
     fails('pv = "rdb"\nunit = "not a unit"', /key "unit": "not a unit" is not a unit name/);
     fails('pv = "qs"', /:7: .*key "pv": "qs" is already used by the \[\[queueserver\]\] on line 3/, '[[queueserver]]\npv = "qs"\n');
