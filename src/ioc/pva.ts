@@ -12,6 +12,7 @@ import { waveformElementDbf } from '../database/recordtypes';
 import type { Logger } from '../log';
 import { pvaConfigFromEnv } from '../pva/server/config';
 import type { MetadataParts } from '../pva/server/normative';
+import type { DescriptorPool } from '../ca/server/admission';
 import { PvaServer } from '../pva/server/server';
 
 export interface PvaServingOptions {
@@ -19,6 +20,8 @@ export interface PvaServingOptions {
   log: Logger;
   audit?: WriteAudit;
   env?: NodeJS.ProcessEnv;
+  /** Shared with the CA server: out of descriptors, each closes its silent connections. */
+  descriptors?: DescriptorPool;
 }
 
 /** The DESC of the record a PV belongs to ('' when it has none). */
@@ -59,6 +62,7 @@ export function pvaServerFor(opts: PvaServingOptions): PvaServer {
     dbfType: fieldDbfType,
     metadataParts: fieldMetadataParts,
     audit: opts.audit,
+    descriptors: opts.descriptors,
   });
 }
 

@@ -5,6 +5,7 @@
  * them over Channel Access and (unless [ioc] pva = false) pvAccess.
  */
 import * as path from 'node:path';
+import { DescriptorPool } from '../ca/server/admission';
 import { CaServer } from '../ca/server/server';
 import { serverConfigFromEnv } from '../ca/server/config';
 import { Database, defaultRegistry } from '../database/database';
@@ -99,7 +100,9 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
   built.bridge.start();
   built.journal?.start();
   built.queueservers.start();
-  const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit } });
+  // CA and pvAccess share the process's file descriptors.
+  const descriptors = new DescriptorPool();
+  const server = new CaServer({ directory: built.database, config: serverConfigFromEnv(), log: log.child('ca'), circuit: { audit: built.putlog.audit }, descriptors });
   await server.start();
   built.serverStats.ca = server;
   let pva: PvaServer | undefined;
@@ -119,7 +122,7 @@ export async function startServiceIoc(config: IocConfig, log: Logger, connection
     await Promise.all([server.stop(), pva?.stop()]);
   };
   try {
-    pva = config.pva ? await startPvaServing({ database: built.database, log: log.child('pva'), audit: built.putlog.audit }) : undefined;
+    pva = config.pva ? await startPvaServing({ database: built.database, log: log.child('pva'), audit: built.putlog.audit, descriptors }) : undefined;
     built.serverStats.pva = pva;
   } catch (err) {
     await stop();

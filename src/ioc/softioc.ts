@@ -3,6 +3,7 @@
  * and pvAccess, like EPICS base's `softIoc -d file.db` (pvxs's softIocPVX
  * for PVA).
  */
+import { DescriptorPool } from '../ca/server/admission';
 import { CaServer } from '../ca/server/server';
 import { serverConfigFromEnv } from '../ca/server/config';
 import { Database, defaultRegistry } from '../database/database';
@@ -46,11 +47,13 @@ export async function startSoftIoc(opts: SoftIocOptions): Promise<RunningIoc> {
   // With access security, writes are logged caPutLog-style to the journal (see PutLog for which).
   const putlog = security ? new PutLog({ format: 'json', log: opts.log.child('putlog') }) : undefined;
   database.start();
-  const server = new CaServer({ directory: database, config, log: opts.log.child('ca'), circuit: { audit: putlog?.audit } });
+  // CA and pvAccess share the process's file descriptors.
+  const descriptors = new DescriptorPool();
+  const server = new CaServer({ directory: database, config, log: opts.log.child('ca'), circuit: { audit: putlog?.audit }, descriptors });
   await server.start();
   let pva: PvaServer | undefined;
   try {
-    pva = opts.pva === false ? undefined : await startPvaServing({ database, log: opts.log.child('pva'), audit: putlog?.audit });
+    pva = opts.pva === false ? undefined : await startPvaServing({ database, log: opts.log.child('pva'), audit: putlog?.audit, descriptors });
   } catch (err) {
     security?.close();
     putlog?.close();

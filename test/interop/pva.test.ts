@@ -8,8 +8,10 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
-import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
+import { CLI_JS, makeTempDir, removeTempDir, requireBuiltCli, SOFTIOC_READY, startSoftIocCli, type RunningSoftIoc } from '../helpers/cli';
+import { clientEnv } from '../helpers/pyca';
 import { startProcess, type Managed } from '../helpers/processes';
 import { freePvaPorts, normalisePva, pvaClientEnv, pvaServerEnv, runEpicsTool, servePvaSideBySide, startSoftIocPvx, type PvaPorts, type PvaSideBySide } from '../helpers/pvxs';
 import { checkPvxsBundle, epicsBin } from '../helpers/shared';
@@ -470,4 +472,64 @@ describe('interop: service-ioc serves pvAccess unless told not to', function () 
     });
   }
 
+});
+
+describe('interop: silent pvAccess connections under a small file limit', function () {
+  this.timeout(120000);
+  let dir: string | undefined;
+  let ioc: Managed | undefined;
+  let ca: { server: number; repeater: number };
+  let pva: PvaPorts;
+  const sockets: net.Socket[] = [];
+
+  before(async function () {
+    requireDependency(this, checkPvxsBundle());
+    requireBuiltCli();
+    dir = makeTempDir('pva-limits-');
+    fs.writeFileSync(path.join(dir, 'x.db'), 'record(longout, "lim:x") { field(VAL, "50") field(PINI, "YES") }\n');
+    ca = await freeCaPorts();
+    pva = await freePvaPorts();
+    // The IOC runs as the shipped unit would without LimitNOFILE: 1024 open files, which CA and pvAccess share.
+    ioc = startProcess('/bin/bash', ['-c', `ulimit -n 1024 && exec "${process.execPath}" "${CLI_JS}" softioc -d "${path.join(dir, 'x.db')}"`], pvaServerEnv(ca, pva));
+    await ioc.waitLine(SOFTIOC_READY, 15000);
+  });
+
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await ioc?.stop();
+    removeTempDir(dir);
+  });
+
+  /** Open `n` connections to `port` that read what the server says and never answer. */
+  async function silent(port: number, n: number): Promise<void> {
+    for (let i = 0; i < n; i++) {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('error', () => undefined);
+      s.on('data', () => undefined);
+      sockets.push(s);
+      await new Promise<void>((resolve) => { s.once('connect', () => resolve()); s.once('error', () => resolve()); s.once('close', () => resolve()); });
+    }
+  }
+
+  async function bothGet(): Promise<void> {
+    const r = await runEpicsTool('pvxget', ['-w', '10', '-r', 'value', 'lim:x'], pvaClientEnv(pva), 30000);
+    assert.equal(r.code, 0, `pvxget failed: ${r.stdout}${r.stderr}`);
+    assert.match(r.stdout, /value int32_t = 50/);
+    const c = await runEpicsTool('caget', ['-w', '10', 'lim:x'], clientEnv(ca.server, ca.repeater), 30000);
+    assert.equal(c.code, 0, `caget failed: ${c.stdout}${c.stderr}`);
+    assert.match(c.stdout, /^lim:x\s+50$/m);
+  }
+
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+  });
+
+  it('with 1100 connections to the pvAccess port that never validate, pvxget and caget still get their value, and the log says what happened once', async () => {
+    const [lines, errors] = [ioc!.lines.length, ioc!.stderr().length];
+    await silent(pva.tcp, 1100);
+    await bothGet();
+    const logged = ioc!.lines.slice(lines).concat(ioc!.stderr().slice(errors).split('\n'));
+    const limitLines = logged.filter((l) => /connections open, the most this server takes|out of file descriptors/.test(l));
+    assert.ok(limitLines.length >= 1 && limitLines.length <= 4, `one line per burst, got:\n${limitLines.join('\n')}`);
+  });
 });

@@ -25,6 +25,8 @@ import { PvaServer } from '../../src/pva/server/server';
 import { makeTempDir, removeTempDir } from '../helpers/cli';
 import { duplexPair } from '../helpers/duplex-pair';
 import { PvaTestClient, type Auth } from '../helpers/pva-client';
+import { FakeScheduler } from '../helpers/fake-scheduler';
+import { MapDirectory } from '../../src/ca/server/pv';
 
 const DB = `
 record(ao, "t:ao") { field(DRVH, "8") field(DRVL, "-8") field(VAL, "1") field(PINI, "YES") }
@@ -193,5 +195,29 @@ describe('pvAccess server on a record database (in-memory streams)', () => {
     assert.ok(mon.updates.length < PUTS / 10, `${mon.updates.length} updates for ${PUTS} puts`);
     const values = mon.updates.map((u) => getField(u.value, 'value') as number);
     assert.deepEqual(values, [...values].sort((a, b) => a - b), 'updates in order');
+  });
+});
+
+describe('pvAccess server: connections that never validate', () => {
+  it('a client that does not validate within the handshake timeout is closed and counted; one that validates stays', async () => {
+    const clock = new FakeScheduler();
+    const server = new PvaServer({ directory: new MapDirectory(), log: memoryLogger([], 'error'), scheduler: clock, handshakeTimeoutMs: 5000, config: pvaConfigFromEnv({}) });
+    const [silentEnd] = duplexPair();
+    const silent = server.attach(silentEnd, '10.0.0.8');
+    const [ours, theirs] = duplexPair();
+    const talker = server.attach(ours, '10.0.0.9');
+    const status = await new PvaTestClient(theirs).connect({ method: 'anonymous' });
+    assert.equal(status.type, StatusType.OK, status.message);
+    assert.equal(silent.isSilent, true);
+    assert.equal(talker.isSilent, false);
+    const reason = new Promise<string>((resolve) => silent.onClose(resolve));
+    clock.advanceTo(4999);
+    assert.equal(silent.isClosed, false, 'not before the timeout');
+    clock.advanceTo(5000);
+    assert.match(await reason, /no connection validation within 5000 ms/);
+    assert.equal(talker.isClosed, false);
+    assert.equal(server.connectionCount, 1);
+    assert.equal(server.counters.silentConnectionsClosed, 1);
+    assert.equal(clock.pending, 0, 'the validated connection keeps no timer');
   });
 });

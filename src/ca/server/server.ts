@@ -11,6 +11,7 @@ import { createLogger } from '../../log';
 import * as fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { BeaconEmitter } from './beacon';
+import { ConnectionAdmission, type DescriptorPool } from './admission';
 import { BurstLog } from './burst';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit';
 import { realScheduler, type Scheduler } from './scheduler';
@@ -27,9 +28,11 @@ export interface CaServerOptions {
   /** Circuits served at once; default: what the process's file limit leaves room for. */
   maxCircuits?: number;
   scheduler?: Scheduler;
+  /** The other servers of the process, whose silent connections are closed too when descriptors run out. */
+  descriptors?: DescriptorPool;
 }
 
-/** A burst of refusals or EMFILE errors ends after this long without one. */
+/** A burst of channel-limit hits ends after this long without one. */
 const BURST_QUIET_MS = 10_000;
 
 /** UDP replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
@@ -44,15 +47,12 @@ export class CaServer {
   private search: SearchThread | undefined;
   private beaconSocket: dgram.Socket | undefined;
   private beacons: BeaconEmitter | undefined;
-  private readonly circuits = new Set<Circuit>();
   private _tcpPort = 0;
   private _udpPort = 0;
   private started = false;
   private readonly scheduler: Scheduler;
-  /** Circuits in the order they were opened (a Set keeps insertion order): the oldest silent one goes first. */
-  readonly maxCircuits: number;
-  private readonly circuitLimitLog: BurstLog;
-  private readonly fdLog: BurstLog;
+  /** The circuits open, oldest first, and the cap on them. */
+  private readonly admission: ConnectionAdmission<Circuit>;
   private readonly channelLimitLog: BurstLog;
   /** Counters an operator or a benchmark can read. */
   readonly counters = new CaServerCounters(() => this.search);
@@ -62,20 +62,25 @@ export class CaServer {
     this.config = opts.config ?? serverConfigFromEnv();
     this.log = opts.log ?? createLogger('ca');
     this.scheduler = opts.scheduler ?? realScheduler;
-    this.maxCircuits = opts.maxCircuits ?? defaultMaxCircuits();
+    this.admission = new ConnectionAdmission<Circuit>({
+      max: opts.maxCircuits ?? defaultMaxCircuits(),
+      noun: 'circuit',
+      isSilent: (c) => c.isSilent,
+      closeSilent: (c) => c.close({ kind: 'handshake-timeout', afterMs: 0 }),
+      scheduler: this.scheduler,
+      log: this.log,
+      descriptors: opts.descriptors,
+    });
     this.circuitOpts = {
       ...DEFAULT_CIRCUIT_OPTIONS, maxArrayBytes: this.config.maxArrayBytes, ...opts.circuit,
       scheduler: this.scheduler,
       onLimit: (text) => this.channelLimitLog.hit(text),
     };
-    const burst = (what: string): BurstLog => new BurstLog(
+    this.channelLimitLog = new BurstLog(
       this.scheduler, BURST_QUIET_MS,
       (text) => this.log.warn(text),
-      (repeats) => this.log.info(`${what}: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
+      (repeats) => this.log.info(`channel limit reached: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
     );
-    this.circuitLimitLog = burst('circuit limit reached');
-    this.fdLog = burst('out of file descriptors');
-    this.channelLimitLog = burst('channel limit reached');
   }
 
   get tcpPort(): number {
@@ -86,14 +91,19 @@ export class CaServer {
     return this._udpPort;
   }
 
+  /** Circuits served at once, at most. */
+  get maxCircuits(): number {
+    return this.admission.max;
+  }
+
   get circuitCount(): number {
-    return this.circuits.size;
+    return this.admission.open.size;
   }
 
   /** Channels open on every circuit (what rsrv's casStatsFetch counts). */
   get channelCount(): number {
     let n = 0;
-    for (const c of this.circuits) n += c.stats.channels;
+    for (const c of this.admission.open) n += c.stats.channels;
     return n;
   }
 
@@ -119,8 +129,9 @@ export class CaServer {
   /** Close every circuit and socket. */
   async stop(): Promise<void> {
     this.beacons?.stop();
-    for (const b of [this.circuitLimitLog, this.fdLog, this.channelLimitLog]) b.stop();
-    for (const c of [...this.circuits]) c.close({ kind: 'server-stopped' });
+    this.admission.stop();
+    this.channelLimitLog.stop();
+    for (const c of [...this.admission.open]) c.close({ kind: 'server-stopped' });
     const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     // The search thread's counters stay readable after it stops.
     if (this.search) closing.push(this.search.stop());
@@ -133,38 +144,20 @@ export class CaServer {
 
   /** Tell every client with a channel to `pv` that it is gone. */
   disconnectPv(pv: ProcessVariable): void {
-    for (const c of this.circuits) c.disconnectPv(pv);
+    for (const c of this.admission.open) c.disconnectPv(pv);
   }
 
   /** Serve a circuit over any duplex stream (used for sockets, and by tests directly). */
   attach(stream: Duplex, address: string): Circuit {
     const circuit = new Circuit(stream, this.directory, this.log.child('circuit'), address, { ...this.circuitOpts, tcpPort: this._tcpPort });
-    this.circuits.add(circuit);
+    this.admission.open.add(circuit);
     this.counters.circuitsOpened++;
     circuit.onClose((reason) => {
-      this.circuits.delete(circuit);
+      this.admission.open.delete(circuit);
       if (reason.kind === 'violation') this.counters.protocolErrors++;
       if (reason.kind === 'handshake-timeout') this.counters.silentCircuitsClosed++;
     });
     return circuit;
-  }
-
-  /**
-   * Room for one more circuit: at the cap, the oldest connection that has not
-   * sent a single request is closed to make room (a silent client must not lock
-   * real ones out); when every circuit has spoken, there is no room.
-   */
-  private makeRoom(): 'room' | 'made' | 'full' {
-    if (this.circuits.size < this.maxCircuits) return 'room';
-    const silent = this.oldestSilent();
-    if (!silent) return 'full';
-    silent.close({ kind: 'handshake-timeout', afterMs: 0 });
-    return 'made';
-  }
-
-  private oldestSilent(): Circuit | undefined {
-    for (const c of this.circuits) if (c.isSilent) return c;
-    return undefined;
   }
 
   private async listenTcp(hosts: string[]): Promise<void> {
@@ -188,35 +181,13 @@ export class CaServer {
   }
 
   private accept(socket: net.Socket): void {
-    const address = socket.remoteAddress?.replace(/^::ffff:/, '') ?? '';
-    const room = this.makeRoom();
-    if (room === 'full') {
-      this.counters.circuitsRefused++;
-      this.circuitLimitLog.hit(`refusing connections: ${this.circuits.size} circuits are open, the most this server takes, and every one has sent requests; first refused: ${address}`);
-      socket.destroy();
-      return;
-    }
-    if (room === 'made') {
-      this.circuitLimitLog.hit(`${this.maxCircuits} circuits open, the most this server takes: closing the oldest connections that have sent nothing, to make room`);
-    }
-    socket.setKeepAlive(true);
-    this.attach(socket, address);
+    if (!this.admission.accept(socket, (s, address) => this.attach(s, address))) this.counters.circuitsRefused++;
   }
 
-  /**
-   * accept() failed. EMFILE/ENFILE: the process is out of file descriptors;
-   * libuv has dropped the pending connection. Close the oldest silent circuits
-   * so that the next client gets in, and say so once per burst.
-   */
+  /** accept() failed: out of file descriptors, say (see `ConnectionAdmission.acceptFailed`). */
   private acceptFailed(err: NodeJS.ErrnoException): void {
     this.counters.acceptErrors++;
-    if (err.code !== 'EMFILE' && err.code !== 'ENFILE') {
-      this.log.error('TCP listener error', { reason: err.message });
-      return;
-    }
-    let freed = 0;
-    for (let c = this.oldestSilent(); c && freed < 16; c = this.oldestSilent(), freed++) c.close({ kind: 'handshake-timeout', afterMs: 0 });
-    this.fdLog.hit(`out of file descriptors (${err.code}) with ${this.circuits.size} circuits open: a connection was dropped; closed ${freed} that had sent nothing. Raise LimitNOFILE= in the unit`);
+    this.admission.acceptFailed(err);
   }
 
   /** Searches are answered on a thread of their own (search-worker.ts says why). */

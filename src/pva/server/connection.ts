@@ -18,6 +18,7 @@ import {
   WriteError, type AccessRights, type ClientIdentity, type ProcessVariable, type PvDirectory, type WriteAttempt, type WriteAudit,
 } from '../../ca/pv';
 import type { Logger } from '../../log';
+import { realScheduler, type Scheduler } from '../../ca/server/scheduler';
 import { BitSet } from '../protocol/bitset';
 import { PvaProtocolError } from '../protocol/errors';
 import { Command, ControlCommand, Flag, PvaFramer, SubCommand, type Frame } from '../protocol/header';
@@ -51,7 +52,14 @@ export interface PvaConnectionOptions {
   defaultQueueSize: number;
   /** Largest queueSize a client may ask for. */
   maxQueueSize: number;
+  /** A client that has not validated the connection within this long is closed (default 10 s, as a CA circuit's first request). */
+  handshakeTimeoutMs?: number;
+  /** Where the connection's timers come from. */
+  scheduler?: Scheduler;
 }
+
+/** How long a client has to validate the connection, unless the options say otherwise. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** The built-in channel pvxs serves for server information (`pvxlist`). */
 export const SERVER_CHANNEL = 'server';
@@ -120,6 +128,8 @@ export class PvaConnection {
   private readonly peerTypes: TypeCache = new Map();
   private nextSid = 1;
   private validated = false;
+  private readonly scheduler: Scheduler;
+  private handshakeTimer: unknown;
   private closed = false;
   private blocked = false;
   private readonly closeListeners: Array<(reason: string) => void> = [];
@@ -137,6 +147,12 @@ export class PvaConnection {
     stream.on('end', () => this.close('client closed the connection'));
     stream.on('close', () => this.close('connection closed'));
     this.unwatchRights = opts.directory.onRightsChanged?.(() => this.recomputeRights()) ?? (() => undefined);
+    this.scheduler = opts.scheduler ?? realScheduler;
+    const handshakeMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.handshakeTimer = this.scheduler.setTimeout(() => {
+      this.handshakeTimer = undefined;
+      this.close(`no connection validation within ${handshakeMs} ms`);
+    }, handshakeMs);
     this.send(msg.setByteOrderMessage(BIG_ENDIAN));
     this.send(msg.serverMessage(Command.CONNECTION_VALIDATION, BIG_ENDIAN, (w) => msg.encodeServerValidation(w, {
       bufferSize: 0x10000, registrySize: 0x7fff, authMethods: ['anonymous', 'ca'],
@@ -151,6 +167,11 @@ export class PvaConnection {
     return this.closed;
   }
 
+  /** True until the client has validated the connection: a connection that may never speak. */
+  get isSilent(): boolean {
+    return !this.validated;
+  }
+
   onClose(listener: (reason: string) => void): void {
     this.closeListeners.push(listener);
   }
@@ -158,11 +179,18 @@ export class PvaConnection {
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.stopHandshakeTimer();
     this.unwatchRights();
     for (const ch of [...this.channels.values()]) this.dropChannel(ch);
     this.stream.destroy();
     this.opts.log.debug('connection closed', { peer: this.opts.address, reason });
     for (const l of this.closeListeners) l(reason);
+  }
+
+  private stopHandshakeTimer(): void {
+    if (this.handshakeTimer === undefined) return;
+    this.scheduler.clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
   }
 
   /** Ask every channel's PV for this client's rights again (the directory says they may have changed). */
@@ -265,6 +293,7 @@ export class PvaConnection {
     }
     const ok = v.authMethod === 'ca' || v.authMethod === 'anonymous';
     this.validated = ok;
+    if (ok) this.stopHandshakeTimer();
     const status = ok ? STATUS_OK : statusError(`authentication method "${v.authMethod}" is not offered`);
     this.send(msg.serverMessage(Command.CONNECTION_VALIDATED, BIG_ENDIAN, (w) => writeStatus(w, status)));
   }

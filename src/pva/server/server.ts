@@ -10,7 +10,9 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../ca/server/config';
 import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/pv';
-import { broadcastAddresses } from '../../ca/server/server';
+import { ConnectionAdmission, type DescriptorPool } from '../../ca/server/admission';
+import { realScheduler, type Scheduler } from '../../ca/server/scheduler';
+import { broadcastAddresses, defaultMaxCircuits } from '../../ca/server/server';
 import type { Logger } from '../../log';
 import { createLogger } from '../../log';
 import { Command, Flag, PvaFramer } from '../protocol/header';
@@ -38,6 +40,13 @@ export interface PvaServerOptions {
   /** Monitor queue depth per subscription (pvxs default 4) and the most a client may ask for. */
   defaultQueueSize?: number;
   maxQueueSize?: number;
+  /** Connections served at once; default: what the process's file limit leaves room for. */
+  maxConnections?: number;
+  /** A client that has not validated its connection within this long is closed. */
+  handshakeTimeoutMs?: number;
+  scheduler?: Scheduler;
+  /** The other servers of the process, whose silent connections are closed too when descriptors run out. */
+  descriptors?: DescriptorPool;
 }
 
 /**
@@ -65,16 +74,40 @@ export class PvaServer {
   private beaconSocket: dgram.Socket | undefined;
   private beaconTimer: NodeJS.Timeout | undefined;
   private beaconCount = 0;
-  private readonly connections = new Set<PvaConnection>();
+  /** The connections open, oldest first, and the cap on them. */
+  private readonly admission: ConnectionAdmission<PvaConnection>;
+  private readonly scheduler: Scheduler;
   private udpInFlight = 0;
   private _tcpPort = 0;
   private _udpPort = 0;
   private started = false;
-  readonly counters = { searches: 0, searchHits: 0, udpDropped: 0, connectionsOpened: 0, protocolErrors: 0 };
+  readonly counters = {
+    searches: 0, searchHits: 0, udpDropped: 0, connectionsOpened: 0, protocolErrors: 0,
+    /** Refused at the cap, every connection open having validated. */
+    connectionsRefused: 0,
+    /** Closed before the client validated: timed out, closed to make room, or gone. */
+    silentConnectionsClosed: 0,
+    acceptErrors: 0,
+  };
 
   constructor(private readonly opts: PvaServerOptions) {
     this.config = opts.config ?? pvaConfigFromEnv();
     this.log = opts.log ?? createLogger('pva');
+    this.scheduler = opts.scheduler ?? realScheduler;
+    this.admission = new ConnectionAdmission<PvaConnection>({
+      max: opts.maxConnections ?? defaultMaxCircuits(),
+      noun: 'connection',
+      isSilent: (c) => c.isSilent,
+      closeSilent: (c) => c.close('closed to make room: no connection validation yet'),
+      scheduler: this.scheduler,
+      log: this.log,
+      descriptors: opts.descriptors,
+    });
+  }
+
+  /** Connections served at once, at most. */
+  get maxConnections(): number {
+    return this.admission.max;
   }
 
   get tcpPort(): number {
@@ -86,13 +119,13 @@ export class PvaServer {
   }
 
   get connectionCount(): number {
-    return this.connections.size;
+    return this.admission.open.size;
   }
 
   /** Channels open on all connections. */
   get channelCount(): number {
     let n = 0;
-    for (const c of this.connections) n += c.channelCount;
+    for (const c of this.admission.open) n += c.channelCount;
     return n;
   }
 
@@ -109,7 +142,8 @@ export class PvaServer {
   async stop(): Promise<void> {
     if (this.beaconTimer) clearTimeout(this.beaconTimer);
     this.beaconTimer = undefined;
-    for (const c of [...this.connections]) c.close('server shutting down');
+    this.admission.stop();
+    for (const c of [...this.admission.open]) c.close('server shutting down');
     const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const sock of [...this.udpSockets, this.beaconSocket]) {
       if (sock) closing.push(new Promise<void>((resolve) => sock.close(() => resolve())));
@@ -122,7 +156,7 @@ export class PvaServer {
 
   /** Tell every client with a channel to `pv` that it is gone. */
   disconnectPv(pv: ProcessVariable): void {
-    for (const c of this.connections) c.disconnectPv(pv);
+    for (const c of this.admission.open) c.disconnectPv(pv);
   }
 
   /** Serve one client over any duplex stream (sockets, and tests directly). */
@@ -141,13 +175,16 @@ export class PvaServer {
       maxMessageBytes: this.config.maxMessageBytes,
       defaultQueueSize: this.opts.defaultQueueSize ?? 4,
       maxQueueSize: this.opts.maxQueueSize ?? 1000,
+      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+      scheduler: this.scheduler,
     };
     const conn = new PvaConnection(stream, options);
-    this.connections.add(conn);
+    this.admission.open.add(conn);
     this.counters.connectionsOpened++;
     conn.onClose((reason) => {
-      this.connections.delete(conn);
+      this.admission.open.delete(conn);
       if (reason.startsWith('protocol error')) this.counters.protocolErrors++;
+      if (conn.isSilent) this.counters.silentConnectionsClosed++;
     });
     return conn;
   }
@@ -155,10 +192,7 @@ export class PvaServer {
   private async listenTcp(hosts: string[]): Promise<void> {
     let port = this.config.serverPort;
     for (const host of hosts) {
-      const server = net.createServer({ noDelay: true }, (socket) => {
-        socket.setKeepAlive(true);
-        this.attach(socket, socket.remoteAddress?.replace(/^::ffff:/, '') ?? '');
-      });
+      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
       try {
         await listen(server, port, host);
       } catch (err) {
@@ -168,10 +202,17 @@ export class PvaServer {
         await listen(server, 0, host);
       }
       port = (server.address() as net.AddressInfo).port;
-      server.on('error', (err) => this.log.error('TCP listener error', { reason: err.message }));
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        this.counters.acceptErrors++;
+        this.admission.acceptFailed(err);
+      });
       this.tcpServers.push(server);
     }
     this._tcpPort = port;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (!this.admission.accept(socket, (s, address) => this.attach(s, address))) this.counters.connectionsRefused++;
   }
 
   /**
