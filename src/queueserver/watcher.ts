@@ -19,6 +19,7 @@ import {
   readRunningPlan, uidOf, type ControlReply, type Dict, type Encoding, type LockReadings, type Params, type Reading, type StatusName,
   type UidKey,
 } from './protocol';
+import { PollPause } from '../timers';
 
 export interface WatcherListener {
   /** Anything shown changed: connection, status, lists. */
@@ -96,8 +97,8 @@ export class ReManagerWatcher {
   private readonly console = new ConsoleAssembler();
   private stopped = false;
   private started = false;
-  private wake: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  /** The wait between polls, which stop and pollNow cut short. */
+  private readonly pause = new PollPause();
   /** The uid (or stand-in) each list was last read at; undefined: read it. */
   private readonly listKeys = new Map<string, string>();
   private refreshing: Promise<void> | undefined;
@@ -122,8 +123,7 @@ export class ReManagerWatcher {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
+    this.pause.wake();
     this.poller?.close();
     this.controller?.close();
     this.info?.close();
@@ -131,7 +131,7 @@ export class ReManagerWatcher {
 
   /** Poll now instead of at the next period (after a control request). */
   pollNow(): void {
-    this.wake?.();
+    this.pause.wake();
   }
 
   /** Send a control method (with the lock key); resolves with the manager's {success, msg}. */
@@ -220,17 +220,9 @@ export class ReManagerWatcher {
 
   private sleep(ms: number): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(this.timer);
-        this.timer = undefined;
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-      this.timer = setTimeout(done, Math.max(0, ms));
-    });
+    return this.pause.wait(ms);
   }
+
 
   private async pollOnce(): Promise<void> {
     const poller = this.poller;

@@ -11,6 +11,7 @@ import type { Logger } from '../log';
 import { RedisConnection, isErrorReply, type RedisCommands } from './client';
 import { queueserverKey, type RedisConfig } from './config';
 import { parseInfo, readInfo, readLockInfo, type InfoReadings, type Reading } from './protocol';
+import { PollPause } from '../timers';
 
 export interface RedisReadings extends InfoReadings {
   PingTime: Reading;
@@ -39,8 +40,8 @@ export class RedisWatcher {
   private readonly log: Logger;
   private stopped = false;
   private started = false;
-  private timer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
+  /** The wait between polls, which stop and pollNow cut short. */
+  private readonly pause = new PollPause();
   private loggedProblems = '';
 
   constructor(private readonly opts: RedisWatcherOptions) {
@@ -75,8 +76,7 @@ export class RedisWatcher {
 
   stop(): void {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
+    this.pause.wake();
     this.connection.close();
   }
 
@@ -91,17 +91,9 @@ export class RedisWatcher {
 
   private sleep(ms: number): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(this.timer);
-        this.timer = undefined;
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-      this.timer = setTimeout(done, Math.max(0, ms));
-    });
+    return this.pause.wait(ms);
   }
+
 
   private async pollOnce(): Promise<void> {
     try {
