@@ -26,7 +26,7 @@ import { makeTempDir, removeTempDir } from '../helpers/cli';
 import { duplexPair } from '../helpers/duplex-pair';
 import { PvaTestClient, type Auth } from '../helpers/pva-client';
 import { FakeScheduler } from '../helpers/fake-scheduler';
-import { MapDirectory } from '../../src/ca/server/pv';
+import { MapDirectory, SimplePv } from '../../src/ca/server/pv';
 
 const DB = `
 record(ao, "t:ao") { field(DRVH, "8") field(DRVL, "-8") field(VAL, "1") field(PINI, "YES") }
@@ -219,5 +219,32 @@ describe('pvAccess server: connections that never validate', () => {
     assert.equal(server.connectionCount, 1);
     assert.equal(server.counters.silentConnectionsClosed, 1);
     assert.equal(clock.pending, 0, 'the validated connection keeps no timer');
+  });
+});
+
+describe('pvAccess server: channels per connection', () => {
+  it('a client past the channel limit gets an error for each further channel, the log says so once a burst, and its other channels go on', async () => {
+    const lines: string[] = [];
+    const clock = new FakeScheduler();
+    const directory = new MapDirectory()
+      .add(new SimplePv({ name: 'a', type: DbrType.DOUBLE, value: [1] }))
+      .add(new SimplePv({ name: 'b', type: DbrType.DOUBLE, value: [2] }))
+      .add(new SimplePv({ name: 'c', type: DbrType.DOUBLE, value: [3] }));
+    const server = new PvaServer({ directory, log: memoryLogger(lines, 'info'), scheduler: clock, maxChannels: 2, config: pvaConfigFromEnv({}) });
+    const [ours, theirs] = duplexPair();
+    server.attach(ours, '10.0.0.9');
+    const c = new PvaTestClient(theirs);
+    assert.equal((await c.connect({ method: 'ca', user: 'greedy', host: 'opi2' })).type, StatusType.OK);
+    const a = await c.channel('a');
+    await c.channel('b');
+    await assert.rejects(c.channel('c'), /channel limit reached: 2 channels on one connection/);
+    await assert.rejects(c.channel('c'), /channel limit reached/);
+    assert.equal(await c.get(a), 1, 'the channels it has still serve');
+    const limit = lines.filter((l) => /limit of 2 channels/.test(l));
+    assert.equal(limit.length, 1, lines.join('\n'));
+    assert.match(limit[0], /a client \(greedy@opi2\(10\.0\.0\.9\)\) reached the limit of 2 channels on one connection; further channels fail/);
+    clock.advanceTo(10_000);
+    assert.ok(lines.some((l) => /channel limit reached: 1 more time in that burst/.test(l)), lines.join('\n'));
+    await server.stop();
   });
 });

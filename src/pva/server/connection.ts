@@ -56,7 +56,14 @@ export interface PvaConnectionOptions {
   handshakeTimeoutMs?: number;
   /** Where the connection's timers come from. */
   scheduler?: Scheduler;
+  /** Channels one connection may hold (default 250,000, as a CA circuit). */
+  maxChannels?: number;
+  /** Called when a client reaches `maxChannels`, with the line to log (the server rate-limits it). */
+  onLimit?: (what: string) => void;
 }
+
+/** Channels per connection, unless the options say otherwise. */
+export const DEFAULT_MAX_CHANNELS = 250_000;
 
 /** How long a client has to validate the connection, unless the options say otherwise. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -319,6 +326,10 @@ export class PvaConnection {
       const existing = this.channelsByCid.get(cid);
       if (existing) {
         sid = existing.sid;
+      } else if (this.channels.size >= (this.opts.maxChannels ?? DEFAULT_MAX_CHANNELS)) {
+        const max = this.opts.maxChannels ?? DEFAULT_MAX_CHANNELS;
+        status = statusError(`channel limit reached: ${max} channels on one connection`);
+        this.opts.onLimit?.(`a client (${this.identity.user || '?'}@${this.identity.host}(${this.opts.address})) reached the limit of ${max} channels on one connection; further channels fail`);
       } else if (name === SERVER_CHANNEL && this.opts.listNames && !this.has(name)) {
         sid = this.addChannel(cid, name, undefined).sid;
       } else {

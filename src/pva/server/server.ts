@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../ca/server/config';
 import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/pv';
 import { ConnectionAdmission, type DescriptorPool } from '../../ca/server/admission';
+import { BurstLog } from '../../ca/server/burst';
 import { realScheduler, type Scheduler } from '../../ca/server/scheduler';
 import { broadcastAddresses, defaultMaxCircuits } from '../../ca/server/server';
 import type { Logger } from '../../log';
@@ -44,6 +45,8 @@ export interface PvaServerOptions {
   maxConnections?: number;
   /** A client that has not validated its connection within this long is closed. */
   handshakeTimeoutMs?: number;
+  /** Channels one connection may hold. */
+  maxChannels?: number;
   scheduler?: Scheduler;
   /** The other servers of the process, whose silent connections are closed too when descriptors run out. */
   descriptors?: DescriptorPool;
@@ -59,6 +62,8 @@ export interface PvaServerOptions {
 const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 /** Replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
 const MAX_UDP_IN_FLIGHT = 512;
+/** A burst of channel-limit hits ends after this long without one. */
+const CHANNEL_LIMIT_QUIET_MS = 10_000;
 /** pvxs: ten beacons 15 s apart, then one every 180 s. */
 const BEACON_BURST = 10;
 const BEACON_LONG_PERIOD_S = 180;
@@ -77,6 +82,7 @@ export class PvaServer {
   /** The connections open, oldest first, and the cap on them. */
   private readonly admission: ConnectionAdmission<PvaConnection>;
   private readonly scheduler: Scheduler;
+  private readonly channelLimitLog: BurstLog;
   private udpInFlight = 0;
   private _tcpPort = 0;
   private _udpPort = 0;
@@ -103,6 +109,11 @@ export class PvaServer {
       log: this.log,
       descriptors: opts.descriptors,
     });
+    this.channelLimitLog = new BurstLog(
+      this.scheduler, CHANNEL_LIMIT_QUIET_MS,
+      (text) => this.log.warn(text),
+      (repeats) => this.log.info(`channel limit reached: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
+    );
   }
 
   /** Connections served at once, at most. */
@@ -143,6 +154,7 @@ export class PvaServer {
     if (this.beaconTimer) clearTimeout(this.beaconTimer);
     this.beaconTimer = undefined;
     this.admission.stop();
+    this.channelLimitLog.stop();
     for (const c of [...this.admission.open]) c.close('server shutting down');
     const closing: Promise<void>[] = this.tcpServers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     for (const sock of [...this.udpSockets, this.beaconSocket]) {
@@ -177,6 +189,8 @@ export class PvaServer {
       maxQueueSize: this.opts.maxQueueSize ?? 1000,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       scheduler: this.scheduler,
+      maxChannels: this.opts.maxChannels,
+      onLimit: (text) => this.channelLimitLog.hit(text),
     };
     const conn = new PvaConnection(stream, options);
     this.admission.open.add(conn);
