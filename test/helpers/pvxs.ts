@@ -7,11 +7,11 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, removeTempDir, startSoftIocCli } from './cli';
+import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli } from './cli';
 import { startProcess, type Managed } from './processes';
 import { serverEnv } from './pyca';
-import { epicsBin, softIocPvxDbd } from './shared';
-import { freeCaPorts } from './system';
+import { checkPvxsBundle, epicsBin, softIocPvxDbd } from './shared';
+import { freeCaPorts, requireDependency } from './system';
 
 export interface PvaPorts {
   tcp: number;
@@ -145,4 +145,22 @@ export async function servePvaSideBySide(db: string, prefix: string): Promise<Pv
     dbFile: file,
     stop,
   };
+}
+
+/**
+ * Mocha hooks that serve `db` with service-ioc and softIocPVX for the
+ * enclosing describe (skipped, or in CI failed, without the pvxs bundle),
+ * stopped after it; the returned function gives the pair.
+ */
+export function pvaSideBySideHooks(db: string, prefix: string): () => PvaSideBySide {
+  let side: PvaSideBySide | undefined;
+  before(async function () {
+    requireDependency(this, checkPvxsBundle());
+    requireBuiltCli();
+    side = await servePvaSideBySide(db, prefix);
+  });
+  after(async () => {
+    await side?.stop();
+  });
+  return () => side!;
 }

@@ -9,11 +9,9 @@
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
 import { normalise, runTool, sideBySideHooks, type SideBySide, type ToolResult } from '../helpers/ca-tools';
-import { requireBuiltCli } from '../helpers/cli';
 import { startProcess, type Managed } from '../helpers/processes';
-import { normalisePva, runEpicsTool, servePvaSideBySide, type PvaServer, type PvaSideBySide } from '../helpers/pvxs';
-import { checkPvxsBundle, epicsBin } from '../helpers/shared';
-import { requireDependency } from '../helpers/system';
+import { normalisePva, pvaSideBySideHooks, runEpicsTool, type PvaServer } from '../helpers/pvxs';
+import { epicsBin } from '../helpers/shared';
 
 const P = 'fm:';
 
@@ -246,17 +244,7 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
   });
 
   describe('pvAccess (pvxget against softIocPVX)', () => {
-    let side: PvaSideBySide | undefined;
-
-    before(async function () {
-      requireDependency(this, checkPvxsBundle());
-      requireBuiltCli();
-      side = await servePvaSideBySide(DB, P);
-    });
-
-    after(async () => {
-      await side?.stop();
-    });
+    const side = pvaSideBySideHooks(DB, P);
 
     async function run(server: PvaServer, args: string[]): Promise<{ code: number | null; out: string }> {
       const r = await runEpicsTool('pvxget', args, server.env);
@@ -265,18 +253,18 @@ describe('interop: fields other than VAL have the metadata and DBR_STRING text s
 
     it('NTScalar and NTEnum of field PVs: the display, control and valueAlarm parts QSRV marks, with their values', async () => {
       const args = ['-w', '5', ...names(NUMERIC), ...names(STRINGS)];
-      const [a, b] = await Promise.all([run(side!.base, args), run(side!.ours, args)]);
+      const [a, b] = await Promise.all([run(side().base, args), run(side().ours, args)]);
       assert.equal(b.out, a.out, 'pvxget: service-ioc (actual) against softIocPVX (expected)');
       assert.equal(b.code, a.code, 'pvxget: exit code');
       assert.match(b.out, new RegExp(`^${P}ai\\.HIHI\\n {4}value double = `, 'm'));
     });
 
     it('a write to EGU is an update of display, control and valueAlarm on every field PV of the record', async () => {
-      const runs = [side!.base, side!.ours].map((server) => startProcess(path.join(epicsBin()!, 'pvxmonitor'), WATCHED, server.env));
+      const runs = [side().base, side().ours].map((server) => startProcess(path.join(epicsBin()!, 'pvxmonitor'), WATCHED, server.env));
       const header = new RegExp(`^${P}\\S+$`);
       try {
         await Promise.all(runs.map((m) => linesMatching(m, header, WATCHED.length)));
-        for (const server of [side!.base, side!.ours]) {
+        for (const server of [side().base, side().ours]) {
           assert.equal((await runEpicsTool('pvxput', ['-w', '5', `${P}ai.EGU`, 'km'], server.env)).code, 0);
         }
         // HIHI and ESLO show units; all four get an update, SCAN's and DESC's with no display part to fill.

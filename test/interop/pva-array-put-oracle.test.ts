@@ -8,10 +8,7 @@
  * element by FTVL and cuts the array to NELM.
  */
 import { strict as assert } from 'node:assert';
-import { requireBuiltCli } from '../helpers/cli';
-import { normalisePva, runEpicsTool, servePvaSideBySide, type PvaServer, type PvaSideBySide } from '../helpers/pvxs';
-import { checkPvxsBundle } from '../helpers/shared';
-import { requireDependency } from '../helpers/system';
+import { normalisePva, pvaSideBySideHooks, runEpicsTool, type PvaServer } from '../helpers/pvxs';
 
 const P = 'pap:';
 const FTVL = ['CHAR', 'UCHAR', 'SHORT', 'USHORT', 'LONG', 'ULONG', 'INT64', 'UINT64', 'FLOAT', 'DOUBLE'] as const;
@@ -24,17 +21,7 @@ interface Result { code: number | null; out: string }
 
 describe('interop: pvxput to a waveform casts each element by FTVL and keeps NELM elements, as softIocPVX does', function () {
   this.timeout(120000);
-  let side: PvaSideBySide | undefined;
-
-  before(async function () {
-    requireDependency(this, checkPvxsBundle());
-    requireBuiltCli();
-    side = await servePvaSideBySide(DB, P);
-  });
-
-  after(async () => {
-    await side?.stop();
-  });
+  const side = pvaSideBySideHooks(DB, P);
 
   async function run(server: PvaServer, tool: string, args: string[]): Promise<Result> {
     const r = await runEpicsTool(tool, args, server.env);
@@ -43,7 +30,7 @@ describe('interop: pvxput to a waveform casts each element by FTVL and keeps NEL
 
   /** Run one invocation against both servers; they must print the same. */
   async function same(tool: string, ...args: string[]): Promise<Result> {
-    const [a, b] = await Promise.all([run(side!.base, tool, args), run(side!.ours, tool, args)]);
+    const [a, b] = await Promise.all([run(side().base, tool, args), run(side().ours, tool, args)]);
     assert.equal(b.out, a.out, `${tool} ${args.join(' ')}: service-ioc (actual) against softIocPVX (expected)`);
     assert.equal(b.code, a.code, `${tool} ${args.join(' ')}: exit code`);
     return b;
