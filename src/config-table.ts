@@ -34,8 +34,8 @@ export interface TableKind {
   longestSuffix: string;
 }
 
-/** Record-name characters that a PV part may use (as for [[unit]] pv). */
-const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
+/** Record-name characters that a PV part (a prefix, a table's pv) may use. */
+export const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
 /** DESC holds 40 characters; the templates' DESCs are "$(N) " + at most 13. */
 const MAX_PV = 26;
 /** The longest record name EPICS base allows (PVNAME_STRINGSZ - 1). */

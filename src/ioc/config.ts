@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { isValidUnitName } from '../systemd/names';
+import { PV_PART } from '../config-table';
 import { parseMacroDefinitions } from '../database/dbfile/macros';
 import { parseQueueservers, type QueueserverConfig } from '../queueserver/config';
 import { parseRedises, type RedisConfig } from '../redis/config';
@@ -129,9 +130,6 @@ const TOP_KEYS = ['ioc', 'unit', 'access', 'putlog', 'queueserver', 'redis', 'jo
 const JOURNAL_KEYS = ['follow', 'directory'] as const;
 const ACCESS_KEYS = ['file', 'macros', 'host_by_address'] as const;
 const PUTLOG_KEYS = ['file', 'format', 'max_size_mb', 'keep'] as const;
-
-/** Record-name characters that a PV part may use. */
-const PV_PART = /^[A-Za-z0-9_:\-[\]<>;+]*$/;
 
 export function loadConfig(file: string): IocConfig {
   let text: string;
