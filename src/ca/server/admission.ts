@@ -11,11 +11,9 @@
  */
 import type * as net from 'node:net';
 import type { Logger } from '../../log';
-import { BurstLog } from './burst';
+import { warningBurst, type BurstLog } from './burst';
 import type { Scheduler } from './scheduler';
 
-/** A burst of refusals or EMFILE errors ends after this long without one. */
-const BURST_QUIET_MS = 10_000;
 /** Silent connections closed per failed accept(), at most. */
 const FREED_PER_EMFILE = 16;
 
@@ -72,13 +70,8 @@ export class ConnectionAdmission<C> {
     this.max = opts.max;
     this.descriptors = opts.descriptors ?? new DescriptorPool();
     this.descriptors.join((max) => this.freeSilent(max));
-    const burst = (what: string): BurstLog => new BurstLog(
-      opts.scheduler, BURST_QUIET_MS,
-      (text) => opts.log.warn(text),
-      (repeats) => opts.log.info(`${what}: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
-    );
-    this.limitLog = burst(`${opts.noun} limit reached`);
-    this.fdLog = burst('out of file descriptors');
+    this.limitLog = warningBurst(opts.scheduler, opts.log, `${opts.noun} limit reached`);
+    this.fdLog = warningBurst(opts.scheduler, opts.log, 'out of file descriptors');
   }
 
   /** A client from `address` connected: whether it may be served ('full': refuse it). */

@@ -4,7 +4,11 @@
  * line says how many there were. A flood of refused connections or EMFILE
  * errors gives two lines, not one per event.
  */
+import type { Logger } from '../../log';
 import type { Scheduler } from './scheduler';
+
+/** A burst of the same warning ends after this long without one. */
+export const BURST_QUIET_MS = 10_000;
 
 export class BurstLog {
   private count = 0;
@@ -42,4 +46,17 @@ export class BurstLog {
     this.timer = undefined;
     this.count = 0;
   }
+}
+
+/**
+ * The burst log of one kind of warning: the first occurrence is a warning
+ * with its own text, the end of the burst an info line "<what>: N more times
+ * in that burst".
+ */
+export function warningBurst(scheduler: Scheduler, log: Logger, what: string): BurstLog {
+  return new BurstLog(
+    scheduler, BURST_QUIET_MS,
+    (text) => log.warn(text),
+    (repeats) => log.info(`${what}: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
+  );
 }

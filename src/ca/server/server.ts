@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { BeaconEmitter } from './beacon';
 import { ConnectionAdmission, type DescriptorPool } from './admission';
-import { BurstLog } from './burst';
+import { warningBurst, type BurstLog } from './burst';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit';
 import { realScheduler, type Scheduler } from './scheduler';
 import { serverConfigFromEnv, type HostPort, type ServerConfig } from './config';
@@ -31,9 +31,6 @@ export interface CaServerOptions {
   /** The other servers of the process, whose silent connections are closed too when descriptors run out. */
   descriptors?: DescriptorPool;
 }
-
-/** A burst of channel-limit hits ends after this long without one. */
-const BURST_QUIET_MS = 10_000;
 
 /** UDP replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
 const MAX_UDP_IN_FLIGHT = 512;
@@ -76,11 +73,7 @@ export class CaServer {
       scheduler: this.scheduler,
       onLimit: (text) => this.channelLimitLog.hit(text),
     };
-    this.channelLimitLog = new BurstLog(
-      this.scheduler, BURST_QUIET_MS,
-      (text) => this.log.warn(text),
-      (repeats) => this.log.info(`channel limit reached: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
-    );
+    this.channelLimitLog = warningBurst(this.scheduler, this.log, 'channel limit reached');
   }
 
   get tcpPort(): number {

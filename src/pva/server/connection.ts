@@ -137,6 +137,7 @@ export class PvaConnection {
   private validated = false;
   private readonly scheduler: Scheduler;
   private handshakeTimer: unknown;
+  private readonly maxChannels: number;
   private closed = false;
   private blocked = false;
   private readonly closeListeners: Array<(reason: string) => void> = [];
@@ -155,6 +156,7 @@ export class PvaConnection {
     stream.on('close', () => this.close('connection closed'));
     this.unwatchRights = opts.directory.onRightsChanged?.(() => this.recomputeRights()) ?? (() => undefined);
     this.scheduler = opts.scheduler ?? realScheduler;
+    this.maxChannels = opts.maxChannels ?? DEFAULT_MAX_CHANNELS;
     const handshakeMs = opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.handshakeTimer = this.scheduler.setTimeout(() => {
       this.handshakeTimer = undefined;
@@ -326,10 +328,9 @@ export class PvaConnection {
       const existing = this.channelsByCid.get(cid);
       if (existing) {
         sid = existing.sid;
-      } else if (this.channels.size >= (this.opts.maxChannels ?? DEFAULT_MAX_CHANNELS)) {
-        const max = this.opts.maxChannels ?? DEFAULT_MAX_CHANNELS;
-        status = statusError(`channel limit reached: ${max} channels on one connection`);
-        this.opts.onLimit?.(`a client (${this.identity.user || '?'}@${this.identity.host}(${this.opts.address})) reached the limit of ${max} channels on one connection; further channels fail`);
+      } else if (this.channels.size >= this.maxChannels) {
+        status = statusError(`channel limit reached: ${this.maxChannels} channels on one connection`);
+        this.opts.onLimit?.(`a client (${this.identity.user || '?'}@${this.identity.host}(${this.opts.address})) reached the limit of ${this.maxChannels} channels on one connection; further channels fail`);
       } else if (name === SERVER_CHANNEL && this.opts.listNames && !this.has(name)) {
         sid = this.addChannel(cid, name, undefined).sid;
       } else {

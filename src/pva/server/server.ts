@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import type { HostPort } from '../../ca/server/config';
 import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/pv';
 import { ConnectionAdmission, type DescriptorPool } from '../../ca/server/admission';
-import { BurstLog } from '../../ca/server/burst';
+import { warningBurst, type BurstLog } from '../../ca/server/burst';
 import { realScheduler, type Scheduler } from '../../ca/server/scheduler';
 import { broadcastAddresses, defaultMaxCircuits } from '../../ca/server/server';
 import type { Logger } from '../../log';
@@ -62,8 +62,6 @@ export interface PvaServerOptions {
 const UDP_RECEIVE_BUFFER = 4 * 1024 * 1024;
 /** Replies in flight beyond which new ones are dropped (a search flood must not queue memory). */
 const MAX_UDP_IN_FLIGHT = 512;
-/** A burst of channel-limit hits ends after this long without one. */
-const CHANNEL_LIMIT_QUIET_MS = 10_000;
 /** pvxs: ten beacons 15 s apart, then one every 180 s. */
 const BEACON_BURST = 10;
 const BEACON_LONG_PERIOD_S = 180;
@@ -109,11 +107,7 @@ export class PvaServer {
       log: this.log,
       descriptors: opts.descriptors,
     });
-    this.channelLimitLog = new BurstLog(
-      this.scheduler, CHANNEL_LIMIT_QUIET_MS,
-      (text) => this.log.warn(text),
-      (repeats) => this.log.info(`channel limit reached: ${repeats} more time${repeats === 1 ? '' : 's'} in that burst`),
-    );
+    this.channelLimitLog = warningBurst(this.scheduler, this.log, 'channel limit reached');
   }
 
   /** Connections served at once, at most. */
