@@ -20,6 +20,13 @@ export interface JournalLine {
   /** Logged by the service manager about the unit (USER_UNIT=/UNIT=), not by the unit's processes. */
   readonly fromManager: boolean;
   readonly cursor: string;
+  /** The cursor's sequence id and number, read once (undefined when the cursor has none). */
+  readonly sequence: CursorSequence | undefined;
+}
+
+export interface CursorSequence {
+  readonly id: string;
+  readonly seq: bigint;
 }
 
 /**
@@ -31,13 +38,13 @@ export interface JournalLine {
  */
 export function journalOrder(a: JournalLine, b: JournalLine): number {
   if (a.timeUs !== b.timeUs) return a.timeUs - b.timeUs;
-  const sa = cursorSeq(a.cursor);
-  const sb = cursorSeq(b.cursor);
+  const sa = a.sequence;
+  const sb = b.sequence;
   if (!sa || !sb || sa.id !== sb.id) return 0;
   return sa.seq < sb.seq ? -1 : sa.seq > sb.seq ? 1 : 0;
 }
 
-function cursorSeq(cursor: string): { id: string; seq: bigint } | undefined {
+function cursorSequence(cursor: string): CursorSequence | undefined {
   let id: string | undefined;
   let seq: bigint | undefined;
   for (const part of cursor.split(';')) {
@@ -134,6 +141,7 @@ export function parseEntry(json: string, scope: JournalScope, units: ReadonlySet
     message: (fieldText(o.MESSAGE) ?? (o.MESSAGE === null ? '[message too large]' : '')).replace(/\s+$/, ''),
     fromManager,
     cursor,
+    sequence: cursorSequence(cursor),
   };
 }
 
