@@ -107,6 +107,42 @@ export class PyCa {
     });
   }
 
+  /**
+   * A get of `pv` with pyepics' metadata, failing the test when there is no
+   * result. For `as_string` of a scalar the count is 1: pyepics returns an
+   * enum's label only for an explicit count of 1.
+   */
+  async getResult(pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+    const r = await this.request('get', { pv, ...(extra.as_string && !pv.endsWith('$') ? { count: 1 } : {}), ...extra });
+    if (!r.result) throw new Error(`get ${pv}: ${JSON.stringify(r)}`);
+    return r.result as Record<string, unknown>;
+  }
+
+  /**
+   * Monitor `pv` (DBE_VALUE | DBE_ALARM) until its newest event satisfies
+   * `check`, and return that event; fails after `timeoutMs` with the last
+   * event seen. The subscription is removed either way.
+   */
+  async waitFor(pv: string, check: (event: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + timeoutMs;
+    let last: Record<string, unknown> = {};
+    const mid = `wait-${pv}-${this.nextId}`;
+    await this.request('monitor', { pv, mid, mask: 5 });
+    try {
+      for (let seen = 1; Date.now() < deadline; seen++) {
+        const ev = await this.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
+        const events = ev.events as Array<Record<string, unknown>>;
+        if (events.length < seen) break;
+        last = events[events.length - 1];
+        seen = events.length;
+        if (check(last)) return last;
+      }
+    } finally {
+      await this.request('unmonitor', { mid });
+    }
+    throw new Error(`${pv} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
+  }
+
   stderr(): string {
     return this.proc.stderr();
   }

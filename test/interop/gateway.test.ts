@@ -168,32 +168,9 @@ describe('service-ioc behind the CA gateway (real gateway, systemd, libca)', fun
     removeTempDir(dir);
   });
 
-  async function get(pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-    // pyepics returns an enum's label only for an explicit count of 1.
-    const r = await consoleCa!.request('get', { pv: P + pv, ...(extra.as_string && !pv.endsWith('$') ? { count: 1 } : {}), ...extra });
-    assert.ok(r.result, `get ${pv}: ${JSON.stringify(r)}`);
-    return r.result as Record<string, unknown>;
-  }
-
+  const get = (pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> => consoleCa!.getResult(P + pv, extra);
   /** Monitor a PV through the gateway until `check` holds for an event. */
-  async function waitPv(pv: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    let last: Record<string, unknown> = {};
-    const mid = `wait-${pv}-${Date.now()}-${Math.random()}`;
-    await consoleCa!.request('monitor', { pv: P + pv, mid, mask: 5 });
-    try {
-      for (let seen = 1; Date.now() < deadline; seen++) {
-        const ev = await consoleCa!.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
-        const events = ev.events as Array<Record<string, unknown>>;
-        if (events.length < seen) break;
-        last = events[events.length - 1];
-        if (check(last)) return last;
-      }
-    } finally {
-      await consoleCa!.request('unmonitor', { mid });
-    }
-    throw new Error(`${pv} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
-  }
+  const waitPv = (pv: string, check: (r: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => consoleCa!.waitFor(P + pv, check);
 
   /** A bundle tool (caget, caput) against the gateway, from host `host`. */
   function tool(host: string, name: string, args: string[]): ReturnType<typeof run> {

@@ -28,26 +28,6 @@ Type=simple
 ExecStart=/bin/sh -c 'for i in $(seq 1 25); do echo "talk $i"; done; exec python3 -c "import threading, time; b = bytearray(64 << 20); threading.Thread(target=time.sleep, args=(3600,)).start(); print(len(b) >> 20, flush=True); time.sleep(3600)"'
 `;
 
-/** Monitor `name` through `client` until `check` holds for an event. */
-async function waitFor(client: PyCa, name: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Record<string, unknown> = {};
-  const mid = `wait-${name}-${Date.now()}-${Math.random()}`;
-  await client.request('monitor', { pv: name, mid, mask: 5 });
-  try {
-    for (let seen = 1; Date.now() < deadline; seen++) {
-      const ev = await client.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
-      const events = ev.events as Array<Record<string, unknown>>;
-      if (events.length < seen) break;
-      last = events[events.length - 1];
-      if (check(last)) return last;
-    }
-  } finally {
-    await client.request('unmonitor', { mid });
-  }
-  throw new Error(`${name} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
-}
-
 describe('operator PVs: resources, journal, iocStats (real systemd, journald, libca)', function () {
   this.timeout(60000);
   let manager: UserManager | undefined;
@@ -92,7 +72,7 @@ describe('operator PVs: resources, journal, iocStats (real systemd, journald, li
 
   async function waitPv(pv: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
     opened.add(P + pv);
-    return waitFor(ca!, P + pv, check, timeoutMs);
+    return ca!.waitFor(P + pv, check, timeoutMs);
   }
 
   /** Sum of a field of /proc/PID/status over the unit's processes, as `ps` would add them up. */
@@ -133,12 +113,12 @@ describe('operator PVs: resources, journal, iocStats (real systemd, journald, li
       await hourly.waitLine(/CA on port \d+/, 20000);
       client = await PyCa.start(clientEnv(ports.server, ports.repeater));
       // The poll at the start: sleep is one task, with some memory.
-      await waitFor(client, 'hourly:sleeper:TasksCurrent', (r) => r.value === 1 && r.severity === 0);
-      const mem = await waitFor(client, 'hourly:sleeper:MemoryCurrent', (r) => r.severity === 0);
+      await client.waitFor('hourly:sleeper:TasksCurrent', (r) => r.value === 1 && r.severity === 0);
+      const mem = await client.waitFor('hourly:sleeper:MemoryCurrent', (r) => r.severity === 0);
       assert.ok(Number(mem.value) > 0, `a running sleep uses some memory: ${mem.value} MiB`);
       assert.equal((await manager!.systemctl('stop', 'sleeper.service')).code, 0);
       for (const what of ['TasksCurrent', 'MemoryCurrent', 'CPUUsage']) {
-        const r = await waitFor(client, `hourly:sleeper:${what}`, (x) => x.value === 0);
+        const r = await client.waitFor(`hourly:sleeper:${what}`, (x) => x.value === 0);
         assert.equal(r.severity, 0, `${what} of a stopped unit is NO_ALARM`);
       }
     } finally {

@@ -90,32 +90,9 @@ describe('service-ioc with a real systemd user manager (libca client)', function
 
   iocSuiteHooks(() => ioc, () => [ca, ioc, manager], () => dir);
 
-  async function get(pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
-    // pyepics returns an enum's label only for an explicit count of 1.
-    const r = await ca!.request('get', { pv: P + pv, ...(extra.as_string && !pv.endsWith('$') ? { count: 1 } : {}), ...extra });
-    assert.ok(r.result, `get ${pv}: ${JSON.stringify(r)}`);
-    return r.result as Record<string, unknown>;
-  }
-
-  /** Poll a PV through libca until `check` holds (the IOC changes it on a systemd signal). */
-  async function waitPv(pv: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + timeoutMs;
-    let last: Record<string, unknown> = {};
-    const mid = `wait-${pv}-${Date.now()}-${Math.random()}`;
-    await ca!.request('monitor', { pv: P + pv, mid, mask: 5 });
-    try {
-      for (let seen = 1; Date.now() < deadline; seen++) {
-        const ev = await ca!.request('events', { mid, atleast: seen, timeout: Math.max(0.1, (deadline - Date.now()) / 1000) });
-        const events = ev.events as Array<Record<string, unknown>>;
-        if (events.length < seen) break;
-        last = events[events.length - 1];
-        if (check(last)) return last;
-      }
-    } finally {
-      await ca!.request('unmonitor', { mid });
-    }
-    throw new Error(`${pv} did not reach the expected state in ${timeoutMs} ms; last ${JSON.stringify(last)}`);
-  }
+  const get = (pv: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> => ca!.getResult(P + pv, extra);
+  /** Monitor a PV through libca until `check` holds (the IOC changes it on a systemd signal). */
+  const waitPv = (pv: string, check: (r: Record<string, unknown>) => boolean, timeoutMs = 15000): Promise<Record<string, unknown>> => ca!.waitFor(P + pv, check, timeoutMs);
 
   async function put(pv: string, value: number | string): Promise<Reply> {
     return ca!.request('put', { pv: P + pv, value, wait: true, timeout: 30, poll: 0 });
