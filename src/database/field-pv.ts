@@ -7,7 +7,7 @@ import { AlarmSeverity, AlarmStatus, DbrType, Eca, type NativeType } from '../ca
 import { EMPTY_METADATA, type DbrMetadata, type DbrSource, type DbrValue } from '../ca/protocol/types';
 import { WriteError, type AccessRights, type AckRequest, type ChangeListener, type ClientIdentity, type ProcessVariable, type WriteRequest } from '../ca/pv';
 import { NO_ALARM_LIMITS, NO_LIMITS, type FieldMeta } from './field-support';
-import { nativeTypeOfDbf, type FieldDef } from './fields';
+import { isIntegralDouble, nativeTypeOfDbf, type FieldDef } from './fields';
 import { isNumericDbfType, putNumber, putNumberElements, putText, putTextElements, type NumericDbf } from './put-convert';
 import type { DbRecord } from './record';
 import { raiseAlarm, type FieldValue } from './recordtypes';
@@ -34,9 +34,6 @@ export interface FieldPvContext {
 }
 
 const encoder = new TextEncoder();
-
-/** Integer field types served as DOUBLE. */
-const INTEGRAL_DOUBLE: ReadonlySet<string> = new Set(['ULONG', 'INT64', 'UINT64']);
 
 /**
  * A field's metadata over CA: what record support gives, zeros for a part it
@@ -95,7 +92,7 @@ export class FieldPv implements ProcessVariable {
     this.elementDbf = element !== undefined && isNumericDbfType(element) ? element : undefined;
     // What the value's elements are in the record: the field's type, or an array's element type.
     const held = this.elementDbf ?? def.type;
-    this.integral = this.nativeType === DbrType.DOUBLE && INTEGRAL_DOUBLE.has(held);
+    this.integral = this.nativeType === DbrType.DOUBLE && isIntegralDouble(held);
     this.signedChar = this.nativeType === DbrType.CHAR && held === 'CHAR';
     const enumString = record.type.enumString;
     this.enumText = this.isVal && !longString && enumString ? (index) => enumString(record, index) : undefined;

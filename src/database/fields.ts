@@ -44,6 +44,11 @@ export function nativeTypeOfDbf(t: DbfType): NativeType {
   }
 }
 
+/** An integer field type served as DOUBLE (its values are whole numbers held in a double). */
+export function isIntegralDouble(t: DbfType): boolean {
+  return t === 'ULONG' || t === 'INT64' || t === 'UINT64';
+}
+
 export function isNumericDbf(t: DbfType): boolean {
   return nativeTypeOfDbf(t) !== DbrType.STRING && t !== 'ENUM' && t !== 'MENU' && t !== 'DEVICE';
 }

@@ -209,9 +209,12 @@ function textNumber(dbf: NumericDbf, field: string, text: string, current: numbe
 
 /**
  * A number of native type `from` (what a client sent, or a PV's native type)
- * stored into a field of type `dbf`: a C cast on x86-64.
+ * stored into a field of type `dbf`: a C cast on x86-64. `integral`: the
+ * DOUBLE is an integer field's value (a link from a ULONG, INT64 or UINT64
+ * field), converted as C converts that integer type.
  */
-export function putNumber(dbf: NumericDbf, v: number, from: Exclude<NativeType, DbrType.STRING>): number {
+export function putNumber(dbf: NumericDbf, v: number, from: Exclude<NativeType, DbrType.STRING>, integral = false): number {
+  if (integral && from === DbrType.DOUBLE) return putInteger(dbf, v);
   const real = from === DbrType.FLOAT || from === DbrType.DOUBLE;
   const x = from === DbrType.FLOAT ? Math.fround(v) : v;
   switch (dbf) {
@@ -231,6 +234,24 @@ export function putNumber(dbf: NumericDbf, v: number, from: Exclude<NativeType, 
         default: return l;
       }
     }
+  }
+}
+
+/**
+ * A whole number from an integer field stored into a field of type `dbf`:
+ * C's integer conversions keep the low bits (an epicsUInt32 of 4294967295 is
+ * -1 as an epicsInt32 and 65535 as an epicsUInt16), and a float or double
+ * takes the nearest value.
+ */
+function putInteger(dbf: NumericDbf, v: number): number {
+  const i = BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
+  switch (dbf) {
+    case 'DOUBLE': return Number(i);
+    case 'FLOAT': return Math.fround(Number(i));
+    case 'INT64': return Number(BigInt.asIntN(64, i));
+    case 'UINT64': return Number(BigInt.asUintN(64, i));
+    case 'ULONG': return Number(BigInt.asUintN(32, i));
+    default: return putNumber(dbf, Number(BigInt.asIntN(32, i)), DbrType.LONG);
   }
 }
 

@@ -11,7 +11,7 @@ import { epicsNow } from '../ca/protocol/timestamp';
 import { WriteError, type ChangeListener } from '../ca/pv';
 import type { DeviceBinding, DeviceRecord } from './device';
 import { describeField, NO_ALARM_LIMITS, textPrecision, type FieldMeta } from './field-support';
-import { nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
+import { isIntegralDouble, nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
 import type { LinkProcess, LinkSeverity } from './links';
 import { isNumericDbfType, putNumber, putText } from './put-convert';
 import type { LinkedRecord } from './record-state';
@@ -45,6 +45,8 @@ export interface LinkValue {
   enumStrings: readonly string[];
   enumText?: (index: number) => string;
   precision?: number;
+  /** A DOUBLE that holds an integer field's value (ULONG, INT64, UINT64): cast as integers are. */
+  integral?: boolean;
 }
 
 /** What a record needs of the database it is in. */
@@ -323,11 +325,12 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       const value: DbrValue = typeof v === 'object' ? (v as DbrValue) : type === DbrType.STRING ? [String(v)] : [v as number];
       const enumString = this.type.enumString;
       const enumStrings = type === DbrType.ENUM ? this.type.metadata(this).enumStrings : NO_STRINGS;
-      return { value, type, enumStrings, enumText: enumString ? (i) => enumString(this, i) : undefined, precision: this.f.PREC as number | undefined };
+      const integral = type === DbrType.DOUBLE && isIntegralDouble(this.type.elementDbf?.(this) ?? def.type);
+      return { value, type, enumStrings, enumText: enumString ? (i) => enumString(this, i) : undefined, precision: this.f.PREC as number | undefined, integral };
     }
     const type = nativeTypeOfDbf(def.type);
     const value: DbrValue = typeof v === 'object' ? (v as DbrValue) : type === DbrType.STRING ? [String(v)] : [v as number];
-    return { value, type, enumStrings: def.menu ?? NO_STRINGS, precision: this.fieldTextPrecision(def) };
+    return { value, type, enumStrings: def.menu ?? NO_STRINGS, precision: this.fieldTextPrecision(def), integral: isIntegralDouble(def.type) };
   }
 
   /** Store a value read from another field into one of this record's (dbPut's conversions), without posting it. */
@@ -335,13 +338,14 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const isVal = def.name === 'VAL';
     const to = isVal ? this.valueNativeType() : nativeTypeOfDbf(def.type);
     const toLabels = isVal ? (to === DbrType.ENUM ? this.type.metadata(this).enumStrings : NO_STRINGS) : def.menu ?? NO_STRINGS;
-    const dbf = def.type;
+    // An mbbo without states holds VAL as a USHORT (valueDbf), not as its ENUM.
+    const dbf = (isVal ? this.type.valueDbf?.(this) : undefined) ?? def.type;
     if (isNumericDbfType(dbf) && nativeTypeOfDbf(dbf) === to && !(isVal && this.type.valueCount(this) > 1)) {
       // One number, converted by the field's own type as dbPut converts it (70000 is 4464 in a USHORT).
       const e = src.value[0];
       const v = src.type === DbrType.STRING
         ? putText(dbf, `${this.name}.${def.name}`, String(e ?? ''), Number(this.f[def.name]))
-        : putNumber(dbf, Number(e ?? 0), src.type);
+        : putNumber(dbf, Number(e ?? 0), src.type, src.integral);
       if (isVal) this.storeValue(v);
       else this.f[def.name] = v;
       return;
@@ -350,7 +354,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     if (to === DbrType.STRING && src.type === DbrType.ENUM && src.enumText) {
       elements = Array.from(src.value as ArrayLike<number>, (i) => src.enumText!(i));
     } else {
-      elements = convertValue(src.value, src.type, to, { enumStrings: to === DbrType.STRING ? src.enumStrings : toLabels, precision: src.precision });
+      elements = convertValue(src.value, src.type, to, { enumStrings: to === DbrType.STRING ? src.enumStrings : toLabels, precision: src.precision, integral: src.integral });
     }
     if (isVal && this.type.valueCount(this) > 1) {
       const n = Math.min(elements.length, this.type.valueCount(this));

@@ -45,6 +45,14 @@ record(longout, "$(P)cvlout") { field(OUT, "$(P)cvmb.SHFT") }
 record(ao, "$(P)cvaout") { field(OUT, "$(P)cvmb.DISV") }
 record(stringout, "$(P)cvsout") { field(OUT, "$(P)cvmb.SHFT") }
 record(waveform, "$(P)cvwf") { field(FTVL, "DOUBLE") field(NELM, "4") }
+record(bi, "$(P)ulsrc") { }
+record(longout, "$(P)lsrc") { }
+record(longout, "$(P)uldl") { field(DOL, "$(P)ulsrc.RVAL") field(OMSL, "closed_loop") }
+record(ao, "$(P)ulda") { field(DOL, "$(P)ulsrc.RVAL") field(OMSL, "closed_loop") }
+record(mbbo, "$(P)uldm") { field(DOL, "$(P)ulsrc.RVAL") field(OMSL, "closed_loop") }
+record(mbbo, "$(P)uldn") { field(DOL, "$(P)lsrc") field(OMSL, "closed_loop") }
+record(calc, "$(P)uldc") { field(INPA, "$(P)ulsrc.RVAL") field(CALC, "A") }
+record(longout, "$(P)ulout") { field(DOL, "$(P)ulsrc.RVAL") field(OMSL, "closed_loop") field(OUT, "$(P)cvmb.SHFT") }
 ${EXPRESSIONS.map((e, i) => `record(calc, "$(P)x${i}") { field(PINI, "YES") field(PREC, "3") field(CALC, "${e}") }`).join('\n')}
 record(ai, "$(P)src") { field(VAL, "1") field(HIGH, "5") field(HSV, "MINOR") field(HIHI, "10") field(HHSV, "INVALID") }
 record(ai, "$(P)npp") { field(INP, "$(P)src NPP") }
@@ -220,6 +228,15 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       await same('caput', '-c', '-t', P + out, value);
       await state(out);
       await same('caget', `${P}cvmb.SHFT`, `${P}cvmb.DISV`);
+    }
+  });
+
+  it('a link from an unsigned long field (bi.RVAL) into LONG, DOUBLE and an mbbo without states keeps the low bits, as C casts integers', async () => {
+    for (const value of ['4294967295', '3000000000', '2147483648', '70000', '65537']) {
+      await same('caput', '-t', `${P}ulsrc.RVAL`, value);
+      await same('caput', '-t', `${P}lsrc`, value === '70000' ? '70000' : '-1');
+      for (const r of ['uldl', 'ulda', 'uldm', 'uldn', 'uldc', 'ulout']) await same('caput', '-t', `${P}${r}.PROC`, '1');
+      await same('caget', '-f0', ...['uldl', 'ulda', 'uldm', 'uldm.RVAL', 'uldn', 'uldc', 'cvmb.SHFT'].map((n) => P + n));
     }
   });
 

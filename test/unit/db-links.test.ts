@@ -53,6 +53,21 @@ describe('database links', () => {
     assert.deepEqual(alarm(db, 's'), ['LINK', 'INVALID']);
   });
 
+  it('a link from an unsigned long field casts as integers do: 4294967295 is -1 in a LONG, 70000 is 4464 in an ENUM (softIoc\'s figures)', async () => {
+    const db = build(`
+      record(bi, "b") { }
+      record(longout, "l") { field(DOL, "b.RVAL") field(OMSL, "closed_loop") }
+      record(mbbo, "m") { field(DOL, "b.RVAL") field(OMSL, "closed_loop") }
+      record(ao, "a") { field(DOL, "b.RVAL") field(OMSL, "closed_loop") }
+    `);
+    const cases: Array<[number, number, number]> = [[4294967295, -1, 65535], [3000000000, -1294967296, 24064], [70000, 70000, 4464], [2147483648, -2147483648, 0]];
+    for (const [raw, asLong, asEnum] of cases) {
+      await put(db, 'b.RVAL', raw);
+      for (const r of ['l', 'm', 'a']) await put(db, `${r}.PROC`, 1);
+      assert.deepEqual([get(db, 'l'), get(db, 'm'), get(db, 'a')], [asLong, asEnum, raw], `RVAL ${raw}`);
+    }
+  });
+
   it('FLNK processes a passive record; a FLNK loop ends at the record already active', async () => {
     const db = build(`
       record(ai, "a") { field(INP, "3") field(FLNK, "b") }

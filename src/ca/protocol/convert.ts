@@ -28,6 +28,8 @@ export interface ConvertOptions {
    * that reads back as the same value is used instead.
    */
   precision?: number;
+  /** The DOUBLE values are an integer field's (ULONG, INT64): cast to an integer type as integers are (see castNumber). */
+  integral?: boolean;
 }
 
 const NO_LABELS: readonly string[] = Object.freeze([]);
@@ -399,6 +401,7 @@ export function convertValue(
     return out;
   }
   const out = new Array<number>(n);
-  for (let i = 0; i < n; i++) out[i] = elementToNumber(values[i], from, to, enumStrings);
+  const integral = opts.integral === true;
+  for (let i = 0; i < n; i++) out[i] = elementToNumber(values[i], from, to, enumStrings, integral);
   return out;
 }
