@@ -26,7 +26,8 @@ export interface JournalLine {
 
 export interface CursorSequence {
   readonly id: string;
-  readonly seq: bigint;
+  /** The sequence number in lowercase hex without leading zeros (a line stays plain JSON data). */
+  readonly seq: string;
 }
 
 /**
@@ -41,15 +42,17 @@ export function journalOrder(a: JournalLine, b: JournalLine): number {
   const sa = a.sequence;
   const sb = b.sequence;
   if (!sa || !sb || sa.id !== sb.id) return 0;
+  // Hex digits without leading zeros: the longer is the larger, else the text order.
+  if (sa.seq.length !== sb.seq.length) return sa.seq.length - sb.seq.length;
   return sa.seq < sb.seq ? -1 : sa.seq > sb.seq ? 1 : 0;
 }
 
 function cursorSequence(cursor: string): CursorSequence | undefined {
   let id: string | undefined;
-  let seq: bigint | undefined;
+  let seq: string | undefined;
   for (const part of cursor.split(';')) {
     if (part.startsWith('s=')) id = part.slice(2);
-    else if (part.startsWith('i=') && /^[0-9a-f]+$/i.test(part.slice(2))) seq = BigInt(`0x${part.slice(2)}`);
+    else if (part.startsWith('i=') && /^[0-9a-f]+$/i.test(part.slice(2))) seq = part.slice(2).toLowerCase().replace(/^0+(?=.)/, '');
   }
   return id !== undefined && seq !== undefined ? { id, seq } : undefined;
 }

@@ -63,6 +63,16 @@ describe('journal entries', () => {
     }
   });
 
+  it('orders lines of one microsecond by sequence number across hex lengths and leading zeros; a line is plain JSON', () => {
+    const t = 1_700_000_000_000_000;
+    const padded = parseEntry(entry(9, t).replace(/;i=9;/, ';i=0009;'), 'user', UNITS);
+    assert.ok(padded);
+    const kept: JournalLine[] = [];
+    for (const l of [line(0x100, t), line(0x10, t), padded, line(0xff, t), line(0xf, t)]) keepLine(kept, l, 10);
+    assert.deepEqual(kept.map((l) => l.message), ['line 9', 'line 15', 'line 16', 'line 255', 'line 256']);
+    assert.deepEqual(JSON.parse(JSON.stringify(kept[0])), kept[0]);
+  });
+
   it('a line seen again after it was dropped as old is not taken back', () => {
     const kept: JournalLine[] = [];
     for (const l of lines) keepLine(kept, l, 20);
