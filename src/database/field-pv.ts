@@ -86,8 +86,9 @@ export class FieldPv implements ProcessVariable {
       this.nativeType = nativeTypeOfDbf(def.type);
       this.maxCount = 1;
     }
-    const scalar = !longString && this.maxCount === 1 && nativeTypeOfDbf(def.type) === this.nativeType;
-    this.numericDbf = scalar && isNumericDbfType(def.type) ? def.type : undefined;
+    const own = record.fieldDbf(def);
+    const scalar = !longString && this.maxCount === 1 && nativeTypeOfDbf(own) === this.nativeType;
+    this.numericDbf = scalar && isNumericDbfType(own) ? own : undefined;
     const element = this.isVal && !longString && record.type.arrayValue ? record.type.elementDbf?.(record) : undefined;
     this.elementDbf = element !== undefined && isNumericDbfType(element) ? element : undefined;
     // What the value's elements are in the record: the field's type, or an array's element type.

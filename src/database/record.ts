@@ -11,7 +11,7 @@ import { epicsNow } from '../ca/protocol/timestamp';
 import { WriteError, type ChangeListener } from '../ca/pv';
 import type { DeviceBinding, DeviceRecord } from './device';
 import { describeField, NO_ALARM_LIMITS, textPrecision, type FieldMeta } from './field-support';
-import { isIntegralDouble, nativeTypeOfDbf, SCAN_PASSIVE, type FieldDef } from './fields';
+import { isIntegralDouble, nativeTypeOfDbf, SCAN_PASSIVE, type DbfType, type FieldDef } from './fields';
 import type { LinkProcess, LinkSeverity } from './links';
 import { isNumericDbfType, putNumber, putText } from './put-convert';
 import type { LinkedRecord } from './record-state';
@@ -333,13 +333,17 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     return { value, type, enumStrings: def.menu ?? NO_STRINGS, precision: this.fieldTextPrecision(def), integral: isIntegralDouble(def.type) };
   }
 
+  /** The DBF type a field holds now: the field's own, but VAL of an mbbo without states is a USHORT, not its ENUM. */
+  fieldDbf(def: FieldDef): DbfType {
+    return (def.name === 'VAL' ? this.type.valueDbf?.(this) : undefined) ?? def.type;
+  }
+
   /** Store a value read from another field into one of this record's (dbPut's conversions), without posting it. */
   storeConverted(def: FieldDef, src: LinkValue): void {
     const isVal = def.name === 'VAL';
     const to = isVal ? this.valueNativeType() : nativeTypeOfDbf(def.type);
     const toLabels = isVal ? (to === DbrType.ENUM ? this.type.metadata(this).enumStrings : NO_STRINGS) : def.menu ?? NO_STRINGS;
-    // An mbbo without states holds VAL as a USHORT (valueDbf), not as its ENUM.
-    const dbf = (isVal ? this.type.valueDbf?.(this) : undefined) ?? def.type;
+    const dbf = this.fieldDbf(def);
     if (isNumericDbfType(dbf) && nativeTypeOfDbf(dbf) === to && !(isVal && this.type.valueCount(this) > 1)) {
       // One number, converted by the field's own type as dbPut converts it (70000 is 4464 in a USHORT).
       const e = src.value[0];

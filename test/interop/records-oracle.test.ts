@@ -193,6 +193,8 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       ['cvlo', ['2147483647', '2147483648', '-2147483648', '-2147483649', '1e3']],
       ['cvmb.RVAL', ['4294967295', '4294967296', '-1', '1e3', '.5', '1e10', '4.294967296e9', '-.5', 'nan', '7']],
       ['cvset', ['1e400', '1e-310', '-1e-310', 'inf', '0x10', ' 7x', '1e308']],
+      // An mbbo without states holds VAL as a USHORT.
+      ['bareout', ['-1', '70000', '65535', '65536', '3']],
     ];
     for (const [field, texts] of puts) {
       for (const text of texts) {
@@ -212,6 +214,7 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       ['cvlo', DbrType.DOUBLE, 3e9], ['cvlo', DbrType.DOUBLE, NaN], ['cvlo', DbrType.FLOAT, -1.5],
       ['cvmb.RVAL', DbrType.LONG, -1], ['cvmb.RVAL', DbrType.DOUBLE, -1.5], ['cvmb.RVAL', DbrType.DOUBLE, 5e9], ['cvmb.RVAL', DbrType.DOUBLE, 1e20],
       ['cvset', DbrType.FLOAT, 0.1], ['cvset', DbrType.LONG, -7], ['cvlo', DbrType.CHAR, 200], ['cvmb.SHFT', DbrType.ENUM, 65535],
+      ['bareout', DbrType.LONG, 70000], ['bareout', DbrType.LONG, -1], ['bareout', DbrType.DOUBLE, 1e10],
     ];
     for (const [field, type, value] of puts) {
       const what = `${P}${field} as ${DbrType[type]} ${value}`;
