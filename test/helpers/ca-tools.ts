@@ -10,11 +10,11 @@ import * as path from 'node:path';
 import { Command, DbrType } from '../../src/ca/protocol/constants';
 import * as m from '../../src/ca/protocol/messages';
 import { ScriptedClient } from './ca-client';
-import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli } from './cli';
+import { makeTempDir, removeTempDir, servedForSuite, startSoftIocCli } from './cli';
 import { startProcess } from './processes';
 import { clientEnv, serverEnv } from './pyca';
 import { checkEpicsBundle, epicsBin, softIocDbd } from './shared';
-import { freeCaPorts, requireDependency } from './system';
+import { freeCaPorts } from './system';
 
 export interface ToolResult {
   code: number | null;
@@ -89,16 +89,7 @@ export async function serveSideBySide(db: string, prefix: string): Promise<SideB
  * missing, outside CI); the pair once served.
  */
 export function sideBySideHooks(db: string, prefix: string): () => SideBySide {
-  let side: SideBySide | undefined;
-  before(async function () {
-    requireDependency(this, checkEpicsBundle());
-    requireBuiltCli();
-    side = await serveSideBySide(db, prefix);
-  });
-  after(async () => {
-    await side?.stop();
-  });
-  return () => side!;
+  return servedForSuite(checkEpicsBundle, () => serveSideBySide(db, prefix));
 }
 
 /**

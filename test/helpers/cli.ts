@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startProcess, type Managed } from './processes';
 import { REPO_ROOT } from './pyca';
+import { requireDependency } from './system';
 
 export const CLI_JS = path.join(REPO_ROOT, 'dist/cli.js');
 
@@ -102,4 +103,23 @@ export function iocSuiteHooks(ioc: () => Managed | undefined, toStop: () => Read
     for (const s of toStop()) await s?.stop();
     removeTempDir(dir());
   });
+}
+
+/**
+ * Mocha hooks for the enclosing describe: `serve()` once `missing()` names no
+ * missing dependency (else the suite is skipped, or in CI fails, with that
+ * reason) and the CLI is built; what it served is stopped after the suite.
+ * The returned function gives what was served.
+ */
+export function servedForSuite<T extends { stop(): Promise<void> }>(missing: () => string | undefined, serve: () => Promise<T>): () => T {
+  let served: T | undefined;
+  before(async function () {
+    requireDependency(this, missing());
+    requireBuiltCli();
+    served = await serve();
+  });
+  after(async () => {
+    await served?.stop();
+  });
+  return () => served!;
 }

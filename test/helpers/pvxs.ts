@@ -7,11 +7,11 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { makeTempDir, removeTempDir, requireBuiltCli, startSoftIocCli } from './cli';
+import { makeTempDir, removeTempDir, servedForSuite, startSoftIocCli } from './cli';
 import { startProcess, type Managed } from './processes';
 import { serverEnv } from './pyca';
 import { checkPvxsBundle, epicsBin, softIocPvxDbd } from './shared';
-import { freeCaPorts, requireDependency } from './system';
+import { freeCaPorts } from './system';
 
 export interface PvaPorts {
   tcp: number;
@@ -153,14 +153,5 @@ export async function servePvaSideBySide(db: string, prefix: string): Promise<Pv
  * stopped after it; the returned function gives the pair.
  */
 export function pvaSideBySideHooks(db: string, prefix: string): () => PvaSideBySide {
-  let side: PvaSideBySide | undefined;
-  before(async function () {
-    requireDependency(this, checkPvxsBundle());
-    requireBuiltCli();
-    side = await servePvaSideBySide(db, prefix);
-  });
-  after(async () => {
-    await side?.stop();
-  });
-  return () => side!;
+  return servedForSuite(checkPvxsBundle, () => servePvaSideBySide(db, prefix));
 }

@@ -61,3 +61,4 @@ export async function freeCaPorts(): Promise<{ server: number; repeater: number 
   }
   throw new Error('no free port pair found for a CA test server');
 }
+
