@@ -63,6 +63,8 @@ export interface RedisStatusSource {
   /** undefined for an unknown pv; connected undefined before the first poll. */
   state(pv: string): { connected: boolean | undefined; reason: string; address: string } | undefined;
   subscribe(listener: (pv: string) => void): () => void;
+  /** Resolves once what the IOC shows of that redis is current as of `since` (performance.now()). */
+  checked(pv: string, since: number): Promise<void>;
 }
 
 export interface QueueserverBridgeOptions {
@@ -114,6 +116,8 @@ export class QueueserverBridge {
     this.log = opts.log;
     for (const config of opts.managers) {
       const e = new ManagerEntry(config);
+      const redis = opts.redis;
+      const redisPv = config.redis;
       e.watcher = new ReManagerWatcher({
         name: config.pv,
         resolveEndpoint: () => this.resolveEndpoint(config),
@@ -128,6 +132,8 @@ export class QueueserverBridge {
           changed: () => this.publish(e),
           consoleLine: (line) => this.onConsoleLine(e, line),
         },
+        // A manager that stops answering because its redis hangs is shown so after that redis.
+        ...(redisPv === undefined || !redis ? {} : { beforeLoss: (since: number) => redis.checked(redisPv, since) }),
       });
       this.managers.set(config.pv, e);
     }

@@ -55,6 +55,15 @@ export interface ReManagerWatcherOptions {
   timeoutMs: number;
   log: Logger;
   listener: WatcherListener;
+  /**
+   * Called before a manager that answered is shown not answering, with when
+   * the request that failed was sent (performance.now()); the loss is shown
+   * when it resolves, unless a status arrived meanwhile. A manager stops
+   * answering when its redis hangs: the IOC makes this wait for that
+   * redis's own poll, so that the redis fault (and the DepsUp that holds the
+   * manager's alarm back) is shown first.
+   */
+  beforeLoss?: (since: number) => Promise<void>;
 }
 
 const NOT_READ: Reading = { fault: 'not read yet' };
@@ -227,12 +236,13 @@ export class ReManagerWatcher {
   private async pollOnce(): Promise<void> {
     const poller = this.poller;
     if (!poller) return;
+    const sentAt = performance.now();
     try {
       const status = await poller.request('status');
       this.applyStatus(status);
       await this.refreshLists();
     } catch (err) {
-      this.lose(err);
+      await this.lose(err, sentAt);
     }
   }
 
@@ -279,8 +289,15 @@ export class ReManagerWatcher {
     this.loggedProblems = text;
   }
 
-  private lose(err: unknown): void {
+  /** `since`: when the failed request was sent (by default, a timeout before now). */
+  private async lose(err: unknown, since = performance.now() - this.opts.timeoutMs): Promise<void> {
     if (this.stopped) return;
+    if (this.connected && this.opts.beforeLoss) {
+      const statuses = this.statusCount;
+      await this.opts.beforeLoss(since);
+      // Stopped, or a status (QS_Info) arrived meanwhile: the manager answers after all.
+      if (this.stopped || this.statusCount !== statuses) return;
+    }
     if (!(err instanceof QsError)) {
       this.log.error('unexpected failure while polling', { manager: this.name, reason: (err as Error).stack ?? String(err) });
     }

@@ -6,7 +6,7 @@
  *
  * where `redisdb` is the server's `pv` in the configuration. Template:
  * db/redis.db. Other parts of the IOC (the queueserver bridge) ask it
- * whether a server is up through `state()` and `subscribe()`.
+ * whether a server is up through `state()`, `subscribe()` and `checked()`.
  */
 import { AlarmSeverity, AlarmStatus } from '../ca/protocol/constants';
 import type { DeviceBinding, DeviceRecord, DeviceSupport, HealthSink } from '../database/device';
@@ -92,6 +92,19 @@ export class RedisBridge {
     if (!e) return undefined;
     const w = e.watcher;
     return { connected: e.polledOnce ? w.connected : undefined, reason: w.connected ? '' : w.fault, address: w.address };
+  }
+
+  /**
+   * Resolves once what the server with this `pv` shows is current as of
+   * `since` (performance.now()), records that follow its Connected through
+   * CP links included (RedisWatcher.checked). At once for an unknown pv.
+   */
+  async checked(pv: string, since: number): Promise<void> {
+    const w = this.servers.get(pv)?.watcher;
+    if (!w) return;
+    await w.checked(since);
+    // CP links process their records in a later turn (Database.scanOnce, setImmediate): let those queued now run first.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /** Called with a server's pv whenever what it shows changes. */

@@ -40,9 +40,13 @@ export class RedisWatcher {
   private readonly log: Logger;
   private stopped = false;
   private started = false;
-  /** The wait between polls, which stop and pollNow cut short. */
+  /** The wait between polls, which stop and a pending check cut short. */
   private readonly pause = new PollPause();
   private loggedProblems = '';
+  /** When the last poll that has ended began (performance.now()). */
+  private lastPollBegan = -Infinity;
+  /** checked() calls waiting for a poll. */
+  private checks: { since: number; done: () => void }[] = [];
 
   constructor(private readonly opts: RedisWatcherOptions) {
     this.log = opts.log;
@@ -78,6 +82,24 @@ export class RedisWatcher {
     this.stopped = true;
     this.pause.wake();
     this.connection.close();
+    this.settleChecks();
+  }
+
+  /**
+   * Resolves once this server's state as of `since` (a performance.now()
+   * time) is known and shown (changed() called): at once when the server is
+   * already not connected or a poll begun at `since` or later has ended;
+   * otherwise when the next poll ends, which starts at once if the watcher is
+   * between polls. It waits at most a poll in progress and one more, each
+   * bounded by the timeout. Another part of the IOC asks this before showing
+   * a fault that this server's may explain.
+   */
+  checked(since: number): Promise<void> {
+    if (this.stopped || !this.connected || this.lastPollBegan >= since) return Promise.resolve();
+    return new Promise((done) => {
+      this.checks.push({ since, done });
+      this.pause.wake();
+    });
   }
 
   private async run(): Promise<void> {
@@ -85,7 +107,18 @@ export class RedisWatcher {
     while (!this.stopped) {
       const began = Date.now();
       await this.pollOnce();
-      await this.sleep(period - (Date.now() - began));
+      // A check that this poll began too early to answer gets the next one now.
+      if (this.checks.length === 0) await this.sleep(period - (Date.now() - began));
+    }
+  }
+
+  /** Resolve the checks the last poll answers (all of them once stopped or not connected). */
+  private settleChecks(): void {
+    const waiting = this.checks;
+    this.checks = [];
+    for (const c of waiting) {
+      if (this.stopped || !this.connected || this.lastPollBegan >= c.since) c.done();
+      else this.checks.push(c);
     }
   }
 
@@ -96,12 +129,16 @@ export class RedisWatcher {
 
 
   private async pollOnce(): Promise<void> {
+    const began = performance.now();
     try {
       const readings = await this.connection.run('poll', (c) => this.read(c));
       if (this.stopped) return;
       this.apply(readings);
     } catch (err) {
       this.lose(err);
+    } finally {
+      this.lastPollBegan = began;
+      this.settleChecks();
     }
   }
 

@@ -442,6 +442,36 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
   });
 
+  it('redis hung (SIGSTOP, its unit active): ALH raises redis\'s Connected alarm only, not the manager that hangs with it', async () => {
+    const logs = path.join(dir!, 'alh-redis-hung');
+    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
+    const alarmLog = path.join(logs, 'alarm.log');
+    const opmod = path.join(logs, 'opmod.log');
+    await waitFile(opmod, /Channel forcePV FORCE/);
+    assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGSTOP', 'redis.service')).code, 0);
+    try {
+      await waitFile(alarmLog, new RegExp(`${P}qsredis:Connected\\s+STATE\\s+MAJOR`));
+      // The manager, whose status needs redis, stops answering too; DepsUp holds its alarm back.
+      const gone = await ca!.request('wait_value', { pv: `${P}qs:Connected`, value: 0, timeout: 20 });
+      assert.equal(gone.ok, true, `qs:Connected: ${JSON.stringify(gone)}`);
+      await waitFile(opmod, new RegExp(`${P}qs:Connected: +Channel forcePV RESET <-D--L> .*\\[${P}qs:DepsUp\\]`));
+      const problem = await ca!.request('get', { pv: `${P}qs:Problem`, as_string: true });
+      assert.match(String((problem.result as Record<string, unknown>).value), /^RE Manager not answering because redis/);
+    } finally {
+      assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGCONT', 'redis.service')).code, 0);
+    }
+    const health = await ca!.request('wait_value', { pv: `${P}IOC:Health`, value: 1, timeout: 40 });
+    assert.equal(health.ok, true, `IOC:Health: ${JSON.stringify(health)}`);
+    await waitFile(opmod, new RegExp(`${P}qs:Connected: +Channel forcePV FORCE <-----> .*\\[${P}qs:DepsUp\\]`));
+    // (A state channel forced on again logs its NO_ALARM: only severities count.)
+    for (const pv of ['qs:Connected', 'qs:EnvState', 'qs:LastExitStatus', 'redis:ActiveState']) {
+      assert.deepEqual(alarmLines(alarmLog, `${P}${pv}`).filter((l) => /\b(MINOR|MAJOR|INVALID)\b/.test(l)), [], `ALH raises no alarm for ${pv}`);
+    }
+    await a.stop();
+    tools.splice(tools.indexOf(a), 1);
+    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
+  });
+
   it('a killed unit turns its state widget red in MEDM and raises a MAJOR alarm in ALH', async () => {
     const file = path.join(screensDir(), 'service-overview.adl');
     const widgets = channelWidgets(fs.readFileSync(file, 'utf8'));

@@ -13,6 +13,7 @@ import { createClient } from '@redis/client';
 import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { createLogger } from '../../src/log';
+import { FakeReManager } from '../helpers/fake-re-manager';
 import { FakeSystemd } from '../helpers/fake-systemd';
 import { startProcess, type Managed } from '../helpers/processes';
 import { pvProbe } from '../helpers/pv-probe';
@@ -95,6 +96,7 @@ describe('redis bridge against a real redis-server', function () {
   });
 
   afterEach(async () => {
+    ioc?.queueservers.stop();
     ioc?.redis.stop();
     ioc?.database.stop();
     ioc = undefined;
@@ -185,6 +187,47 @@ describe('redis bridge against a real redis-server', function () {
     await until('rdb:QueueLength', () => alarm('rdb:QueueLength')[0] === 'NO_ALARM');
     assert.equal(value('rdb:Message'), '');
     assert.equal(ioc!.health.severity, 0);
+  });
+
+  it('a manager that stops answering with its hung redis is shown so after it: its DepsUp is 0 by then, and Problem names redis', async () => {
+    const s = await startServer();
+    const f = await FakeReManager.start();
+    try {
+      // The manager's timeout is the shorter: alone, its loss would be seen first.
+      startIoc(`${fast(s)}\n[[queueserver]]\npv = "qs"\ncontrol_addr = "${f.controlAddr}"\nredis = "rdb"\npoll_period = 0.05\ntimeout = 0.2\n`);
+      ioc!.queueservers.start();
+      await connected();
+      await until('qs:DepsUp', () => value('qs:DepsUp') === 1);
+      await until('qs:Connected', () => value('qs:Connected') === 1);
+      let seen: { redis: number | string; depsUp: number | string } | undefined;
+      const lost = until('qs:Connected', () => {
+        if (value('qs:Connected') !== 0) return false;
+        seen ??= { redis: value('rdb:Connected'), depsUp: value('qs:DepsUp') };
+        return true;
+      });
+      // As the real manager does, the stand-in stops answering when its redis does.
+      s.signal('SIGSTOP');
+      f.hold();
+      await lost;
+      assert.deepEqual(seen, { redis: 0, depsUp: 0 }, 'when qs:Connected turned 0, redis was already shown down and DepsUp held the alarm back');
+      assert.match(String(value('qs:Problem')), /^RE Manager not answering because redis rdb \(127\.0\.0\.1:\d+\) is down: .*no answer within 0\.5 s/);
+      s.signal('SIGCONT');
+      f.release();
+      await until('rdb:Connected', () => value('rdb:Connected') === 1);
+      await until('qs:DepsUp', () => value('qs:DepsUp') === 1);
+      await until('qs:Connected', () => value('qs:Connected') === 1);
+      assert.equal(value('qs:Problem'), '');
+
+      // A manager that hangs alone (its redis answers) is shown not answering, its own alarm enabled.
+      f.hold();
+      await until('qs:Connected', () => value('qs:Connected') === 0);
+      assert.equal(value('rdb:Connected'), 1);
+      assert.equal(value('qs:DepsUp'), 1, 'its own alarm is enabled');
+      assert.match(String(value('qs:Problem')), /^RE Manager not answering: /);
+    } finally {
+      f.release();
+      await f.stop();
+    }
   });
 
   it('a restarted server is found again; while it is down Connected is 0 and says why', async () => {
