@@ -16,6 +16,7 @@ import { parseConfig } from '../../src/ioc/config';
 import { buildServiceIoc } from '../../src/ioc/service-ioc';
 import { createLogger, type Logger } from '../../src/log';
 import { PROPERTIES_IFACE, SERVICE_IFACE, unitPath } from '../../src/systemd/names';
+import { ReManagerWatcher } from '../../src/queueserver/watcher';
 import { FakeReManager } from '../helpers/fake-re-manager';
 import { FakeSystemd } from '../helpers/fake-systemd';
 import { pvProbe } from '../helpers/pv-probe';
@@ -643,3 +644,94 @@ function closedPort(): Promise<number> {
     });
   });
 }
+
+describe('RE Manager watcher: a manager that stops answering is shown so once beforeLoss resolves', function () {
+  this.timeout(20000);
+  let f: FakeReManager | undefined;
+  let w: ReManagerWatcher | undefined;
+  const log = createLogger('test', { level: 'debug', journal: false, write: () => undefined });
+
+  afterEach(async () => {
+    w?.stop();
+    f?.release();
+    await f?.stop();
+    w = f = undefined;
+  });
+
+  /** A watcher of `f` whose beforeLoss waits for `gate`; `asked` lists the times it was called with. */
+  const watch = (fake: FakeReManager, info: boolean) => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    const asked: number[] = [];
+    let askedNow: (() => void) | undefined;
+    const checks = new Set<() => void>();
+    const watcher = new ReManagerWatcher({
+      name: 'qs',
+      resolveEndpoint: async () => ({ address: fake.controlAddr, encoding: 'json', ...(info ? { infoAddress: fake.infoAddr } : {}) }),
+      userGroup: 'primary',
+      pollPeriodMs: 50,
+      timeoutMs: 200,
+      log,
+      listener: { changed: () => { for (const c of [...checks]) c(); }, consoleLine: () => undefined },
+      beforeLoss: (since) => {
+        asked.push(since);
+        askedNow?.();
+        return gate;
+      },
+    });
+    /** Resolves once `cond` holds, checked whenever the watcher shows a change. */
+    const when = (cond: () => boolean): Promise<void> => new Promise((resolve) => {
+      const c = (): void => {
+        if (!cond()) return;
+        checks.delete(c);
+        resolve();
+      };
+      checks.add(c);
+      c();
+    });
+    const firstAsk = new Promise<void>((resolve) => { askedNow = resolve; });
+    return { watcher, open, asked, when, firstAsk };
+  };
+
+  it('keeps showing it answering until then, with when the failed request was sent', async () => {
+    f = await FakeReManager.start();
+    const t = watch(f, false);
+    w = t.watcher;
+    w.start();
+    await t.when(() => w!.connected);
+    f.hold();
+    await t.firstAsk;
+    assert.ok(t.asked[0] <= performance.now() - 200, 'since: the request sent at least a timeout ago');
+    assert.equal(w.connected, true, 'still shown answering');
+    t.open();
+    await t.when(() => !w!.connected);
+    assert.match(w.fault, /no reply within 0\.2 s/);
+    assert.equal(t.asked.length, 1, 'asked only when a manager that answered stops');
+  });
+
+  it('a status on the info stream meanwhile means it answers after all: no loss is shown', async () => {
+    f = await FakeReManager.start({ infoPort: 0 });
+    const t = watch(f, true);
+    w = t.watcher;
+    w.start();
+    await f.subscribed();
+    await t.when(() => w!.connected);
+    f.hold();
+    await t.firstAsk;
+    const statuses = w.statusCount;
+    f.set({ items_in_queue: 3 });
+    await t.when(() => w!.statusCount > statuses);
+    f.release();
+    t.open();
+    // The poll after it is answered: the manager was never shown lost.
+    const after = w.statusCount;
+    let lost = false;
+    const watching = t.when(() => {
+      lost ||= !w!.connected;
+      return w!.statusCount > after;
+    });
+    await watching;
+    assert.equal(lost, false, 'never shown not answering');
+    assert.equal(w.connected, true);
+  });
+});
