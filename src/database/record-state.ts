@@ -19,6 +19,8 @@ export interface LinkedRecord extends RecordState {
   readLinkNumber(link: string): number | undefined;
   /** Write one of the record's fields through a link. */
   writeLink(link: string, from: string): void;
+  /** Process what a forward link names, when it is passive (dbScanFwdLink). */
+  processLink(link: string): void;
   /** Post a monitor event for one of the record's fields. */
   post(field: string, mask: number): void;
 }

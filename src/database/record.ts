@@ -81,6 +81,48 @@ const NO_STRINGS: readonly string[] = Object.freeze([]);
 const MAX_LOCK = 10;
 
 /**
+ * What one client's put processes, as dbNotify follows it: the records that
+ * PP links and forward links process (passive ones), from the put's own
+ * record on and, when one of them finishes later (a device write), from its
+ * end on. The put completes when every one of them has finished.
+ */
+class PutGroup {
+  /** The group of the put being carried out now, if any. */
+  static current: PutGroup | undefined;
+  private pending = 0;
+  private idle!: () => void;
+  private readonly done = new Promise<void>((resolve) => { this.idle = resolve; });
+
+  /** Run `fn` with this group current. */
+  static within<T>(group: PutGroup | undefined, fn: () => T): T {
+    const outer = PutGroup.current;
+    PutGroup.current = group;
+    try {
+      return fn();
+    } finally {
+      PutGroup.current = outer;
+    }
+  }
+
+  /** A completion of something the put processed (its failure is that record's alarm, not the put's). */
+  add(completion: Promise<void>): void {
+    this.pending++;
+    const settle = (): void => {
+      if (--this.pending === 0) this.idle();
+    };
+    completion.then(settle, settle);
+  }
+
+  /** Resolves once `own` has and everything added has settled; rejects as `own` does. */
+  after(own: Promise<void>): Promise<void> {
+    return own.then(() => {
+      if (this.pending === 0) this.idle();
+      return this.done;
+    });
+  }
+}
+
+/**
  * A write whose value depends on the record as it is when the write is
  * applied (after the writes queued before it): called then, its result is
  * stored as a written value would be.
@@ -268,7 +310,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const l = this.link(name);
     if (l.kind !== 'db') return true;
     const src = l.target;
-    if (l.proc === 'PP' && src.f.SCAN === SCAN_PASSIVE) void src.dbProcess({ client: IOC_CLIENT });
+    if (l.proc === 'PP' && src.f.SCAN === SCAN_PASSIVE) processLinked(src, { client: IOC_CLIENT });
     inheritSeverity(this, l.ms, src.f.STAT as number, src.f.SEVR as number);
     try {
       this.storeConverted(this.type.fields.get(into)!, src.fieldElements(l.def));
@@ -284,7 +326,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const l = this.link(name);
     if (l.kind !== 'db') return undefined;
     const src = l.target;
-    if (l.proc === 'PP' && src.f.SCAN === SCAN_PASSIVE) void src.dbProcess({ client: IOC_CLIENT });
+    if (l.proc === 'PP' && src.f.SCAN === SCAN_PASSIVE) processLinked(src, { client: IOC_CLIENT });
     inheritSeverity(this, l.ms, src.f.STAT as number, src.f.SEVR as number);
     const e = src.fieldElements(l.def);
     try {
@@ -313,8 +355,14 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     dst.postStored(l.def);
     // dbDbPutValue: the target inherits this record's pending alarm as the link's MS modifier says.
     inheritSeverity(dst, l.ms, this.f.NSTA as number, this.f.NSEV as number);
-    if (l.def.name === 'PROC' || (l.proc === 'PP' && dst.f.SCAN === SCAN_PASSIVE)) void dst.dbProcess({ client: IOC_CLIENT, changed: true });
-    else if (l.proc === 'CA' && l.def.process && dst.f.SCAN === SCAN_PASSIVE) void dst.dbProcess({ client: IOC_CLIENT, changed: true });
+    if (l.def.name === 'PROC' || (l.proc === 'PP' && dst.f.SCAN === SCAN_PASSIVE)) processLinked(dst, { client: IOC_CLIENT, changed: true });
+    else if (l.proc === 'CA' && l.def.process && dst.f.SCAN === SCAN_PASSIVE) processLinked(dst, { client: IOC_CLIENT, changed: true });
+  }
+
+  /** dbScanFwdLink: a forward link (FLNK, a fanout's LNKn) processes its target when that is passive. */
+  processLink(name: string): void {
+    const l = this.link(name);
+    if (l.kind === 'db' && l.target.f.SCAN === SCAN_PASSIVE) processLinked(l.target, { client: IOC_CLIENT });
   }
 
   /** A field's value as CA elements of its native type, with what converting them needs. */
@@ -437,11 +485,18 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     this.time = opts.time ?? epicsNow();
     const delay = this.hardware ? undefined : support.write?.(this);
     if (delay !== undefined && delay > 0) {
-      // calcout ODLY: the record stays active until the delayed output is written.
+      // calcout ODLY: the record stays active until the delayed output is written;
+      // a put that processed it waits for that (as dbNotify for an asynchronous record).
+      const group = PutGroup.current;
+      let written!: () => void;
+      group?.add(new Promise<void>((resolve) => { written = resolve; }));
       const t = setTimeout(() => {
         this.time = epicsNow();
-        support.delayed?.(this);
-        this.finish(changed, undefined);
+        PutGroup.within(group, () => {
+          support.delayed?.(this);
+          this.finish(changed, undefined);
+        });
+        written?.();
       }, delay * 1000);
       t.unref();
       return undefined;
@@ -456,8 +511,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const mask = this.resetAlarms() | this.type.valueMask(this, changed);
     if (mask) this.post('VAL', mask);
     this.type.support.monitor?.(this, mask);
-    const flnk = this.link('FLNK');
-    if (flnk.kind === 'db' && flnk.target.f.SCAN === SCAN_PASSIVE) void flnk.target.dbProcess({ client: IOC_CLIENT });
+    this.processLink('FLNK');
     this.f.PACT = 0;
   }
 
@@ -472,6 +526,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       started = Promise.reject(err as Error);
     }
     this.writeBusy = true;
+    // What this record's end processes (its FLNK) belongs to the put that started it.
+    const group = PutGroup.current;
     const end = (alarm: Alarm | undefined): void => {
       this.writeBusy = false;
       // A value device support pushed meanwhile is posted now.
@@ -480,7 +536,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       if (this.deviceAlarm) raiseAlarm(this, this.deviceAlarm.status, this.deviceAlarm.severity);
       if (alarm) raiseAlarm(this, alarm.status, alarm.severity);
       this.type.checkAlarms(this);
-      this.finish(changed, opts.time);
+      PutGroup.within(group, () => this.finish(changed, opts.time));
     };
     return started.then(() => end(undefined), (err: unknown) => {
       // dbPutNotify reports the failure to the client; the record shows WRITE/INVALID.
@@ -615,17 +671,21 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
    * applies a write at once, before `put` returns, so a read that follows sees
    * it (dbPutField stores the field and processes the record in the caller's
    * thread). A record whose device support is still carrying out an earlier
-   * write (PACT in EPICS terms) queues the new one behind it.
+   * write (PACT in EPICS terms) queues the new one behind it. As with
+   * dbPutNotify, the promise resolves once the records the write processed
+   * through PP and forward links (a dfanout's outputs, an FLNK) have finished
+   * too; only this record's writes queue behind its own.
    */
   put(def: FieldDef, value: FieldValue | PutValue, client: Client): Promise<void> {
+    const group = new PutGroup();
     if (this.writesInFlight === 0) {
       let pending: Promise<void> | undefined;
       try {
-        pending = this.applyPut(def, value, client);
+        pending = PutGroup.within(group, () => this.applyPut(def, value, client));
       } catch (err) {
         return Promise.reject(err as Error);
       }
-      return pending ? this.holdWrite(pending) : Promise.resolve();
+      return group.after(pending ? this.holdWrite(pending) : Promise.resolve());
     }
     let markApplied: () => void = () => undefined;
     const applied = new Promise<void>((resolve) => { markApplied = resolve; });
@@ -633,9 +693,9 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     const run = this.writeChain.then(() => {
       if (this.appliedBarrier === applied) this.appliedBarrier = undefined;
       markApplied();
-      return this.applyPut(def, value, client);
+      return PutGroup.within(group, () => this.applyPut(def, value, client));
     });
-    return this.holdWrite(run);
+    return group.after(this.holdWrite(run));
   }
 
   /**
@@ -677,6 +737,12 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       // dbPut stores VAL before the record processes: a read made while device
       // support is busy with the write sees the value written.
       this.storeValue(v);
+      // dbPutField processes a passive record only for a field with pp(TRUE): a calc's VAL
+      // has none, so the value written is only stored, and dbPut posts it.
+      if (!def.process) {
+        this.postStored(def);
+        return undefined;
+      }
       // A record that is not passive takes the value when it is next scanned; dbPut posts no monitor for it.
       if (this.f.SCAN === SCAN_PASSIVE) return this.dbProcess({ client, changed });
       return undefined;
@@ -732,3 +798,14 @@ export function sameValue(a: FieldValue | undefined, b: FieldValue): boolean {
   return true;
 }
 
+/**
+ * Process a record a link names (dbScanPassive, dbDbPutValue). A client's put
+ * being carried out waits for it (dbNotifyAdd); a device write that fails is
+ * that record's WRITE/INVALID alarm.
+ */
+function processLinked(target: DbRecord, opts: ProcessOptions): void {
+  const completion = target.dbProcess(opts);
+  if (!completion) return;
+  const settled = completion.catch(() => undefined);
+  PutGroup.current?.add(settled);
+}

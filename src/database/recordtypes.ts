@@ -935,6 +935,160 @@ function calcType(name: string, out: boolean): RecordType {
   });
 }
 
+// ------------------------------------------------------------------ fanout and dfanout
+
+/** fanoutSELM and dfanoutSELM: which links a processing drives. */
+const menuSelm = ['All', 'Specified', 'Mask'] as const;
+const SELM_ALL = 0, SELM_SPECIFIED = 1, SELM_MASK = 2;
+/** fanout's forward links LNK0..LNKF. */
+const FANOUT_LINKS = Array.from({ length: 16 }, (_, i) => `LNK${i.toString(16).toUpperCase()}`);
+/** dfanout's output links OUTA..OUTH. */
+const DFANOUT_LINKS = Array.from({ length: 8 }, (_, i) => `OUT${String.fromCharCode(65 + i)}`);
+
+function fanoutFields(): FieldDef[] {
+  return [
+    f('VAL', 'LONG', { process: true }),
+    f('SELM', 'MENU', { menu: menuSelm }), f('SELN', 'USHORT', { initial: '1' }), f('SELL', 'INLINK'),
+    f('OFFS', 'SHORT'), f('SHFT', 'SHORT', { initial: '-1' }),
+    ...FANOUT_LINKS.map((name) => f(name, 'FWDLINK')),
+  ];
+}
+
+function dfanoutFields(): FieldDef[] {
+  return [
+    f('VAL', 'DOUBLE', { process: true }),
+    f('SELM', 'MENU', { menu: menuSelm }), f('SELN', 'USHORT', { initial: '1' }), f('SELL', 'INLINK'),
+    ...DFANOUT_LINKS.map((name) => f(name, 'OUTLINK')),
+    f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }),
+    f('EGU', 'STRING', { size: 16, property: true }), f('PREC', 'SHORT', { property: true }),
+    f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
+    f('HIHI', 'DOUBLE', { property: true, process: true }), f('LOLO', 'DOUBLE', { property: true, process: true }),
+    f('HIGH', 'DOUBLE', { property: true, process: true }), f('LOW', 'DOUBLE', { property: true, process: true }),
+    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], true),
+    f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
+    f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),
+  ];
+}
+
+/** SELN before SELL was read, to post SELN when the read changed it (fanoutRecord.c). */
+const selnBefore = new WeakMap<RecordState, number>();
+
+/**
+ * fanoutRecord.c process: SELN from SELL, then the forward links SELM picks
+ * are processed (dbScanFwdLink: a passive target only): All of them in
+ * order; Specified, link SELN + OFFS; Mask, the links of SELN's bits after
+ * shifting it right by SHFT (left when negative). A link number beyond
+ * LNKF, a shift beyond 15 or an unknown SELM is SOFT/INVALID. VAL is only
+ * posted with an alarm change; SELN when the read changed it.
+ */
+const fanoutSupport: RecordSupport = {
+  read: (rec) => {
+    selnBefore.set(rec, rec.f.SELN as number);
+    rec.readLink('SELL', 'SELN');
+  },
+  write: (rec) => {
+    const r = rec.f;
+    let seln = r.SELN as number;
+    switch (r.SELM) {
+      case SELM_ALL:
+        for (const link of FANOUT_LINKS) rec.processLink(link);
+        break;
+      case SELM_SPECIFIED: {
+        const i = seln + (r.OFFS as number);
+        if (i < 0 || i >= FANOUT_LINKS.length) raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+        else rec.processLink(FANOUT_LINKS[i]);
+        break;
+      }
+      case SELM_MASK: {
+        const shft = r.SHFT as number;
+        if (shft < -15 || shft > 15) {
+          raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+          break;
+        }
+        seln = (shft >= 0 ? seln >> shft : seln << -shft) & 0xffff;
+        for (let i = 0; i < FANOUT_LINKS.length; i++) if (seln & (1 << i)) rec.processLink(FANOUT_LINKS[i]);
+        break;
+      }
+      default:
+        raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+    }
+    r.UDF = 0;
+    return undefined;
+  },
+  monitor: (rec, mask) => {
+    if (rec.f.SELN !== selnBefore.get(rec)) rec.post('SELN', mask | DBE_VALUE_LOG);
+  },
+};
+
+/**
+ * dfanoutRecord.c process: VAL from DOL when OMSL is closed_loop (defined
+ * unless NaN), SELN from SELL, the limit alarms, then VAL is written as a
+ * DOUBLE to the output links SELM picks: All of OUTA..OUTH; Specified, the
+ * SELN-th (none for 0; beyond OUTH SOFT/INVALID); Mask, those of SELN's
+ * bits. It is written whatever its alarm (no IVOA).
+ */
+const dfanoutSupport: RecordSupport = {
+  read: (rec) => {
+    const r = rec.f;
+    if (r.OMSL === 1 && !rec.linkIsConstant('DOL') && rec.readLink('DOL', 'VAL')) r.UDF = Number.isNaN(r.VAL) ? 1 : 0;
+    rec.readLink('SELL', 'SELN');
+  },
+  write: (rec) => {
+    const r = rec.f;
+    const seln = r.SELN as number;
+    switch (r.SELM) {
+      case SELM_ALL:
+        for (const link of DFANOUT_LINKS) rec.writeLink(link, 'VAL');
+        break;
+      case SELM_SPECIFIED:
+        if (seln > DFANOUT_LINKS.length) raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+        else if (seln > 0) rec.writeLink(DFANOUT_LINKS[seln - 1], 'VAL');
+        break;
+      case SELM_MASK:
+        for (let i = 0; i < DFANOUT_LINKS.length; i++) if (seln & (1 << i)) rec.writeLink(DFANOUT_LINKS[i], 'VAL');
+        break;
+      default:
+        raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+    }
+    return undefined;
+  },
+};
+
+/** dfanoutRecord.c: EGU for DOUBLE fields; control limits HOPR/LOPR for VAL and the last values only. */
+const DFANOUT_SUPPORT: FieldSupportTable = {
+  units: { egu: { types: ['DOUBLE'] } },
+  precision: { raw: ['VAL'] },
+  display: [{ fields: VALUE_LIKE, limits: HOPR_LOPR }],
+  control: [{ fields: ['VAL', 'LALM', 'ALST', 'MLST'], limits: HOPR_LOPR }],
+  alarm: true,
+};
+
+/** fanoutRecord.c has no get_graphic/control/alarm_double: zero limits, and NaN alarm limits. */
+const FANOUT_METADATA: DbrMetadata = Object.freeze({
+  ...EMPTY_METADATA, upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
+});
+
+const fanout = makeType('fanout', 'output', fanoutFields(), {
+  ...scalar(DbrType.LONG),
+  fieldSupport: NO_SUPPORT,
+  metadata: () => FANOUT_METADATA,
+  // No alarm check: a processed fanout is defined (UDF cleared) and raises only what its links do.
+  checkAlarms: () => undefined,
+  valueMask: () => 0,
+  support: fanoutSupport,
+  constantLinks: [['SELL', 'SELN']],
+});
+
+const dfanout = makeType('dfanout', 'output', dfanoutFields(), {
+  ...scalar(DbrType.DOUBLE),
+  fieldSupport: DFANOUT_SUPPORT,
+  metadata: (rec) => analogMetadata(rec, false, false),
+  checkAlarms: limitAlarms,
+  valueMask: analogMask,
+  support: dfanoutSupport,
+  constantLinks: [['SELL', 'SELN'], ['DOL', 'VAL']],
+});
+
 export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map([
   ['ai', analogType('ai', false, false)],
   ['ao', analogType('ao', true, false)],
@@ -951,4 +1105,6 @@ export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map([
   ['waveform', waveform],
   ['calc', calcType('calc', false)],
   ['calcout', calcType('calcout', true)],
+  ['fanout', fanout],
+  ['dfanout', dfanout],
 ]);

@@ -62,6 +62,11 @@ record(bi, "$(P)ppbi") { field(VAL, "1") field(ZNAM, "Off") }
 record(mbbi, "$(P)ppmbbi") { field(VAL, "1") field(ZRST, "Z") field(ONST, "O") }
 record(calc, "$(P)ppcalc") { field(CALC, "A") field(A, "7") field(HIGH, "10") field(HSV, "MINOR") }
 record(stringin, "$(P)sl") { field(INP, "$(P)ai.ESLO") field(PINI, "YES") }
+record(fanout, "$(P)fo") { field(SELN, "3") field(OFFS, "2") field(SHFT, "1") field(LNK1, "$(P)li") }
+record(dfanout, "$(P)dfo") {
+  field(EGU, "mm") field(PREC, "3") field(HOPR, "10") field(LOPR, "-1") field(HIHI, "9.5") field(HHSV, "MAJOR") field(HYST, "0.5")
+  field(MDEL, "0.1") field(OUTA, "$(P)lo.HOPR PP")
+}
 `;
 
 /** Numeric and menu fields: read as DBR_STRING, DBR_GR_DOUBLE and DBR_CTRL_DOUBLE. */
@@ -89,6 +94,8 @@ const NUMERIC: Record<string, readonly string[]> = {
   lso: ['SIZV', 'LEN'],
   wf: ['NELM', 'NORD', 'HOPR', 'LOPR', 'PREC', 'BUSY', 'FTVL'],
   si: ['SCAN', 'PHAS'],
+  fo: ['VAL', 'SELM', 'SELN', 'OFFS', 'SHFT'],
+  dfo: ['VAL', 'HIHI', 'LALM', 'MLST', 'HOPR', 'HYST', 'MDEL', 'PREC', 'SELN', 'OMSL', 'HHSV'],
 };
 
 /** String fields: DBR_STRING only (a GR/CTRL DOUBLE read of text fails in both). */
@@ -100,6 +107,8 @@ const STRINGS: Record<string, readonly string[]> = {
   si: ['DESC'],
   // A DOUBLE field read through a link into a string: its precision, as DBR_STRING.
   sl: ['VAL'],
+  fo: ['LNK1', 'LNK2'],
+  dfo: ['EGU', 'OUTA'],
 };
 
 const names = (table: Record<string, readonly string[]>): string[] =>

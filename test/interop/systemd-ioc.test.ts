@@ -27,9 +27,17 @@ ExecStart=/bin/sh -c 'exec sleep infinity'
 WantedBy=default.target
 `;
 
+/** One write restarts two units: the put-callback follows the links (as dbNotify). */
+const STACK_DB = `record(dfanout, "$(P)stack:Restart") {
+  field(DESC, "Restart slow and sleeper")
+  field(OUTA, "$(P)slow:Restart PP") field(OUTB, "$(P)sleeper:Restart PP")
+}
+`;
+
 function config(redisPort: number): string {
   return `[ioc]
 prefix = "${P}"
+db = ["stack.db"]
 
 [[unit]]
 name = "slowstart.service"
@@ -79,6 +87,7 @@ describe('service-ioc with a real systemd user manager (libca client)', function
     dir = makeTempDir('sioc-systemd-');
     const cfg = path.join(dir, 'ioc.toml');
     fs.writeFileSync(cfg, config(redisPort));
+    fs.writeFileSync(path.join(dir, 'stack.db'), STACK_DB);
     const ports = await freeCaPorts();
     ioc = startProcess(process.execPath, [CLI_JS, 'run', '-c', cfg], { ...serverEnv(ports.server, ports.repeater), ...manager.env, SERVICE_IOC_LOG: 'info' });
     await ioc.waitLine(/CA on port \d+/, 20000);
@@ -131,6 +140,22 @@ describe('service-ioc with a real systemd user manager (libca client)', function
     assert.equal((await get('slow:MainPID')).value, Number(shown.MainPID));
     assert.ok(Number(shown.MainPID) > 0);
     assert.equal((await get('slow:JobResult')).value, 'done');
+  });
+
+  it('a dfanout restarts two units with one caput; its put-callback returns when both restart jobs have ended', async () => {
+    const pids = async (): Promise<number[]> => [
+      Number((await manager!.show('slowstart.service', ['MainPID'])).MainPID), Number((await manager!.show('sleeper.service', ['MainPID'])).MainPID),
+    ];
+    const before = await pids();
+    const r = await put('stack:Restart', 1);
+    assert.equal(r.status, 1, `put-callback status ${JSON.stringify(r)}`);
+    // Returned when the jobs did: slowstart (its ExecStartPre sleeps) is already active again.
+    for (const unit of ['slow', 'sleeper']) {
+      assert.equal((await get(`${unit}:ActiveState`, { as_string: true })).value, 'active', unit);
+      assert.equal((await get(`${unit}:JobResult`)).value, 'done', unit);
+    }
+    const after = await pids();
+    assert.ok(after.every((pid, i) => pid > 0 && pid !== before[i]), `new main processes: ${before.join(',')} -> ${after.join(',')}`);
   });
 
   it('follows a start and a stop done with systemctl outside the IOC', async () => {

@@ -358,11 +358,76 @@ describe('calc and calcout records', () => {
     const db = build(`
       record(calcout, "co") { field(CALC, "A") field(ODLY, "0.05") field(OUT, "dst PP") }
       record(ai, "dst") { }`);
-    const done = new Promise<void>((resolve) => pv(db, 'dst').subscribe(() => resolve()));
-    await put(db, 'co.A', 5);
+    const written = put(db, 'co.A', 5);
+    await settle();
     assert.equal(get(db, 'co.DLYA'), 1);
     assert.equal(get(db, 'dst'), 0, 'not yet written');
-    await done;
+    // The put completes when the delayed output has been written (as dbPutNotify on an asynchronous record).
+    await written;
     assert.deepEqual([get(db, 'dst'), get(db, 'co.DLYA')], [5, 0]);
+  });
+});
+
+describe('a put waits for what its links process (dbNotify)', () => {
+  /** Device support whose writes finish when the test says: `finish[name]()`. */
+  function slowDevice(): { support: DeviceSupport; finish: Map<string, () => void>; fail: Map<string, (e: Error) => void> } {
+    const finish = new Map<string, () => void>();
+    const fail = new Map<string, (e: Error) => void>();
+    const support: DeviceSupport = {
+      dtyp: 'slow', recordTypes: ['bo'],
+      bind: (rec) => ({
+        write: () => new Promise<void>((resolve, reject) => {
+          finish.set(rec.name, resolve);
+          fail.set(rec.name, reject);
+        }),
+      }),
+    };
+    return { support, finish, fail };
+  }
+  const state = (p: Promise<void>): { done: boolean } => {
+    const s = { done: false };
+    p.then(() => { s.done = true; }, () => { s.done = true; });
+    return s;
+  };
+
+  it('a dfanout\'s put completes once both outputs\' device writes have, and their FLNK\'s too; a failed one is that record\'s alarm only', async () => {
+    const dev = slowDevice();
+    const db = build(`
+      record(dfanout, "all") { field(OUTA, "a PP") field(OUTB, "b PP") }
+      record(bo, "a") { field(DTYP, "slow") field(OUT, "@a") }
+      record(bo, "b") { field(DTYP, "slow") field(OUT, "@b") field(FLNK, "c") }
+      record(bo, "c") { field(DTYP, "slow") field(OUT, "@c") }
+    `, defaultRegistry().register(dev.support));
+    const put1 = put(db, 'all', 1);
+    const s = state(put1);
+    assert.deepEqual([...dev.finish.keys()].sort(), ['a', 'b'], 'both outputs started at once');
+    dev.finish.get('a')!();
+    await settle();
+    assert.equal(s.done, false, 'b still running');
+    dev.finish.get('b')!();
+    await settle();
+    assert.ok(dev.finish.has('c'), "b's FLNK started c when b finished");
+    assert.equal(s.done, false, 'c (processed by b\'s end) still running');
+    dev.fail.get('c')!(new Error('no such unit'));
+    await put1;
+    assert.deepEqual(alarm(db, 'c'), ['WRITE', 'INVALID']);
+    assert.deepEqual(alarm(db, 'all'), ['NO_ALARM', 'NO_ALARM']);
+  });
+
+  it('a fanout\'s forward links are waited for too; a later put to the fanout does not queue behind them', async () => {
+    const dev = slowDevice();
+    const db = build(`
+      record(fanout, "fan") { field(LNK0, "a") }
+      record(bo, "a") { field(DTYP, "slow") field(OUT, "@a") }
+    `, defaultRegistry().register(dev.support));
+    const first = state(put(db, 'fan.PROC', 1));
+    await settle();
+    assert.equal(first.done, false);
+    // The fanout itself is done: a second put processes it at once (a, still busy, is not processed again).
+    await put(db, 'fan.SELM', 1);
+    assert.equal(get(db, 'fan.SELM'), 1);
+    dev.finish.get('a')!();
+    await settle();
+    assert.equal(first.done, true);
   });
 });

@@ -51,9 +51,9 @@ export interface MetadataParts {
  * Record types whose record support has get_units (those with an EGU field),
  * for every field; they are also the ones with display and control limits.
  */
-const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout']);
+const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout', 'dfanout']);
 /** Record types whose VAL has no alarm limits (no get_alarm_double). */
-const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray', 'mbbo']);
+const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray', 'mbbo', 'fanout']);
 
 const VALUE_CODE: Partial<Record<number, TypeCode>> = {
   [DbrType.SHORT]: TypeCode.INT16,
