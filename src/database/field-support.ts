@@ -55,6 +55,8 @@ export interface FieldSupportTable {
     readonly egu?: { readonly types?: readonly DbfType[]; readonly fields?: readonly string[]; readonly except?: readonly string[] };
     /** Fields with units of their own. */
     readonly fixed?: Readonly<Record<string, string>>;
+    /** Fields of any type whose units are those of what a link reads (seq LNKn): the link, or undefined. */
+    readonly fromLink?: (field: string) => string | undefined;
   };
   /**
    * get_precision; absent when the type has none. Fields in `raw` give PREC as
@@ -145,7 +147,9 @@ export function describeField(table: FieldSupportTable, rec: RecordState, def: F
   if (table.units) {
     const u = table.units;
     const fixed = u.fixed?.[name];
+    const unitsLink = u.fromLink?.(name);
     if (fixed !== undefined) out.units = fixed;
+    else if (unitsLink !== undefined) out.units = linkMeta?.(unitsLink)?.units ?? '';
     else if (link !== undefined) out.units = float ? (target?.units ?? '') : '';
     else {
       const e = u.egu;

@@ -484,21 +484,22 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
     // The timestamp is taken before the output, as calcout's events during it carry it.
     this.time = opts.time ?? epicsNow();
     const delay = this.hardware ? undefined : support.write?.(this);
-    if (delay !== undefined && delay > 0) {
-      // calcout ODLY: the record stays active until the delayed output is written;
-      // a put that processed it waits for that (as dbNotify for an asynchronous record).
+    if (delay !== undefined && delay >= 0) {
+      // calcout ODLY, a seq's groups: the record stays active until the delayed output
+      // is written; a put that processed it waits for that (as dbNotify for an asynchronous record).
       const group = PutGroup.current;
       let written!: () => void;
       group?.add(new Promise<void>((resolve) => { written = resolve; }));
-      const t = setTimeout(() => {
-        this.time = epicsNow();
-        PutGroup.within(group, () => {
-          support.delayed?.(this);
-          this.finish(changed, undefined);
-        });
-        written?.();
-      }, delay * 1000);
-      t.unref();
+      const after = (seconds: number): void => {
+        setTimeout(() => {
+          this.time = epicsNow();
+          const next = PutGroup.within(group, () => support.delayed?.(this));
+          if (next !== undefined && next >= 0) return after(next);
+          PutGroup.within(group, () => this.finish(changed, undefined));
+          written?.();
+        }, seconds * 1000).unref();
+      };
+      after(delay);
       return undefined;
     }
     this.finish(changed, opts.time);

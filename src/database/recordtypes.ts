@@ -68,11 +68,14 @@ export interface RecordSupport {
   /** Before alarms: read the record's input links (INP, DOL closed_loop, INPA..INPL) and compute VAL. */
   read?(rec: LinkedRecord): void;
   /**
-   * After alarms: drive the output links. A positive result is a delay in
-   * seconds (calcout ODLY): `delayed` runs then, and processing ends after it.
+   * After alarms: drive the output links. A result of 0 or more makes the
+   * processing asynchronous: `delayed` runs after that many seconds (calcout
+   * ODLY; a seq's DLYn, 0 included, as its callbacks), and processing ends
+   * after it, unless it returns another delay to wait for first (the seq's
+   * next link group).
    */
   write?(rec: LinkedRecord): number | undefined;
-  delayed?(rec: LinkedRecord): void;
+  delayed?(rec: LinkedRecord): number | undefined;
   /**
    * Monitors for fields other than VAL (calc A..L, calcout OVAL, ao OVAL);
    * `mask` is what VAL was posted with (0: not posted).
@@ -899,6 +902,7 @@ const calcoutSupport: RecordSupport = {
     rec.f.DLYA = 0;
     rec.post('DLYA', 1);
     calcoutExec(rec);
+    return undefined;
   },
   monitor: (rec) => {
     calcMonitor(rec);
@@ -1068,6 +1072,138 @@ const FANOUT_METADATA: DbrMetadata = Object.freeze({
   ...EMPTY_METADATA, upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
 });
 
+// ------------------------------------------------------------------ seq
+
+/** The names of seq's 16 link groups (DLYn, DOLn, DOn, LNKn). */
+const SEQ_GROUPS = Array.from({ length: 16 }, (_, i) => i.toString(16).toUpperCase());
+const SEQ_DELAYS = SEQ_GROUPS.map((g) => `DLY${g}`);
+
+function seqFields(): FieldDef[] {
+  return [
+    f('VAL', 'LONG', { process: true }),
+    f('SELM', 'MENU', { menu: menuSelm }), f('SELN', 'USHORT', { initial: '1' }), f('SELL', 'INLINK'),
+    f('OFFS', 'SHORT'), f('SHFT', 'SHORT', { initial: '-1' }), f('OLDN', 'USHORT'), f('PREC', 'SHORT'),
+    ...SEQ_GROUPS.flatMap((g) => [f(`DLY${g}`, 'DOUBLE'), f(`DOL${g}`, 'INLINK'), f(`DO${g}`, 'DOUBLE'), f(`LNK${g}`, 'OUTLINK')]),
+  ];
+}
+
+/** The link groups a seq's processing in progress goes through, and where it is. */
+const seqRuns = new WeakMap<RecordState, { groups: string[]; next: number }>();
+
+/** A seq group's delay as callbackRequestDelayed takes it: none unless positive. */
+function seqDelay(rec: RecordState, group: string): number {
+  const d = rec.f[`DLY${group}`] as number;
+  return d > 0 ? d : 0;
+}
+
+/**
+ * seqRecord.c: SELN from SELL (unless SELM is All), then the link groups SELM
+ * picks (All of them; Specified, group SELN + OFFS; Mask, those of SELN's bits
+ * after the SHFT shift) that have a DOLn or an LNKn are carried out in order:
+ * after DLYn seconds (the callback task even for none), DOn from DOLn, then
+ * DOn to LNKn, DOn posted when it changed. The record stays active until the
+ * last group is done (a put waits for it); a group number beyond 15, a shift
+ * beyond 15 or an unknown SELM is SOFT/INVALID and nothing is written. VAL is
+ * posted with an alarm change only, SELN when it is not OLDN.
+ */
+const seqSupport: RecordSupport = {
+  read: (rec) => {
+    if (rec.f.SELM !== SELM_ALL) rec.readLink('SELL', 'SELN');
+  },
+  write: (rec) => {
+    const r = rec.f;
+    const seln = r.SELN as number;
+    let mask: number;
+    if (r.SELM === SELM_ALL) {
+      mask = 0xffff;
+    } else if (r.SELM === SELM_SPECIFIED) {
+      const n = seln + (r.OFFS as number);
+      if (n < 0 || n >= SEQ_GROUPS.length) return seqRefused(rec);
+      mask = 1 << n;
+    } else if (r.SELM === SELM_MASK) {
+      const shft = r.SHFT as number;
+      if (shft < -15 || shft > 15) return seqRefused(rec);
+      mask = (shft >= 0 ? seln >> shft : seln << -shft) & 0xffff;
+    } else {
+      return seqRefused(rec);
+    }
+    const groups = SEQ_GROUPS.filter((g, i) => (mask & (1 << i)) !== 0 && !(rec.linkIsConstant(`LNK${g}`) && rec.linkIsConstant(`DOL${g}`)));
+    if (groups.length === 0) return undefined;
+    seqRuns.set(rec, { groups, next: 0 });
+    return seqDelay(rec, groups[0]);
+  },
+  delayed: (rec) => {
+    const run = seqRuns.get(rec);
+    if (!run) return undefined;
+    const g = run.groups[run.next++];
+    const before = rec.f[`DO${g}`];
+    rec.readLink(`DOL${g}`, `DO${g}`);
+    rec.writeLink(`LNK${g}`, `DO${g}`);
+    if (rec.f[`DO${g}`] !== before) rec.post(`DO${g}`, DBE_VALUE_LOG);
+    if (run.next < run.groups.length) return seqDelay(rec, run.groups[run.next]);
+    seqRuns.delete(rec);
+    return undefined;
+  },
+  monitor: (rec, mask) => {
+    const r = rec.f;
+    if (r.SELN === r.OLDN) return;
+    rec.post('SELN', mask | DBE_VALUE_LOG);
+    r.OLDN = r.SELN;
+  },
+};
+
+function seqRefused(rec: RecordState): undefined {
+  raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+  return undefined;
+}
+
+/**
+ * seqRecord.c's get_units ... get_alarm_double, as softIoc 7.0.8 answers:
+ * they count field offsets from DLY1, not DLY0, so group 0 has nothing of its
+ * own (DLY0 and DO0 are plain DOUBLE fields with PREC), DLY1..DLYF are
+ * seconds (precision seqDLYprecision 2, control 0..seqDLYlimit 100000,
+ * display 10..0 as the code sets the lower limit twice), and DOn for n >= 1
+ * is described by DOL(n-1), one group before its own.
+ */
+const SEQ_TIMED = SEQ_DELAYS.slice(1);
+/** The DOL one group before a field of group 1..F (the group seqRecord.c's offsets give it). */
+function seqGroupBefore(prefix: string): (field: string) => string | undefined {
+  const re = new RegExp(`^${prefix}([1-9A-F])$`);
+  return (field) => {
+    const m = re.exec(field);
+    return m ? `DOL${SEQ_GROUPS[parseInt(m[1], 16) - 1]}` : undefined;
+  };
+}
+const SEQ_SUPPORT: FieldSupportTable = {
+  // Offsets 0 and 1 of a group (DLYn, DOLn) are "seconds", 2 and 3 (DOn, LNKn) the units of the DOL before.
+  units: { fixed: Object.fromEntries([...SEQ_TIMED, ...SEQ_GROUPS.slice(1).map((g) => `DOL${g}`)].map((n) => [n, 's'])), fromLink: seqGroupBefore('LNK') },
+  precision: { fixed: Object.fromEntries(SEQ_TIMED.map((n) => [n, 2])) },
+  display: [{ fields: SEQ_TIMED, limits: [0, 10] }],
+  control: [{ fields: SEQ_TIMED, limits: [100000, 0] }],
+  alarm: true,
+  linked: seqGroupBefore('DO'),
+};
+
+/** A seq's VAL (LONG): no units, its type's range for display and control (recGbl), no alarm limits. */
+const SEQ_METADATA: DbrMetadata = Object.freeze({
+  ...EMPTY_METADATA,
+  upperDisplayLimit: 2147483647, lowerDisplayLimit: -2147483648, upperControlLimit: 2147483647, lowerControlLimit: -2147483648,
+  upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
+});
+
+const seq = makeType('seq', 'output', seqFields(), {
+  ...scalar(DbrType.LONG),
+  fieldSupport: SEQ_SUPPORT,
+  metadata: () => SEQ_METADATA,
+  checkAlarms: () => undefined,
+  valueMask: () => 0,
+  support: seqSupport,
+  constantLinks: [['SELL', 'SELN'], ...SEQ_GROUPS.map((g) => [`DOL${g}`, `DO${g}`] as const)],
+  initRecord: (rec) => {
+    rec.f.OLDN = rec.f.SELN;
+  },
+});
+
 const fanout = makeType('fanout', 'output', fanoutFields(), {
   ...scalar(DbrType.LONG),
   fieldSupport: NO_SUPPORT,
@@ -1107,4 +1243,5 @@ export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map([
   ['calcout', calcType('calcout', true)],
   ['fanout', fanout],
   ['dfanout', dfanout],
+  ['seq', seq],
 ]);

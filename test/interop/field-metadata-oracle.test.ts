@@ -62,6 +62,10 @@ record(bi, "$(P)ppbi") { field(VAL, "1") field(ZNAM, "Off") }
 record(mbbi, "$(P)ppmbbi") { field(VAL, "1") field(ZRST, "Z") field(ONST, "O") }
 record(calc, "$(P)ppcalc") { field(CALC, "A") field(A, "7") field(HIGH, "10") field(HSV, "MINOR") }
 record(stringin, "$(P)sl") { field(INP, "$(P)ai.ESLO") field(PINI, "YES") }
+record(seq, "$(P)sq") {
+  field(PREC, "2") field(DLY0, "0.5") field(DLY1, "1.25") field(DLY2, "3") field(DOL0, "$(P)ao") field(DOL1, "$(P)ai") field(DOL2, "$(P)li")
+  field(DO3, "1.5") field(LNK1, "$(P)lo PP")
+}
 record(fanout, "$(P)fo") { field(SELN, "3") field(OFFS, "2") field(SHFT, "1") field(LNK1, "$(P)li") }
 record(dfanout, "$(P)dfo") {
   field(EGU, "mm") field(PREC, "3") field(HOPR, "10") field(LOPR, "-1") field(HIHI, "9.5") field(HHSV, "MAJOR") field(HYST, "0.5")
@@ -94,6 +98,8 @@ const NUMERIC: Record<string, readonly string[]> = {
   lso: ['SIZV', 'LEN'],
   wf: ['NELM', 'NORD', 'HOPR', 'LOPR', 'PREC', 'BUSY', 'FTVL'],
   si: ['SCAN', 'PHAS'],
+  // DOn is described by DOL(n-1), DLY0 and DO0 by nothing of their own (seqRecord.c counts from DLY1).
+  sq: ['VAL', 'DLY0', 'DLY1', 'DLY2', 'DO0', 'DO1', 'DO2', 'DO3', 'SELN', 'OLDN', 'PREC', 'SELM', 'OFFS'],
   fo: ['VAL', 'SELM', 'SELN', 'OFFS', 'SHFT'],
   dfo: ['VAL', 'HIHI', 'LALM', 'MLST', 'HOPR', 'HYST', 'MDEL', 'PREC', 'SELN', 'OMSL', 'HHSV'],
 };
@@ -107,6 +113,7 @@ const STRINGS: Record<string, readonly string[]> = {
   si: ['DESC'],
   // A DOUBLE field read through a link into a string: its precision, as DBR_STRING.
   sl: ['VAL'],
+  sq: ['DOL0', 'DOL1', 'LNK1', 'LNK2'],
   fo: ['LNK1', 'LNK2'],
   dfo: ['EGU', 'OUTA'],
 };

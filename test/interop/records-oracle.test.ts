@@ -147,6 +147,26 @@ record(dfanout, "$(P)dfk") { field(DOL, "2.5") field(OUTA, "$(P)dfb") }
 record(dfanout, "$(P)dfdly") { field(OUTA, "$(P)codly.A PP") }
 record(calcout, "$(P)codly") { field(CALC, "A") field(ODLY, "0.5") field(OUT, "$(P)dlydst PP") }
 record(ai, "$(P)dlydst") { }
+record(ao, "$(P)sqsrc") { field(VAL, "4.5") field(PREC, "3") field(EGU, "V") }
+record(ai, "$(P)sqa") { }
+record(ai, "$(P)sqb") { }
+record(calc, "$(P)sqc") { field(CALC, "VAL+1") }
+record(seq, "$(P)sq") {
+  field(DOL0, "$(P)sqsrc") field(LNK0, "$(P)sqa PP")
+  field(DLY1, "0.3") field(DOL1, "7") field(LNK1, "$(P)sqb PP")
+  field(DLY2, "0.2") field(LNK2, "$(P)sqc.PROC")
+}
+record(ai, "$(P)sma") { }
+record(ai, "$(P)smb") { }
+record(ai, "$(P)smc") { }
+record(seq, "$(P)sqsel") {
+  field(SELM, "Specified") field(SELL, "$(P)fsel")
+  field(DOL0, "1") field(LNK0, "$(P)sma PP") field(DOL1, "2") field(LNK1, "$(P)sma PP") field(DOL2, "3") field(LNK2, "$(P)sma PP")
+}
+record(seq, "$(P)sqmask") {
+  field(SELM, "Mask") field(SHFT, "0")
+  field(DOL0, "10") field(LNK0, "$(P)smb PP") field(DOL1, "11") field(LNK1, "$(P)smc PP") field(DOL2, "12") field(LNK2, "$(P)smc.HIGH")
+}
 record(calc, "$(P)cval") { field(CALC, "VAL+1") }
 record(calcout, "$(P)coval") { field(CALC, "VAL+1") field(OUT, "$(P)covdst PP") }
 record(ai, "$(P)covdst") { }
@@ -596,6 +616,33 @@ describe('interop: links, calc and disable as softIoc has them', function () {
   it('caput -c to a dfanout returns once what it processed has finished: a calcout it drives writes its OUT after ODLY first', async () => {
     await same('caput', '-c', '-w', '5', `${P}dfdly`, '7');
     await state('codly', 'dlydst');
+  });
+
+  it('seq: its groups in order, each after its DLYn, DOn from DOLn (a constant too) to LNKn; caput -c returns when the last is written', async () => {
+    await state('sq', 'sq.DO0', 'sq.DO1', 'sq.OLDN');
+    await monitor([`${P}sqa`, `${P}sqb`, `${P}sqc`, `${P}sq.DO0`], 4, async () => {
+      await same('caput', '-c', '-w', '5', `${P}sq.PROC`, '1');
+      await state('sq', 'sqa', 'sqb', 'sqc', 'sq.DO0', 'sq.DO1');
+    }, new RegExp(`^${P}sqc\\s+\\S+ \\S+ 1\\b`));
+    for (const t of ['DBR_CTRL_DOUBLE', 'DBR_GR_DOUBLE']) await same('caget', '-d', t, `${P}sq`, `${P}sq.DLY1`, `${P}sq.DO0`, `${P}sq.DO1`, `${P}sq.SELN`);
+    await same('caget', `${P}sq.DO0`, `${P}sq.DLY1`, `${P}sq.LNK0`, `${P}sq.DOL1`);
+  });
+
+  it('seq: Specified runs group SELN + OFFS (SELN from SELL; beyond 15 SOFT/INVALID), Mask the groups of SELN\'s bits after SHFT', async () => {
+    for (const [seln, offs] of [['2', '0'], ['0', '0'], ['0', '1'], ['16', '0'], ['1', '-2']]) {
+      await same('caput', `${P}fsel`, seln);
+      await same('caput', `${P}sqsel.OFFS`, offs);
+      await same('caput', `${P}sma`, '0');
+      await same('caput', '-c', '-w', '5', `${P}sqsel.PROC`, '1');
+      await state('sqsel', 'sqsel.SELN', 'sqsel.OLDN', 'sma');
+    }
+    for (const [seln, shft] of [['7', '0'], ['6', '1'], ['1', '-2'], ['3', '16'], ['0', '0']]) {
+      await same('caput', `${P}sqmask.SELN`, seln);
+      await same('caput', `${P}sqmask.SHFT`, shft);
+      await same('caput', '-c', '-w', '5', `${P}sqmask.PROC`, '1');
+      await state('sqmask', 'smb', 'smc');
+      await same('caget', `${P}smc.HIGH`);
+    }
   });
 
   it('a write to a calc\'s or calcout\'s VAL (no pp(TRUE)) is stored and posted without processing the record', async () => {

@@ -431,3 +431,21 @@ describe('a put waits for what its links process (dbNotify)', () => {
     assert.equal(first.done, true);
   });
 });
+
+describe('seq', () => {
+  it('runs its groups in order after their delays, stays active until the last, and a put to PROC completes then', async () => {
+    const db = build(`
+      record(seq, "s") { field(DOL0, "1") field(LNK0, "a PP") field(DLY1, "0.02") field(DOL1, "a") field(LNK1, "b PP") field(DOL2, "3") }
+      record(ai, "a") { }
+      record(ai, "b") { }`);
+    const seen: string[] = [];
+    for (const name of ['a', 'b', 's']) pv(db, name).subscribe(() => seen.push(`${name}=${String(get(db, name))}`));
+    const done = put(db, 's.PROC', 1);
+    assert.equal(get(db, 's.PACT'), 1, 'active from the start');
+    assert.equal(get(db, 'a'), 0, 'even a group without a delay is carried out later (the callback task)');
+    await put(db, 's.PROC', 1);
+    await done;
+    assert.deepEqual(seen, ['a=1', 'b=1', 's=0'], 'groups in order; a second PROC while active did nothing; VAL posted at the end (its alarm)');
+    assert.deepEqual([get(db, 's.PACT'), get(db, 's.DO0'), get(db, 's.DO1'), get(db, 's.DO2')], [0, 1, 1, 3]);
+  });
+});

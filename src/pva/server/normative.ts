@@ -51,7 +51,7 @@ export interface MetadataParts {
  * Record types whose record support has get_units (those with an EGU field),
  * for every field; they are also the ones with display and control limits.
  */
-const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout', 'dfanout']);
+const HAS_UNITS = new Set(['ai', 'ao', 'longin', 'longout', 'int64in', 'int64out', 'waveform', 'aai', 'aao', 'subArray', 'calc', 'calcout', 'dfanout', 'seq']);
 /** Record types whose VAL has no alarm limits (no get_alarm_double). */
 const NO_ALARM_LIMITS = new Set(['waveform', 'stringin', 'stringout', 'lsi', 'lso', 'aai', 'aao', 'subArray', 'mbbo', 'fanout']);
 
