@@ -370,19 +370,25 @@ describe('calc and calcout records', () => {
 
 describe('a put waits for what its links process (dbNotify)', () => {
   /** Device support whose writes finish when the test says: `finish[name]()`. */
-  function slowDevice(): { support: DeviceSupport; finish: Map<string, () => void>; fail: Map<string, (e: Error) => void> } {
+  function slowDevice(): {
+    support: DeviceSupport; finish: Map<string, () => void>; fail: Map<string, (e: Error) => void>; started(name: string): Promise<void>;
+  } {
     const finish = new Map<string, () => void>();
     const fail = new Map<string, (e: Error) => void>();
+    const waiting = new Map<string, () => void>();
     const support: DeviceSupport = {
       dtyp: 'slow', recordTypes: ['bo'],
       bind: (rec) => ({
         write: () => new Promise<void>((resolve, reject) => {
           finish.set(rec.name, resolve);
           fail.set(rec.name, reject);
+          waiting.get(rec.name)?.();
         }),
       }),
     };
-    return { support, finish, fail };
+    /** Resolves once a write to `name` has started. */
+    const started = (name: string): Promise<void> => (finish.has(name) ? Promise.resolve() : new Promise((resolve) => waiting.set(name, resolve)));
+    return { support, finish, fail, started };
   }
   const state = (p: Promise<void>): { done: boolean } => {
     const s = { done: false };
@@ -412,6 +418,24 @@ describe('a put waits for what its links process (dbNotify)', () => {
     await put1;
     assert.deepEqual(alarm(db, 'c'), ['WRITE', 'INVALID']);
     assert.deepEqual(alarm(db, 'all'), ['NO_ALARM', 'NO_ALARM']);
+  });
+
+  it('a seq\'s put waits for the device writes its groups start, the later group after its delay', async () => {
+    const dev = slowDevice();
+    const db = build(`
+      record(seq, "s") { field(DOL0, "1") field(LNK0, "a PP") field(DLY1, "0.01") field(DOL1, "1") field(LNK1, "b PP") }
+      record(bo, "a") { field(DTYP, "slow") field(OUT, "@a") }
+      record(bo, "b") { field(DTYP, "slow") field(OUT, "@b") }
+    `, defaultRegistry().register(dev.support));
+    const s = state(put(db, 's.PROC', 1));
+    await dev.started('a');
+    dev.finish.get('a')!();
+    await dev.started('b');
+    await settle();
+    assert.equal(s.done, false, 'b still running');
+    dev.finish.get('b')!();
+    await settle();
+    assert.equal(s.done, true);
   });
 
   it('a fanout\'s forward links are waited for too; a later put to the fanout does not queue behind them', async () => {
