@@ -796,6 +796,19 @@ const menuCalcoutOopt = ['Every Time', 'On Change', 'When Zero', 'When Non-zero'
 const menuCalcoutDopt = ['Use CALC', 'Use OCAL'] as const;
 const menuCalcoutInav = ['Ext PV NC', 'Ext PV OK', 'Local PV', 'Constant'] as const;
 
+/** calc, calcout and dfanout: EGU, PREC, display limits, alarm limits and severities, deadbands, last values (DOUBLE). */
+function doubleValueFields(): FieldDef[] {
+  return [
+    f('EGU', 'STRING', { size: 16, property: true }), f('PREC', 'SHORT', { property: true }),
+    f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
+    f('HIHI', 'DOUBLE', { property: true, process: true }), f('LOLO', 'DOUBLE', { property: true, process: true }),
+    f('HIGH', 'DOUBLE', { property: true, process: true }), f('LOW', 'DOUBLE', { property: true, process: true }),
+    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], true),
+    f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
+    f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),
+  ];
+}
+
 function calcFields(out: boolean): FieldDef[] {
   return [
     f('VAL', 'DOUBLE'),
@@ -804,13 +817,7 @@ function calcFields(out: boolean): FieldDef[] {
     ...CALC_LETTERS.map((l) => f(`INP${l}`, 'INLINK')),
     ...CALC_LETTERS.map((l) => f(l, 'DOUBLE', { process: true })),
     ...CALC_LETTERS.map((l) => f(`L${l}`, 'DOUBLE', { readOnly: true })),
-    f('EGU', 'STRING', { size: 16, property: true }), f('PREC', 'SHORT', { property: true }),
-    f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
-    f('HIHI', 'DOUBLE', { property: true, process: true }), f('LOLO', 'DOUBLE', { property: true, process: true }),
-    f('HIGH', 'DOUBLE', { property: true, process: true }), f('LOW', 'DOUBLE', { property: true, process: true }),
-    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], true),
-    f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
-    f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),
+    ...doubleValueFields(),
     ...(out ? [
       f('OUT', 'OUTLINK'),
       f('OOPT', 'MENU', { menu: menuCalcoutOopt }), f('DOPT', 'MENU', { menu: menuCalcoutDopt }),
@@ -964,14 +971,29 @@ function dfanoutFields(): FieldDef[] {
     f('SELM', 'MENU', { menu: menuSelm }), f('SELN', 'USHORT', { initial: '1' }), f('SELL', 'INLINK'),
     ...DFANOUT_LINKS.map((name) => f(name, 'OUTLINK')),
     f('DOL', 'INLINK'), f('OMSL', 'MENU', { menu: menuOmsl }),
-    f('EGU', 'STRING', { size: 16, property: true }), f('PREC', 'SHORT', { property: true }),
-    f('HOPR', 'DOUBLE', { property: true }), f('LOPR', 'DOUBLE', { property: true }),
-    f('HIHI', 'DOUBLE', { property: true, process: true }), f('LOLO', 'DOUBLE', { property: true, process: true }),
-    f('HIGH', 'DOUBLE', { property: true, process: true }), f('LOW', 'DOUBLE', { property: true, process: true }),
-    ...ALARM_SEVERITIES(['HHSV', 'LLSV', 'HSV', 'LSV'], true),
-    f('HYST', 'DOUBLE'), f('ADEL', 'DOUBLE'), f('MDEL', 'DOUBLE'),
-    f('LALM', 'DOUBLE', { readOnly: true }), f('ALST', 'DOUBLE', { readOnly: true }), f('MLST', 'DOUBLE', { readOnly: true }),
+    ...doubleValueFields(),
   ];
+}
+
+/**
+ * fanout and seq: the links (or link groups) SELM picks, as a bit mask: All
+ * 16; Specified, number SELN + OFFS; Mask, SELN's bits shifted right by SHFT
+ * (left when negative). A number beyond 15, a shift beyond 15 or an unknown
+ * SELM raises SOFT/INVALID and picks none (undefined).
+ */
+function selectedLinks(rec: RecordState): number | undefined {
+  const r = rec.f;
+  const seln = r.SELN as number;
+  if (r.SELM === SELM_ALL) return 0xffff;
+  if (r.SELM === SELM_SPECIFIED) {
+    const n = seln + (r.OFFS as number);
+    if (n >= 0 && n < 16) return 1 << n;
+  } else if (r.SELM === SELM_MASK) {
+    const shft = r.SHFT as number;
+    if (shft >= -15 && shft <= 15) return (shft >= 0 ? seln >> shft : seln << -shft) & 0xffff;
+  }
+  raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+  return undefined;
 }
 
 /** SELN before SELL was read, to post SELN when the read changed it (fanoutRecord.c). */
@@ -979,11 +1001,9 @@ const selnBefore = new WeakMap<RecordState, number>();
 
 /**
  * fanoutRecord.c process: SELN from SELL, then the forward links SELM picks
- * are processed (dbScanFwdLink: a passive target only): All of them in
- * order; Specified, link SELN + OFFS; Mask, the links of SELN's bits after
- * shifting it right by SHFT (left when negative). A link number beyond
- * LNKF, a shift beyond 15 or an unknown SELM is SOFT/INVALID. VAL is only
- * posted with an alarm change; SELN when the read changed it.
+ * (selectedLinks) are processed in order (dbScanFwdLink: a passive target
+ * only). VAL is only posted with an alarm change; SELN when the read changed
+ * it.
  */
 const fanoutSupport: RecordSupport = {
   read: (rec) => {
@@ -991,32 +1011,11 @@ const fanoutSupport: RecordSupport = {
     rec.readLink('SELL', 'SELN');
   },
   write: (rec) => {
-    const r = rec.f;
-    let seln = r.SELN as number;
-    switch (r.SELM) {
-      case SELM_ALL:
-        for (const link of FANOUT_LINKS) rec.processLink(link);
-        break;
-      case SELM_SPECIFIED: {
-        const i = seln + (r.OFFS as number);
-        if (i < 0 || i >= FANOUT_LINKS.length) raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
-        else rec.processLink(FANOUT_LINKS[i]);
-        break;
-      }
-      case SELM_MASK: {
-        const shft = r.SHFT as number;
-        if (shft < -15 || shft > 15) {
-          raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
-          break;
-        }
-        seln = (shft >= 0 ? seln >> shft : seln << -shft) & 0xffff;
-        for (let i = 0; i < FANOUT_LINKS.length; i++) if (seln & (1 << i)) rec.processLink(FANOUT_LINKS[i]);
-        break;
-      }
-      default:
-        raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
+    const links = selectedLinks(rec);
+    if (links !== undefined) {
+      for (let i = 0; i < FANOUT_LINKS.length; i++) if (links & (1 << i)) rec.processLink(FANOUT_LINKS[i]);
     }
-    r.UDF = 0;
+    rec.f.UDF = 0;
     return undefined;
   },
   monitor: (rec, mask) => {
@@ -1098,35 +1097,19 @@ function seqDelay(rec: RecordState, group: string): number {
 
 /**
  * seqRecord.c: SELN from SELL (unless SELM is All), then the link groups SELM
- * picks (All of them; Specified, group SELN + OFFS; Mask, those of SELN's bits
- * after the SHFT shift) that have a DOLn or an LNKn are carried out in order:
+ * picks (selectedLinks) that have a DOLn or an LNKn are carried out in order:
  * after DLYn seconds (the callback task even for none), DOn from DOLn, then
  * DOn to LNKn, DOn posted when it changed. The record stays active until the
- * last group is done (a put waits for it); a group number beyond 15, a shift
- * beyond 15 or an unknown SELM is SOFT/INVALID and nothing is written. VAL is
- * posted with an alarm change only, SELN when it is not OLDN.
+ * last group is done (a put waits for it). VAL is posted with an alarm
+ * change only, SELN when it is not OLDN.
  */
 const seqSupport: RecordSupport = {
   read: (rec) => {
     if (rec.f.SELM !== SELM_ALL) rec.readLink('SELL', 'SELN');
   },
   write: (rec) => {
-    const r = rec.f;
-    const seln = r.SELN as number;
-    let mask: number;
-    if (r.SELM === SELM_ALL) {
-      mask = 0xffff;
-    } else if (r.SELM === SELM_SPECIFIED) {
-      const n = seln + (r.OFFS as number);
-      if (n < 0 || n >= SEQ_GROUPS.length) return seqRefused(rec);
-      mask = 1 << n;
-    } else if (r.SELM === SELM_MASK) {
-      const shft = r.SHFT as number;
-      if (shft < -15 || shft > 15) return seqRefused(rec);
-      mask = (shft >= 0 ? seln >> shft : seln << -shft) & 0xffff;
-    } else {
-      return seqRefused(rec);
-    }
+    const mask = selectedLinks(rec);
+    if (mask === undefined) return undefined;
     const groups = SEQ_GROUPS.filter((g, i) => (mask & (1 << i)) !== 0 && !(rec.linkIsConstant(`LNK${g}`) && rec.linkIsConstant(`DOL${g}`)));
     if (groups.length === 0) return undefined;
     seqRuns.set(rec, { groups, next: 0 });
@@ -1151,11 +1134,6 @@ const seqSupport: RecordSupport = {
     r.OLDN = r.SELN;
   },
 };
-
-function seqRefused(rec: RecordState): undefined {
-  raiseAlarm(rec, AlarmStatus.SOFT, AlarmSeverity.INVALID);
-  return undefined;
-}
 
 /**
  * seqRecord.c's get_units ... get_alarm_double, as softIoc 7.0.8 answers:
