@@ -14,6 +14,7 @@ import { BeaconEmitter } from './beacon';
 import { ConnectionAdmission, type DescriptorPool } from './admission';
 import { warningBurst, type BurstLog } from './burst';
 import { Circuit, DEFAULT_CIRCUIT_OPTIONS, type CircuitOptions } from './circuit';
+import { listenOnEach } from './listen';
 import { realScheduler, type Scheduler } from './scheduler';
 import { serverConfigFromEnv, type HostPort, type ServerConfig } from './config';
 import type { ProcessVariable, PvDirectory } from '../pv';
@@ -154,23 +155,11 @@ export class CaServer {
   }
 
   private async listenTcp(hosts: string[]): Promise<void> {
-    let port = this.config.serverPort;
-    for (const host of hosts) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-      try {
-        await listen(server, port, host);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
-        // Another server has the TCP port: RSRV falls back to any free port and
-        // advertises it in search replies and beacons (caservertask.c).
-        this.log.info('TCP port in use, using an ephemeral port', { port, host });
-        await listen(server, 0, host);
-      }
-      port = (server.address() as net.AddressInfo).port;
-      this.tcpServers.push(server);
-      server.on('error', (err: NodeJS.ErrnoException) => this.acceptFailed(err));
-    }
-    this._tcpPort = port;
+    const listening = await listenOnEach(hosts, this.config.serverPort, {
+      accept: (socket) => this.accept(socket), acceptFailed: (err) => this.acceptFailed(err), log: this.log,
+    });
+    this.tcpServers.push(...listening.servers);
+    this._tcpPort = listening.port;
   }
 
   private accept(socket: net.Socket): void {
@@ -259,17 +248,6 @@ export function defaultMaxCircuits(limitsText?: string): number {
   if (!m || m[1] === 'unlimited') return 65536;
   const soft = Number(m[1]);
   return Math.max(16, soft - Math.max(64, Math.floor(soft / 10)));
-}
-
-function listen(server: net.Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen({ port, host, exclusive: true }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
 }
 
 /** Broadcast addresses of every non-loopback IPv4 interface (loopback is skipped, as in RSRV). */

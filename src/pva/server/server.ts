@@ -12,6 +12,7 @@ import type { HostPort } from '../../ca/server/config';
 import type { ProcessVariable, PvDirectory, WriteAudit } from '../../ca/pv';
 import { ConnectionAdmission, type DescriptorPool } from '../../ca/server/admission';
 import { warningBurst, type BurstLog } from '../../ca/server/burst';
+import { listenOnEach } from '../../ca/server/listen';
 import { realScheduler, type Scheduler } from '../../ca/server/scheduler';
 import { broadcastAddresses, defaultMaxCircuits } from '../../ca/server/server';
 import type { Logger } from '../../log';
@@ -198,25 +199,16 @@ export class PvaServer {
   }
 
   private async listenTcp(hosts: string[]): Promise<void> {
-    let port = this.config.serverPort;
-    for (const host of hosts) {
-      const server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
-      try {
-        await listen(server, port, host);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || port === 0) throw err;
-        // pvxs falls back to any free port and advertises it (serverconn.cpp ServIface).
-        this.log.warn('TCP port in use, using an ephemeral port', { port, host });
-        await listen(server, 0, host);
-      }
-      port = (server.address() as net.AddressInfo).port;
-      server.on('error', (err: NodeJS.ErrnoException) => {
+    const listening = await listenOnEach(hosts, this.config.serverPort, {
+      accept: (socket) => this.accept(socket),
+      acceptFailed: (err) => {
         this.counters.acceptErrors++;
         this.admission.acceptFailed(err);
-      });
-      this.tcpServers.push(server);
-    }
-    this._tcpPort = port;
+      },
+      log: this.log,
+    });
+    this.tcpServers.push(...listening.servers);
+    this._tcpPort = listening.port;
   }
 
   private accept(socket: net.Socket): void {
@@ -310,13 +302,3 @@ export class PvaServer {
   }
 }
 
-function listen(server: net.Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen({ port, host, exclusive: true }, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
