@@ -90,8 +90,7 @@ class PutGroup {
   /** The group of the put being carried out now, if any. */
   static current: PutGroup | undefined;
   private pending = 0;
-  private idle!: () => void;
-  private readonly done = new Promise<void>((resolve) => { this.idle = resolve; });
+  private idle: (() => void) | undefined;
 
   /** Run `fn` with this group current. */
   static within<T>(group: PutGroup | undefined, fn: () => T): T {
@@ -104,21 +103,23 @@ class PutGroup {
     }
   }
 
+  /** Nothing was added (yet). */
+  get empty(): boolean {
+    return this.pending === 0;
+  }
+
   /** A completion of something the put processed (its failure is that record's alarm, not the put's). */
   add(completion: Promise<void>): void {
     this.pending++;
     const settle = (): void => {
-      if (--this.pending === 0) this.idle();
+      if (--this.pending === 0) this.idle?.();
     };
     completion.then(settle, settle);
   }
 
   /** Resolves once `own` has and everything added has settled; rejects as `own` does. */
   after(own: Promise<void>): Promise<void> {
-    return own.then(() => {
-      if (this.pending === 0) this.idle();
-      return this.done;
-    });
+    return own.then(() => (this.pending === 0 ? undefined : new Promise<void>((resolve) => { this.idle = resolve; })));
   }
 }
 
@@ -686,6 +687,8 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       } catch (err) {
         return Promise.reject(err as Error);
       }
+      // The common case, a write that finished at once and started nothing that goes on: no waiting to set up.
+      if (!pending && group.empty) return Promise.resolve();
       return group.after(pending ? this.holdWrite(pending) : Promise.resolve());
     }
     let markApplied: () => void = () => undefined;
