@@ -94,6 +94,6 @@ export class DeviceRegistry {
 /** "Soft Channel": the record just holds its value; a constant INP sets it at start. */
 export const SOFT_CHANNEL: DeviceSupport = {
   dtyp: 'Soft Channel',
-  recordTypes: ['ai', 'ao', 'bi', 'bo', 'mbbi', 'mbbo', 'longin', 'longout', 'stringin', 'stringout', 'lsi', 'lso', 'waveform', 'calc', 'calcout', 'fanout', 'dfanout', 'seq'],
+  recordTypes: ['ai', 'ao', 'bi', 'bo', 'mbbi', 'mbbo', 'longin', 'longout', 'int64in', 'int64out', 'stringin', 'stringout', 'lsi', 'lso', 'waveform', 'calc', 'calcout', 'fanout', 'dfanout', 'seq'],
   bind: () => ({}),
 };

@@ -313,7 +313,8 @@ function udfOnly(rec: RecordState): void {
   if (rec.f.UDF) raiseAlarm(rec, AlarmStatus.UDF, rec.f.UDFS as number);
 }
 
-function analogMetadata(rec: RecordState, output: boolean, integer: boolean): DbrMetadata {
+/** `rawAlarmLimits`: int64in/int64out's get_alarm_double, which gives the limits whatever their severities. */
+function analogMetadata(rec: RecordState, output: boolean, integer: boolean, rawAlarmLimits = false): DbrMetadata {
   const r = rec.f;
   const hopr = r.HOPR as number, lopr = r.LOPR as number;
   const control = !output ? { high: hopr, low: lopr } : integer ? driveOrDisplay(rec) : { high: r.DRVH as number, low: r.DRVL as number };
@@ -322,8 +323,8 @@ function analogMetadata(rec: RecordState, output: boolean, integer: boolean): Db
     precision: integer ? 0 : (r.PREC as number),
     upperDisplayLimit: hopr, lowerDisplayLimit: lopr,
     // A limit whose severity is NO_ALARM is no limit: served as NaN (aiRecord.c get_alarm_double).
-    upperAlarmLimit: r.HHSV ? (r.HIHI as number) : NaN, upperWarningLimit: r.HSV ? (r.HIGH as number) : NaN,
-    lowerWarningLimit: r.LSV ? (r.LOW as number) : NaN, lowerAlarmLimit: r.LLSV ? (r.LOLO as number) : NaN,
+    upperAlarmLimit: r.HHSV || rawAlarmLimits ? (r.HIHI as number) : NaN, upperWarningLimit: r.HSV || rawAlarmLimits ? (r.HIGH as number) : NaN,
+    lowerWarningLimit: r.LSV || rawAlarmLimits ? (r.LOW as number) : NaN, lowerAlarmLimit: r.LLSV || rawAlarmLimits ? (r.LOLO as number) : NaN,
     // aoRecord.c get_control_double serves DRVH/DRVL as they are (0..0 when unset);
     // longoutRecord.c only when DRVH > DRVL, else HOPR/LOPR.
     upperControlLimit: control.high,
@@ -666,14 +667,21 @@ function analogOutputInit(rec: RecordState): void {
 
 const scalar = (t: NativeType): Pick<RecordType, 'valueType' | 'valueCount'> => ({ valueType: () => t, valueCount: () => 1 });
 
-function analogType(name: string, output: boolean, integer: boolean): RecordType {
-  return makeType(name, output ? 'output' : 'input', analogFields(integer ? 'LONG' : 'DOUBLE', output), {
-    ...scalar(integer ? DbrType.LONG : DbrType.DOUBLE),
-    fieldSupport: integer ? (output ? LONGOUT_SUPPORT : LONGIN_SUPPORT) : (output ? AO_SUPPORT : AI_SUPPORT),
+/**
+ * ai/ao (DOUBLE), longin/longout (LONG) and int64in/int64out (INT64, which
+ * Channel Access serves as DBR_DOUBLE, as dbDBRnewToDBRold maps it).
+ */
+function analogType(name: string, output: boolean, integer: boolean, int64 = false): RecordType {
+  const valType: DbfType = int64 ? 'INT64' : integer ? 'LONG' : 'DOUBLE';
+  const integerSupport = output ? LONGOUT_SUPPORT : LONGIN_SUPPORT;
+  return makeType(name, output ? 'output' : 'input', analogFields(valType, output), {
+    ...scalar(integer && !int64 ? DbrType.LONG : DbrType.DOUBLE),
+    // int64inRecord.c and int64outRecord.c: as longin's and longout's, EGU for the INT64 fields.
+    fieldSupport: integer ? (int64 ? { ...integerSupport, units: { egu: { types: ['INT64'] } } } : integerSupport) : (output ? AO_SUPPORT : AI_SUPPORT),
     support: output ? (integer ? { ...softOutput, read: (rec) => { softOutput.read!(rec); rec.f.VAL = driveLimits(rec, rec.f.VAL); } } : analogOutput) : softInput(true),
     ...(output ? { clamp: driveLimits } : {}),
     ...(output && !integer ? { initRecord: analogOutputInit } : {}),
-    metadata: (rec) => analogMetadata(rec, output, integer),
+    metadata: (rec) => analogMetadata(rec, output, integer, int64),
     checkAlarms: limitAlarms,
     valueMask: analogMask,
   });
@@ -1208,6 +1216,8 @@ export const RECORD_TYPES: ReadonlyMap<string, RecordType> = new Map([
   ['ao', analogType('ao', true, false)],
   ['longin', analogType('longin', false, true)],
   ['longout', analogType('longout', true, true)],
+  ['int64in', analogType('int64in', false, true, true)],
+  ['int64out', analogType('int64out', true, true, true)],
   ['bi', binaryType('bi', false)],
   ['bo', binaryType('bo', true)],
   ['mbbi', multiBitType('mbbi', false)],

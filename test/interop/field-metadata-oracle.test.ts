@@ -62,6 +62,8 @@ record(bi, "$(P)ppbi") { field(VAL, "1") field(ZNAM, "Off") }
 record(mbbi, "$(P)ppmbbi") { field(VAL, "1") field(ZRST, "Z") field(ONST, "O") }
 record(calc, "$(P)ppcalc") { field(CALC, "A") field(A, "7") field(HIGH, "10") field(HSV, "MINOR") }
 record(stringin, "$(P)sl") { field(INP, "$(P)ai.ESLO") field(PINI, "YES") }
+record(int64in, "$(P)i64") { field(VAL, "123456789012") field(EGU, "B") field(HOPR, "1000") field(LOPR, "-5") field(HIHI, "900") field(HHSV, "MAJOR") field(HYST, "3") }
+record(int64out, "$(P)o64") { field(EGU, "B") field(DRVH, "5000000000") field(DRVL, "-3") field(HOPR, "100") field(HIGH, "50") field(HSV, "MINOR") field(IVOV, "-7") }
 record(seq, "$(P)sq") {
   field(PREC, "2") field(DLY0, "0.5") field(DLY1, "1.25") field(DLY2, "3") field(DOL0, "$(P)ao") field(DOL1, "$(P)ai") field(DOL2, "$(P)li")
   field(DO3, "1.5") field(LNK1, "$(P)lo PP")
@@ -98,6 +100,9 @@ const NUMERIC: Record<string, readonly string[]> = {
   lso: ['SIZV', 'LEN'],
   wf: ['NELM', 'NORD', 'HOPR', 'LOPR', 'PREC', 'BUSY', 'FTVL'],
   si: ['SCAN', 'PHAS'],
+  // INT64 fields: DBR_DOUBLE over CA, int64 over pvAccess (a NaN limit is INT64_MIN there).
+  i64: ['VAL', 'HIHI', 'HOPR', 'HYST', 'LALM', 'MDEL'],
+  o64: ['VAL', 'DRVH', 'DRVL', 'HIGH', 'IVOV', 'OMSL'],
   // DOn is described by DOL(n-1), DLY0 and DO0 by nothing of their own (seqRecord.c counts from DLY1).
   sq: ['VAL', 'DLY0', 'DLY1', 'DLY2', 'DO0', 'DO1', 'DO2', 'DO3', 'SELN', 'OLDN', 'PREC', 'SELM', 'OFFS'],
   fo: ['VAL', 'SELM', 'SELN', 'OFFS', 'SHFT'],
@@ -114,6 +119,7 @@ const STRINGS: Record<string, readonly string[]> = {
   // A DOUBLE field read through a link into a string: its precision, as DBR_STRING.
   sl: ['VAL'],
   sq: ['DOL0', 'DOL1', 'LNK1', 'LNK2'],
+  i64: ['EGU', 'INP'],
   fo: ['LNK1', 'LNK2'],
   dfo: ['EGU', 'OUTA'],
 };

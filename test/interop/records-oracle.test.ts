@@ -167,6 +167,9 @@ record(seq, "$(P)sqmask") {
   field(SELM, "Mask") field(SHFT, "0")
   field(DOL0, "10") field(LNK0, "$(P)smb PP") field(DOL1, "11") field(LNK1, "$(P)smc PP") field(DOL2, "12") field(LNK2, "$(P)smc.HIGH")
 }
+record(int64in, "$(P)i64") { field(VAL, "123456789012") field(HIHI, "900") field(HHSV, "MAJOR") field(LOW, "-5") }
+record(int64out, "$(P)o64") { field(DRVH, "5000000000") field(DRVL, "-3") field(OUT, "$(P)i64 PP") field(HIGH, "50") field(HSV, "MINOR") }
+record(longout, "$(P)l64") { field(DOL, "$(P)i64") field(OMSL, "closed_loop") }
 record(calc, "$(P)cval") { field(CALC, "VAL+1") }
 record(calcout, "$(P)coval") { field(CALC, "VAL+1") field(OUT, "$(P)covdst PP") }
 record(ai, "$(P)covdst") { }
@@ -642,6 +645,16 @@ describe('interop: links, calc and disable as softIoc has them', function () {
       await same('caput', '-c', '-w', '5', `${P}sqmask.PROC`, '1');
       await state('sqmask', 'smb', 'smc');
       await same('caget', `${P}smc.HIGH`);
+    }
+  });
+
+  it('int64in and int64out: served as DOUBLE, DRVH/DRVL hold a write, alarm limits given whatever their severity, a LONG link casts', async () => {
+    await state('i64', 'o64');
+    await same('caget', '-d', 'DBR_CTRL_DOUBLE', `${P}i64`, `${P}o64`);
+    for (const v of ['70', '6000000000', '-10', '2147483648']) {
+      await same('caput', `${P}o64`, v);
+      await same('caput', `${P}l64.PROC`, '1');
+      await state('o64', 'i64', 'l64');
     }
   });
 

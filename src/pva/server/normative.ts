@@ -238,8 +238,10 @@ export class ChannelShape {
       }
       if (this.hasAlarmLimits) {
         // A field other than VAL has the alarm limits its record support gives (NaN, or
-        // what a calc input reads); an integer field shows NaN as 0.
-        const limit = (x: number): number => (this.isVal || !this.integer ? x : Number.isNaN(x) ? 0 : x);
+        // what a calc input reads); an integer field shows NaN as QSRV's cast does: 0,
+        // and for a 64-bit field the x86-64 integer indefinite 0x8000000000000000.
+        const nan = this.code === TypeCode.INT64 ? -(2 ** 63) : this.code === TypeCode.UINT64 ? 2 ** 63 : 0;
+        const limit = (x: number): number => (this.isVal || !this.integer ? x : Number.isNaN(x) ? nan : x);
         mark(s.lowAlarm, limit(m.lowerAlarmLimit));
         mark(s.lowWarning, limit(m.lowerWarningLimit));
         mark(s.highWarning, limit(m.upperWarningLimit));
