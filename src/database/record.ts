@@ -103,7 +103,7 @@ class PutGroup {
     }
   }
 
-  /** Nothing was added (yet). */
+  /** Nothing is being waited for (right after the write: nothing it started goes on). */
   get empty(): boolean {
     return this.pending === 0;
   }
