@@ -7,23 +7,13 @@ import { strict as assert } from 'node:assert';
 import * as net from 'node:net';
 import { listenOnEach } from '../../src/ca/server/listen';
 import { memoryLogger } from '../../src/log';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freeTcpPort } from '../helpers/systemd-harness';
 
 const noAccept = { accept: (s: net.Socket): void => void s.destroy(), acceptFailed: (): void => undefined };
 
 describe('listenOnEach', () => {
   it('with the port taken, every address listens on one free port, and the log says so once', async () => {
-    const port = await freePort();
+    const port = await freeTcpPort();
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', () => resolve()));
     const lines: string[] = [];
@@ -43,7 +33,7 @@ describe('listenOnEach', () => {
   });
 
   it('an address this host does not have fails, and the sockets already opened are closed', async () => {
-    const port = await freePort();
+    const port = await freeTcpPort();
     await assert.rejects(listenOnEach(['127.0.0.1', '192.0.2.1'], port, { ...noAccept, log: memoryLogger([]) }), /EADDRNOTAVAIL/);
     // The first address's socket is gone: the port is free again.
     const again = net.createServer();
