@@ -10,7 +10,7 @@ import {
   nativeTypeOfDbf, type DbfType, type FieldDef,
 } from './fields';
 import { CALC_INPUTS, CalcError, compile, type CalcProgram } from '../calc/calc';
-import type { FieldSupportTable, LimitRule } from './field-support';
+import { typeRange, type FieldSupportTable, type LimitRule } from './field-support';
 import type { LinkedRecord, RecordState } from './record-state';
 
 export type RecordKind = 'input' | 'output';
@@ -313,6 +313,17 @@ function udfOnly(rec: RecordState): void {
   if (rec.f.UDF) raiseAlarm(rec, AlarmStatus.UDF, rec.f.UDFS as number);
 }
 
+/** Post `field` with `mask` and DBE_VALUE|DBE_LOG when it is not `last` (what was posted last, RVAL's ORAW), which then takes it. */
+function postChanged(rec: LinkedRecord, field: string, last: string, mask: number): void {
+  const r = rec.f;
+  if (r[field] === r[last]) return;
+  rec.post(field, mask | DBE_VALUE_LOG);
+  r[last] = r[field];
+}
+
+/** The metadata of a VAL whose record support gives no alarm limits: NaN (recGblGetAlarmDouble). */
+const NAN_ALARM_LIMITS = { upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN } as const;
+
 /** `rawAlarmLimits`: int64in/int64out's get_alarm_double, which gives the limits whatever their severities. */
 function analogMetadata(rec: RecordState, output: boolean, integer: boolean, rawAlarmLimits = false): DbrMetadata {
   const r = rec.f;
@@ -394,12 +405,7 @@ const multiBitOutput: RecordSupport = {
     rec.writeLink('OUT', 'VAL');
     return undefined;
   },
-  monitor: (rec, valMask) => {
-    const r = rec.f;
-    if (r.ORAW === r.RVAL) return;
-    rec.post('RVAL', valMask | DBE_VALUE_LOG);
-    r.ORAW = r.RVAL;
-  },
+  monitor: (rec, valMask) => postChanged(rec, 'RVAL', 'ORAW', valMask),
 };
 
 function enumMetadata(labels: readonly string[]): DbrMetadata {
@@ -445,6 +451,12 @@ const LONGOUT_SUPPORT: FieldSupportTable = {
   control: [{ fields: VALUE_LIKE, limits: (rec) => driveOrDisplay(rec) }],
   alarm: true,
 };
+
+/** longin/longout's field support; int64inRecord.c and int64outRecord.c have the same, with EGU for the INT64 fields. */
+function integerSupport(output: boolean, int64: boolean): FieldSupportTable {
+  const table = output ? LONGOUT_SUPPORT : LONGIN_SUPPORT;
+  return int64 ? { ...table, units: { egu: { types: ['INT64'] } } } : table;
+}
 
 function driveOrDisplay(rec: RecordState): { high: number; low: number } {
   const drvh = rec.f.DRVH as number, drvl = rec.f.DRVL as number;
@@ -652,10 +664,7 @@ const analogOutput: RecordSupport = {
     if (!mask) return;
     r.OMOD = 0;
     rec.post('OVAL', mask);
-    if (r.ORAW !== r.RVAL) {
-      rec.post('RVAL', mask | DBE_VALUE_LOG);
-      r.ORAW = r.RVAL;
-    }
+    postChanged(rec, 'RVAL', 'ORAW', mask);
   },
 };
 
@@ -673,11 +682,9 @@ const scalar = (t: NativeType): Pick<RecordType, 'valueType' | 'valueCount'> => 
  */
 function analogType(name: string, output: boolean, integer: boolean, int64 = false): RecordType {
   const valType: DbfType = int64 ? 'INT64' : integer ? 'LONG' : 'DOUBLE';
-  const integerSupport = output ? LONGOUT_SUPPORT : LONGIN_SUPPORT;
   return makeType(name, output ? 'output' : 'input', analogFields(valType, output), {
-    ...scalar(integer && !int64 ? DbrType.LONG : DbrType.DOUBLE),
-    // int64inRecord.c and int64outRecord.c: as longin's and longout's, EGU for the INT64 fields.
-    fieldSupport: integer ? (int64 ? { ...integerSupport, units: { egu: { types: ['INT64'] } } } : integerSupport) : (output ? AO_SUPPORT : AI_SUPPORT),
+    ...scalar(nativeTypeOfDbf(valType)),
+    fieldSupport: integer ? integerSupport(output, int64) : (output ? AO_SUPPORT : AI_SUPPORT),
     support: output ? (integer ? { ...softOutput, read: (rec) => { softOutput.read!(rec); rec.f.VAL = driveLimits(rec, rec.f.VAL); } } : analogOutput) : softInput(true),
     ...(output ? { clamp: driveLimits } : {}),
     ...(output && !integer ? { initRecord: analogOutputInit } : {}),
@@ -777,7 +784,7 @@ const waveform = makeType('waveform', 'input', waveformFields(), {
     upperDisplayLimit: rec.f.HOPR as number, lowerDisplayLimit: rec.f.LOPR as number,
     upperControlLimit: rec.f.HOPR as number, lowerControlLimit: rec.f.LOPR as number,
     // No get_alarm_double in waveformRecord.c: recGblGetAlarmDouble serves NaN.
-    upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
+    ...NAN_ALARM_LIMITS,
   }),
   checkAlarms: udfOnly,
   valueMask: postMask,
@@ -1075,9 +1082,7 @@ const DFANOUT_SUPPORT: FieldSupportTable = {
 };
 
 /** fanoutRecord.c has no get_graphic/control/alarm_double: zero limits, and NaN alarm limits. */
-const FANOUT_METADATA: DbrMetadata = Object.freeze({
-  ...EMPTY_METADATA, upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
-});
+const FANOUT_METADATA: DbrMetadata = Object.freeze({ ...EMPTY_METADATA, ...NAN_ALARM_LIMITS });
 
 // ------------------------------------------------------------------ seq
 
@@ -1135,12 +1140,7 @@ const seqSupport: RecordSupport = {
     seqRuns.delete(rec);
     return undefined;
   },
-  monitor: (rec, mask) => {
-    const r = rec.f;
-    if (r.SELN === r.OLDN) return;
-    rec.post('SELN', mask | DBE_VALUE_LOG);
-    r.OLDN = r.SELN;
-  },
+  monitor: (rec, mask) => postChanged(rec, 'SELN', 'OLDN', mask),
 };
 
 /**
@@ -1171,10 +1171,10 @@ const SEQ_SUPPORT: FieldSupportTable = {
 };
 
 /** A seq's VAL (LONG): no units, its type's range for display and control (recGbl), no alarm limits. */
+const LONG_RANGE = typeRange('LONG');
 const SEQ_METADATA: DbrMetadata = Object.freeze({
-  ...EMPTY_METADATA,
-  upperDisplayLimit: 2147483647, lowerDisplayLimit: -2147483648, upperControlLimit: 2147483647, lowerControlLimit: -2147483648,
-  upperAlarmLimit: NaN, upperWarningLimit: NaN, lowerWarningLimit: NaN, lowerAlarmLimit: NaN,
+  ...EMPTY_METADATA, ...NAN_ALARM_LIMITS,
+  upperDisplayLimit: LONG_RANGE.high, lowerDisplayLimit: LONG_RANGE.low, upperControlLimit: LONG_RANGE.high, lowerControlLimit: LONG_RANGE.low,
 });
 
 const seq = makeType('seq', 'output', seqFields(), {
