@@ -489,7 +489,7 @@ export class DbRecord implements LinkedRecord, DeviceRecord {
       // calcout ODLY, a seq's groups: the record stays active until the delayed output
       // is written; a put that processed it waits for that (as dbNotify for an asynchronous record).
       const group = PutGroup.current;
-      let written!: () => void;
+      let written: (() => void) | undefined;
       group?.add(new Promise<void>((resolve) => { written = resolve; }));
       const after = (seconds: number): void => {
         setTimeout(() => {

@@ -114,9 +114,9 @@ export class QueueserverBridge {
 
   constructor(private readonly opts: QueueserverBridgeOptions) {
     this.log = opts.log;
+    const redis = opts.redis;
     for (const config of opts.managers) {
       const e = new ManagerEntry(config);
-      const redis = opts.redis;
       const redisPv = config.redis;
       e.watcher = new ReManagerWatcher({
         name: config.pv,

@@ -95,7 +95,7 @@ export class RedisWatcher {
    * a fault that this server's may explain.
    */
   checked(since: number): Promise<void> {
-    if (this.stopped || !this.connected || this.lastPollBegan >= since) return Promise.resolve();
+    if (this.knownAsOf(since)) return Promise.resolve();
     return new Promise((done) => {
       this.checks.push({ since, done });
       this.pause.wake();
@@ -105,19 +105,24 @@ export class RedisWatcher {
   private async run(): Promise<void> {
     const period = this.opts.config.pollPeriod * 1000;
     while (!this.stopped) {
-      const began = Date.now();
-      await this.pollOnce();
+      const began = performance.now();
+      await this.pollOnce(began);
       // A check that this poll began too early to answer gets the next one now.
-      if (this.checks.length === 0) await this.sleep(period - (Date.now() - began));
+      if (this.checks.length === 0) await this.sleep(period - (performance.now() - began));
     }
   }
 
-  /** Resolve the checks the last poll answers (all of them once stopped or not connected). */
+  /** Whether what is shown of the server holds as of `since`: stopped, not connected, or polled since. */
+  private knownAsOf(since: number): boolean {
+    return this.stopped || !this.connected || this.lastPollBegan >= since;
+  }
+
+  /** Resolve the checks the last poll answers. */
   private settleChecks(): void {
     const waiting = this.checks;
     this.checks = [];
     for (const c of waiting) {
-      if (this.stopped || !this.connected || this.lastPollBegan >= c.since) c.done();
+      if (this.knownAsOf(c.since)) c.done();
       else this.checks.push(c);
     }
   }
@@ -128,8 +133,8 @@ export class RedisWatcher {
   }
 
 
-  private async pollOnce(): Promise<void> {
-    const began = performance.now();
+  /** One poll; `began`: when it started (performance.now()). */
+  private async pollOnce(began: number): Promise<void> {
     try {
       const readings = await this.connection.run('poll', (c) => this.read(c));
       if (this.stopped) return;
