@@ -395,16 +395,27 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     assert.equal(a.stderr() + a.lines.join('\n'), '', 'ALH prints nothing');
   });
 
+  /** ALH on the generated alarm tree, logging into `name` under the test folder. */
+  async function serviceAlh(name: string): Promise<{ a: Managed; alarmLog: string; opmod: string }> {
+    const logs = path.join(dir!, name);
+    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
+    return { a, alarmLog: path.join(logs, 'alarm.log'), opmod: path.join(logs, 'opmod.log') };
+  }
+
+  /** Stop an ALH this test started; it must have printed nothing on stderr. */
+  async function stopAlh(a: Managed): Promise<void> {
+    await a.stop();
+    tools.splice(tools.indexOf(a), 1);
+    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
+  }
+
   /** ALH's alarm log lines for `pv` (the whole name). */
   function alarmLines(file: string, pv: string): string[] {
     return fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.split(/\s+/).includes(pv));
   }
 
   it('redis stopped: ALH raises the redis alarm only, the manager that stops answering with it raises none; back when redis is', async () => {
-    const logs = path.join(dir!, 'alh-redis');
-    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
-    const alarmLog = path.join(logs, 'alarm.log');
-    const opmod = path.join(logs, 'opmod.log');
+    const { a, alarmLog, opmod } = await serviceAlh('alh-redis');
     // ALH has every channel once the manager's state channels, enabled by qs:Connected, have been forced on.
     await waitFile(opmod, /Channel forcePV FORCE/);
     assert.equal((await manager!.systemctl('stop', 'redis.service')).code, 0);
@@ -437,16 +448,11 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGCONT', 'queueserver.service')).code, 0);
     await waitFile(alarmLog, new RegExp(`${P}qs:Connected\\s+NO_ALARM`));
     assert.deepEqual(alarmLines(alarmLog, `${P}redis:ActiveState`).filter((l) => /MAJOR/.test(l)).length, 1, 'redis raised one alarm');
-    await a.stop();
-    tools.splice(tools.indexOf(a), 1);
-    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
+    await stopAlh(a);
   });
 
   it('redis hung (SIGSTOP, its unit active): ALH raises redis\'s Connected alarm only, not the manager that hangs with it', async () => {
-    const logs = path.join(dir!, 'alh-redis-hung');
-    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
-    const alarmLog = path.join(logs, 'alarm.log');
-    const opmod = path.join(logs, 'opmod.log');
+    const { a, alarmLog, opmod } = await serviceAlh('alh-redis-hung');
     await waitFile(opmod, /Channel forcePV FORCE/);
     assert.equal((await manager!.systemctl('kill', '--kill-whom=main', '--signal=SIGSTOP', 'redis.service')).code, 0);
     try {
@@ -467,9 +473,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     for (const pv of ['qs:Connected', 'qs:EnvState', 'qs:LastExitStatus', 'redis:ActiveState']) {
       assert.deepEqual(alarmLines(alarmLog, `${P}${pv}`).filter((l) => /\b(MINOR|MAJOR|INVALID)\b/.test(l)), [], `ALH raises no alarm for ${pv}`);
     }
-    await a.stop();
-    tools.splice(tools.indexOf(a), 1);
-    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
+    await stopAlh(a);
   });
 
   it('a killed unit turns its state widget red in MEDM and raises a MAJOR alarm in ALH', async () => {
@@ -477,8 +481,7 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     const widgets = channelWidgets(fs.readFileSync(file, 'utf8'));
     const state = widgets.find((w) => w.chan === '$(P)redis:ActiveState');
     assert.ok(state, 'the overview shows redis:ActiveState');
-    const logs = path.join(dir!, 'alh-kill');
-    const a = await alh(path.join(dir!, 'alarms/service-alarms.alhConfig'), logs);
+    const { a, alarmLog } = await serviceAlh('alh-kill');
     const m = medm(file);
     const win = await medmWindow(m, 'service-overview.adl');
     const before = await settle(win, widgets);
@@ -498,12 +501,10 @@ describe('operator screens and alarms in MEDM and ALH (Xvfb, real systemd, libca
     const seen = colours(XServer.pixels(shot), state);
     assert.ok((seen.get(MAJOR_RED) ?? 0) >= 20, `the state widget's colours: ${JSON.stringify([...seen])}`);
 
-    const alarm = await waitFile(path.join(logs, 'alarm.log'), new RegExp(`${P}redis:ActiveState\\s+\\S+\\s+MAJOR`));
+    const alarm = await waitFile(alarmLog, new RegExp(`${P}redis:ActiveState\\s+\\S+\\s+MAJOR`));
     assert.match(alarm, /failed/);
     save(x!.capture(), 'screen-redis-killed.png');
     assert.deepEqual(await medmErrors(m), []);
-    await a.stop();
-    tools.splice(tools.indexOf(a), 1);
-    assert.equal(a.stderr(), '', 'ALH prints nothing on stderr');
+    await stopAlh(a);
   });
 });
